@@ -1,0 +1,128 @@
+"""Every resource name, derived in one place from the environment config.
+
+IAM policies scope SageMaker permissions to ``<prefix>-*`` ARNs, so anything the jobs or the
+deploy step create must be named with ``Names.prefix`` (the deploy step gets it as
+RESOURCE_PREFIX).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from infra.config import EnvironmentConfig, _fail
+
+SAGEMAKER_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+SAGEMAKER_NAME_MAX = 63
+IAM_ROLE_NAME_MAX = 64
+BUCKET_NAME_MAX = 63
+LAMBDA_NAME_MAX = 64
+# Budget the deploy step needs after the prefix: -<stage>-v<version:6>-<job id:8>.
+DEPLOY_SUFFIX_BUDGET = len("-staging-v999999-abcdef12")
+# Worst case of the training job suffix: -train-YYYYmmddHHMMSS-<rev:8>.
+TRAINING_SUFFIX_BUDGET = len("-20261122T024900-abcdef12")
+
+STAGES = ("staging", "prod")
+
+# Tags the deploy step puts on what it creates; teardown finds resources by these, never by name.
+TAG_PROJECT = "mlops:project"
+TAG_ENVIRONMENT = "mlops:environment"
+TAG_STAGE = "mlops:stage"
+TAG_CREATED_BY = "mlops:created-by"
+CREATED_BY_DEPLOY = "deploy-step"
+
+
+@dataclass(frozen=True)
+class Names:
+    config: EnvironmentConfig
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.config.project}-{self.config.name}"
+
+    @property
+    def stack(self) -> str:
+        return self.prefix
+
+    def artifact_bucket(self, account_id: str) -> str:
+        # Account and region make the name globally unique without a random suffix.
+        return f"{self.prefix}-artifacts-{account_id}-{self.config.region}"
+
+    @property
+    def kms_alias(self) -> str:
+        return f"alias/{self.prefix}"
+
+    def role(self, purpose: str) -> str:
+        return f"{self.prefix}-{purpose}"
+
+    @property
+    def model_package_group(self) -> str:
+        return f"{self.prefix}-models"
+
+    def endpoint(self, stage: str) -> str:
+        return f"{self.prefix}-{stage}"
+
+    def alarm(self, stage: str, metric: str) -> str:
+        return f"{self.prefix}-{stage}-{metric}"
+
+    @property
+    def train_project(self) -> str:
+        return f"{self.prefix}-train"
+
+    @property
+    def test_project(self) -> str:
+        return f"{self.prefix}-test"
+
+    @property
+    def deploy_function(self) -> str:
+        return f"{self.prefix}-deploy"
+
+    @property
+    def pipeline(self) -> str:
+        return f"{self.prefix}-pipeline"
+
+    @property
+    def topic(self) -> str:
+        return f"{self.prefix}-notifications"
+
+    def rule(self, purpose: str) -> str:
+        return f"{self.prefix}-{purpose}"
+
+    def codebuild_log_group(self, project: str) -> str:
+        return f"/aws/codebuild/{project}"
+
+    @property
+    def lambda_log_group(self) -> str:
+        return f"/aws/lambda/{self.deploy_function}"
+
+    # S3 layout of the artifact bucket.
+    SOURCE_KEY = "source/pipeline_src.zip"
+    DATA_PREFIX = "data"
+    TRAINING_OUTPUT_PREFIX = "training"
+    DATA_CAPTURE_PREFIX = "data-capture"
+    PIPELINE_ARTIFACT_PREFIX = "pipeline"
+
+    ROLE_PURPOSES = ("sagemaker-execution", "codebuild-train", "codebuild-test", "codepipeline",
+                     "deploy-lambda", "events")
+
+    def validate(self, label: str) -> None:
+        """Fail before synth when a derived name would break an AWS limit."""
+        checks = [(f"artifact bucket name {self.artifact_bucket('0' * 12)!r}",
+                   len(self.artifact_bucket("0" * 12)), BUCKET_NAME_MAX)]
+        checks += [(f"IAM role name {self.role(p)!r}", len(self.role(p)), IAM_ROLE_NAME_MAX)
+                   for p in self.ROLE_PURPOSES]
+        checks.append((f"Lambda name {self.deploy_function!r}", len(self.deploy_function),
+                       LAMBDA_NAME_MAX))
+        sagemaker_names = [self.model_package_group] + [self.endpoint(s) for s in STAGES]
+        checks += [(f"SageMaker name {n!r}", len(n), SAGEMAKER_NAME_MAX) for n in sagemaker_names]
+        checks.append((f"deploy-step names '{self.prefix}-<stage>-v<version>-<job>'",
+                       len(self.prefix) + DEPLOY_SUFFIX_BUDGET, SAGEMAKER_NAME_MAX))
+        checks.append((f"training job names '{self.prefix}-<time>-<revision>'",
+                       len(self.prefix) + TRAINING_SUFFIX_BUDGET, SAGEMAKER_NAME_MAX))
+        for what, length, limit in checks:
+            if length > limit:
+                _fail(f"{label}: project/name",
+                      f"{what} would be {length} characters; the AWS limit is {limit}")
+        for name in sagemaker_names:
+            if not SAGEMAKER_NAME_RE.fullmatch(name):
+                _fail(f"{label}: project/name",
+                      f"SageMaker name {name!r} must match [a-zA-Z0-9](-*[a-zA-Z0-9])*")

@@ -1,0 +1,39 @@
+"""Entry point: the CDKTF app, and the project's operational commands.
+
+    python main.py                 synthesize every configured environment (the CDKTF app)
+    python main.py synth [--env E] the same, for chosen environments
+    python main.py run-local ...   the whole ML path on this machine (pipeline_src)
+    python main.py teardown ...    remove endpoints/configs/models the deploy step created
+    python main.py diff ...        review a change: synthesized stacks or a plan, as Markdown
+
+Subcommands import only what they need, so each starts fast.
+"""
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {
+    "synth": ("infra.app", "main"),
+    "run-local": ("pipeline_src.local_run", "main"),
+    "teardown": ("ops.teardown", "main"),
+    "diff": ("ops.synth_diff", "main"),
+}
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    command, rest = ("synth", argv) if not argv or argv[0].startswith("-") else (argv[0], argv[1:])
+    if command not in COMMANDS:
+        print(f"error: unknown command {command!r}; commands: {', '.join(COMMANDS)}",
+              file=sys.stderr)
+        return 2
+    module_name, function = COMMANDS[command]
+    import importlib
+
+    return getattr(importlib.import_module(module_name), function)(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
