@@ -99,7 +99,11 @@ class Names:
     DATA_PREFIX = "data"
     TRAINING_OUTPUT_PREFIX = "training"
     DATA_CAPTURE_PREFIX = "data-capture"
-    PIPELINE_ARTIFACT_PREFIX = "pipeline"
+
+    @property
+    def pipeline_artifact_prefix(self) -> str:
+        # CodePipeline stores artifacts under the first 20 characters of the pipeline name.
+        return self.pipeline[:20]
 
     ROLE_PURPOSES = ("sagemaker-execution", "codebuild-train", "codebuild-test", "codepipeline",
                      "deploy-lambda", "events")

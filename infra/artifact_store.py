@@ -1,0 +1,79 @@
+"""ArtifactStore: the one bucket for source, data, training output, pipeline artifacts, capture."""
+from __future__ import annotations
+
+from constructs import Construct
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
+    S3BucketLifecycleConfiguration, S3BucketLifecycleConfigurationRule,
+    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleFilter,
+    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration)
+from cdktf_cdktf_provider_aws.s3_bucket_notification import S3BucketNotification
+from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (
+    S3BucketOwnershipControls, S3BucketOwnershipControlsRule)
+from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
+from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
+from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
+    S3BucketServerSideEncryptionConfigurationA,
+    S3BucketServerSideEncryptionConfigurationRuleA,
+    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA)
+from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
+    S3BucketVersioningA, S3BucketVersioningVersioningConfiguration)
+
+from infra.environment import DeploymentTarget
+from infra.iam import policy_document, statement
+
+NONCURRENT_VERSION_DAYS = 90
+ABORT_INCOMPLETE_UPLOAD_DAYS = 7
+
+
+class ArtifactStore(Construct):
+    """Versioned, KMS-encrypted, private, TLS-only bucket that emits EventBridge events."""
+
+    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
+                 key_arn: str) -> None:
+        super().__init__(scope, id_)
+        names = target.names
+        self.bucket = S3Bucket(self, "bucket", bucket=names.artifact_bucket(target.account_id),
+                               force_destroy=False)
+        bucket_id = self.bucket.id
+        S3BucketPublicAccessBlock(self, "public_access_block", bucket=bucket_id,
+                                  block_public_acls=True, block_public_policy=True,
+                                  ignore_public_acls=True, restrict_public_buckets=True)
+        S3BucketOwnershipControls(self, "ownership", bucket=bucket_id,
+                                  rule=S3BucketOwnershipControlsRule(
+                                      object_ownership="BucketOwnerEnforced"))
+        S3BucketVersioningA(self, "versioning", bucket=bucket_id,
+                            versioning_configuration=S3BucketVersioningVersioningConfiguration(
+                                status="Enabled"))
+        S3BucketServerSideEncryptionConfigurationA(
+            self, "encryption", bucket=bucket_id,
+            rule=[S3BucketServerSideEncryptionConfigurationRuleA(
+                apply_server_side_encryption_by_default=(
+                    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                        sse_algorithm="aws:kms", kms_master_key_id=key_arn)),
+                bucket_key_enabled=True)])
+        S3BucketLifecycleConfiguration(self, "lifecycle", bucket=bucket_id, rule=[
+            S3BucketLifecycleConfigurationRule(
+                id="expire-noncurrent-versions-and-abort-incomplete-uploads", status="Enabled",
+                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                noncurrent_version_expiration=[
+                    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                        noncurrent_days=NONCURRENT_VERSION_DAYS)],
+                abort_incomplete_multipart_upload=[
+                    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                        days_after_initiation=ABORT_INCOMPLETE_UPLOAD_DAYS)]),
+        ])
+        # Object-created events reach EventBridge, which starts the pipeline on a new source.
+        S3BucketNotification(self, "eventbridge", bucket=bucket_id, eventbridge=True)
+        S3BucketPolicy(self, "policy", bucket=bucket_id, policy=policy_document([
+            statement("DenyInsecureTransport", ["s3:*"],
+                      [self.bucket.arn, f"{self.bucket.arn}/*"], effect="Deny",
+                      principal={"AWS": "*"},
+                      conditions={"Bool": {"aws:SecureTransport": "false"}}),
+        ]))
+        self.bucket_name = self.bucket.bucket
+        self.bucket_arn = self.bucket.arn
+
+    def objects_arn(self, prefix: str) -> str:
+        return f"{self.bucket_arn}/{prefix}/*"

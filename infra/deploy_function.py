@@ -1,0 +1,154 @@
+"""DeployFunction: the Lambda both deploy stages invoke, with its role, logs and settings."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from cdktf import AssetType, TerraformAsset
+from constructs import Construct
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.lambda_function import (
+    LambdaFunction, LambdaFunctionEnvironment, LambdaFunctionLoggingConfig,
+    LambdaFunctionTracingConfig)
+from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
+    LambdaFunctionEventInvokeConfig)
+
+from infra.config import EndpointStageConfig
+from infra.environment import DeploymentTarget
+from infra.iam import kms_use_statement, log_statement, service_role, statement
+from infra.naming import STAGES, Names
+from infra.packaging import ZipArchive
+
+RUNTIME = "python3.13"
+HANDLER = "lambda_deploy.handler.handler"
+# Each invocation does one step (create/update, or one poll) and answers CodePipeline with a
+# continuation token, so a short timeout is enough and CodePipeline paces the polling.
+TIMEOUT_SECONDS = 120
+MEMORY_MB = 256
+# Two stages, each re-invoked for polling: a few concurrent executions at most.
+RESERVED_CONCURRENCY = 4
+
+
+@dataclass(frozen=True)
+class DeployInputs:
+    target: DeploymentTarget
+    archive: ZipArchive
+    bucket_name: str
+    bucket_arn: str
+    key_arn: str
+    group_name: str
+    packages_arn: str
+    execution_role_arn: str
+    alarm_names: Mapping[str, Sequence[str]]  # stage -> alarm names
+    alarm_arns: Sequence[str]
+    smoke_test_csv: str
+
+
+def stage_settings(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[str]]) -> dict:
+    """STAGE_SETTINGS for the function (docs/interfaces.md)."""
+    settings = {}
+    for stage in STAGES:
+        cfg: EndpointStageConfig = getattr(target.config, stage)
+        d = cfg.deployment
+        settings[stage] = {
+            "endpoint_name": target.names.endpoint(stage),
+            "instance_type": cfg.instance_type,
+            "initial_instance_count": cfg.instance_count,
+            "accept_pending_approval": cfg.accept_pending_approval,
+            "deployment": {
+                "strategy": d.strategy, "canary_percent": d.canary_percent,
+                "linear_step_percent": d.linear_step_percent, "wait_seconds": d.wait_seconds,
+                "termination_wait_seconds": d.termination_wait_seconds,
+                "max_execution_timeout_seconds": d.max_execution_timeout_seconds,
+            },
+            "alarm_names": list(alarm_names[stage]),
+            "data_capture_percent": cfg.data_capture_percent,
+            "keep_previous": cfg.keep_previous,
+            "smoke_test": cfg.smoke_test,
+        }
+    return settings
+
+
+class DeployFunction(Construct):
+    def __init__(self, scope: Construct, id_: str, *, inputs: DeployInputs) -> None:
+        super().__init__(scope, id_)
+        target = inputs.target
+        names = target.names
+        prefix = names.prefix
+        log_group = CloudwatchLogGroup(self, "logs", name=names.lambda_log_group,
+                                       retention_in_days=target.config.log_retention_days,
+                                       kms_key_id=inputs.key_arn)
+        models = target.sagemaker_arn("model", f"{prefix}-*")
+        configs = target.sagemaker_arn("endpoint-config", f"{prefix}-*")
+        endpoints = target.sagemaker_arn("endpoint", f"{prefix}-*")
+        role = service_role(
+            self, "role", name=names.role("deploy-lambda"), service="lambda.amazonaws.com",
+            account_id=target.account_id,
+            description="Deploy step: model package -> model -> endpoint config -> endpoint",
+            policies={"deploy": [
+                log_statement(target.log_group_arn(names.lambda_log_group)),
+                statement("ReadModelPackages", ["sagemaker:DescribeModelPackage"],
+                          [inputs.packages_arn]),
+                statement("ManageOwnModelsAndConfigs", [
+                    "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:DeleteModel",
+                    "sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DeleteEndpointConfig", "sagemaker:AddTags",
+                    "sagemaker:ListTags"], [models, configs, endpoints]),
+                statement("DeployOwnEndpoints", [
+                    "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint",
+                    "sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"], [endpoints]),
+                # List calls have no resource-level permissions in IAM; cleanup uses them to
+                # find this stage's previous models and configs (then filters by name and tag).
+                statement("ListForCleanup", ["sagemaker:ListEndpointConfigs",
+                                             "sagemaker:ListModels"], "*"),
+                statement("PassExecutionRoleToSageMakerOnly", ["iam:PassRole"],
+                          [inputs.execution_role_arn],
+                          conditions={"StringEquals": {"iam:PassedToService":
+                                                       "sagemaker.amazonaws.com"}}),
+                statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"],
+                          list(inputs.alarm_arns)),
+                # PutJob*Result have no resource-level permissions in IAM.
+                statement("ReplyToCodePipeline", ["codepipeline:PutJobFailureResult",
+                                                  "codepipeline:PutJobSuccessResult"], "*"),
+                kms_use_statement(inputs.key_arn),
+                # Endpoint storage and data capture encrypted with the key: SageMaker-held grants.
+                statement("GrantKeyToSageMakerResources", ["kms:CreateGrant"], [inputs.key_arn],
+                          conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
+                # X-Ray's segment APIs have no resource-level permissions.
+                statement("WriteTraces", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                          "*"),
+            ]})
+        asset = TerraformAsset(self, "code", path=str(inputs.archive.path), type=AssetType.FILE)
+        environment = {
+            "PROJECT_NAME": target.config.project,
+            "ENVIRONMENT": target.config.name,
+            "RESOURCE_PREFIX": prefix,
+            "MODEL_PACKAGE_GROUP": inputs.group_name,
+            "SAGEMAKER_EXECUTION_ROLE_ARN": inputs.execution_role_arn,
+            "KMS_KEY_ARN": inputs.key_arn,
+            "DATA_CAPTURE_S3_URI": f"s3://{inputs.bucket_name}/{Names.DATA_CAPTURE_PREFIX}",
+            "SMOKE_TEST_CSV": inputs.smoke_test_csv,
+            "STAGE_SETTINGS": json.dumps(stage_settings(target, inputs.alarm_names),
+                                         sort_keys=True, separators=(",", ":")),
+        }
+        self.function = LambdaFunction(
+            self, "function", function_name=names.deploy_function,
+            description="Deploys an approved model package to a SageMaker endpoint "
+                        "(blue/green, alarm rollback) for CodePipeline",
+            role=role.arn, runtime=RUNTIME, handler=HANDLER, filename=asset.path,
+            source_code_hash=inputs.archive.sha256_base64, timeout=TIMEOUT_SECONDS,
+            memory_size=MEMORY_MB, reserved_concurrent_executions=RESERVED_CONCURRENCY,
+            kms_key_arn=inputs.key_arn,
+            environment=LambdaFunctionEnvironment(variables=environment),
+            tracing_config=LambdaFunctionTracingConfig(mode="Active"),
+            logging_config=LambdaFunctionLoggingConfig(log_format="JSON",
+                                                       log_group=log_group.name),
+            depends_on=[log_group])
+        # CodePipeline invokes asynchronously; a Lambda-level retry would repeat a deploy, and
+        # every outcome is reported to CodePipeline by the function itself.
+        LambdaFunctionEventInvokeConfig(self, "async", function_name=self.function.function_name,
+                                        maximum_retry_attempts=0,
+                                        maximum_event_age_in_seconds=3600)
+        self.function_name = names.deploy_function
+        self.function_arn = self.function.arn

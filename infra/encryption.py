@@ -1,0 +1,54 @@
+"""EncryptionKey: the customer-managed KMS key everything in the project encrypts with."""
+from __future__ import annotations
+
+from constructs import Construct
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+
+from infra.environment import DeploymentTarget
+from infra.iam import policy_document, statement
+
+# The account root may administer and use the key so that IAM policies can grant it; listed
+# action by action instead of kms:* so a reviewer sees exactly what is delegated.
+_DELEGATED_TO_IAM = [
+    "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:CreateGrant", "kms:Decrypt",
+    "kms:DeleteAlias", "kms:DescribeKey", "kms:DisableKey", "kms:DisableKeyRotation",
+    "kms:EnableKey", "kms:EnableKeyRotation", "kms:Encrypt", "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus",
+    "kms:ListAliases", "kms:ListGrants", "kms:ListKeyPolicies", "kms:ListResourceTags",
+    "kms:PutKeyPolicy", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:RetireGrant",
+    "kms:RevokeGrant", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource",
+    "kms:UpdateAlias", "kms:UpdateKeyDescription",
+]
+_DATA_KEY_USE = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey",
+                 "kms:ReEncryptFrom", "kms:ReEncryptTo"]
+
+
+class EncryptionKey(Construct):
+    """Key with rotation, used by S3, CodePipeline, CodeBuild, logs, SNS, Lambda and endpoints."""
+
+    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget) -> None:
+        super().__init__(scope, id_)
+        account = target.account_id
+        region = target.region
+        root = target.arn("iam", "root", regional=False)
+        policy = policy_document([
+            statement("AccountAdministersAndDelegatesToIam", _DELEGATED_TO_IAM, "*",
+                      principal={"AWS": root}),
+            # Log groups of this account only, identified by the encryption context.
+            statement("CloudWatchLogsEncryptsThisAccountsLogGroups", _DATA_KEY_USE, "*",
+                      principal={"Service": f"logs.{region}.amazonaws.com"},
+                      conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                              target.arn("logs", "log-group:*")}}),
+            # Alarms and EventBridge rules publish to the encrypted SNS topic.
+            statement("AlarmsAndEventsPublishToEncryptedTopic",
+                      ["kms:Decrypt", "kms:GenerateDataKey"], "*",
+                      principal={"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+                      conditions={"StringEquals": {"aws:SourceAccount": account}}),
+        ])
+        # In a key policy "*" as Resource means "this key"; it cannot name itself.
+        self.key = KmsKey(self, "key", description=f"{target.names.prefix} MLOps pipeline data",
+                          enable_key_rotation=True, rotation_period_in_days=365,
+                          deletion_window_in_days=30, policy=policy)
+        KmsAlias(self, "alias", name=target.names.kms_alias, target_key_id=self.key.key_id)
+        self.key_arn = self.key.arn

@@ -1,0 +1,62 @@
+"""Notifications: encrypted SNS topic for approvals, alarms and failed pipeline executions."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from constructs import Construct
+from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
+    CloudwatchEventTarget, CloudwatchEventTargetInputTransformer)
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
+from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
+
+from infra.environment import DeploymentTarget
+from infra.iam import policy_document, statement
+
+
+class Notifications(Construct):
+    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
+                 key_arn: str) -> None:
+        super().__init__(scope, id_)
+        names = target.names
+        self.topic = SnsTopic(self, "topic", name=names.topic, kms_master_key_id=key_arn,
+                              display_name=f"{names.prefix} MLOps")
+        self.topic_arn = self.topic.arn
+        this_account = {"StringEquals": {"aws:SourceAccount": target.account_id}}
+        SnsTopicPolicy(self, "policy", arn=self.topic.arn, policy=policy_document([
+            statement("EventBridgeRulesOfThisAccountPublish", ["sns:Publish"], [self.topic.arn],
+                      principal={"Service": "events.amazonaws.com"}, conditions=this_account),
+            statement("AlarmsOfThisAccountPublish", ["sns:Publish"], [self.topic.arn],
+                      principal={"Service": "cloudwatch.amazonaws.com"},
+                      conditions=this_account),
+            statement("DenyInsecureTransport", ["sns:Publish"], [self.topic.arn],
+                      effect="Deny", principal={"AWS": "*"},
+                      conditions={"Bool": {"aws:SecureTransport": "false"}}),
+        ]))
+        email: Optional[str] = target.config.notification_email
+        if email:
+            # The recipient must confirm the subscription e-mail before anything arrives.
+            SnsTopicSubscription(self, "email", topic_arn=self.topic.arn, protocol="email",
+                                 endpoint=email)
+
+    def notify_failed_executions(self, *, target: DeploymentTarget, pipeline_name: str) -> None:
+        names = target.names
+        rule = CloudwatchEventRule(
+            self, "pipeline_failed", name=names.rule("pipeline-failed"),
+            description=f"Notify when an execution of {pipeline_name} fails",
+            event_pattern=json.dumps({
+                "source": ["aws.codepipeline"],
+                "detail-type": ["CodePipeline Pipeline Execution State Change"],
+                "detail": {"pipeline": [pipeline_name], "state": ["FAILED"]},
+            }, indent=2))
+        CloudwatchEventTarget(
+            self, "pipeline_failed_target", rule=rule.name, arn=self.topic_arn,
+            target_id="notify",
+            input_transformer=CloudwatchEventTargetInputTransformer(
+                input_paths={"pipeline": "$.detail.pipeline",
+                             "execution": "$.detail.execution-id"},
+                input_template=json.dumps(
+                    "Pipeline <pipeline> execution <execution> FAILED. Open the CodePipeline "
+                    "console for the failed action's message.")))

@@ -1,0 +1,109 @@
+"""Pipeline: CodePipeline V2, Source -> Train -> Test -> Deploy staging -> approval -> Deploy prod."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from constructs import Construct
+from cdktf_cdktf_provider_aws.codepipeline import (
+    Codepipeline, CodepipelineArtifactStore, CodepipelineArtifactStoreEncryptionKey,
+    CodepipelineStage, CodepipelineStageAction)
+
+from infra.environment import DeploymentTarget
+from infra.iam import kms_use_statement, service_role, statement
+
+SOURCE_ARTIFACT = "SourceOutput"
+TRAIN_ARTIFACT = "TrainOutput"
+TEST_ARTIFACT = "TestOutput"
+
+
+@dataclass(frozen=True)
+class PipelineInputs:
+    target: DeploymentTarget
+    bucket_name: str
+    bucket_arn: str
+    key_arn: str
+    source_key: str
+    train_project: str
+    train_project_arn: str
+    test_project: str
+    test_project_arn: str
+    deploy_function: str
+    deploy_function_arn: str
+    topic_arn: str
+
+
+def _action(name: str, category: str, provider: str, configuration: dict, *,
+            inputs=(), outputs=(), namespace=None, owner="AWS", run_order=1):
+    return CodepipelineStageAction(
+        name=name, category=category, owner=owner, provider=provider, version="1",
+        configuration=configuration, input_artifacts=list(inputs) or None,
+        output_artifacts=list(outputs) or None, namespace=namespace, run_order=run_order)
+
+
+def _deploy_action(stage: str, function_name: str):
+    return _action(f"Deploy-{stage}", "Invoke", "Lambda",
+                   {"FunctionName": function_name,
+                    "UserParameters": json.dumps({"stage": stage})},
+                   inputs=[TEST_ARTIFACT], namespace=f"Deploy{stage.capitalize()}")
+
+
+class Pipeline(Construct):
+    def __init__(self, scope: Construct, id_: str, *, inputs: PipelineInputs) -> None:
+        super().__init__(scope, id_)
+        target = inputs.target
+        names = target.names
+        self.pipeline_name = names.pipeline
+        self.pipeline_arn = target.arn("codepipeline", names.pipeline)
+        bucket_arn = inputs.bucket_arn
+        role = service_role(
+            self, "role", name=names.role("codepipeline"), service="codepipeline.amazonaws.com",
+            account_id=target.account_id, description="Runs the MLOps pipeline",
+            policies={"pipeline": [
+                statement("ReadSourceObject", ["s3:GetObject", "s3:GetObjectVersion"],
+                          [f"{bucket_arn}/{inputs.source_key}"]),
+                statement("CheckSourceBucketVersioning", ["s3:GetBucketVersioning"],
+                          [bucket_arn]),
+                statement("ReadWritePipelineArtifacts", ["s3:GetObject", "s3:GetObjectVersion",
+                                                         "s3:PutObject"],
+                          [f"{bucket_arn}/{names.pipeline_artifact_prefix}/*"]),
+                kms_use_statement(inputs.key_arn),
+                statement("RunBuilds", ["codebuild:BatchGetBuilds", "codebuild:StartBuild"],
+                          [inputs.train_project_arn, inputs.test_project_arn]),
+                statement("InvokeDeployFunction", ["lambda:InvokeFunction"],
+                          [inputs.deploy_function_arn]),
+                statement("NotifyApprovers", ["sns:Publish"], [inputs.topic_arn]),
+            ]})
+        staging = names.endpoint("staging")
+        self.pipeline = Codepipeline(
+            self, "pipeline", name=names.pipeline, pipeline_type="V2",
+            execution_mode="QUEUED", role_arn=role.arn,
+            artifact_store=[CodepipelineArtifactStore(
+                location=inputs.bucket_name, type="S3",
+                encryption_key=CodepipelineArtifactStoreEncryptionKey(id=inputs.key_arn,
+                                                                      type="KMS"))],
+            stage=[
+                CodepipelineStage(name="Source", action=[_action(
+                    "Source", "Source", "S3",
+                    {"S3Bucket": inputs.bucket_name, "S3ObjectKey": inputs.source_key,
+                     # EventBridge (PipelineTrigger) starts executions; no polling.
+                     "PollForSourceChanges": "false"},
+                    outputs=[SOURCE_ARTIFACT], namespace="SourceVariables")]),
+                CodepipelineStage(name="Train", action=[_action(
+                    "Train", "Build", "CodeBuild", {"ProjectName": inputs.train_project},
+                    inputs=[SOURCE_ARTIFACT], outputs=[TRAIN_ARTIFACT])]),
+                CodepipelineStage(name="Test", action=[_action(
+                    "EvaluateAndGate", "Test", "CodeBuild",
+                    {"ProjectName": inputs.test_project, "PrimarySource": SOURCE_ARTIFACT},
+                    inputs=[SOURCE_ARTIFACT, TRAIN_ARTIFACT], outputs=[TEST_ARTIFACT])]),
+                CodepipelineStage(name="DeployStaging", action=[
+                    _deploy_action("staging", inputs.deploy_function)]),
+                CodepipelineStage(name="ApproveProd", action=[_action(
+                    "ApproveProd", "Approval", "Manual",
+                    {"NotificationArn": inputs.topic_arn,
+                     "CustomData": (f"Staging endpoint {staging} serves model package "
+                                    "#{DeployStaging.model_package_arn}. Approve to deploy "
+                                    "it to prod.")})]),
+                CodepipelineStage(name="DeployProd", action=[
+                    _deploy_action("prod", inputs.deploy_function)]),
+            ])

@@ -1,0 +1,102 @@
+"""MlopsStack: one environment's pipeline. It only wires the concern constructs together."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from constructs import Construct
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+
+from infra.artifact_store import ArtifactStore
+from infra.builds import BuildInputs, ModelTestBuild, TrainingBuild
+from infra.config import EnvironmentConfig
+from infra.deploy_function import DeployFunction, DeployInputs
+from infra.encryption import EncryptionKey
+from infra.endpoint_alarms import EndpointAlarms
+from infra.environment import DeploymentTarget
+from infra.execution_role import SageMakerExecutionRole
+from infra.model_registry import ModelRegistry
+from infra.naming import STAGES, Names
+from infra.notifications import Notifications
+from infra.packaging import ZipArchive
+from infra.pipeline import Pipeline, PipelineInputs
+from infra.source import PipelineSource, PipelineTrigger
+
+
+class MlopsStack(TerraformStack):
+    def __init__(self, scope: Construct, config: EnvironmentConfig, *, source_zip: ZipArchive,
+                 deploy_zip: ZipArchive, smoke_test_csv: str) -> None:
+        names = Names(config)
+        super().__init__(scope, names.stack)
+        self._configure_terraform(config, names)
+        identity = DataAwsCallerIdentity(self, "current")
+        target = DeploymentTarget(config, names, identity.account_id)
+
+        key = EncryptionKey(self, "encryption", target=target)
+        store = ArtifactStore(self, "artifact_store", target=target, key_arn=key.key_arn)
+        registry = ModelRegistry(self, "model_registry", target=target)
+        execution = SageMakerExecutionRole(self, "sagemaker_execution", target=target,
+                                           bucket_arn=store.bucket_arn, key_arn=key.key_arn)
+        notifications = Notifications(self, "notifications", target=target, key_arn=key.key_arn)
+        alarms = {stage: EndpointAlarms(self, f"alarms_{stage}", target=target, stage=stage,
+                                        topic_arn=notifications.topic_arn)
+                  for stage in STAGES}
+        source = PipelineSource(self, "source", archive=source_zip,
+                                bucket_name=store.bucket_name, key_arn=key.key_arn)
+        build_inputs = BuildInputs(
+            target=target, bucket_name=store.bucket_name, bucket_arn=store.bucket_arn,
+            key_arn=key.key_arn, group_name=registry.group_name, group_arn=registry.group_arn,
+            packages_arn=registry.packages_arn, execution_role_arn=execution.role_arn)
+        train = TrainingBuild(self, "train", inputs=build_inputs)
+        test = ModelTestBuild(self, "test", inputs=build_inputs)
+        deploy = DeployFunction(self, "deploy", inputs=DeployInputs(
+            target=target, archive=deploy_zip, bucket_name=store.bucket_name,
+            bucket_arn=store.bucket_arn, key_arn=key.key_arn, group_name=registry.group_name,
+            packages_arn=registry.packages_arn, execution_role_arn=execution.role_arn,
+            alarm_names={stage: a.alarm_names for stage, a in alarms.items()},
+            alarm_arns=[arn for a in alarms.values() for arn in a.alarm_arns],
+            smoke_test_csv=smoke_test_csv))
+        pipeline = Pipeline(self, "pipeline", inputs=PipelineInputs(
+            target=target, bucket_name=store.bucket_name, bucket_arn=store.bucket_arn,
+            key_arn=key.key_arn, source_key=source.object_key,
+            train_project=train.project_name, train_project_arn=train.project_arn,
+            test_project=test.project_name, test_project_arn=test.project_arn,
+            deploy_function=deploy.function_name, deploy_function_arn=deploy.function_arn,
+            topic_arn=notifications.topic_arn))
+        PipelineTrigger(self, "source_trigger", target=target, bucket_name=store.bucket_name,
+                        object_key=source.object_key, pipeline_arn=pipeline.pipeline_arn)
+        notifications.notify_failed_executions(target=target,
+                                               pipeline_name=pipeline.pipeline_name)
+
+        outputs = {
+            "pipeline_name": (pipeline.pipeline_name, "CodePipeline that trains, tests, deploys"),
+            "artifact_bucket": (store.bucket_name, "Bucket for source, data and artifacts"),
+            "data_upload_uri": (f"s3://{store.bucket_name}/{Names.DATA_PREFIX}/",
+                                "Upload train.csv, validation.csv, test.csv here"),
+            "model_package_group": (registry.group_name, "SageMaker model registry group"),
+            "staging_endpoint": (names.endpoint("staging"), "Endpoint of the staging stage"),
+            "prod_endpoint": (names.endpoint("prod"), "Endpoint of the prod stage"),
+            "notification_topic_arn": (notifications.topic_arn, "Approvals, alarms, failures"),
+            "kms_key_arn": (key.key_arn, "Customer key encrypting the pipeline's data"),
+        }
+        for output_id, (value, description) in outputs.items():
+            TerraformOutput(self, output_id, value=value, description=description)
+
+    def _configure_terraform(self, config: EnvironmentConfig, names: Names) -> None:
+        tags = {"Project": config.project, "Environment": config.name, "ManagedBy": "cdktf",
+                **config.tags}
+        AwsProvider(self, "aws", region=config.region,
+                    allowed_account_ids=[config.account_id] if config.account_id else None,
+                    default_tags=[AwsProviderDefaultTags(tags=tags)])
+        backend = config.state_backend
+        if backend is None:
+            # Relative to where Terraform runs (cdktf.out/stacks/<stack>): the project root,
+            # as cdktf's default, but without an absolute path that differs per checkout.
+            LocalBackend(self, path=f"../../../terraform.{names.stack}.tfstate")
+        else:
+            S3Backend(self, bucket=backend.bucket, key=backend.key, region=backend.region,
+                      encrypt=True)
+            if backend.use_lockfile:
+                # S3Backend has no use_lockfile property (cdktf 0.21); S3-native locking.
+                self.add_override("terraform.backend.s3.use_lockfile", True)
