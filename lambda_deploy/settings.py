@@ -1,0 +1,186 @@
+"""The function's environment (set by infra/deploy_function.py) and the action's UserParameters.
+
+Everything is checked up front: a broken environment fails the job as a ConfigurationError
+naming the variable and the key, before anything is created.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+
+from lambda_deploy.errors import ConfigurationFailure
+
+STAGES = ("staging", "prod")
+STRATEGIES = ("all_at_once", "canary", "linear")
+SAGEMAKER_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+SAGEMAKER_NAME_MAX = 63
+REQUIRED_ENV = ("PROJECT_NAME", "ENVIRONMENT", "RESOURCE_PREFIX", "MODEL_PACKAGE_GROUP",
+                "SAGEMAKER_EXECUTION_ROLE_ARN", "KMS_KEY_ARN", "DATA_CAPTURE_S3_URI",
+                "STAGE_SETTINGS")
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    strategy: str
+    canary_percent: int
+    linear_step_percent: int
+    wait_seconds: int
+    termination_wait_seconds: int
+    max_execution_timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    stage: str
+    endpoint_name: str
+    instance_type: str
+    initial_instance_count: int
+    accept_pending_approval: bool
+    deployment: DeploymentSettings
+    alarm_names: tuple[str, ...]
+    data_capture_percent: int
+    keep_previous: int
+    smoke_test: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    environment: str
+    prefix: str
+    model_package_group: str
+    execution_role_arn: str
+    kms_key_arn: str
+    data_capture_s3_uri: str
+    smoke_test_csv: str
+    stages: dict
+
+
+def _fail(where: str, message: str):
+    raise ConfigurationFailure(f"deploy function environment: {where}: {message}")
+
+
+def _int(data: dict, key: str, where: str, low: int, high: int) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(f"{where}.{key}", f"expected an integer, got {json.dumps(value)}")
+    if not low <= value <= high:
+        _fail(f"{where}.{key}", f"{value} is outside {low}..{high}")
+    return value
+
+
+def _bool(data: dict, key: str, where: str) -> bool:
+    value = data.get(key)
+    if not isinstance(value, bool):
+        _fail(f"{where}.{key}", f"expected true or false, got {json.dumps(value)}")
+    return value
+
+
+def _deployment(data, where: str) -> DeploymentSettings:
+    if not isinstance(data, dict):
+        _fail(where, "expected an object")
+    strategy = data.get("strategy")
+    if strategy not in STRATEGIES:
+        _fail(f"{where}.strategy", f"{json.dumps(strategy)}; allowed: {', '.join(STRATEGIES)}")
+    # Limits SageMaker's BlueGreenUpdatePolicy accepts.
+    return DeploymentSettings(
+        strategy=strategy,
+        canary_percent=_int(data, "canary_percent", where, 1, 50),
+        linear_step_percent=_int(data, "linear_step_percent", where, 10, 50),
+        wait_seconds=_int(data, "wait_seconds", where, 0, 3600),
+        termination_wait_seconds=_int(data, "termination_wait_seconds", where, 0, 3600),
+        max_execution_timeout_seconds=_int(data, "max_execution_timeout_seconds", where,
+                                           600, 28800),
+    )
+
+
+def _stage(stage: str, data, prefix: str) -> StageSettings:
+    where = f"STAGE_SETTINGS.{stage}"
+    if not isinstance(data, dict):
+        _fail(where, "expected an object")
+    endpoint = data.get("endpoint_name")
+    if not isinstance(endpoint, str) or not endpoint.startswith(f"{prefix}-") \
+            or len(endpoint) > SAGEMAKER_NAME_MAX or not SAGEMAKER_NAME_RE.fullmatch(endpoint):
+        _fail(f"{where}.endpoint_name", f"{json.dumps(endpoint)} must be a SageMaker name "
+              f"starting with '{prefix}-'")
+    instance_type = data.get("instance_type")
+    if not isinstance(instance_type, str) or not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+",
+                                                              instance_type):
+        _fail(f"{where}.instance_type", f"{json.dumps(instance_type)} is not ml.<family>.<size>")
+    alarms = data.get("alarm_names")
+    # Without an alarm SageMaker cannot roll an update back on its own.
+    if not isinstance(alarms, list) or not 1 <= len(alarms) <= 10 \
+            or not all(isinstance(a, str) and a for a in alarms):
+        _fail(f"{where}.alarm_names", "expected 1 to 10 CloudWatch alarm names")
+    accept_pending = _bool(data, "accept_pending_approval", where)
+    if stage == "prod" and accept_pending:
+        _fail(f"{where}.accept_pending_approval", "prod deploys Approved packages only")
+    return StageSettings(
+        stage=stage,
+        endpoint_name=endpoint,
+        instance_type=instance_type,
+        initial_instance_count=_int(data, "initial_instance_count", where, 1, 20),
+        accept_pending_approval=accept_pending,
+        deployment=_deployment(data.get("deployment"), f"{where}.deployment"),
+        alarm_names=tuple(alarms),
+        data_capture_percent=_int(data, "data_capture_percent", where, 0, 100),
+        keep_previous=_int(data, "keep_previous", where, 0, 10),
+        smoke_test=_bool(data, "smoke_test", where),
+    )
+
+
+def load_settings(environ=None) -> Settings:
+    environ = os.environ if environ is None else environ
+    missing = [name for name in REQUIRED_ENV if not environ.get(name)]
+    if missing:
+        _fail(", ".join(missing), "not set")
+    prefix = environ["RESOURCE_PREFIX"]
+    if prefix != f"{environ['PROJECT_NAME']}-{environ['ENVIRONMENT']}":
+        _fail("RESOURCE_PREFIX", f"{prefix!r} is not PROJECT_NAME-ENVIRONMENT")
+    if not environ["DATA_CAPTURE_S3_URI"].startswith("s3://"):
+        _fail("DATA_CAPTURE_S3_URI", "expected s3://bucket/prefix")
+    try:
+        raw_stages = json.loads(environ["STAGE_SETTINGS"])
+    except json.JSONDecodeError as exc:
+        _fail("STAGE_SETTINGS", f"not valid JSON ({exc.msg} at column {exc.colno})")
+    if not isinstance(raw_stages, dict) or not raw_stages:
+        _fail("STAGE_SETTINGS", "expected an object keyed by stage")
+    unknown = sorted(set(raw_stages) - set(STAGES))
+    if unknown:
+        _fail(f"STAGE_SETTINGS.{unknown[0]}", f"unknown stage; allowed: {', '.join(STAGES)}")
+    stages = {name: _stage(name, data, prefix) for name, data in raw_stages.items()}
+    smoke_csv = environ.get("SMOKE_TEST_CSV", "")
+    if any(s.smoke_test for s in stages.values()) and not smoke_csv.strip():
+        _fail("SMOKE_TEST_CSV", "empty, but a stage has smoke_test enabled")
+    return Settings(
+        project=environ["PROJECT_NAME"],
+        environment=environ["ENVIRONMENT"],
+        prefix=prefix,
+        model_package_group=environ["MODEL_PACKAGE_GROUP"],
+        execution_role_arn=environ["SAGEMAKER_EXECUTION_ROLE_ARN"],
+        kms_key_arn=environ["KMS_KEY_ARN"],
+        data_capture_s3_uri=environ["DATA_CAPTURE_S3_URI"].rstrip("/"),
+        smoke_test_csv=smoke_csv,
+        stages=stages,
+    )
+
+
+def parse_user_parameters(raw, settings: Settings) -> StageSettings:
+    """UserParameters is {"stage": "staging"|"prod"}; anything else is a pipeline definition bug."""
+    where = "action UserParameters"
+    try:
+        params = json.loads(raw) if isinstance(raw, str) else None
+    except json.JSONDecodeError as exc:
+        raise ConfigurationFailure(f"{where}: not valid JSON ({exc.msg}); expected "
+                                   '{"stage": "staging"} or {"stage": "prod"}') from None
+    if not isinstance(params, dict) or set(params) != {"stage"}:
+        raise ConfigurationFailure(f'{where}: expected {{"stage": "staging"}} or '
+                                   '{"stage": "prod"}')
+    stage = params["stage"]
+    if stage not in settings.stages:
+        raise ConfigurationFailure(
+            f"{where}: stage {json.dumps(stage)} has no entry in STAGE_SETTINGS; "
+            f"configured: {', '.join(sorted(settings.stages))}")
+    return settings.stages[stage]
