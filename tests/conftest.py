@@ -1,0 +1,34 @@
+"""Session-wide fixtures: every environment is synthesized once per test session."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+
+@pytest.fixture(scope="session")
+def synth_outdir(tmp_path_factory) -> Path:
+    """A cdktf.out-like folder with all configured environments, synthesized in-process once."""
+    from infra.app import select_environments, synthesize
+
+    outdir = tmp_path_factory.mktemp("cdktf") / "cdktf.out"
+    synthesize(select_environments({}, None), outdir)
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def stack_texts(synth_outdir) -> dict[str, str]:
+    """{stack name: cdk.tf.json text}, for cdktf's Testing matchers."""
+    return {p.parent.name: p.read_text(encoding="utf-8")
+            for p in sorted((synth_outdir / "stacks").glob("*/cdk.tf.json"))}
+
+
+@pytest.fixture(scope="session")
+def stacks(stack_texts) -> dict[str, dict]:
+    return {name: json.loads(text) for name, text in stack_texts.items()}

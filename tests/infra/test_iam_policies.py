@@ -1,0 +1,147 @@
+"""Walks every IAM policy document in the synthesized stacks and fails on forbidden patterns.
+
+Inline role policies, trust policies, bucket, topic and key policies are all checked. The only
+Resource "*" grants allowed are the actions IAM gives no resource-level permissions (listed with
+the reason), and key policies (where "*" means the key itself).
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+# Actions IAM cannot scope to a resource; each needs Resource "*".
+RESOURCE_WILDCARD_ALLOWED = {
+    "codepipeline:PutJobSuccessResult": "no resource-level permissions",
+    "codepipeline:PutJobFailureResult": "no resource-level permissions",
+    "sagemaker:ListModelPackages": "list call; how the test job finds the champion",
+    "sagemaker:ListModels": "list call; cleanup of the stage's previous models",
+    "sagemaker:ListEndpointConfigs": "list call; cleanup of the stage's previous configs",
+    "cloudwatch:PutMetricData": "no resource-level permissions; namespace condition applies",
+    "xray:PutTraceSegments": "no resource-level permissions",
+    "xray:PutTelemetryRecords": "no resource-level permissions",
+}
+POLICY_ATTRIBUTES = {
+    "aws_iam_role_policy": "policy",
+    "aws_iam_role": "assume_role_policy",
+    "aws_iam_policy": "policy",
+    "aws_s3_bucket_policy": "policy",
+    "aws_sns_topic_policy": "policy",
+    "aws_kms_key": "policy",
+}
+
+
+def policy_documents(stack: dict):
+    for resource_type, attribute in POLICY_ATTRIBUTES.items():
+        for logical_id, resource in stack.get("resource", {}).get(resource_type, {}).items():
+            if attribute in resource:
+                yield resource_type, logical_id, json.loads(resource[attribute])
+
+
+def statements(stack: dict):
+    for resource_type, logical_id, document in policy_documents(stack):
+        assert document["Version"] == "2012-10-17", logical_id
+        for stmt in document["Statement"]:
+            yield resource_type, logical_id, stmt
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.fixture(params=["fraud-mlops-dev", "fraud-mlops-prod"])
+def stack(request, stacks):
+    return stacks[request.param]
+
+
+def test_every_policy_is_found(stack):
+    found = {t for t, _, _ in policy_documents(stack)}
+    assert {"aws_iam_role_policy", "aws_iam_role", "aws_s3_bucket_policy", "aws_sns_topic_policy",
+            "aws_kms_key"} <= found
+
+
+def test_no_wildcard_or_service_wide_actions_are_allowed(stack):
+    for resource_type, logical_id, stmt in statements(stack):
+        if stmt["Effect"] != "Allow":
+            continue
+        assert "NotAction" not in stmt and "NotResource" not in stmt, logical_id
+        for action in as_list(stmt["Action"]):
+            assert action != "*" and not action.endswith(":*") and "*" not in action, \
+                f"{logical_id} {stmt['Sid']} allows {action}"
+
+
+def test_resource_wildcards_only_where_iam_cannot_scope(stack):
+    for resource_type, logical_id, stmt in statements(stack):
+        if stmt["Effect"] != "Allow" or resource_type in ("aws_kms_key", "aws_iam_role"):
+            continue
+        if "*" in as_list(stmt["Resource"]):
+            unexplained = set(as_list(stmt["Action"])) - set(RESOURCE_WILDCARD_ALLOWED)
+            assert not unexplained, f"{logical_id} {stmt['Sid']}: {unexplained} on '*'"
+
+
+def test_no_managed_policies(stack):
+    resources = stack["resource"]
+    assert "aws_iam_role_policy_attachment" not in resources
+    assert "aws_iam_policy_attachment" not in resources
+    for role in resources["aws_iam_role"].values():
+        assert not role.get("managed_policy_arns")
+
+
+def test_pass_role_names_the_execution_role_for_sagemaker_only(stack):
+    execution_roles = [f"${{aws_iam_role.{lid}.arn}}" for lid in stack["resource"]["aws_iam_role"]
+                       if lid.startswith("sagemaker_execution")]
+    assert len(execution_roles) == 1
+    seen = 0
+    for _, logical_id, stmt in statements(stack):
+        if "iam:PassRole" in as_list(stmt["Action"]):
+            seen += 1
+            assert as_list(stmt["Action"]) == ["iam:PassRole"], logical_id
+            assert as_list(stmt["Resource"]) == execution_roles, logical_id
+            assert stmt["Condition"] == {
+                "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}, logical_id
+    assert seen == 2  # the train job (training) and the deploy step (CreateModel)
+
+
+def test_trust_policies_are_service_only_and_guarded_by_source_account(stack):
+    roles = stack["resource"]["aws_iam_role"]
+    assert len(roles) == 6
+    services = set()
+    for logical_id, role in roles.items():
+        document = json.loads(role["assume_role_policy"])
+        for stmt in document["Statement"]:
+            assert stmt["Effect"] == "Allow" and stmt["Action"] == ["sts:AssumeRole"], logical_id
+            assert set(stmt["Principal"]) == {"Service"}, logical_id
+            services.add(stmt["Principal"]["Service"])
+            assert stmt["Condition"]["StringEquals"]["aws:SourceAccount"] == \
+                "${data.aws_caller_identity.current.account_id}", logical_id
+    assert services == {"sagemaker.amazonaws.com", "codebuild.amazonaws.com",
+                        "codepipeline.amazonaws.com", "lambda.amazonaws.com",
+                        "events.amazonaws.com"}
+
+
+def test_sagemaker_permissions_are_scoped_to_project_names(stack):
+    prefix = stack["//"]["metadata"]["stackName"]  # <project>-<env>
+    for _, logical_id, stmt in statements(stack):
+        if stmt["Effect"] != "Allow" or "Resource" not in stmt:
+            continue
+        for resource in as_list(stmt["Resource"]):
+            if ":sagemaker:" in resource:
+                name = resource.split("/", 1)[1]
+                assert name.startswith(f"{prefix}-"), f"{logical_id}: {resource}"
+
+
+def test_service_principals_in_resource_policies_are_limited_to_this_account(stack):
+    for resource_type, logical_id, stmt in statements(stack):
+        if resource_type == "aws_iam_role" or stmt["Effect"] != "Allow":
+            continue
+        principal = stmt.get("Principal", {})
+        if "Service" in principal and not str(principal["Service"]).startswith("logs."):
+            assert "aws:SourceAccount" in json.dumps(stmt.get("Condition", {})), logical_id
+
+
+def test_bucket_and_topic_refuse_plain_http(stack):
+    for resource_type in ("aws_s3_bucket_policy", "aws_sns_topic_policy"):
+        (resource,) = stack["resource"][resource_type].values()
+        denies = [s for s in json.loads(resource["policy"])["Statement"]
+                  if s["Effect"] == "Deny"]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
