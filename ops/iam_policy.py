@@ -42,11 +42,11 @@ class Statement:
         return f"`{self.sid}`" if self.sid else _short_list(self.actions or self.not_actions, 3)
 
 
-def _as_set(value: Any, lower: bool = False) -> frozenset:
+def _as_set(value: Any) -> frozenset:
     if value is None:
         return frozenset()
     items = value if isinstance(value, (list, tuple)) else [value]
-    return frozenset((str(v).lower() if lower else str(v)) for v in items)
+    return frozenset(str(v) for v in items)
 
 
 def _principals(value: Any) -> frozenset:
@@ -66,7 +66,7 @@ def _conditions(value: Any) -> frozenset:
         for operator, entries in value.items():
             if isinstance(entries, dict):
                 for key, values in entries.items():
-                    out.add((str(operator), str(key).lower(), _as_set(values)))
+                    out.add((str(operator), str(key), _as_set(values)))
     return frozenset(out)
 
 
@@ -74,8 +74,8 @@ def _statement(raw: dict) -> Statement:
     return Statement(
         sid=str(raw.get("Sid") or ""),
         effect=str(raw.get("Effect") or "Allow"),
-        actions=_as_set(raw.get("Action"), lower=True),
-        not_actions=_as_set(raw.get("NotAction"), lower=True),
+        actions=_as_set(raw.get("Action")),
+        not_actions=_as_set(raw.get("NotAction")),
         resources=_as_set(raw.get("Resource")),
         not_resources=_as_set(raw.get("NotResource")),
         principals=_principals(raw.get("Principal")),
@@ -127,13 +127,13 @@ def document_from_data_source(attrs: dict) -> list[Statement]:
         out.append(Statement(
             sid=str(block.get("sid") or ""),
             effect=str(block.get("effect") or "Allow"),
-            actions=_as_set(block.get("actions"), lower=True),
-            not_actions=_as_set(block.get("not_actions"), lower=True),
+            actions=_as_set(block.get("actions")),
+            not_actions=_as_set(block.get("not_actions")),
             resources=_as_set(block.get("resources")),
             not_resources=_as_set(block.get("not_resources")),
             principals=principals("principals"),
             not_principals=principals("not_principals"),
-            conditions=frozenset((str(c.get("test")), str(c.get("variable")).lower(),
+            conditions=frozenset((str(c.get("test")), str(c.get("variable")),
                                   _as_set(c.get("values"))) for c in _blocks(block.get("condition"))),
         ))
     return out
@@ -183,8 +183,8 @@ def _principal_covered(principal: tuple, patterns: frozenset) -> bool:
 
 def _conditions_no_looser(old: frozenset, new: frozenset) -> bool:
     """True when every condition of ``old`` holds in ``new`` with the same or fewer values."""
-    new_by_key = {(op, key): values for op, key, values in new}
-    return all((op, key) in new_by_key and new_by_key[(op, key)] <= values
+    new_by_key = {(op, key.lower()): values for op, key, values in new}
+    return all((op, key.lower()) in new_by_key and new_by_key[(op, key.lower())] <= values
                for op, key, values in old)
 
 
@@ -261,14 +261,18 @@ def _explain_widening(new: Statement, old: Statement, trust: bool) -> list[str]:
     if added_principals:
         what = "trust policy principal widened" if trust else "principal widened"
         reasons.append(f"{what}: {', '.join(_fmt_principal(p) for p in sorted(added_principals))}")
-    new_by_key = {(op, key): values for op, key, values in new.conditions}
+    new_by_key = {(op, key.lower()): values for op, key, values in new.conditions}
     for cond in sorted(old.conditions, key=lambda c: (c[0], c[1])):
         op, key, values = cond
-        if (op, key) not in new_by_key:
+        now = new_by_key.get((op, key.lower()))
+        if now is None:
             reasons.append(f"condition dropped: {_fmt_condition(cond)}")
-        elif not new_by_key[(op, key)] <= values:
-            extra = new_by_key[(op, key)] - values
-            reasons.append(f"condition loosened: `{op} {key}` now also allows {_short_list(extra, 3)}")
+        elif now >= values and now != values:
+            reasons.append(f"condition loosened: `{op} {key}` now also allows "
+                           f"{_short_list(now - values, 3)}")
+        elif not now <= values:
+            reasons.append(f"condition changed: `{op} {key}` now allows {_short_list(now, 3)} "
+                           f"instead of {_short_list(values, 3)}")
     if new.not_actions != old.not_actions or new.not_resources != old.not_resources:
         reasons.append("NotAction/NotResource changed")
     return reasons

@@ -69,10 +69,28 @@ class Report:
 
 # ---- attribute diff ------------------------------------------------------------------------
 
+def _keyed(items: list) -> Optional[dict]:
+    """A list of named objects (IAM statements by Sid, variables by name) keyed by that name,
+    so inserting one item does not show every later item as changed."""
+    for key in ("Sid", "name"):
+        names = [i.get(key) if isinstance(i, dict) else None for i in items]
+        if items and all(isinstance(n, str) and n for n in names) and len(set(names)) == len(names):
+            return {f"[{n}]": i for n, i in zip(names, items)}
+    return None
+
+
 def _expand_json_strings(value: Any) -> Any:
     """JSON documents held in strings (policies, STAGE_SETTINGS) diffed by their fields."""
     if isinstance(value, dict):
-        return {k: _expand_json_strings(v) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            keyed = _keyed(v) if isinstance(v, list) else None
+            if keyed is not None:
+                for name, item in keyed.items():
+                    out[f"{k}{name}"] = _expand_json_strings(item)
+            else:
+                out[k] = _expand_json_strings(v)
+        return out
     if isinstance(value, list):
         return [_expand_json_strings(v) for v in value]
     if isinstance(value, str) and value[:1] in "{[" and len(value) > 1:
@@ -96,7 +114,8 @@ def attribute_changes(before: Optional[dict], after: Optional[dict],
         if b == a:
             continue
         top = path.split(".")[0].split("[")[0]
-        out.append(AttributeChange(path.replace(".(json)", " ▸ "), b, a,
+        shown = path.replace(".(json).", " ▸ ").replace(".(json)[", " ▸ [").replace(".(json)", "")
+        out.append(AttributeChange(shown, b, a,
                                    forces_replacement=top in replace_paths))
     return out
 

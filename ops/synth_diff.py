@@ -65,9 +65,10 @@ def _read_json(path: Path) -> Any:
 def display_path(path: Path) -> str:
     """A path for messages and reports: relative to the current folder, never absolute."""
     try:
-        return os.path.relpath(path)
+        rel = os.path.relpath(path)
     except ValueError:
         return path.name
+    return path.name if rel.startswith("..") else rel
 
 
 def _stack_files(outdir: Path) -> dict[str, Path]:
@@ -258,8 +259,10 @@ def compare_stack(name: str, base: Optional[dict], head: Optional[dict]) -> Stac
                     stack.changes.append(change)
         elif base[address][1] != head[address][1]:
             before, after = base[address][1], head[address][1]
+            attributes = attribute_changes(before, after)
             add(ResourceChange(address=address, type=rtype, action="update", before=before,
-                               after=after, attributes=attribute_changes(before, after)))
+                               after=after, attributes=attributes,
+                               reason="" if attributes else "layout of a JSON document only"))
     for address, (rtype, _) in sorted(added.items()):
         if address.startswith("data.") and address not in moves.values():
             # Policy documents as data sources: their statements count like a resource's.
