@@ -1,0 +1,91 @@
+"""Saving and loading the model artifact (what goes into SageMaker's model.tar.gz).
+
+The artifact is `model.joblib` (the fitted estimator) next to `metadata.json` (feature list,
+decision threshold, scikit-learn version, training metrics). Loading refuses a model saved by
+another scikit-learn version: unpickling across versions can silently change predictions.
+"""
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+from pipeline_src import SKLEARN_VERSION
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+
+
+class ModelLoadError(RuntimeError):
+    """The artifact cannot be used here; str() is one line."""
+
+
+def check_sklearn_version(running: str | None = None) -> None:
+    """Train and serve only with the container's scikit-learn version."""
+    import sklearn
+
+    running = running or sklearn.__version__
+    if running != SKLEARN_VERSION:
+        raise ModelLoadError(f"scikit-learn {running} is installed but the pipeline is pinned to "
+                             f"{SKLEARN_VERSION} (the SageMaker container's version)")
+
+
+def save_model(model_dir, estimator, metadata: dict) -> Path:
+    import joblib
+    import sklearn
+
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(estimator, model_dir / MODEL_FILE)
+    metadata = dict(metadata, sklearn_version=sklearn.__version__)
+    (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    return model_dir
+
+
+def load_metadata(model_dir) -> dict:
+    path = Path(model_dir) / METADATA_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: missing; not a model saved by pipeline_src.train")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{path}: not valid JSON ({exc.msg})") from None
+
+
+def load_model(model_dir) -> dict:
+    """Return {"estimator", "threshold", "features", "metadata"}; ModelLoadError if unusable."""
+    import joblib
+    import sklearn
+
+    from pipeline_src.contract import feature_names
+
+    model_dir = Path(model_dir)
+    metadata = load_metadata(model_dir)
+    saved = metadata.get("sklearn_version")
+    if saved != sklearn.__version__:
+        raise ModelLoadError(f"model was saved with scikit-learn {saved} but this environment runs "
+                             f"scikit-learn {sklearn.__version__}; load it with {saved}")
+    if metadata.get("features") != feature_names():
+        raise ModelLoadError("model features do not match the data contract: model has "
+                             f"{metadata.get('features')}, contract has {feature_names()}")
+    path = model_dir / MODEL_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: missing")
+    return {
+        "estimator": joblib.load(path),
+        "threshold": float(metadata["threshold"]),
+        "features": metadata["features"],
+        "metadata": metadata,
+    }
+
+
+def extract_model_tarball(tarball, dest) -> Path:
+    """Unpack model.tar.gz (as SageMaker writes it) into dest, refusing unsafe member paths."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(tarball, "r:gz") as tar:
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise ModelLoadError(f"{Path(tarball).name}: cannot unpack model artifact: {exc}") from None
+    return dest

@@ -1,0 +1,100 @@
+"""The reference recipe's seeded card-transaction data set, split for training.
+
+    python -m pipeline_src.sample_data --out DIR [--rows 50000] [--seed 42]
+
+writes DIR/train.csv, DIR/validation.csv and DIR/test.csv (stratified 60/20/20) and prints the
+class balance of each split.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline_src.contract import LABEL, SPLITS, feature_names
+
+SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
+
+
+def generate(n_rows: int = 50_000, seed: int = 42):
+    """The reference generator, draw for draw (legacy numpy seeding), so 50k rows give 151 frauds."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.RandomState(seed)
+    n = n_rows
+    data = {
+        "amount": rng.exponential(50, n),
+        "hour": rng.randint(0, 24, n),
+        "day_of_week": rng.randint(0, 7, n),
+        "merchant_category": rng.randint(0, 20, n),
+        "distance_from_home": rng.exponential(10, n),
+        "online_transaction": rng.choice([0, 1], n, p=[0.7, 0.3]),
+        "previous_failures": rng.poisson(0.1, n),
+        "account_age_days": rng.randint(30, 3650, n),
+        "credit_limit": rng.normal(5000, 2000, n),
+        "current_balance": rng.normal(2000, 1500, n),
+    }
+    for i in range(10):
+        data[f"feature_{i}"] = rng.normal(0, 1, n)
+    df = pd.DataFrame(data)
+    score = (0.3 * (df["amount"] > 200) + 0.2 * (df["hour"] > 22)
+             + 0.25 * (df["distance_from_home"] > 50) + 0.1 * (df["online_transaction"] == 1)
+             + 0.15 * rng.uniform(0, 1, n))
+    df[LABEL] = (score > 0.5).astype("int64")
+    return df[feature_names() + [LABEL]]
+
+
+def split(df, seed: int = 42) -> dict:
+    """Stratified train/validation/test split, so each keeps the 0.3 % fraud rate."""
+    from sklearn.model_selection import train_test_split
+
+    train_frac, val_frac, test_frac = SPLIT_FRACTIONS
+    train, rest = train_test_split(df, train_size=train_frac, stratify=df[LABEL], random_state=seed)
+    validation, test = train_test_split(rest, test_size=test_frac / (val_frac + test_frac),
+                                        stratify=rest[LABEL], random_state=seed)
+    return {name: part.reset_index(drop=True)
+            for name, part in zip(SPLITS, (train, validation, test))}
+
+
+def write_splits(splits: dict, out_dir) -> dict:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, part in splits.items():
+        paths[name] = out_dir / f"{name}.csv"
+        part.to_csv(paths[name], index=False)
+    return paths
+
+
+def class_balance(splits: dict) -> str:
+    lines = [f"{'split':<11}{'rows':>8}{'fraud':>8}{'rate':>9}"]
+    for name, part in splits.items():
+        positives = int(part[LABEL].sum())
+        lines.append(f"{name:<11}{len(part):>8}{positives:>8}{positives / max(len(part), 1):>9.3%}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline_src.sample_data",
+                                     description="Write the seeded sample data set as CSV splits.")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    if args.rows < 100:
+        print("error: --rows must be at least 100", file=sys.stderr)
+        return 2
+    splits = split(generate(args.rows, args.seed), args.seed)
+    if any(part[LABEL].nunique() < 2 for part in splits.values()):
+        print(f"error: {args.rows} rows leave a split without fraud cases; use more rows",
+              file=sys.stderr)
+        return 2
+    paths = write_splits(splits, args.out)
+    print(class_balance(splits))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
