@@ -312,8 +312,8 @@ def synthesize(root: Path, outdir: Path, envs: list[str]) -> Path:
     return outdir
 
 
-def _git(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True)
 
 
 def resolve_ref(ref: str) -> str:
