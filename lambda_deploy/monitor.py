@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_deploy import aws
@@ -50,7 +48,7 @@ def check(progress: Progress, stage: StageSettings, now: int) -> Status:
             f"SageMaker rolled the update of endpoint {name} back: it is InService on "
             f"{current}, not on the new config {progress.endpoint_config} (model package "
             f"version {progress.package_version}). "
-            + _rollback_cause(stage, progress.started_at, reason)
+            + _rollback_cause(stage, reason)
             + " The previous model is still serving; investigate before retrying.")
     if status in ("Failed", "UpdateRollbackFailed"):
         raise DeployFailure(f"endpoint {name} is {status}: {reason or 'SageMaker gave no reason'}"
@@ -64,34 +62,27 @@ def check(progress: Progress, stage: StageSettings, now: int) -> Status:
     return Status(False, f"endpoint {name} is {status}, moving to {progress.endpoint_config}")
 
 
-def _rollback_cause(stage: StageSettings, started_at: int, reason: str | None) -> str:
+def _rollback_cause(stage: StageSettings, reason: str | None) -> str:
     parts = []
     if reason:
         parts.append(f"SageMaker's reason: {reason}.")
-    alarms = fired_alarms(stage, started_at)
+    alarms = alarms_in_alarm(stage)
     if alarms is None:
-        parts.append(f"Could not read the alarms ({', '.join(stage.alarm_names)}).")
+        parts.append(f"Could not read the rollback alarms ({', '.join(stage.alarm_names)}).")
     elif alarms:
-        parts.append(f"Alarms that fired during the deployment: {', '.join(alarms)}.")
+        parts.append(f"Alarms in ALARM: {', '.join(alarms)}.")
     else:
         parts.append(f"None of the rollback alarms ({', '.join(stage.alarm_names)}) is in "
-                     "ALARM now; the update may have hit its MaximumExecutionTimeout.")
+                     "ALARM now: one may have fired and recovered since, or the update hit its "
+                     "MaximumExecutionTimeout.")
     return " ".join(parts)
 
 
-def fired_alarms(stage: StageSettings, started_at: int) -> list[str] | None:
-    """Alarms in ALARM now, or that changed state since the deploy started (best effort)."""
+def alarms_in_alarm(stage: StageSettings) -> list[str] | None:
+    """The stage's rollback alarms now in ALARM with their reason; None when unreadable."""
     try:
         response = aws.client("cloudwatch").describe_alarms(AlarmNames=list(stage.alarm_names))
     except (ClientError, BotoCoreError):
         return None
-    since = datetime.fromtimestamp(started_at, tz=timezone.utc)
-    fired = []
-    for alarm in response.get("MetricAlarms", []):
-        changed = alarm.get("StateUpdatedTimestamp")
-        if alarm.get("StateValue") == "ALARM":
-            fired.append(f"{alarm['AlarmName']} (ALARM)")
-        elif changed and changed >= since:
-            fired.append(f"{alarm['AlarmName']} (changed to {alarm.get('StateValue')} at "
-                         f"{changed.isoformat(timespec='seconds')})")
-    return fired
+    return [f"{a['AlarmName']} ({a.get('StateReason', 'no reason')})"
+            for a in response.get("MetricAlarms", []) if a.get("StateValue") == "ALARM"]

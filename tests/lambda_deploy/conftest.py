@@ -1,64 +1,22 @@
-"""moto-backed AWS for the deploy step, plus fakes for what moto does not implement.
-
-moto lacks sagemaker UpdateEndpoint and codepipeline PutJobSuccessResult/PutJobFailureResult;
-`FakeAws` answers those through botocore `before-call` handlers, records the exact parameters,
-and drives the moto endpoint through the states SageMaker would (Updating, rolled back, Failed).
-"""
+"""Fixtures of the deploy-step tests: moto-backed AWS, the Lambda environment, the fakes."""
 from __future__ import annotations
 
 import io
 import json
+import sys
 import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
-from botocore.response import StreamingBody
 from moto import mock_aws
 
-from lambda_deploy import aws as lambda_aws
+# Tests import their shared helpers from this folder (pytest runs with --import-mode=importlib).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-REGION = "eu-west-1"
-ACCOUNT = "123456789012"
-PROJECT, ENV = "fraud-mlops", "dev"
-PREFIX = f"{PROJECT}-{ENV}"
-GROUP = f"{PREFIX}-models"
-BUCKET = f"{PREFIX}-artifacts-{ACCOUNT}-{REGION}"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-sagemaker-execution"
-KMS_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-CAPTURE_URI = f"s3://{BUCKET}/data-capture"
-SECRET_KEY = "artifact-secret-key-must-not-be-logged"
-SESSION_TOKEN = "artifact-session-token-must-not-be-logged"
-SMOKE_CSV = "12.5,3,1,4,2.0,1,0,400,5000.0,2000.0,0,0,0,0,0,0,0,0,0,0\n" \
-            "250.0,23,6,7,60.0,1,1,31,1000.0,900.0,1,1,1,1,1,1,1,1,1,1"
-
-
-def stage_settings(stage: str, **overrides) -> dict:
-    settings = {
-        "endpoint_name": f"{PREFIX}-{stage}",
-        "instance_type": "ml.m5.large",
-        "initial_instance_count": 1 if stage == "staging" else 2,
-        "accept_pending_approval": stage == "staging",
-        "deployment": {"strategy": "all_at_once" if stage == "staging" else "canary",
-                       "canary_percent": 50, "linear_step_percent": 20, "wait_seconds": 60,
-                       "termination_wait_seconds": 120, "max_execution_timeout_seconds": 3600},
-        "alarm_names": [f"{PREFIX}-{stage}-5xx-errors", f"{PREFIX}-{stage}-model-latency"],
-        "data_capture_percent": 100 if stage == "staging" else 20,
-        "keep_previous": 1,
-        "smoke_test": stage == "staging",
-    }
-    settings.update(overrides)
-    return settings
-
-
-def lambda_environment(**stage_overrides) -> dict:
-    stages = {s: stage_settings(s, **stage_overrides.get(s, {})) for s in ("staging", "prod")}
-    return {
-        "PROJECT_NAME": PROJECT, "ENVIRONMENT": ENV, "RESOURCE_PREFIX": PREFIX,
-        "MODEL_PACKAGE_GROUP": GROUP, "SAGEMAKER_EXECUTION_ROLE_ARN": ROLE_ARN,
-        "KMS_KEY_ARN": KMS_ARN, "DATA_CAPTURE_S3_URI": CAPTURE_URI,
-        "SMOKE_TEST_CSV": SMOKE_CSV, "STAGE_SETTINGS": json.dumps(stages),
-    }
+from deploy_helpers import (ACCOUNT, BUCKET, GROUP, REGION, FakeAws,  # noqa: E402
+                            lambda_environment)
+from lambda_deploy import aws as lambda_aws  # noqa: E402
 
 
 @pytest.fixture
@@ -82,84 +40,6 @@ def aws_mock(monkeypatch):
         lambda_aws.reset()
         yield
     lambda_aws.reset()
-
-
-def moto_endpoint(name: str):
-    from moto.sagemaker.models import sagemaker_backends
-
-    return sagemaker_backends[ACCOUNT][REGION].endpoints[name]
-
-
-def _ok(parsed: dict):
-    return AWSResponse("https://fake", 200, {}, None), parsed
-
-
-class FakeAws:
-    """Answers the calls moto lacks and records every call the tests assert on."""
-
-    def __init__(self):
-        self.calls: list[tuple[str, dict]] = []
-        self.inference_body = json.dumps({"predictions": [
-            {"probability": 0.02, "label": 0}, {"probability": 0.91, "label": 1}]}).encode()
-        self.sm = boto3.client("sagemaker", region_name=REGION)
-        events = lambda_aws.client("codepipeline").meta.events
-        events.register("before-call.codepipeline.PutJobSuccessResult", self._record)
-        events.register("before-call.codepipeline.PutJobFailureResult", self._record)
-        lambda_aws.client("sagemaker").meta.events.register(
-            "before-call.sagemaker.UpdateEndpoint", self._update_endpoint)
-        lambda_aws.client("sagemaker-runtime").meta.events.register(
-            "before-call.sagemaker-runtime.InvokeEndpoint", self._invoke_endpoint)
-
-    # -- handlers ------------------------------------------------------------------------------
-    def _record(self, model, params, **_):
-        self.calls.append((model.name, json.loads(params["body"])))
-        return _ok({})
-
-    def _update_endpoint(self, model, params, **_):
-        body = json.loads(params["body"])
-        self.calls.append((model.name, body))
-        endpoint = moto_endpoint(body["EndpointName"])
-        endpoint.endpoint_status = "Updating"
-        endpoint.pending_deployment_summary = {"EndpointConfigName": body["EndpointConfigName"]}
-        return _ok({"EndpointArn": endpoint.arn})
-
-    def _invoke_endpoint(self, model, params, **_):
-        self.calls.append((model.name, {"EndpointName": params["url_path"].split("/")[2],
-                                        "headers": dict(params["headers"]),
-                                        "body": params["body"]}))
-        body = self.inference_body
-        return _ok({"Body": StreamingBody(io.BytesIO(body), len(body)),
-                    "ContentType": "application/json"})
-
-    # -- driving the endpoint ------------------------------------------------------------------
-    def finish_update(self, endpoint_name: str) -> None:
-        endpoint = moto_endpoint(endpoint_name)
-        endpoint.endpoint_config_name = endpoint.pending_deployment_summary["EndpointConfigName"]
-        endpoint.pending_deployment_summary = None
-        endpoint.endpoint_status = "InService"
-
-    def roll_back(self, endpoint_name: str, reason: str | None = None) -> None:
-        endpoint = moto_endpoint(endpoint_name)
-        endpoint.pending_deployment_summary = None
-        endpoint.endpoint_status = "InService"
-        endpoint.failure_reason = reason
-
-    def set_status(self, endpoint_name: str, status: str, reason: str | None = None) -> None:
-        endpoint = moto_endpoint(endpoint_name)
-        endpoint.endpoint_status = status
-        endpoint.failure_reason = reason
-
-    # -- what was called -----------------------------------------------------------------------
-    def named(self, operation: str) -> list[dict]:
-        return [params for name, params in self.calls if name == operation]
-
-    @property
-    def replies(self) -> list[tuple[str, dict]]:
-        return [(n, p) for n, p in self.calls if n.startswith("PutJob")]
-
-    def last_reply(self) -> tuple[str, dict]:
-        assert self.replies, "the job was never answered"
-        return self.replies[-1]
 
 
 @pytest.fixture
@@ -219,22 +99,3 @@ def artifacts(aws_mock):
 
     put.package = package_artifact
     return put
-
-
-def job_event(job_id: str, stage="staging", key: str | None = None, token: str | None = None,
-              user_parameters: str | None = None) -> dict:
-    data = {
-        "actionConfiguration": {"configuration": {
-            "FunctionName": f"{PREFIX}-deploy",
-            "UserParameters": user_parameters if user_parameters is not None
-            else json.dumps({"stage": stage})}},
-        "inputArtifacts": [] if key is None else [{
-            "name": "TestOutput", "revision": None,
-            "location": {"type": "S3", "s3Location": {"bucketName": BUCKET, "objectKey": key}}}],
-        "outputArtifacts": [],
-        "artifactCredentials": {"accessKeyId": "ASIAARTIFACTKEY", "secretAccessKey": SECRET_KEY,
-                                "sessionToken": SESSION_TOKEN},
-    }
-    if token is not None:
-        data["continuationToken"] = token
-    return {"CodePipeline.job": {"id": job_id, "accountId": ACCOUNT, "data": data}}

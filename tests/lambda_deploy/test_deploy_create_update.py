@@ -3,28 +3,13 @@ from __future__ import annotations
 
 import json
 
-from conftest import (BUCKET, CAPTURE_URI, KMS_ARN, PREFIX, ROLE_ARN, SMOKE_CSV, job_event,
-                      moto_endpoint)
+from deploy_helpers import (CAPTURE_URI, JOB_A, JOB_B, KMS_ARN, PREFIX, ROLE_ARN, SMOKE_CSV,
+                            deploy_to_in_service, job_event, moto_endpoint)
 from lambda_deploy.handler import handler
-
-JOB_A = "a1b2c3d4-0000-4000-8000-000000000001"
-JOB_B = "b5e6f7a8-0000-4000-8000-000000000002"
 
 
 def tags_of(sm, arn):
     return {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
-
-
-def deploy_to_in_service(fake, artifacts, arn, job_id, stage="staging"):
-    """First call + one poll; returns the continuation token of the first reply."""
-    key = artifacts.package(arn)
-    assert handler(job_event(job_id, stage, key), None) == {"status": "replied"}
-    name, reply = fake.last_reply()
-    assert name == "PutJobSuccessResult" and "continuationToken" in reply
-    if fake.named("UpdateEndpoint"):
-        fake.finish_update(f"{PREFIX}-{stage}")
-    handler(job_event(job_id, stage, key, token=reply["continuationToken"]), None)
-    return reply["continuationToken"]
 
 
 def test_first_deploy_creates_model_config_and_endpoint_then_succeeds(fake, registry, artifacts):
