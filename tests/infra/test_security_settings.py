@@ -1,0 +1,129 @@
+"""Security-relevant settings, asserted with cdktf's Testing matchers on the synthesized JSON."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from cdktf import Testing as CdktfTesting
+
+KEY = "${aws_kms_key.encryption_key_EEB70057.arn}"
+
+
+@pytest.fixture(params=["fraud-mlops-dev", "fraud-mlops-prod"])
+def synthesized(request, stack_texts):
+    return stack_texts[request.param]
+
+
+def has(synthesized: str, resource_type: str, properties: dict) -> bool:
+    return CdktfTesting.to_have_resource_with_properties(synthesized, resource_type, properties)
+
+
+def test_kms_key_rotates(synthesized):
+    assert has(synthesized, "aws_kms_key", {"enable_key_rotation": True,
+                                            "deletion_window_in_days": 30})
+
+
+def test_bucket_is_versioned_encrypted_private_and_owner_enforced(synthesized):
+    assert has(synthesized, "aws_s3_bucket_versioning",
+               {"versioning_configuration": {"status": "Enabled"}})
+    assert has(synthesized, "aws_s3_bucket_server_side_encryption_configuration", {"rule": [{
+        "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
+                                                    "kms_master_key_id": KEY},
+        "bucket_key_enabled": True}]})
+    assert has(synthesized, "aws_s3_bucket_public_access_block", {
+        "block_public_acls": True, "block_public_policy": True, "ignore_public_acls": True,
+        "restrict_public_buckets": True})
+    assert has(synthesized, "aws_s3_bucket_ownership_controls",
+               {"rule": {"object_ownership": "BucketOwnerEnforced"}})
+    assert has(synthesized, "aws_s3_bucket_notification", {"eventbridge": True})
+
+
+def test_bucket_lifecycle_expires_old_versions_and_aborts_uploads(synthesized):
+    assert has(synthesized, "aws_s3_bucket_lifecycle_configuration", {"rule": [{
+        "status": "Enabled",
+        "noncurrent_version_expiration": [{"noncurrent_days": 90}],
+        "abort_incomplete_multipart_upload": [{"days_after_initiation": 7}]}]})
+
+
+def test_source_object_is_encrypted_and_hash_tracked(synthesized, stacks):
+    assert has(synthesized, "aws_s3_object", {"key": "source/pipeline_src.zip",
+                                              "server_side_encryption": "aws:kms",
+                                              "kms_key_id": KEY})
+
+
+def test_codebuild_projects_encrypted_unprivileged_and_logged(synthesized):
+    for name in ("train", "test"):
+        assert has(synthesized, "aws_codebuild_project", {
+            "encryption_key": KEY,
+            "environment": {"privileged_mode": False},
+            "source": {"type": "CODEPIPELINE",
+                       "buildspec": f"pipeline_src/buildspecs/{name}.yml"},
+            "logs_config": {"cloudwatch_logs": {"status": "ENABLED"}}})
+
+
+def test_log_groups_encrypted_with_retention(stacks):
+    for name, stack in stacks.items():
+        groups = stack["resource"]["aws_cloudwatch_log_group"].values()
+        assert len(groups) == 3
+        for group in groups:
+            assert group["kms_key_id"] == KEY
+            assert group["retention_in_days"] in (30, 365)
+
+
+def test_topic_encrypted(synthesized):
+    assert has(synthesized, "aws_sns_topic", {"kms_master_key_id": KEY})
+
+
+def test_deploy_lambda_settings(synthesized):
+    assert has(synthesized, "aws_lambda_function", {
+        "runtime": "python3.13", "handler": "lambda_deploy.handler.handler",
+        "tracing_config": {"mode": "Active"}, "kms_key_arn": KEY,
+        "reserved_concurrent_executions": 4})
+    assert has(synthesized, "aws_lambda_function_event_invoke_config",
+               {"maximum_retry_attempts": 0})
+
+
+def test_pipeline_is_v2_encrypted_and_ordered(stacks):
+    for stack in stacks.values():
+        (pipeline,) = stack["resource"]["aws_codepipeline"].values()
+        assert pipeline["pipeline_type"] == "V2"
+        assert pipeline["artifact_store"][0]["encryption_key"] == {"id": KEY, "type": "KMS"}
+        assert [s["name"] for s in pipeline["stage"]] == [
+            "Source", "Train", "Test", "DeployStaging", "ApproveProd", "DeployProd"]
+        source = pipeline["stage"][0]["action"][0]
+        assert source["configuration"]["PollForSourceChanges"] == "false"
+        deploys = [s["action"][0] for s in pipeline["stage"] if s["name"].startswith("Deploy")]
+        assert [json.loads(a["configuration"]["UserParameters"]) for a in deploys] == [
+            {"stage": "staging"}, {"stage": "prod"}]
+        approval = pipeline["stage"][4]["action"][0]
+        assert approval["provider"] == "Manual"
+        assert approval["configuration"]["NotificationArn"].startswith("${aws_sns_topic.")
+
+
+def test_alarms_reach_the_deploy_step(stacks):
+    for stack in stacks.values():
+        alarm_names = sorted(a["alarm_name"]
+                             for a in stack["resource"]["aws_cloudwatch_metric_alarm"].values())
+        (function,) = stack["resource"]["aws_lambda_function"].values()
+        settings = json.loads(function["environment"]["variables"]["STAGE_SETTINGS"])
+        assert sorted(n for s in settings.values() for n in s["alarm_names"]) == alarm_names
+        assert len(alarm_names) == 4
+
+
+def test_source_change_starts_pipeline(stacks):
+    for stack in stacks.values():
+        rules = {r["name"]: json.loads(r["event_pattern"])
+                 for r in stack["resource"]["aws_cloudwatch_event_rule"].values()}
+        (source_rule,) = [p for n, p in rules.items() if n.endswith("source-changed")]
+        assert source_rule["detail"]["object"]["key"] == ["source/pipeline_src.zip"]
+        (failed_rule,) = [p for n, p in rules.items() if n.endswith("pipeline-failed")]
+        assert failed_rule["detail"]["state"] == ["FAILED"]
+
+
+def test_provider_default_tags_and_prod_remote_state(stacks):
+    prod = stacks["fraud-mlops-prod"]
+    assert prod["provider"]["aws"][0]["default_tags"][0]["tags"]["Environment"] == "prod"
+    backend = prod["terraform"]["backend"]["s3"]
+    assert backend["encrypt"] is True and backend["use_lockfile"] is True
+    dev = stacks["fraud-mlops-dev"]
+    assert dev["terraform"]["backend"]["local"]["path"] == "../../../terraform.fraud-mlops-dev.tfstate"
