@@ -8,17 +8,26 @@ from botocore.config import Config
 CLIENT_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"},
                        connect_timeout=10, read_timeout=60)
 _clients: dict = {}
+_session = None
+
+
+def session():
+    """One boto3 session per process: its loaded service models are reused by every client."""
+    global _session
+    if _session is None:
+        _session = boto3.session.Session()
+    return _session
 
 
 def client(service: str):
     if service not in _clients:
-        _clients[service] = boto3.client(service, config=CLIENT_CONFIG)
+        _clients[service] = session().client(service, config=CLIENT_CONFIG)
     return _clients[service]
 
 
 def artifact_s3_client(credentials: dict):
     """S3 client with the job's temporary artifact credentials; never cached across jobs."""
-    return boto3.client(
+    return session().client(
         "s3",
         aws_access_key_id=credentials.get("accessKeyId"),
         aws_secret_access_key=credentials.get("secretAccessKey"),

@@ -7,7 +7,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -50,7 +49,7 @@ def fake(aws_mock, lambda_env):
 @pytest.fixture
 def registry(aws_mock):
     """Model package groups; call .register(status, group=GROUP) to add a version."""
-    sm = boto3.client("sagemaker", region_name=REGION)
+    sm = lambda_aws.session().client("sagemaker", region_name=REGION)
 
     class Registry:
         def __init__(self):
@@ -76,7 +75,7 @@ def registry(aws_mock):
 @pytest.fixture
 def artifacts(aws_mock):
     """Put TestOutput artifacts in S3; returns a function (files dict or raw bytes) -> key."""
-    s3 = boto3.client("s3", region_name=REGION)
+    s3 = lambda_aws.session().client("s3", region_name=REGION)
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     counter = iter(range(1, 10_000))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 
-import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
@@ -79,7 +78,7 @@ class FakeAws:
         self.calls: list[tuple[str, dict]] = []
         self.inference_body = json.dumps({"predictions": [
             {"probability": 0.02, "label": 0}, {"probability": 0.91, "label": 1}]}).encode()
-        self.sm = boto3.client("sagemaker", region_name=REGION)
+        self.sm = lambda_aws.session().client("sagemaker", region_name=REGION)
         events = lambda_aws.client("codepipeline").meta.events
         events.register("before-call.codepipeline.PutJobSuccessResult", self._record)
         events.register("before-call.codepipeline.PutJobFailureResult", self._record)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 import logging
 
-import boto3
 import pytest
 
 from deploy_helpers import (GROUP, JOB_A, JOB_B, PREFIX, REGION, SECRET_KEY, SESSION_TOKEN,
                             deploy_to_in_service, job_event)
+from lambda_deploy import aws as lambda_aws
 from lambda_deploy.handler import handler
 
 
@@ -194,7 +194,7 @@ def test_event_that_is_not_a_job_is_ignored_without_reply(fake):
 
 def test_rollback_is_detected_and_names_the_alarm(fake, registry, artifacts):
     deploy_to_in_service(fake, artifacts, registry.register(), JOB_A, "prod")
-    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    cloudwatch = lambda_aws.session().client("cloudwatch", region_name=REGION)
     for alarm in ("5xx-errors", "model-latency"):
         cloudwatch.put_metric_alarm(
             AlarmName=f"{PREFIX}-prod-{alarm}", Namespace="AWS/SageMaker",
