@@ -101,8 +101,10 @@ class Pipeline(Construct):
                 CodepipelineStage(name="ApproveProd", action=[_action(
                     "ApproveProd", "Approval", "Manual",
                     {"NotificationArn": inputs.topic_arn,
+                     # Output variables published by the staging deploy's final reply.
                      "CustomData": (f"Staging endpoint {staging} serves model package "
-                                    "#{DeployStaging.model_package_arn}. Approve to deploy "
+                                    "#{DeployStaging.ModelPackageArn} (endpoint config "
+                                    "#{DeployStaging.EndpointConfigName}). Approve to deploy "
                                     "it to prod.")})]),
                 CodepipelineStage(name="DeployProd", action=[
                     _deploy_action("prod", inputs.deploy_function)]),
