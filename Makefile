@@ -24,7 +24,7 @@ local: setup
 	$(PY) main.py run-local --workdir .work/local-run
 
 ## The whole test suite (what CI runs).
-test: setup
+test: setup cli-setup checkov-setup
 	$(PY) -m pytest
 
 bench: setup
@@ -40,3 +40,28 @@ lock:
 
 clean:
 	rm -rf cdktf.out .work .pytest_cache
+
+## ---- Reviewing changes (docs/reviewing-changes.md) ----
+.PHONY: cli-setup checkov-setup checkov diff
+BASE ?= origin/main
+
+## The cdktf CLI pinned by package-lock.json, built for the project's Node 24 (run it with scripts/cdktf.sh).
+cli-setup: node_modules/.installed
+node_modules/.installed: package.json package-lock.json | $(VENV)/.installed
+	scripts/install-cli.sh
+	touch $@
+
+## checkov in its own virtualenv: its pins conflict with requirements.txt.
+checkov-setup: .venv-checkov/.installed
+.venv-checkov/.installed: requirements-checkov.txt
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --disable-pip-version-check --quiet -r requirements-checkov.txt
+	touch $@
+
+## Security scan of every synthesized environment (.checkov.yaml; zero failed checks expected).
+checkov: setup checkov-setup
+	scripts/checkov.sh
+
+## Review the change against a base ref or folder: make diff BASE=origin/main
+diff: setup
+	$(PY) main.py diff --base $(BASE)
