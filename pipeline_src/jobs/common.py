@@ -1,0 +1,138 @@
+"""What the CodeBuild jobs share: settings from the environment, AWS calls that fail with one
+line naming the API, S3 helpers, and the script-mode source bundle."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sys
+import tarfile
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+# Modules the training and serving containers need (no boto3/matplotlib/job code).
+SOURCEDIR_MODULES = ("__init__.py", "contract.py", "model_io.py", "train.py", "inference.py")
+TRAIN_PROGRAM = "pipeline_src/train.py"
+INFERENCE_PROGRAM = "inference.py"
+# The serving container imports SAGEMAKER_PROGRAM as a top-level module.
+INFERENCE_SHIM = ('"""Serving entry point: the handlers live in pipeline_src.inference."""\n'
+                  "from pipeline_src.inference import input_fn, model_fn, output_fn, predict_fn  "
+                  "# noqa: F401\n")
+
+
+class JobError(RuntimeError):
+    """The job cannot continue; str() is the one line printed before exiting non-zero."""
+
+
+def require_env(names, environ=None) -> dict:
+    environ = os.environ if environ is None else environ
+    missing = [n for n in names if not environ.get(n, "").strip()]
+    if missing:
+        raise JobError(f"missing environment setting(s): {', '.join(missing)}")
+    return {n: environ[n].strip() for n in names}
+
+
+def env_float(settings: dict, name: str) -> float:
+    try:
+        return float(settings[name])
+    except ValueError:
+        raise JobError(f"environment setting {name}={settings[name]!r} is not a number") from None
+
+
+def env_int(settings: dict, name: str) -> int:
+    try:
+        return int(settings[name])
+    except ValueError:
+        raise JobError(f"environment setting {name}={settings[name]!r} is not an integer") from None
+
+
+def aws_call(client, operation: str, **kwargs):
+    """Call client.<snake_case operation>; a failure becomes "<Operation> failed: <code>: <msg>"."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    method = getattr(client, re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower())
+    try:
+        return method(**kwargs)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        message = " ".join(str(error.get("Message", "")).split())
+        raise JobError(f"{operation} failed: {error.get('Code', 'Error')}: {message}") from None
+    except BotoCoreError as exc:
+        raise JobError(f"{operation} failed: {type(exc).__name__}: {exc}") from None
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    match = re.fullmatch(r"s3://([^/]+)/?(.*)", uri or "")
+    if not match:
+        raise JobError(f"{uri!r} is not an s3://bucket/key URI")
+    return match.group(1), match.group(2).strip("/")
+
+
+def join_s3(uri: str, *parts: str) -> str:
+    return "/".join([uri.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def download(s3, uri: str, dest) -> Path:
+    bucket, key = split_s3_uri(uri)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    body = aws_call(s3, "GetObject", Bucket=bucket, Key=key)["Body"].read()
+    dest.write_bytes(body)
+    return dest
+
+
+def upload_bytes(s3, uri: str, body: bytes, kms_key_arn: str, content_type: str) -> str:
+    bucket, key = split_s3_uri(uri)
+    aws_call(s3, "PutObject", Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+             ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_key_arn)
+    return uri
+
+
+def sourcedir_bytes() -> bytes:
+    """The script-mode bundle (sourcedir.tar.gz): pipeline_src's container modules plus the
+    top-level serving shim. Byte-reproducible (fixed mtimes, sorted), so its hash only changes
+    with the code."""
+    buffer = io.BytesIO()
+    members = [(f"pipeline_src/{name}", (PACKAGE_DIR / name).read_bytes())
+               for name in SOURCEDIR_MODULES]
+    members.append((INFERENCE_PROGRAM, INFERENCE_SHIM.encode()))
+    import gzip
+
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz:
+        with tarfile.open(fileobj=gz, mode="w") as tar:
+            for name, data in sorted(members):
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(data), 0, 0o644
+                tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def training_job_name(prefix: str, revision: str, now) -> str:
+    """<prefix>-<YYYYmmddTHHMMSS>-<first 8 of revision or 'local'>, a valid SageMaker name."""
+    suffix = re.sub(r"[^a-zA-Z0-9]", "", revision or "")[:8] or "local"
+    name = f"{prefix}-{now.strftime('%Y%m%dT%H%M%S')}-{suffix}"
+    name = re.sub(r"-+", "-", name).strip("-")
+    if len(name) > 63 or not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", name):
+        raise JobError(f"training job name {name!r} is not a valid SageMaker name "
+                       "(at most 63 letters, digits or hyphens)")
+    return name
+
+
+def write_json(path, data: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def run(main_body) -> int:
+    """Run a job body; JobError and contract errors end with one line on stderr."""
+    from pipeline_src.contract import ContractError
+    from pipeline_src.model_io import ModelLoadError
+
+    try:
+        return main_body()
+    except (JobError, ContractError, ModelLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,150 @@
+"""Test job (CodeBuild): evaluate the trained model on held-out data, gate it against the
+configured minimums and the approved champion, and set the package Approved or Rejected.
+
+    python -m pipeline_src.jobs.test [--train-output DIR] [--output-dir DIR]
+
+Reads model_package.json from the Train stage's artifact (DIR, by default CodeBuild's
+CODEBUILD_SRC_DIR_TrainOutput), writes model_package.json (with approval_status),
+evaluation.json, model_quality.json, report.md and pr_curve.png to the output folder.
+Exits 1 when the model is rejected.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from pipeline_src.contract import LABEL, read_csv
+from pipeline_src.evaluate import GateThresholds, evaluate, gate, write_results
+from pipeline_src.jobs import common
+from pipeline_src.jobs.common import JobError, aws_call, join_s3
+from pipeline_src.model_io import ModelLoadError, extract_model_tarball, load_model
+
+GATE_SETTINGS = {
+    "GATE_MIN_PR_AUC": "min_pr_auc", "GATE_MIN_ROC_AUC": "min_roc_auc",
+    "GATE_MIN_RECALL": "min_recall", "GATE_MIN_PRECISION": "min_precision",
+    "GATE_MIN_F1": "min_f1", "GATE_CHAMPION_TOLERANCE": "champion_tolerance",
+}
+REQUIRED = ("MODEL_PACKAGE_GROUP", "DATA_S3_URI", "AWS_REGION", *GATE_SETTINGS)
+
+
+def gate_thresholds(settings: dict) -> GateThresholds:
+    values = {}
+    for env, field in GATE_SETTINGS.items():
+        value = common.env_float(settings, env)
+        if not 0.0 <= value <= 1.0:
+            raise JobError(f"environment setting {env}={settings[env]} is outside 0..1")
+        values[field] = value
+    return GateThresholds(**values)
+
+
+def read_train_output(directory: Path) -> dict:
+    path = directory / "model_package.json"
+    if not path.is_file():
+        raise JobError(f"{path}: missing; the Train stage writes it (is TrainOutput an input?)")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise JobError(f"{path}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict) or not data.get("model_package_arn"):
+        raise JobError(f"{path}: no model_package_arn")
+    return data
+
+
+def fetch_model(s3, model_data_url: str, dest: Path) -> dict:
+    tarball = common.download(s3, model_data_url, dest / "model.tar.gz")
+    return load_model(extract_model_tarball(tarball, dest / "model"))
+
+
+def find_champion(sm, group: str, challenger_arn: str):
+    """The most recently approved package in the group other than the challenger, or None."""
+    response = aws_call(sm, "ListModelPackages", ModelPackageGroupName=group,
+                        ModelApprovalStatus="Approved", SortBy="CreationTime",
+                        SortOrder="Descending", MaxResults=20)
+    for summary in response.get("ModelPackageSummaryList", []):
+        if summary["ModelPackageArn"] != challenger_arn:
+            return summary["ModelPackageArn"]
+    return None
+
+
+def model_data_url_of(package: dict) -> str:
+    try:
+        return package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    except (KeyError, IndexError):
+        raise JobError(f"{package.get('ModelPackageArn')}: no ModelDataUrl in its "
+                       "inference specification") from None
+
+
+def run_job(train_output: Path, output_dir: Path, environ=None, session=None) -> int:
+    import boto3
+
+    environ = os.environ if environ is None else environ
+    settings = common.require_env(REQUIRED, environ)
+    thresholds = gate_thresholds(settings)
+    info = read_train_output(train_output)
+    arn = info["model_package_arn"]
+    session = session or boto3.session.Session(region_name=settings["AWS_REGION"])
+    s3, sm = session.client("s3"), session.client("sagemaker")
+
+    package = aws_call(sm, "DescribeModelPackage", ModelPackageName=arn)
+    group = settings["MODEL_PACKAGE_GROUP"]
+    if package.get("ModelPackageGroupName") != group:
+        raise JobError(f"{arn} belongs to group {package.get('ModelPackageGroupName')!r}, "
+                       f"not {group!r}")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        test_df = read_csv(common.download(s3, join_s3(settings["DATA_S3_URI"], "test.csv"),
+                                           workdir / "test.csv"))
+        model = fetch_model(s3, model_data_url_of(package), workdir / "challenger")
+        metrics, scores = evaluate(model, test_df)
+        print("challenger: " + ", ".join(f"{k}={metrics[k]:.4f}"
+                                          for k in ("roc_auc", "pr_auc", "precision", "recall", "f1")))
+
+        champion = None
+        champion_arn = find_champion(sm, group, arn)
+        if champion_arn:
+            champion_package = aws_call(sm, "DescribeModelPackage", ModelPackageName=champion_arn)
+            try:
+                champion_model = fetch_model(s3, model_data_url_of(champion_package),
+                                             workdir / "champion")
+            except ModelLoadError as exc:
+                raise JobError(f"champion {champion_arn} cannot be evaluated: {exc}") from None
+            champion_metrics, champion_scores = evaluate(champion_model, test_df)
+            champion = {"arn": champion_arn, "metrics": champion_metrics, "scores": champion_scores}
+            print(f"champion {champion_arn}: pr_auc={champion_metrics['pr_auc']:.4f}, "
+                  f"f1={champion_metrics['f1']:.4f}")
+        else:
+            print("no approved champion in the group: gating on thresholds only")
+
+        result = gate(metrics, thresholds, champion)
+        status = "Approved" if result["passed"] else "Rejected"
+        aws_call(sm, "UpdateModelPackage", ModelPackageArn=arn, ModelApprovalStatus=status,
+                 ApprovalDescription=result["summary"][:1024],
+                 CustomerMetadataProperties={f"test_{k}": f"{metrics[k]:.6f}"
+                                             for k in ("roc_auc", "pr_auc", "precision", "recall", "f1")})
+        write_results(output_dir, metrics, result, test_df[LABEL].to_numpy(), scores, champion,
+                      extra={"model_package_arn": arn})
+    common.write_json(output_dir / "model_package.json", {**info, "approval_status": status})
+    print(f"{arn}: {status}: {result['summary']}")
+    if not result["passed"]:
+        print(f"error: model rejected by the quality gate: {'; '.join(result['reasons'])}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline_src.jobs.test",
+                                     description=__doc__.splitlines()[0])
+    default_input = os.environ.get("CODEBUILD_SRC_DIR_TrainOutput") or "."
+    parser.add_argument("--train-output", default=default_input, type=Path)
+    parser.add_argument("--output-dir", default="job-output", type=Path)
+    args = parser.parse_args(argv)
+    return common.run(lambda: run_job(args.train_output, args.output_dir))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

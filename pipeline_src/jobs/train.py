@@ -1,0 +1,253 @@
+"""Train job (CodeBuild): contract check -> SageMaker training job -> register model package.
+
+    python -m pipeline_src.jobs.train [--output-dir DIR]
+
+Settings come from the environment (docs/interfaces.md). Writes DIR/model_package.json, the
+Train stage's output artifact.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tarfile
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline_src import SKLEARN_FRAMEWORK_VERSION, SKLEARN_VERSION
+from pipeline_src.contract import SPLITS, read_csv
+from pipeline_src.jobs import common
+from pipeline_src.jobs.common import JobError, aws_call, join_s3
+
+REQUIRED = (
+    "RESOURCE_PREFIX", "DATA_S3_URI", "TRAINING_OUTPUT_S3_URI", "MODEL_PACKAGE_GROUP",
+    "SAGEMAKER_EXECUTION_ROLE_ARN", "KMS_KEY_ARN", "SKLEARN_FRAMEWORK_VERSION",
+    "TRAINING_INSTANCE_TYPE", "TRAINING_INSTANCE_COUNT", "TRAINING_VOLUME_SIZE_GB",
+    "TRAINING_MAX_RUNTIME_SECONDS", "HYPERPARAMETERS", "INFERENCE_INSTANCE_TYPES", "AWS_REGION",
+)
+TERMINAL = ("Completed", "Failed", "Stopped")
+CODE_CHANNEL_DIR = "/opt/ml/input/data/code"
+METRIC_NAMES = ("validation_roc_auc", "validation_pr_auc", "validation_precision",
+                "validation_recall", "validation_f1")
+
+
+def parse_hyperparameters(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JobError(f"HYPERPARAMETERS is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict) or not all(isinstance(v, (str, int, float))
+                                              for v in value.values()):
+        raise JobError("HYPERPARAMETERS must be a JSON object of strings")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def check_data(s3, data_uri: str, workdir: Path) -> dict:
+    """Download every split and check it against the contract before anything is started."""
+    paths = {}
+    for name in SPLITS:
+        uri = join_s3(data_uri, f"{name}.csv")
+        paths[name] = common.download(s3, uri, workdir / "data" / f"{name}.csv")
+        read_csv(paths[name])
+        print(f"contract ok: {uri}")
+    return paths
+
+
+def training_job_request(settings: dict, name: str, hyperparameters: dict, image: str,
+                         source_uri: str) -> dict:
+    """CreateTrainingJob request, with script-mode settings as the SageMaker SDK passes them."""
+    data_uri = settings["DATA_S3_URI"]
+    kms = settings["KMS_KEY_ARN"]
+    hps = {k: json.dumps(v) for k, v in hyperparameters.items()}
+    hps.update({
+        "sagemaker_program": json.dumps(common.TRAIN_PROGRAM),
+        # Network isolation: the container cannot reach S3, so the bundle arrives as a channel.
+        "sagemaker_submit_directory": json.dumps(f"{CODE_CHANNEL_DIR}/sourcedir.tar.gz"),
+        "sagemaker_container_log_level": "20",
+        "sagemaker_region": json.dumps(settings["AWS_REGION"]),
+    })
+
+    def channel(channel_name: str, uri: str, content_type: str) -> dict:
+        return {"ChannelName": channel_name, "ContentType": content_type, "InputMode": "File",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
+                                                "S3DataDistributionType": "FullyReplicated"}}}
+
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": m, "Regex": f"{m}=([0-9.eE+-]+)"} for m in METRIC_NAMES],
+        },
+        "RoleArn": settings["SAGEMAKER_EXECUTION_ROLE_ARN"],
+        "HyperParameters": hps,
+        "InputDataConfig": [
+            channel("train", join_s3(data_uri, "train.csv"), "text/csv"),
+            channel("validation", join_s3(data_uri, "validation.csv"), "text/csv"),
+            channel("code", source_uri, "application/x-tar"),
+        ],
+        "OutputDataConfig": {"S3OutputPath": settings["TRAINING_OUTPUT_S3_URI"], "KmsKeyId": kms},
+        "ResourceConfig": {
+            "InstanceType": settings["TRAINING_INSTANCE_TYPE"],
+            "InstanceCount": common.env_int(settings, "TRAINING_INSTANCE_COUNT"),
+            "VolumeSizeInGB": common.env_int(settings, "TRAINING_VOLUME_SIZE_GB"),
+            "VolumeKmsKeyId": kms,
+        },
+        "StoppingCondition": {
+            "MaxRuntimeInSeconds": common.env_int(settings, "TRAINING_MAX_RUNTIME_SECONDS")},
+        "EnableNetworkIsolation": True,
+        "EnableInterContainerTrafficEncryption": True,
+    }
+
+
+def wait_for_training(sm, name: str, poll_seconds: float, timeout_seconds: float) -> dict:
+    deadline = time.monotonic() + timeout_seconds
+    last = None
+    while True:
+        job = aws_call(sm, "DescribeTrainingJob", TrainingJobName=name)
+        status = job["TrainingJobStatus"]
+        if (status, job.get("SecondaryStatus")) != last:
+            last = (status, job.get("SecondaryStatus"))
+            print(f"training job {name}: {status} ({job.get('SecondaryStatus', '')})")
+        if status in TERMINAL:
+            break
+        if time.monotonic() > deadline:
+            raise JobError(f"training job {name} still {status} after {timeout_seconds:.0f} s")
+        time.sleep(poll_seconds)
+    if status != "Completed":
+        reason = " ".join(str(job.get("FailureReason", "no reason given")).split())
+        raise JobError(f"training job {name} {status}: {reason}")
+    return job
+
+
+def read_model_metadata(s3, model_data_url: str, workdir: Path) -> dict:
+    tarball = common.download(s3, model_data_url, workdir / "model.tar.gz")
+    try:
+        with tarfile.open(tarball, "r:gz") as tar:
+            member = tar.extractfile("metadata.json")
+            return json.loads(member.read())
+    except (tarfile.TarError, KeyError, AttributeError, json.JSONDecodeError) as exc:
+        raise JobError(f"{model_data_url}: no readable metadata.json in the model artifact "
+                       f"({type(exc).__name__})") from None
+
+
+def model_package_request(settings: dict, name: str, model_data_url: str, source_uri: str,
+                          inference_image: str, metrics_uri: str, metadata: dict,
+                          revision: str) -> dict:
+    metrics = metadata.get("training_metrics", {})
+    properties = {
+        "source_revision": revision,
+        "data_location": settings["DATA_S3_URI"],
+        "training_job_name": name,
+        "sklearn_version": str(metadata.get("sklearn_version")),
+        "threshold": f"{metadata.get('threshold', 0):.6f}",
+        **{m: f"{metrics[m]:.6f}" for m in METRIC_NAMES if m in metrics},
+    }
+    instance_types = [t.strip() for t in settings["INFERENCE_INSTANCE_TYPES"].split(",") if t.strip()]
+    return {
+        "ModelPackageGroupName": settings["MODEL_PACKAGE_GROUP"],
+        "ModelPackageDescription": f"Trained by {name} from {settings['DATA_S3_URI']} "
+                                   f"at revision {revision}"[:1024],
+        "InferenceSpecification": {
+            "Containers": [{
+                "Image": inference_image,
+                "ModelDataUrl": model_data_url,
+                "Environment": {
+                    "SAGEMAKER_PROGRAM": common.INFERENCE_PROGRAM,
+                    "SAGEMAKER_SUBMIT_DIRECTORY": source_uri,
+                    "SAGEMAKER_REGION": settings["AWS_REGION"],
+                    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                },
+            }],
+            "SupportedContentTypes": ["text/csv", "application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+            "SupportedRealtimeInferenceInstanceTypes": instance_types,
+        },
+        "ModelApprovalStatus": "PendingManualApproval",
+        "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                         "S3Uri": metrics_uri}}},
+        "CustomerMetadataProperties": {k: v[:256] for k, v in properties.items()},
+    }
+
+
+def image_uri(region: str, scope: str, instance_type: str) -> str:
+    try:
+        from sagemaker.core import image_uris
+
+        return image_uris.retrieve("sklearn", region=region, version=SKLEARN_FRAMEWORK_VERSION,
+                                   image_scope=scope, instance_type=instance_type)
+    except ValueError as exc:
+        raise JobError(f"no SageMaker scikit-learn {scope} image for {SKLEARN_FRAMEWORK_VERSION} "
+                       f"in {region}: {' '.join(str(exc).split())}") from None
+
+
+def run_job(output_dir: Path, environ=None, session=None, now=None, poll_seconds=30.0) -> int:
+    import boto3
+    import os
+
+    environ = os.environ if environ is None else environ
+    settings = common.require_env(REQUIRED, environ)
+    if settings["SKLEARN_FRAMEWORK_VERSION"] != SKLEARN_FRAMEWORK_VERSION:
+        raise JobError(f"SKLEARN_FRAMEWORK_VERSION is {settings['SKLEARN_FRAMEWORK_VERSION']} but "
+                       f"pipeline_src is pinned to {SKLEARN_FRAMEWORK_VERSION}")
+    hyperparameters = parse_hyperparameters(settings["HYPERPARAMETERS"])
+    revision = environ.get("CODEBUILD_RESOLVED_SOURCE_VERSION", "").strip() or "local"
+    session = session or boto3.session.Session(region_name=settings["AWS_REGION"])
+    s3, sm = session.client("s3"), session.client("sagemaker")
+    region = settings["AWS_REGION"]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        check_data(s3, settings["DATA_S3_URI"], workdir)
+        name = common.training_job_name(settings["RESOURCE_PREFIX"], revision,
+                                        now or datetime.now(timezone.utc))
+        source_prefix = join_s3(settings["TRAINING_OUTPUT_S3_URI"], name, "source")
+        source_uri = join_s3(source_prefix, "sourcedir.tar.gz")
+        common.upload_bytes(s3, source_uri, common.sourcedir_bytes(), settings["KMS_KEY_ARN"],
+                            "application/gzip")
+        training_image = image_uri(region, "training", settings["TRAINING_INSTANCE_TYPE"])
+        first_inference_type = settings["INFERENCE_INSTANCE_TYPES"].split(",")[0].strip()
+        inference_image = image_uri(region, "inference", first_inference_type)
+
+        request = training_job_request(settings, name, hyperparameters, training_image,
+                                       source_prefix)
+        aws_call(sm, "CreateTrainingJob", **request)
+        print(f"started training job {name} ({training_image})")
+        timeout = request["StoppingCondition"]["MaxRuntimeInSeconds"] + 3600
+        job = wait_for_training(sm, name, poll_seconds, timeout)
+        model_data_url = job["ModelArtifacts"]["S3ModelArtifacts"]
+
+        metadata = read_model_metadata(s3, model_data_url, workdir)
+        if metadata.get("sklearn_version") != SKLEARN_VERSION:
+            raise JobError(f"model was trained with scikit-learn {metadata.get('sklearn_version')} "
+                           f"but the pipeline is pinned to {SKLEARN_VERSION}")
+        metrics_uri = join_s3(settings["TRAINING_OUTPUT_S3_URI"], name, "metrics",
+                              "training_metrics.json")
+        common.upload_bytes(s3, metrics_uri, json.dumps(metadata.get("training_metrics", {}),
+                                                        indent=2).encode(),
+                            settings["KMS_KEY_ARN"], "application/json")
+        package = aws_call(sm, "CreateModelPackage", **model_package_request(
+            settings, name, model_data_url, source_uri, inference_image, metrics_uri, metadata,
+            revision))
+
+    arn = package["ModelPackageArn"]
+    common.write_json(output_dir / "model_package.json", {
+        "model_package_arn": arn, "model_data_url": model_data_url, "training_job_name": name})
+    print(f"registered {arn} (PendingManualApproval)")
+    print(f"wrote {output_dir / 'model_package.json'}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline_src.jobs.train",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", default="job-output", type=Path)
+    parser.add_argument("--poll-seconds", default=30.0, type=float)
+    args = parser.parse_args(argv)
+    return common.run(lambda: run_job(args.output_dir, poll_seconds=args.poll_seconds))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

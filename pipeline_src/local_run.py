@@ -1,0 +1,210 @@
+"""The whole ML path on this machine, with the entry points the pipeline uses.
+
+    python main.py run-local [--data FILE] [--workdir DIR] [--env dev] [--rows N]
+
+sample data (or --data FILE) -> data contract -> training in script mode under the SageMaker
+training toolkit (SM_* pointed at DIR/opt_ml) -> evaluation and quality gate -> inference smoke
+test through the serving handlers. Writes DIR/evaluation.json (and the report files).
+Exit status: 0 gate passed, 1 gate failed, 2 bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipeline_src.contract import LABEL, SPLITS, ContractError, example_rows, read_csv
+
+TOOLKIT = "from sagemaker_training.cli.train import main; main()"
+
+
+class InputError(ValueError):
+    """Bad input to the local run (exit 2)."""
+
+
+@contextmanager
+def stage(name: str):
+    started = time.perf_counter()
+    print(f"==> {name}", flush=True)
+    yield
+    print(f"    {name}: done in {time.perf_counter() - started:.2f} s", flush=True)
+
+
+def environment_settings(env: str) -> tuple[dict, object]:
+    """Hyperparameters and gate thresholds from config/<env>.json when the infra package is here."""
+    from pipeline_src.evaluate import GateThresholds
+
+    try:
+        from infra.config import load_environment
+    except ImportError:
+        print(f"    infra.config not importable; default hyperparameters and gate thresholds")
+        return {}, GateThresholds()
+    config = load_environment(env)
+    q = config.quality_gate
+    thresholds = GateThresholds(q.min_pr_auc, q.min_roc_auc, q.min_recall, q.min_precision,
+                                q.min_f1, q.champion_tolerance)
+    return dict(config.training.hyperparameters), thresholds
+
+
+def prepare_data(args, data_dir: Path) -> dict:
+    from pipeline_src.sample_data import class_balance, generate, split, write_splits
+    from pipeline_src.contract import validate_frame
+
+    if args.data:
+        df = read_csv(args.data)
+        positives = int(df[LABEL].sum())
+        if positives < 3 or len(df) - positives < 3:
+            raise InputError(f"{Path(args.data).name}: {positives} fraud and "
+                             f"{len(df) - positives} legitimate rows; each split needs both "
+                             "classes (at least 3 of each)")
+    else:
+        df = validate_frame(generate(args.rows, args.seed), source="sample data")
+    splits = split(df, args.seed)
+    print(class_balance(splits))
+    return write_splits(splits, data_dir)
+
+
+def prepare_sagemaker_dirs(base: Path, paths: dict, hyperparameters: dict) -> None:
+    """An /opt/ml-shaped folder, as SageMaker lays it out for a training job."""
+    from pipeline_src.jobs.common import TRAIN_PROGRAM, sourcedir_bytes
+
+    if base.exists():
+        shutil.rmtree(base)
+    config = base / "input" / "config"
+    config.mkdir(parents=True)
+    for channel in ("train", "validation"):
+        (base / "input" / "data" / channel).mkdir(parents=True)
+        shutil.copy(paths[channel], base / "input" / "data" / channel / f"{channel}.csv")
+    code = base / "input" / "data" / "code"
+    code.mkdir(parents=True)
+    (code / "sourcedir.tar.gz").write_bytes(sourcedir_bytes())
+    hps = {k: json.dumps(str(v)) for k, v in hyperparameters.items()}
+    hps.update({"sagemaker_program": json.dumps(TRAIN_PROGRAM),
+                "sagemaker_submit_directory": json.dumps(str(code / "sourcedir.tar.gz")),
+                "sagemaker_container_log_level": "30"})
+    (config / "hyperparameters.json").write_text(json.dumps(hps))
+    (config / "inputdataconfig.json").write_text(json.dumps({
+        c: {"ContentType": "text/csv" if c != "code" else "application/x-tar",
+            "TrainingInputMode": "File", "S3DistributionType": "FullyReplicated",
+            "RecordWrapperType": "None"} for c in ("train", "validation", "code")}))
+    (config / "resourceconfig.json").write_text(json.dumps({
+        "current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}))
+
+
+def run_training(base: Path) -> Path:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_"))}
+    env["SAGEMAKER_BASE_DIR"] = str(base)
+    # The toolkit's switch for local runs: skip waiting for the cluster's DNS names (algo-1).
+    env["SM_STUDIO_LOCAL_MODE"] = "true"
+    proc = subprocess.run([sys.executable, "-c", TOOLKIT], env=env, cwd=base,
+                          capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if "=" in line and line.split("=", 1)[0].startswith(("validation_", "threshold", "fit_")):
+            print(f"    {line}")
+    if proc.returncode != 0:
+        failure = base / "output" / "failure"
+        detail = failure.read_text().strip().splitlines() if failure.is_file() else []
+        error_lines = [l for l in (proc.stderr + "\n" + "\n".join(detail)).splitlines()
+                       if l.startswith("error:") or "Error" in l]
+        raise RuntimeError("training failed under the SageMaker toolkit: "
+                           + (error_lines[-1].strip() if error_lines else f"exit {proc.returncode}"))
+    return base / "model"
+
+
+def smoke_test(model_dir: Path) -> str:
+    """Serve example rows through the handlers, as the container would call them."""
+    from pipeline_src import inference
+    from pipeline_src.contract import feature_names
+
+    model = inference.model_fn(str(model_dir))
+    rows = example_rows(3)
+    csv_body = "\n".join(",".join(str(v) for v in row) for row in rows)
+    json_body = json.dumps([dict(zip(feature_names(), row)) for row in rows])
+    answers = []
+    for body, content_type in ((csv_body, "text/csv"), (json_body, "application/json")):
+        data = inference.input_fn(body, content_type)
+        text, media = inference.output_fn(inference.predict_fn(data, model), "application/json")
+        predictions = json.loads(text)["predictions"]
+        if media != "application/json" or len(predictions) != len(rows) or not all(
+                set(p) == {"probability", "label"} for p in predictions):
+            raise RuntimeError(f"inference smoke test: unexpected response {text[:200]}")
+        answers.append(predictions)
+    if answers[0] != answers[1]:
+        raise RuntimeError("inference smoke test: text/csv and application/json answers differ")
+    try:
+        inference.input_fn("1,2,3", "text/csv")
+    except inference.PayloadError:
+        pass
+    else:
+        raise RuntimeError("inference smoke test: a 3-column row was accepted")
+    return json.dumps({"predictions": answers[0]})
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python main.py run-local",
+                                     description="Run the whole ML path locally.")
+    parser.add_argument("--data", help="CSV with header (contract columns + label); "
+                        "default: the seeded sample data set")
+    parser.add_argument("--workdir", default=".work/local-run", type=Path)
+    parser.add_argument("--env", default="dev", help="config environment for hyperparameters "
+                        "and gate thresholds (default: dev)")
+    parser.add_argument("--rows", type=int, default=50_000, help="sample data rows")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+
+    from pipeline_src.evaluate import evaluate, gate, write_results
+    from pipeline_src.model_io import ModelLoadError, load_model
+
+    started = time.perf_counter()
+    workdir = args.workdir.resolve()
+    try:
+        with stage("settings"):
+            hyperparameters, thresholds = environment_settings(args.env)
+            print(f"    hyperparameters: {hyperparameters or 'entry point defaults'}")
+        with stage("data" + (f" ({args.data})" if args.data else f" (sample, {args.rows} rows)")):
+            paths = prepare_data(args, workdir / "data")
+        with stage("contract"):
+            frames = {name: read_csv(paths[name]) for name in SPLITS}
+            print("    " + ", ".join(f"{n}: {len(f)} rows ok" for n, f in frames.items()))
+    except (ContractError, InputError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    try:
+        with stage("train (SageMaker training toolkit, script mode)"):
+            base = workdir / "opt_ml"
+            prepare_sagemaker_dirs(base, paths, hyperparameters)
+            model_dir = run_training(base)
+        with stage("evaluate and gate"):
+            model = load_model(model_dir)
+            metrics, scores = evaluate(model, frames["test"])
+            result = gate(metrics, thresholds)
+            write_results(workdir, metrics, result, frames["test"][LABEL].to_numpy(), scores,
+                          extra={"model_dir": str(model_dir)})
+        with stage("inference smoke test (model_fn/input_fn/predict_fn/output_fn)"):
+            print(f"    {smoke_test(model_dir)}")
+    except (RuntimeError, ModelLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+    print("")
+    print(f"{'metric':<10}{'model':>9}{'no-skill':>10}")
+    for name in ("roc_auc", "pr_auc", "precision", "recall", "f1"):
+        print(f"{name:<10}{metrics[name]:>9.4f}{metrics['baseline'][name]:>10.4f}")
+    cm = metrics["confusion_matrix"]
+    print(f"threshold {metrics['threshold']:.4f}; TP {cm['tp']} FP {cm['fp']} FN {cm['fn']} "
+          f"TN {cm['tn']}")
+    print(f"gate: {'PASSED' if result['passed'] else 'FAILED'}: {result['summary']}")
+    print(f"wrote {workdir / 'evaluation.json'}, report.md, pr_curve.png "
+          f"(total {time.perf_counter() - started:.1f} s)")
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
