@@ -80,6 +80,13 @@ def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def _show(value) -> str:
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return repr(value)
+
+
 def _where(source: Optional[str]) -> str:
     return f"{source}: " if source else ""
 
@@ -126,7 +133,7 @@ def validate_frame(df, require_label: bool = True, source: Optional[str] = None)
         if bad.any():
             first = label[bad].iloc[0]
             raise ContractError(f"{where}column {LABEL}: {int(bad.sum())} value(s) not 0 or 1 "
-                                f"(first: {first!r}); expected int in {{0, 1}}, no nulls")
+                                f"(first: {_show(first)}); expected int in {{0, 1}}, no nulls")
         classes = sorted(int(v) for v in numeric.unique())
         if len(classes) < 2:
             raise ContractError(f"{where}column {LABEL}: only class {classes[0]} present; "
@@ -155,12 +162,12 @@ def _check_column(series, f: Feature, where: str, np, pd):
         fractional = present != np.floor(present)
         if fractional.any():
             raise ContractError(f"{where}column {f.name}: {int(fractional.sum())} non-integer "
-                                f"value(s) (first: {present[fractional].iloc[0]!r}); "
+                                f"value(s) (first: {_show(present[fractional].iloc[0])}); "
                                 f"expected {f.describe()}")
     outside = ~present.between(f.min, f.max) | ~np.isfinite(present)
     if outside.any():
         raise ContractError(f"{where}column {f.name}: {int(outside.sum())} value(s) outside the "
-                            f"allowed range (first: {present[outside].iloc[0]!r}); "
+                            f"allowed range (first: {_show(present[outside].iloc[0])}); "
                             f"expected {f.describe()}")
     return values.astype("int64") if f.dtype == "int" and not nulls.any() else values
 

@@ -85,11 +85,13 @@ def main(argv=None) -> int:
     if args.rows < 100:
         print("error: --rows must be at least 100", file=sys.stderr)
         return 2
-    splits = split(generate(args.rows, args.seed), args.seed)
-    if any(part[LABEL].nunique() < 2 for part in splits.values()):
+    df = generate(args.rows, args.seed)
+    if int(df[LABEL].sum()) < 3 or any(part[LABEL].nunique() < 2
+                                       for part in split(df, args.seed).values()):
         print(f"error: {args.rows} rows leave a split without fraud cases; use more rows",
               file=sys.stderr)
         return 2
+    splits = split(df, args.seed)
     paths = write_splits(splits, args.out)
     print(class_balance(splits))
     print("wrote " + ", ".join(str(p) for p in paths.values()))

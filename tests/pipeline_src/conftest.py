@@ -1,0 +1,125 @@
+"""Fixtures for pipeline_src: small seeded data sets, a trained model, and a moto AWS account."""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pipeline_src import train as train_entry
+from pipeline_src.sample_data import generate, split, write_splits
+
+REGION = "eu-west-1"
+BUCKET = "fraud-mlops-dev-artifacts"
+GROUP = "fraud-mlops-dev-models"
+ROLE = "arn:aws:iam::123456789012:role/fraud-mlops-dev-sagemaker"
+KMS = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.fixture(scope="session")
+def splits():
+    """20k rows of the reference generator: enough fraud cases (~60) for every split."""
+    return split(generate(20_000, seed=42), seed=42)
+
+
+@pytest.fixture(scope="session")
+def data_dir(splits, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    write_splits(splits, out)
+    return out
+
+
+def train_model(data_dir: Path, out: Path, extra_args=(), train_file=None) -> Path:
+    """Run the training entry point with SageMaker-shaped folders; return the model folder."""
+    for channel in ("train", "validation"):
+        (out / channel).mkdir(parents=True, exist_ok=True)
+        src = train_file if (channel == "train" and train_file) else data_dir / f"{channel}.csv"
+        (out / channel / f"{channel}.csv").write_bytes(Path(src).read_bytes())
+    rc = train_entry.main(["--train", str(out / "train"), "--validation", str(out / "validation"),
+                           "--model-dir", str(out / "model"), "--output-data-dir", str(out / "output"),
+                           *extra_args])
+    assert rc == 0
+    return out / "model"
+
+
+@pytest.fixture(scope="session")
+def model_dir(data_dir, tmp_path_factory) -> Path:
+    return train_model(data_dir, tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture(scope="session")
+def noise_train_csv(splits, tmp_path_factory) -> Path:
+    """Training data whose labels carry no signal: the model trained on it must fail the gate."""
+    import numpy as np
+
+    df = splits["train"].copy()
+    df["is_fraud"] = np.random.RandomState(0).permutation(df["is_fraud"].to_numpy())
+    path = tmp_path_factory.mktemp("noise") / "train.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def tarball(model_dir: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(Path(model_dir).iterdir()):
+            tar.add(path, arcname=path.name)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def aws(monkeypatch, data_dir):
+    """A moto account with the artifact bucket, the data set and the model package group."""
+    import boto3
+    from moto import mock_aws
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        s3 = session.client("s3")
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for name in ("train", "validation", "test"):
+            s3.put_object(Bucket=BUCKET, Key=f"data/{name}.csv",
+                          Body=(data_dir / f"{name}.csv").read_bytes())
+        session.client("sagemaker").create_model_package_group(ModelPackageGroupName=GROUP)
+        yield session
+
+
+def job_environment(**overrides) -> dict:
+    env = {
+        "PROJECT_NAME": "fraud-mlops", "ENVIRONMENT": "dev", "RESOURCE_PREFIX": "fraud-mlops-dev",
+        "ARTIFACT_BUCKET": BUCKET, "DATA_S3_URI": f"s3://{BUCKET}/data",
+        "TRAINING_OUTPUT_S3_URI": f"s3://{BUCKET}/training", "MODEL_PACKAGE_GROUP": GROUP,
+        "SAGEMAKER_EXECUTION_ROLE_ARN": ROLE, "KMS_KEY_ARN": KMS,
+        "SKLEARN_FRAMEWORK_VERSION": "1.4-2-py312", "TRAINING_INSTANCE_TYPE": "ml.m5.large",
+        "TRAINING_INSTANCE_COUNT": "1", "TRAINING_VOLUME_SIZE_GB": "10",
+        "TRAINING_MAX_RUNTIME_SECONDS": "3600",
+        "HYPERPARAMETERS": json.dumps({"max-iter": "100", "learning-rate": "0.1",
+                                       "max-leaf-nodes": "4", "positive-weight": "10"}),
+        "INFERENCE_INSTANCE_TYPES": "ml.m5.large,ml.m5.xlarge",
+        "GATE_MIN_PR_AUC": "0.5", "GATE_MIN_ROC_AUC": "0.9", "GATE_MIN_RECALL": "0.5",
+        "GATE_MIN_PRECISION": "0.3", "GATE_MIN_F1": "0.4", "GATE_CHAMPION_TOLERANCE": "0.02",
+        "AWS_REGION": REGION, "CODEBUILD_RESOLVED_SOURCE_VERSION": "3Hq.w_9xYzAbCdEf",
+    }
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+@pytest.fixture
+def fake_training(aws):
+    """Stands in for the SageMaker service: when CreateTrainingJob is called, put the given
+    model's model.tar.gz where SageMaker would write it. Records the requests."""
+    state = {"model_dir": None, "requests": []}
+
+    def after_create(params, **_):
+        state["requests"].append(params)
+        output = params["OutputDataConfig"]["S3OutputPath"].replace("s3://", "").split("/", 1)
+        key = f"{output[1]}/{params['TrainingJobName']}/output/model.tar.gz"
+        aws.client("s3").put_object(Bucket=output[0], Key=key, Body=tarball(state["model_dir"]))
+
+    aws.events.register("provide-client-params.sagemaker.CreateTrainingJob", after_create)
+    return state
