@@ -1,0 +1,59 @@
+import json
+import shutil
+
+import pytest
+
+from pipeline_src import model_io
+from pipeline_src.model_io import ModelLoadError, load_model
+
+
+def test_load_returns_estimator_threshold_and_features(model_dir):
+    model = load_model(model_dir)
+    assert hasattr(model["estimator"], "predict_proba")
+    assert model["threshold"] == model["metadata"]["threshold"]
+
+
+def test_model_saved_by_another_sklearn_version_is_refused(model_dir, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    metadata = json.loads((copy / "metadata.json").read_text())
+    metadata["sklearn_version"] = "1.2.1"
+    (copy / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ModelLoadError) as exc:
+        load_model(copy)
+    assert str(exc.value) == ("model was saved with scikit-learn 1.2.1 but this environment runs "
+                              "scikit-learn 1.4.2; load it with 1.2.1")
+
+
+def test_running_sklearn_must_match_the_container_pin():
+    with pytest.raises(ModelLoadError) as exc:
+        model_io.check_sklearn_version("1.5.0")
+    assert str(exc.value) == ("scikit-learn 1.5.0 is installed but the pipeline is pinned to 1.4.2 "
+                              "(the SageMaker container's version)")
+
+
+def test_pins_agree_with_infra_and_requirements():
+    from pathlib import Path
+
+    import pipeline_src
+    from infra import config
+
+    assert pipeline_src.SKLEARN_VERSION == config.SKLEARN_VERSION
+    assert pipeline_src.SKLEARN_FRAMEWORK_VERSION == config.SKLEARN_FRAMEWORK_VERSION
+    root = Path(pipeline_src.__file__).resolve().parent.parent
+    pins = {l.strip() for l in (root / "requirements.txt").read_text().splitlines()}
+    jobs = [l.strip() for l in (root / "pipeline_src/requirements-jobs.txt").read_text().splitlines()
+            if l.strip() and not l.startswith("#")]
+    assert f"scikit-learn=={config.SKLEARN_VERSION}" in jobs
+    assert set(jobs) <= pins, set(jobs) - pins
+
+
+def test_model_with_other_features_is_refused(model_dir, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    metadata = json.loads((copy / "metadata.json").read_text())
+    metadata["features"] = metadata["features"][:-1]
+    (copy / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ModelLoadError) as exc:
+        load_model(copy)
+    assert str(exc.value).startswith("model features do not match the data contract")

@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import pytest
+
+from pipeline_src import SKLEARN_VERSION, train
+from pipeline_src.contract import feature_names
+from tests.pipeline_src.conftest import train_model
+
+
+def test_hyperparameters_parse_as_sagemaker_passes_them(monkeypatch):
+    for name in ("TRAIN", "VALIDATION"):
+        monkeypatch.setenv(f"SM_CHANNEL_{name}", f"/opt/ml/input/data/{name.lower()}")
+    monkeypatch.setenv("SM_MODEL_DIR", "/opt/ml/model")
+    monkeypatch.setenv("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")
+    args = train.parse_args(["--max-iter", "50", "--learning-rate", "0.2",
+                             "--positive-weight", "5"])
+    assert (args.max_iter, args.learning_rate, args.positive_weight) == (50, 0.2, 5.0)
+    assert args.train == "/opt/ml/input/data/train" and args.model_dir == "/opt/ml/model"
+    estimator = train.build_estimator(args)
+    assert estimator.class_weight == {0: 1.0, 1: 5.0} and estimator.max_iter == 50
+
+
+def test_missing_channel_is_a_usage_error(monkeypatch, capsys):
+    for name in ("SM_CHANNEL_TRAIN", "SM_CHANNEL_VALIDATION", "SM_MODEL_DIR", "SM_OUTPUT_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SystemExit) as exc:
+        train.parse_args([])
+    assert exc.value.code == 2
+    assert "--train not given and SM_CHANNEL_TRAIN is not set" in capsys.readouterr().err
+
+
+def test_training_reads_channels_from_sm_env_and_saves_model_with_metadata(
+        monkeypatch, data_dir, tmp_path, capsys):
+    for channel in ("train", "validation"):
+        (tmp_path / channel).mkdir()
+        (tmp_path / channel / "part.csv").write_bytes((data_dir / f"{channel}.csv").read_bytes())
+        monkeypatch.setenv(f"SM_CHANNEL_{channel.upper()}", str(tmp_path / channel))
+    monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
+    monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(tmp_path / "out"))
+    assert train.main(["--max-iter", "30"]) == 0
+    metadata = json.loads((tmp_path / "model" / "metadata.json").read_text())
+    assert metadata["features"] == feature_names()
+    assert metadata["sklearn_version"] == SKLEARN_VERSION
+    assert metadata["hyperparameters"]["max_iter"] == 30
+    assert 0.0 < metadata["threshold"] < 1.0
+    assert metadata["training_metrics"]["validation_pr_auc"] > 0.3
+    assert (tmp_path / "model" / "model.joblib").is_file()
+    saved = json.loads((tmp_path / "out" / "training_metrics.json").read_text())
+    assert saved == metadata["training_metrics"]
+    assert "validation_pr_auc=" in capsys.readouterr().out
+
+
+def test_bad_training_data_stops_before_fitting(data_dir, tmp_path, capsys, splits):
+    bad = tmp_path / "renamed.csv"
+    splits["train"].rename(columns={"hour": "hour_of_day"}).to_csv(bad, index=False)
+    for channel in ("train", "validation"):
+        (tmp_path / channel).mkdir()
+    (tmp_path / "train" / "train.csv").write_bytes(bad.read_bytes())
+    (tmp_path / "validation" / "v.csv").write_bytes((data_dir / "validation.csv").read_bytes())
+    rc = train.main(["--train", str(tmp_path / "train"), "--validation", str(tmp_path / "validation"),
+                     "--model-dir", str(tmp_path / "model"), "--output-data-dir", str(tmp_path / "o")])
+    assert rc == 2
+    assert capsys.readouterr().err.strip().startswith(
+        "error: train.csv: missing column(s): hour; unexpected column(s): hour_of_day")
+    assert not (tmp_path / "model").exists()
+
+
+def test_threshold_maximises_f1_on_validation():
+    y = np.array([0, 0, 0, 0, 1, 1])
+    scores = np.array([0.1, 0.2, 0.3, 0.6, 0.5, 0.9])
+    # At 0.5: precision 2/3, recall 1 (F1 0.8) beats 0.9 (F1 0.667) and 0.6 (F1 0.5).
+    assert train.choose_threshold(y, scores) == 0.5
+
+
+def test_training_is_deterministic(data_dir, tmp_path):
+    a = train_model(data_dir, tmp_path / "a", ["--max-iter", "20"])
+    b = train_model(data_dir, tmp_path / "b", ["--max-iter", "20"])
+    ma, mb = (json.loads((m / "metadata.json").read_text()) for m in (a, b))
+    assert ma["threshold"] == mb["threshold"]
+    assert ma["training_metrics"]["validation_pr_auc"] == mb["training_metrics"]["validation_pr_auc"]
