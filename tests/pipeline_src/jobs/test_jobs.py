@@ -1,0 +1,212 @@
+"""Both CodeBuild jobs against moto; a stand-in for the training service puts a real model where
+SageMaker would write it."""
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from pipeline_src.jobs import common, test as test_job, train as train_job
+from pipeline_src.jobs.common import JobError
+from tests.pipeline_src.conftest import BUCKET, GROUP, KMS, ROLE, job_environment, train_model
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-py312-cpu-py3"
+
+
+def run_train(aws, tmp_path, **env):
+    return train_job.run_job(tmp_path / "train-out", environ=job_environment(**env), session=aws,
+                             now=NOW, poll_seconds=0)
+
+
+def test_train_job_starts_training_and_registers_package(aws, fake_training, model_dir, tmp_path):
+    fake_training["model_dir"] = model_dir
+    assert run_train(aws, tmp_path) == 0
+    name = "fraud-mlops-dev-20260102T030405-3Hqw9xYz"
+    (request,) = fake_training["requests"]
+    assert request["TrainingJobName"] == name
+    assert request["AlgorithmSpecification"]["TrainingImage"] == IMAGE
+    assert request["RoleArn"] == ROLE
+    assert request["OutputDataConfig"] == {"S3OutputPath": f"s3://{BUCKET}/training", "KmsKeyId": KMS}
+    assert request["ResourceConfig"]["VolumeKmsKeyId"] == KMS
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+                for c in request["InputDataConfig"]}
+    assert channels == {"train": f"s3://{BUCKET}/data/train.csv",
+                        "validation": f"s3://{BUCKET}/data/validation.csv",
+                        "code": f"s3://{BUCKET}/training/{name}/source"}
+    hps = request["HyperParameters"]
+    assert json.loads(hps["max-iter"]) == "100" and json.loads(hps["positive-weight"]) == "10"
+    assert json.loads(hps["sagemaker_program"]) == "pipeline_src/train.py"
+    assert json.loads(hps["sagemaker_submit_directory"]) == "/opt/ml/input/data/code/sourcedir.tar.gz"
+    assert request["EnableNetworkIsolation"] is True
+
+    s3 = aws.client("s3")
+    source = s3.head_object(Bucket=BUCKET, Key=f"training/{name}/source/sourcedir.tar.gz")
+    assert source["ServerSideEncryption"] == "aws:kms"
+
+    out = json.loads((tmp_path / "train-out" / "model_package.json").read_text())
+    assert out["training_job_name"] == name
+    assert out["model_data_url"] == f"s3://{BUCKET}/training/{name}/output/model.tar.gz"
+    package = aws.client("sagemaker").describe_model_package(ModelPackageName=out["model_package_arn"])
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert package["ModelPackageGroupName"] == GROUP
+    spec = package["InferenceSpecification"]
+    (container,) = spec["Containers"]
+    assert container["Image"] == IMAGE and container["ModelDataUrl"] == out["model_data_url"]
+    assert container["Environment"] == {
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{BUCKET}/training/{name}/source/sourcedir.tar.gz",
+        "SAGEMAKER_REGION": "eu-west-1", "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}
+    assert spec["SupportedContentTypes"] == ["text/csv", "application/json"]
+    assert spec["SupportedResponseMIMETypes"] == ["application/json"]
+    assert spec["SupportedRealtimeInferenceInstanceTypes"] == ["ml.m5.large", "ml.m5.xlarge"]
+    props = package["CustomerMetadataProperties"]
+    assert props["source_revision"] == "3Hq.w_9xYzAbCdEf"
+    assert props["data_location"] == f"s3://{BUCKET}/data"
+    metrics_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    body = s3.get_object(Bucket=BUCKET, Key=metrics_uri.split(f"{BUCKET}/", 1)[1])["Body"].read()
+    assert "validation_pr_auc" in json.loads(body)
+
+
+def test_sourcedir_holds_entry_points_and_is_reproducible():
+    import io
+    import tarfile
+
+    data = common.sourcedir_bytes()
+    assert data == common.sourcedir_bytes()
+    names = tarfile.open(fileobj=io.BytesIO(data)).getnames()
+    assert {"inference.py", "pipeline_src/train.py", "pipeline_src/contract.py"} <= set(names)
+
+
+def test_job_name_is_a_valid_sagemaker_name():
+    assert common.training_job_name("p-dev", "", NOW) == "p-dev-20260102T030405-local"
+    assert common.training_job_name("p-dev", "._-", NOW) == "p-dev-20260102T030405-local"
+    with pytest.raises(JobError) as exc:
+        common.training_job_name("x" * 50, "abc", NOW)
+    assert "is not a valid SageMaker name" in str(exc.value)
+
+
+def test_missing_settings_are_named(aws, tmp_path):
+    with pytest.raises(JobError) as exc:
+        run_train(aws, tmp_path, KMS_KEY_ARN=None, HYPERPARAMETERS="")
+    assert str(exc.value) == "missing environment setting(s): KMS_KEY_ARN, HYPERPARAMETERS"
+
+
+def test_train_job_main_prints_one_line_and_exits_non_zero(monkeypatch, capsys, tmp_path):
+    for key in list(job_environment()):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("RESOURCE_PREFIX", "p-dev")
+    assert train_job.main(["--output-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: missing environment setting(s): DATA_S3_URI, ")
+    assert "\n" not in err
+
+
+def test_contract_breach_stops_before_any_training_job(aws, fake_training, splits, tmp_path):
+    body = splits["validation"].rename(columns={"amount": "amount_eur"}).to_csv(index=False)
+    aws.client("s3").put_object(Bucket=BUCKET, Key="data/validation.csv", Body=body.encode())
+    with pytest.raises(Exception) as exc:
+        run_train(aws, tmp_path)
+    assert str(exc.value).startswith("validation.csv: missing column(s): amount; unexpected "
+                                     "column(s): amount_eur (renamed upstream?)")
+    assert fake_training["requests"] == []
+
+
+def test_failed_aws_call_names_the_api(aws, tmp_path):
+    from botocore.exceptions import ClientError
+
+    def deny(**_):
+        raise ClientError({"Error": {"Code": "AccessDeniedException",
+                                     "Message": "not authorized to perform\n sagemaker:CreateTrainingJob"}},
+                          "CreateTrainingJob")
+
+    aws.events.register("before-call.sagemaker.CreateTrainingJob", deny)
+    with pytest.raises(JobError) as exc:
+        run_train(aws, tmp_path)
+    assert str(exc.value) == ("CreateTrainingJob failed: AccessDeniedException: not authorized to "
+                              "perform sagemaker:CreateTrainingJob")
+
+
+def test_missing_data_names_get_object(aws, tmp_path):
+    aws.client("s3").delete_object(Bucket=BUCKET, Key="data/test.csv")
+    with pytest.raises(JobError) as exc:
+        run_train(aws, tmp_path)
+    assert str(exc.value).startswith("GetObject failed: NoSuchKey: ")
+
+
+# --- test job -----------------------------------------------------------------------------
+
+def register(aws, fake_training, model, tmp_path, label):
+    fake_training["model_dir"] = model
+    out = tmp_path / label
+    assert train_job.run_job(out, environ=job_environment(CODEBUILD_RESOLVED_SOURCE_VERSION=label),
+                             session=aws, now=NOW, poll_seconds=0) == 0
+    return out
+
+
+def run_test(aws, train_out, tmp_path, **env):
+    return test_job.run_job(train_out, tmp_path / "test-out", environ=job_environment(**env),
+                            session=aws)
+
+
+def status(aws, arn):
+    return aws.client("sagemaker").describe_model_package(ModelPackageName=arn)
+
+
+def test_first_model_is_approved_on_thresholds(aws, fake_training, model_dir, tmp_path):
+    train_out = register(aws, fake_training, model_dir, tmp_path, "first")
+    assert run_test(aws, train_out, tmp_path) == 0
+    result = json.loads((tmp_path / "test-out" / "model_package.json").read_text())
+    assert result["approval_status"] == "Approved"
+    package = status(aws, result["model_package_arn"])
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["ApprovalDescription"].endswith("no approved champion (first model)")
+    evaluation = json.loads((tmp_path / "test-out" / "evaluation.json").read_text())
+    assert evaluation["passed"] is True and evaluation["champion"] is None
+    for name in ("model_quality.json", "report.md", "pr_curve.png"):
+        assert (tmp_path / "test-out" / name).is_file()
+
+
+def test_model_below_thresholds_is_rejected_and_build_fails(aws, fake_training, model_dir,
+                                                            tmp_path, capsys):
+    train_out = register(aws, fake_training, model_dir, tmp_path, "strict")
+    assert run_test(aws, train_out, tmp_path, GATE_MIN_PR_AUC="0.99") == 1
+    arn = json.loads((train_out / "model_package.json").read_text())["model_package_arn"]
+    package = status(aws, arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert package["ApprovalDescription"].startswith("rejected: pr_auc ")
+    assert "< minimum 0.9900" in package["ApprovalDescription"]
+    assert capsys.readouterr().err.strip().startswith("error: model rejected by the quality gate: pr_auc")
+    assert json.loads((tmp_path / "test-out" / "model_package.json").read_text())[
+        "approval_status"] == "Rejected"
+
+
+def test_champion_is_evaluated_on_the_same_data_and_can_reject(
+        aws, fake_training, model_dir, data_dir, noise_train_csv, tmp_path):
+    champion_out = register(aws, fake_training, model_dir, tmp_path, "champion")
+    assert run_test(aws, champion_out, tmp_path) == 0
+    champion_arn = json.loads((champion_out / "model_package.json").read_text())["model_package_arn"]
+
+    weak = train_model(data_dir, tmp_path / "weak", train_file=noise_train_csv)
+    challenger_out = register(aws, fake_training, weak, tmp_path, "challenger")
+    # Thresholds at zero: only the champion comparison can reject.
+    zero = {k: "0" for k in test_job.GATE_SETTINGS if k != "GATE_CHAMPION_TOLERANCE"}
+    assert run_test(aws, challenger_out, tmp_path, **zero) == 1
+    evaluation = json.loads((tmp_path / "test-out" / "evaluation.json").read_text())
+    assert evaluation["champion"]["arn"] == champion_arn
+    challenger_arn = json.loads((challenger_out / "model_package.json").read_text())["model_package_arn"]
+    description = status(aws, challenger_arn)["ApprovalDescription"]
+    assert description.startswith("rejected: champion pr_auc ")
+    assert "> tolerance 0.0200" in description
+
+
+def test_missing_train_output(aws, tmp_path):
+    with pytest.raises(JobError) as exc:
+        run_test(aws, tmp_path / "nowhere", tmp_path)
+    assert str(exc.value).endswith("model_package.json: missing; the Train stage writes it "
+                                   "(is TrainOutput an input?)")
+
+
+def test_bad_gate_setting(aws, tmp_path):
+    with pytest.raises(JobError) as exc:
+        run_test(aws, tmp_path, tmp_path, GATE_MIN_F1="high")
+    assert str(exc.value) == "environment setting GATE_MIN_F1='high' is not a number"
