@@ -72,6 +72,8 @@ class Report:
 def _keyed(items: list) -> Optional[dict]:
     """A list of named objects (IAM statements by Sid, variables by name) keyed by that name,
     so inserting one item does not show every later item as changed."""
+    if items and all(isinstance(i, str) for i in items) and len(set(items)) == len(items):
+        return {f"[{i}]": i for i in items}  # a set of names (actions, ARNs): membership changes
     for key in ("Sid", "name"):
         names = [i.get(key) if isinstance(i, dict) else None for i in items]
         if items and all(isinstance(n, str) and n for n in names) and len(set(names)) == len(names):

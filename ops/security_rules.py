@@ -120,7 +120,9 @@ def _iam(rtype: str, before: Optional[dict], after: Optional[dict]) -> list[str]
         if isinstance(new, iam_policy.Unparsable) or isinstance(old, iam_policy.Unparsable):
             if old != new and after is not None:
                 what = "known only after apply" if str(new) == UNKNOWN else "not a JSON document"
-                out.append(f"`{key}` changed and its content is {what}: review it by hand")
+                verb = "added" if old is None else "changed"
+                out.append(f"`{key}` {verb} and its content is {what}: review it by hand "
+                           "(the synth diff shows it)")
             continue
         trust = key in iam_policy.TRUST_ATTRIBUTES
         out += [f"`{key}`: {m}" for m in iam_policy.compare(old, new, trust=trust)]

@@ -103,8 +103,10 @@ def test_iam_widening_is_security_relevant_and_fails_with_exit_3(tmp_path, base_
     assert ("Allow statement `PassExecutionRole` widened: condition dropped: "
             "`StringEquals iam:PassedToService` = `sagemaker.amazonaws.com`") in security
     assert "⛔ **3 security-relevant changes.**" in md
-    # The attribute diff names statements by Sid, not by position.
-    assert "`policy ▸ Statement[UseKey].Resource[0]`" in md
+    # The attribute diff names statements by Sid and list members by value, not by position.
+    assert "- `policy ▸ Statement[UseKey].Resource`: *(absent)* → `*`" in md
+    assert ("- `policy ▸ Statement[ReadWriteArtifacts].Action[s3:DeleteObject]`: *(absent)* → "
+            "`s3:DeleteObject`") in md
 
 
 def test_security_changes_can_be_allowed_by_flag_or_environment(tmp_path, base_doc):
