@@ -1,0 +1,139 @@
+"""The GitHub Actions workflows are valid and only call things that exist in this repository.
+
+Checks what a broken workflow would otherwise reveal only on GitHub: YAML that parses, the
+structure Actions requires, shell that parses, actions pinned to a version, and every script,
+make target and `python main.py` command (with its options) that a step runs.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+import main as entry_point
+from ops import synth_diff
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def load(path: Path) -> dict:
+    doc = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the key `on` as True.
+    doc["on"] = doc.pop(True, doc.get("on"))
+    return doc
+
+
+def steps(doc: dict):
+    for job_id, job in doc["jobs"].items():
+        for step in job["steps"]:
+            yield job_id, step
+
+
+def run_blocks(doc: dict) -> list[str]:
+    return [step["run"] for _, step in steps(doc) if "run" in step]
+
+
+def make_targets() -> set[str]:
+    return {m.group(1) for m in re.finditer(r"^([A-Za-z][\w.-]*)\s*:(?!=)", (ROOT / "Makefile").read_text(), re.M)}
+
+
+def commands(script: str) -> list[list[str]]:
+    """Simple commands of a run block, ${{ }} expressions replaced, continuations joined."""
+    script = re.sub(r"\$\{\{[^}]*\}\}", "EXPR", script).replace("\\\n", " ")
+    out = []
+    for line in script.splitlines():
+        line = line.split(" #")[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        for part in re.split(r"\s*(?:&&|\|\||;|\|)\s*", line):
+            try:
+                words = shlex.split(part)
+            except ValueError:
+                words = part.split()
+            if words:
+                out.append(words)
+    return out
+
+
+def test_there_are_pull_request_comment_and_deploy_workflows():
+    assert {p.name for p in WORKFLOWS} == {"pull-request.yml", "pr-comment.yml", "deploy.yml"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_structure(path):
+    doc = load(path)
+    assert doc["name"] and doc["on"] and doc["jobs"]
+    assert "permissions" in doc, "declare least-privilege permissions at the top"
+    for job_id, job in doc["jobs"].items():
+        assert job.get("runs-on"), job_id
+        assert job.get("timeout-minutes"), f"{job_id}: set timeout-minutes"
+        assert job.get("steps"), job_id
+        for need in [job["needs"]] if isinstance(job.get("needs"), str) else job.get("needs", []):
+            assert need in doc["jobs"], f"{job_id} needs unknown job {need}"
+    for job_id, step in steps(doc):
+        assert ("uses" in step) != ("run" in step), f"{job_id}: a step either uses an action or runs"
+        if "uses" in step:
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@(v\d+(\.\d+)*|[0-9a-f]{40})", step["uses"]), step["uses"]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_run_blocks_are_valid_bash(path):
+    for script in run_blocks(load(path)):
+        script = re.sub(r"\$\{\{[^}]*\}\}", "EXPR", script)
+        proc = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+        assert proc.returncode == 0, f"{path.name}: {proc.stderr}\n{script}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_referenced_scripts_targets_and_commands_exist(path):
+    targets = make_targets()
+    diff_options = {o for a in synth_diff.build_parser()._actions for o in a.option_strings}
+    for script in run_blocks(load(path)):
+        for words in commands(script):
+            for word in words:
+                if re.match(r"^(\./)?(scripts|\.ci)/", word):
+                    file = ROOT / word
+                    assert file.is_file(), f"{path.name}: {word} does not exist"
+                    assert file.stat().st_mode & 0o111, f"{path.name}: {word} is not executable"
+            if words[0] == "make":
+                for target in [w for w in words[1:] if not w.startswith("-") and "=" not in w]:
+                    assert target in targets, f"{path.name}: no make target {target!r}"
+            if "main.py" in words:
+                rest = words[words.index("main.py") + 1:]
+                command = rest[0] if rest and not rest[0].startswith("-") else "synth"
+                assert command in entry_point.COMMANDS, f"{path.name}: main.py has no command {command!r}"
+                if command == "diff":
+                    for option in [w.split("=")[0] for w in rest[1:] if w.startswith("--")]:
+                        assert option in diff_options, f"{path.name}: main.py diff has no option {option}"
+
+
+def test_pull_request_review_is_one_updated_comment_and_fails_on_unreviewed_security_changes():
+    pr = load(ROOT / ".github/workflows/pull-request.yml")
+    comment = load(ROOT / ".github/workflows/pr-comment.yml")
+    assert "pull_request" in pr["on"]
+    assert {"labeled", "unlabeled"} <= set(pr["on"]["pull_request"]["types"])
+    assert comment["on"]["workflow_run"]["workflows"] == [pr["name"]]
+    text = (ROOT / ".github/workflows/pull-request.yml").read_text()
+    assert 'main.py diff --base "origin/$BASE_REF"' in text
+    assert "'security-reviewed'" in text and "MLOPS_ALLOW_SECURITY_CHANGES" in text
+    assert "scripts/plan-stacks.sh" in text and "vars.AWS_PLAN_ROLE_ARN" in text
+    script = (ROOT / ".github/workflows/pr-comment.yml").read_text()
+    assert "updateComment" in script and "createComment" in script and "<!-- mlops-infra-review -->" in script
+    assert "actions/checkout" not in script  # never runs pull request code with write access
+    review_job = pr["jobs"]["review"]
+    assert pr["permissions"] == {"contents": "read"} and "pull-requests" not in review_job["permissions"]
+
+
+def test_deploy_runs_cdktf_deploy_behind_an_environment():
+    doc = load(ROOT / ".github/workflows/deploy.yml")
+    assert doc["on"]["push"]["branches"] == ["main"]
+    deploy = doc["jobs"]["deploy"]
+    assert deploy["needs"] == "test" and "id-token" in deploy["permissions"]
+    assert deploy["environment"].startswith("${{") and "vars.DEPLOY_ENVIRONMENT" in deploy["environment"]
+    assert any("scripts/cdktf.sh deploy" in block for block in run_blocks(doc))
+    assert doc["concurrency"]["cancel-in-progress"] is False
