@@ -181,7 +181,7 @@ def _attribute_lines(change: ResourceChange, limit: int = 25) -> list[str]:
     return lines
 
 
-def render_stack(stack: StackReport) -> list[str]:
+def render_stack(stack: StackReport, attribute_limit: int = 25) -> list[str]:
     kind = "plan" if stack.source == "plan" else "synthesized"
     lines = [f"### `{stack.name}` ({kind}): {_counts(stack)}", ""]
     findings = [(c.address, f) for c in stack.changes for f in c.findings]
@@ -201,8 +201,8 @@ def render_stack(stack: StackReport) -> list[str]:
             if change.reason:
                 head += f": {change.reason}"
             lines.append(head)
-            if action in ("update", "replace", "move"):
-                lines += _attribute_lines(change)
+            if action in ("update", "replace", "move") and attribute_limit:
+                lines += _attribute_lines(change, attribute_limit)
         lines.append("")
     if stack.notes:
         lines += ["#### Other changes", ""] + [f"- {n}" for n in stack.notes] + [""]
@@ -210,6 +210,19 @@ def render_stack(stack: StackReport) -> list[str]:
 
 
 def render(report: Report, *, allowed: bool, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """The Markdown; too long for max_chars, attribute details go first, then the tail."""
+    text = _render(report, allowed, 25)
+    if len(text) > max_chars:
+        text = _render(report, allowed, 0)
+        text = text.replace("\n\n", "\n\n_Attribute details left out to fit._\n\n", 1) \
+            if len(text) <= max_chars else text
+    if len(text) > max_chars:
+        cut = text.rfind("\n", 0, max_chars - 200)
+        text = text[:cut] + "\n\n… (truncated: the full report is in the CI job's artifact)\n"
+    return text
+
+
+def _render(report: Report, allowed: bool, attribute_limit: int) -> str:
     lines = [f"## {report.title}", ""]
     if report.subtitle:
         lines += [report.subtitle, ""]
@@ -229,11 +242,7 @@ def render(report: Report, *, allowed: bool, max_chars: int = DEFAULT_MAX_CHARS)
     unchanged = [s.name for s in report.stacks if s.is_empty()]
     for stack in report.stacks:
         if not stack.is_empty():
-            lines += render_stack(stack)
+            lines += render_stack(stack, attribute_limit)
     if unchanged and not report.is_empty():
         lines += ["Unchanged: " + ", ".join(f"`{n}`" for n in unchanged), ""]
-    text = "\n".join(lines).rstrip() + "\n"
-    if len(text) > max_chars:
-        cut = text.rfind("\n", 0, max_chars - 200)
-        text = (text[:cut] + "\n\n… (truncated: the full report is in the CI job's artifact)\n")
-    return text
+    return "\n".join(lines).rstrip() + "\n"

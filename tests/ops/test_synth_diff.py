@@ -378,3 +378,19 @@ def test_real_stacks_weakened_are_caught(synth_outdir, tmp_path):
     assert f"`aws_cloudwatch_metric_alarm.{removed_alarm}`: alarm `" in text
     assert "KMS key rotation disabled" in text
     assert f"Unchanged: `{names[1]}`" in text
+
+
+def test_long_reports_drop_attribute_details_before_security_findings(base_doc, tmp_path):
+    after = copy.deepcopy(base_doc)
+    for i in range(60):
+        after[R]["aws_codebuild_project"]["train_project_E065D760"]["environment"]["environment_variable"].append(
+            {"name": f"VAR_{i:02d}", "type": "PLAINTEXT", "value": "x" * 80})
+    after[R]["aws_kms_key"]["encryption_key_EEB70057"]["enable_key_rotation"] = False
+    base = write_outdir(tmp_path / "base", {STACK: base_doc})
+    head = write_outdir(tmp_path / "head", {STACK: after})
+    out = tmp_path / "review.md"
+    assert synth_diff.main(["--base", str(base), "--head", str(head), "-o", str(out), "--max-chars", "2500"]) == 3
+    text = out.read_text()
+    assert len(text) <= 2500
+    assert "KMS key rotation disabled" in text and "_Attribute details left out to fit._" in text
+    assert "VAR_0" not in text
