@@ -1,0 +1,191 @@
+"""Remove the SageMaker endpoints, endpoint configs and models the deploy step created.
+
+    python main.py teardown --env NAME [--region REGION] [--yes] [--no-wait]
+
+They are not in Terraform state, so `cdktf destroy` leaves them running (and billing). Run this
+first. Resources are found by the deploy step's tags (docs/interfaces.md: mlops:project,
+mlops:environment, mlops:created-by=deploy-step), read with ListTags; a name is never enough.
+Needs sagemaker:ListEndpoints, ListEndpointConfigs, ListModels, ListTags, DescribeEndpoint
+(waiting) and DeleteEndpoint, DeleteEndpointConfig, DeleteModel on <prefix>-* resources.
+Without --yes it only lists what it would delete. With --yes it deletes endpoints, then
+endpoint configs, then models, and waits until the endpoints are gone (unless --no-wait).
+
+Exit status: 0 done (or nothing to do), 1 an AWS call failed, 2 bad input or no credentials.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+TAG_KEYS = ("mlops:project", "mlops:environment", "mlops:created-by")
+
+# kind -> (list call, list key, name key, ARN key, delete call, delete parameter)
+KINDS = {
+    "endpoint": ("list_endpoints", "Endpoints", "EndpointName", "EndpointArn",
+                 "delete_endpoint", "EndpointName"),
+    "endpoint-config": ("list_endpoint_configs", "EndpointConfigs", "EndpointConfigName",
+                        "EndpointConfigArn", "delete_endpoint_config", "EndpointConfigName"),
+    "model": ("list_models", "Models", "ModelName", "ModelArn", "delete_model", "ModelName"),
+}
+DELETE_ORDER = ("endpoint", "endpoint-config", "model")
+
+
+class AwsCallFailed(Exception):
+    """str() names the failing call and SageMaker's message."""
+
+
+@dataclass(frozen=True)
+class Found:
+    kind: str
+    name: str
+    stage: str
+    status: str = ""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        print(f"error: {message} (see python main.py teardown --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = _Parser(
+        prog="python main.py teardown",
+        description="List (default) or delete (--yes) the SageMaker endpoints, endpoint configs "
+                    "and models the deploy step created for an environment. Run before "
+                    "`cdktf destroy`.")
+    parser.add_argument("--env", required=True, metavar="NAME",
+                        help="environment name (config/NAME.json)")
+    parser.add_argument("--region", help="AWS region (default: the environment's region)")
+    parser.add_argument("--yes", action="store_true", help="really delete (default: dry run)")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="do not wait for endpoints to finish deleting")
+    return parser.parse_args(argv)
+
+
+def _call(client, operation: str, **kwargs):
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        return getattr(client, operation)(**kwargs)
+    except NoCredentialsError:
+        raise
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsCallFailed(f"sagemaker {_api_name(operation)} failed: {exc}") from None
+
+
+def _api_name(operation: str) -> str:
+    return "".join(part.title() for part in operation.split("_"))
+
+
+def find_resources(client, project: str, environment: str) -> list[Found]:
+    """Everything in the region carrying this environment's deploy-step tags.
+
+    Listing is narrowed to names containing the environment prefix only to bound the ListTags
+    calls (IAM lets the deploy step create nothing else); the tags alone decide what is ours.
+    """
+    prefix = f"{project}-{environment}"
+    wanted = {"mlops:project": project, "mlops:environment": environment,
+              "mlops:created-by": "deploy-step"}
+    found = []
+    for kind in DELETE_ORDER:
+        list_call, list_key, name_key, arn_key, _, _ = KINDS[kind]
+        token = None
+        while True:
+            page = _call(client, list_call, NameContains=prefix,
+                         **({"NextToken": token} if token else {}))
+            for item in page.get(list_key, []):
+                tags = _tags(client, item[arn_key])
+                if all(tags.get(k) == v for k, v in wanted.items()):
+                    found.append(Found(kind, item[name_key], tags.get("mlops:stage", "?"),
+                                       item.get("EndpointStatus", "")))
+            token = page.get("NextToken")
+            if not token:
+                break
+    return found
+
+
+def _tags(client, arn: str) -> dict:
+    tags, token = {}, None
+    while True:
+        page = _call(client, "list_tags", ResourceArn=arn, **({"NextToken": token} if token else {}))
+        tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+        token = page.get("NextToken")
+        if not token:
+            return tags
+
+
+def delete_resources(client, found: list[Found], wait: bool, out) -> list[str]:
+    """Delete in dependency order; returns one error line per failed deletion."""
+    from botocore.exceptions import WaiterError
+
+    errors, deleted_endpoints = [], []
+    for kind in DELETE_ORDER:
+        _, _, _, _, delete_call, parameter = KINDS[kind]
+        for item in (f for f in found if f.kind == kind):
+            try:
+                _call(client, delete_call, **{parameter: item.name})
+                print(f"deleted  {kind:<16} {item.name}", file=out)
+                if kind == "endpoint":
+                    deleted_endpoints.append(item.name)
+            except AwsCallFailed as exc:
+                errors.append(f"{exc} ({item.name})")
+    if wait and deleted_endpoints:
+        print(f"waiting for {len(deleted_endpoints)} endpoint(s) to finish deleting...", file=out)
+        for name in deleted_endpoints:
+            try:
+                client.get_waiter("endpoint_deleted").wait(
+                    EndpointName=name, WaiterConfig={"Delay": 15, "MaxAttempts": 120})
+            except WaiterError as exc:
+                errors.append(f"sagemaker DescribeEndpoint (waiting for {name} to be deleted) "
+                              f"failed: {exc}")
+    return errors
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = _parse(argv)
+    except SystemExit as exc:  # argparse already printed a one-line usage error
+        return 0 if exc.code == 0 else 2
+    from infra.config import ConfigError, load_environment
+
+    try:
+        config = load_environment(args.env)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    region = args.region or config.region
+
+    import boto3
+    from botocore.exceptions import NoCredentialsError
+
+    label = f"environment {config.name} ({config.project}-{config.name}, {region})"
+    try:
+        client = boto3.session.Session(region_name=region).client("sagemaker")
+        found = find_resources(client, config.project, config.name)
+        if not found:
+            print(f"nothing to delete: no deploy-step resources for {label}")
+            return 0
+        print(f"deploy-step resources for {label}:")
+        for item in found:
+            status = f", {item.status}" if item.status else ""
+            print(f"  {item.kind:<16} {item.name}  (stage {item.stage}{status})")
+        if not args.yes:
+            print(f"dry run: nothing deleted. Re-run with --yes to delete these {len(found)} "
+                  "resources.")
+            return 0
+        errors = delete_resources(client, found, wait=not args.no_wait, out=sys.stdout)
+    except NoCredentialsError:
+        print("error: no AWS credentials found; set AWS_PROFILE (or run `aws sso login`), or "
+              "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and retry", file=sys.stderr)
+        return 2
+    except AwsCallFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    if errors:
+        return 1
+    print(f"deleted {len(found)} resources for {label}")
+    return 0
