@@ -29,12 +29,12 @@ SEED = 42
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # Hyperparameters, as SageMaker passes them.
-    parser.add_argument("--max-iter", type=int, default=100)
-    parser.add_argument("--learning-rate", type=float, default=0.1)
-    parser.add_argument("--max-leaf-nodes", type=int, default=4)
-    parser.add_argument("--min-samples-leaf", type=int, default=20)
-    parser.add_argument("--l2-regularization", type=float, default=0.0)
-    parser.add_argument("--positive-weight", type=float, default=10.0,
+    parser.add_argument("--max-iter", type=int, default=200)
+    parser.add_argument("--learning-rate", type=float, default=0.05)
+    parser.add_argument("--max-leaf-nodes", type=int, default=8)
+    parser.add_argument("--min-samples-leaf", type=int, default=5)
+    parser.add_argument("--l2-regularization", type=float, default=1.0)
+    parser.add_argument("--positive-weight", type=float, default=5.0,
                         help="weight of a fraud example relative to a legitimate one")
     parser.add_argument("--threshold-metric", choices=("f1",), default="f1")
     parser.add_argument("--random-state", type=int, default=SEED)
