@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
+from pipeline_src.evaluate import GateThresholds
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 # SageMaker scikit-learn container the jobs train and serve with. A model must be loaded by the
@@ -68,15 +70,9 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
-class QualityGateConfig:
-    """Thresholds the challenger must meet on held-out data, and how much the champion may beat it."""
-
-    min_pr_auc: float = 0.5
-    min_roc_auc: float = 0.9
-    min_recall: float = 0.5
-    min_precision: float = 0.3
-    min_f1: float = 0.4
-    champion_tolerance: float = 0.02
+class QualityGateConfig(GateThresholds):
+    """Thresholds the challenger must meet on held-out data, and how much the champion may beat
+    it. The fields are the gate's own (pipeline_src/evaluate.py), so the two cannot drift."""
 
     def validate(self, path: str) -> None:
         for f in dataclasses.fields(self):

@@ -58,16 +58,23 @@ def _is_missing(exc: ClientError) -> bool:
     return error.get("Code") == "ValidationException" and "not find" in error.get("Message", "")
 
 
+def _exists(describe, call: str, **name) -> bool:
+    """True when a re-invocation of the same job already created it (idempotent deploys)."""
+    try:
+        describe(**name)
+        return True
+    except ClientError as exc:
+        if not _is_missing(exc):
+            raise aws_failure(call, exc) from None
+        return False
+
+
 def ensure_model(name: str, package: ModelPackage, settings: Settings, stage: str,
                  job_id: str) -> None:
     sagemaker = aws.client("sagemaker")
-    try:
-        sagemaker.describe_model(ModelName=name)
+    if _exists(sagemaker.describe_model, "sagemaker:DescribeModel", ModelName=name):
         log("model_reused", model=name)
         return
-    except ClientError as exc:
-        if not _is_missing(exc):
-            raise aws_failure("sagemaker:DescribeModel", exc) from None
     try:
         sagemaker.create_model(
             ModelName=name,
@@ -113,13 +120,10 @@ def endpoint_config_request(name: str, settings: Settings, stage: StageSettings,
 def ensure_endpoint_config(name: str, settings: Settings, stage: StageSettings,
                            package: ModelPackage, job_id: str) -> None:
     sagemaker = aws.client("sagemaker")
-    try:
-        sagemaker.describe_endpoint_config(EndpointConfigName=name)
+    if _exists(sagemaker.describe_endpoint_config, "sagemaker:DescribeEndpointConfig",
+               EndpointConfigName=name):
         log("endpoint_config_reused", endpoint_config=name)
         return
-    except ClientError as exc:
-        if not _is_missing(exc):
-            raise aws_failure("sagemaker:DescribeEndpointConfig", exc) from None
     try:
         sagemaker.create_endpoint_config(
             **endpoint_config_request(name, settings, stage, package, job_id))

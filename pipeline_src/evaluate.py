@@ -17,7 +17,7 @@ from pipeline_src.contract import LABEL
 
 @dataclass(frozen=True)
 class GateThresholds:
-    """Defaults match infra/config.py QualityGateConfig; the jobs read GATE_* settings."""
+    """infra/config.py validates these per environment; the jobs read them as GATE_* settings."""
 
     min_pr_auc: float = 0.5
     min_roc_auc: float = 0.9
