@@ -127,3 +127,18 @@ def test_provider_default_tags_and_prod_remote_state(stacks):
     assert backend["encrypt"] is True and backend["use_lockfile"] is True
     dev = stacks["fraud-mlops-dev"]
     assert dev["terraform"]["backend"]["local"]["path"] == "../../../terraform.fraud-mlops-dev.tfstate"
+
+
+def test_account_guard_pins_the_provider_to_one_account(tmp_path):
+    from infra.app import synthesize
+    from infra.config import load_environments
+
+    configs = load_environments(["dev"], {"dev": {"account_id": "123456789012"}})
+    (path,) = synthesize(configs, tmp_path / "out").values()
+    provider = json.loads(path.read_text())["provider"]["aws"][0]
+    assert provider["allowed_account_ids"] == ["123456789012"]
+    assert provider["region"] == "eu-west-1"
+
+
+def test_without_account_guard_no_account_is_pinned(stacks):
+    assert "allowed_account_ids" not in stacks["fraud-mlops-dev"]["provider"]["aws"][0]
