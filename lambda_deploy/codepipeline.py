@@ -110,9 +110,12 @@ class Progress:
                           separators=(",", ":"), sort_keys=True)
 
     @classmethod
-    def from_token(cls, token: str, stage: str, expected_config_prefix: str,
-                   job_suffix: str) -> "Progress":
-        """Accept only a token this step issued for this job and stage."""
+    def from_token(cls, token: str, stage: str, expected_config_prefix: str) -> "Progress":
+        """Accept only a token this step issued for this stage.
+
+        CodePipeline continues an action with a NEW job (new job ID) that carries the previous
+        reply's token, so the token cannot be tied to the current job ID.
+        """
         try:
             data = json.loads(token)
             if data.get("v") != TOKEN_VERSION:
@@ -125,11 +128,10 @@ class Progress:
                                        "retry the stage") from None
         if (progress.stage != stage or not isinstance(progress.endpoint_config, str)
                 or not progress.endpoint_config.startswith(expected_config_prefix)
-                or not progress.endpoint_config.endswith(f"-{job_suffix}")
                 or progress.action not in ("create", "update")
                 or not isinstance(progress.started_at, int)
                 or not isinstance(progress.package_version, int)
                 or not isinstance(progress.package_arn, str)):
-            raise DeployFailure("continuation token does not match this job and stage; "
+            raise DeployFailure("continuation token does not match this stage; "
                                        "retry the stage")
         return progress

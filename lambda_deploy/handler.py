@@ -69,8 +69,7 @@ def start(job: Job, settings: Settings, stage: StageSettings, now: int):
 
 def resume(job: Job, settings: Settings, stage: StageSettings, now: int):
     progress = Progress.from_token(job.continuation_token, stage.stage,
-                                   deploy.config_prefix(settings, stage.stage),
-                                   deploy.job_suffix(job.id))
+                                   deploy.config_prefix(settings, stage.stage))
     status = monitor.check(progress, stage, now)
     log("endpoint_polled", job_id=job.id, done=status.done, detail=status.detail)
     if not status.done:

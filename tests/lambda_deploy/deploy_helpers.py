@@ -139,8 +139,15 @@ class FakeAws:
         return self.replies[-1]
 
 
+def continuation_job_id(job_id: str) -> str:
+    """CodePipeline continues an action with a new job carrying the token: a new job ID."""
+    return "c0ffee00" + job_id[8:]
+
+
 def job_event(job_id: str, stage="staging", key: str | None = None, token: str | None = None,
               user_parameters: str | None = None) -> dict:
+    if token is not None:
+        job_id = continuation_job_id(job_id)
     data = {
         "actionConfiguration": {"configuration": {
             "FunctionName": f"{PREFIX}-deploy",

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 
 from deploy_helpers import (CAPTURE_URI, JOB_A, JOB_B, KMS_ARN, PREFIX, ROLE_ARN, SMOKE_CSV,
-                            deploy_to_in_service, job_event, moto_endpoint)
+                            continuation_job_id, deploy_to_in_service, job_event,
+                            moto_endpoint)
 from lambda_deploy.handler import handler
 
 
@@ -57,6 +58,8 @@ def test_first_deploy_creates_model_config_and_endpoint_then_succeeds(fake, regi
     assert invoke[0]["body"] == SMOKE_CSV.encode()
     name_, final = fake.last_reply()
     assert name_ == "PutJobSuccessResult" and "continuationToken" not in final
+    # The continuation is a new CodePipeline job: the reply goes to that job, not the first.
+    assert final["jobId"] == continuation_job_id(JOB_A)
     assert final["outputVariables"] == {
         "EndpointName": f"{PREFIX}-staging", "EndpointConfigName": name,
         "ModelPackageArn": arn, "ModelPackageVersion": "1"}

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from deploy_helpers import (GROUP, JOB_A, JOB_B, PREFIX, REGION, SECRET_KEY, SESSION_TOKEN,
-                            deploy_to_in_service, job_event)
+                            continuation_job_id, deploy_to_in_service, job_event)
 from botocore.awsrequest import AWSResponse
 
 from lambda_deploy import aws as lambda_aws
@@ -164,11 +164,11 @@ def test_tampered_continuation_token_fails_the_job(fake, registry, artifacts):
     key = artifacts.package(arn)
     handler(job_event(JOB_A, "staging", key), None)
     token = json.loads(fake.last_reply()[1]["continuationToken"])
-    other_job = dict(token, config=f"{PREFIX}-staging-v1-ffffffff")
-    handler(job_event(JOB_A, "staging", key, token=json.dumps(other_job)), None)
-    assert "does not match this job and stage" in failure(fake)["message"]
+    other_stage_config = dict(token, config=f"{PREFIX}-prod-v1-ffffffff")
+    handler(job_event(JOB_A, "staging", key, token=json.dumps(other_stage_config)), None)
+    assert "does not match this stage" in failure(fake)["message"]
     handler(job_event(JOB_A, "prod", key, token=json.dumps(token)), None)
-    assert "does not match this job and stage" in failure(fake)["message"]
+    assert "does not match this stage" in failure(fake)["message"]
     handler(job_event(JOB_A, "staging", key, token="garbage"), None)
     assert "not one this step issued" in failure(fake)["message"]
 
@@ -219,7 +219,7 @@ def test_rollback_is_detected_and_names_the_alarm(fake, registry, artifacts):
     assert f"Alarms in ALARM: {PREFIX}-prod-5xx-errors (threshold crossed)." in message
     assert f"{PREFIX}-prod-model-latency" not in message
     assert "SageMaker's reason: Alarm triggered rollback" in message
-    assert not any("outputVariables" in r for _, r in fake.replies if r["jobId"] == JOB_B)
+    assert not any("outputVariables" in r for _, r in fake.replies if r["jobId"] == continuation_job_id(JOB_B))
 
 
 def test_rollback_without_readable_alarms_still_fails_clearly(fake, registry, artifacts):
