@@ -23,6 +23,8 @@ from infra.naming import Names
 
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 BUILDSPEC_DIR = "pipeline_src/buildspecs"
+# Installing the job requirements and the contract check, before the training job starts.
+TRAIN_SETUP_MINUTES = 20
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,9 @@ class TrainingBuild(PipelineBuild):
                       conditions={"StringEquals": {"iam:PassedToService":
                                                    "sagemaker.amazonaws.com"}}),
         ]
-        # Training runs inside the build (it waits for the job): allow its max runtime + setup.
-        timeout = min(480, training.max_runtime_seconds // 60 + 30)
+        # Training runs inside the build: the job waits up to max runtime + 60 min for the
+        # training job (capacity, image pull), so the build allows that plus setup time.
+        timeout = training.max_runtime_seconds // 60 + 60 + TRAIN_SETUP_MINUTES
         super().__init__(scope, id_, inputs=inputs, project_name=names.train_project,
                          role_purpose="codebuild-train", buildspec="train.yml",
                          description="Train: contract check, SageMaker training job, register "

@@ -61,7 +61,9 @@ class TrainingConfig:
         _check_instance_type(f"{path}.instance_type", self.instance_type)
         # The entry point trains on one machine; more instances would only add cost.
         _check_range(f"{path}.instance_count", self.instance_count, 1, 1)
-        _check_range(f"{path}.max_runtime_seconds", self.max_runtime_seconds, 60, 432000)
+        # The CodeBuild train project waits for the job: its timeout (max runtime + 80 min)
+        # must stay within CodeBuild's 36 hours.
+        _check_range(f"{path}.max_runtime_seconds", self.max_runtime_seconds, 60, 86400)
         _check_range(f"{path}.volume_size_gb", self.volume_size_gb, 1, 512)
         for key in self.hyperparameters:
             if not re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", key):

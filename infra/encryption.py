@@ -29,7 +29,6 @@ class EncryptionKey(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget) -> None:
         super().__init__(scope, id_)
-        account = target.account_id
         region = target.region
         root = target.arn("iam", "root", regional=False)
         policy = policy_document([
@@ -40,11 +39,13 @@ class EncryptionKey(Construct):
                       principal={"Service": f"logs.{region}.amazonaws.com"},
                       conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
                                               target.arn("logs", "log-group:*")}}),
-            # Alarms and EventBridge rules publish to the encrypted SNS topic.
+            # Alarms and EventBridge rules publish to the encrypted SNS topic. No condition: the
+            # KMS calls SNS makes for these publishers carry no caller-account context, so a
+            # condition here silently drops alarm and failure notices (the documented form has
+            # none). The account guard is on the topic policy's sns:Publish statements.
             statement("AlarmsAndEventsPublishToEncryptedTopic",
                       ["kms:Decrypt", "kms:GenerateDataKey"], "*",
-                      principal={"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
-                      conditions={"StringEquals": {"aws:SourceAccount": account}}),
+                      principal={"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]}),
         ])
         # In a key policy "*" as Resource means "this key"; it cannot name itself.
         self.key = KmsKey(self, "key", description=f"{target.names.prefix} MLOps pipeline data",

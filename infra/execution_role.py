@@ -35,6 +35,10 @@ class SageMakerExecutionRole(Construct):
                 statement("WriteSageMakerLogs", ["logs:CreateLogGroup", "logs:CreateLogStream",
                                                  "logs:DescribeLogStreams", "logs:PutLogEvents"],
                           [sagemaker_logs, f"{sagemaker_logs}:log-stream:*"]),
+                # UpdateEndpoint's AutoRollbackConfiguration: SageMaker reads the rollback alarms
+                # as this role.
+                statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"],
+                          [target.arn("cloudwatch", f"alarm:{names.prefix}-*")]),
                 # PutMetricData has no resource-level permissions; the namespace condition
                 # limits it to SageMaker's own metrics.
                 statement("PublishSageMakerMetrics", ["cloudwatch:PutMetricData"], "*",

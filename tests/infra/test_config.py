@@ -54,6 +54,8 @@ def test_repository_configs_load():
      "expected ml.<family>.<size>"),
     ("prod.instance_type", "ml.m5", "config/dev.json.prod.instance_type: 'ml.m5' is not a "
                                     "SageMaker instance type"),
+    ("training.max_runtime_seconds", 100000,
+     "config/dev.json.training.max_runtime_seconds: 100000 is outside the allowed range 60..86400"),
     ("training.instance_count", "1",
      'config/dev.json.training.instance_count: expected an integer, got "1"'),
     ("staging.accept_pending_approval", "yes",

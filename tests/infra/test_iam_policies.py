@@ -130,9 +130,17 @@ def test_sagemaker_permissions_are_scoped_to_project_names(stack):
                 assert name.startswith(f"{prefix}-"), f"{logical_id}: {resource}"
 
 
+# Key-policy statements for services whose KMS calls carry no account context; each has its
+# account guard elsewhere (in the comment above it in infra/encryption.py).
+UNCONDITIONED_SERVICE_KEY_USE = {"AlarmsAndEventsPublishToEncryptedTopic"}
+
+
 def test_service_principals_in_resource_policies_are_limited_to_this_account(stack):
     for resource_type, logical_id, stmt in statements(stack):
         if resource_type == "aws_iam_role" or stmt["Effect"] != "Allow":
+            continue
+        if resource_type == "aws_kms_key" and stmt["Sid"] in UNCONDITIONED_SERVICE_KEY_USE:
+            assert set(stmt["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
             continue
         principal = stmt.get("Principal", {})
         if "Service" in principal and not str(principal["Service"]).startswith("logs."):

@@ -142,3 +142,21 @@ def test_account_guard_pins_the_provider_to_one_account(tmp_path):
 
 def test_without_account_guard_no_account_is_pinned(stacks):
     assert "allowed_account_ids" not in stacks["fraud-mlops-dev"]["provider"]["aws"][0]
+
+
+def test_train_build_outlasts_the_training_job_it_waits_for(stacks):
+    # dev: max runtime 3600 s; the job waits up to runtime + 60 min, plus 20 min of setup.
+    projects = stacks["fraud-mlops-dev"]["resource"]["aws_codebuild_project"].values()
+    timeouts = {p["name"]: p["build_timeout"] for p in projects}
+    assert timeouts == {"fraud-mlops-dev-train": 140, "fraud-mlops-dev-test": 60}
+
+
+def test_execution_role_can_read_the_rollback_alarms(stacks):
+    # SageMaker evaluates AutoRollbackConfiguration alarms as the endpoint's execution role.
+    policies = stacks["fraud-mlops-dev"]["resource"]["aws_iam_role_policy"]
+    (policy,) = [p for lid, p in policies.items() if lid.startswith("sagemaker_execution")]
+    statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+    assert statements["ReadRollbackAlarms"]["Action"] == ["cloudwatch:DescribeAlarms"]
+    assert statements["ReadRollbackAlarms"]["Resource"] == [
+        "arn:aws:cloudwatch:eu-west-1:${data.aws_caller_identity.current.account_id}"
+        ":alarm:fraud-mlops-dev-*"]
