@@ -19,7 +19,11 @@ FAST_PATH_MAX_ROWS = 256
 JSON = "application/json"
 CSV = "text/csv"
 
-try:  # The serving toolkit maps its own error class to the HTTP status it carries.
+# Status codes reach the caller only where the serving stack honours them: the sagemaker-inference
+# toolkit (the scikit-learn container's multi-model server) maps its error class to the status it
+# carries. The container's single-model server (sagemaker-containers) wraps any handler error in
+# its ClientError and answers 500; the one-line message still lands in the endpoint's logs.
+try:
     from sagemaker_inference.errors import GenericInferenceToolkitError as _ServingError
 except ImportError:  # pragma: no cover - depends on the serving container
     _ServingError = None
