@@ -18,7 +18,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-TAG_KEYS = ("mlops:project", "mlops:environment", "mlops:created-by")
+from infra.naming import CREATED_BY_DEPLOY, TAG_CREATED_BY, TAG_ENVIRONMENT, TAG_PROJECT
 
 # kind -> (list call, list key, name key, ARN key, delete call, delete parameter)
 KINDS = {
@@ -86,8 +86,8 @@ def find_resources(client, project: str, environment: str) -> list[Found]:
     calls (IAM lets the deploy step create nothing else); the tags alone decide what is ours.
     """
     prefix = f"{project}-{environment}"
-    wanted = {"mlops:project": project, "mlops:environment": environment,
-              "mlops:created-by": "deploy-step"}
+    wanted = {TAG_PROJECT: project, TAG_ENVIRONMENT: environment,
+              TAG_CREATED_BY: CREATED_BY_DEPLOY}
     found = []
     for kind in DELETE_ORDER:
         list_call, list_key, name_key, arn_key, _, _ = KINDS[kind]
