@@ -340,13 +340,12 @@ def load_environments(names: Optional[list[str]] = None, overrides: Optional[dic
     overrides = overrides or {}
     if not isinstance(overrides, dict):
         _fail("context overrides", "expected an object {environment: {setting: value}}")
-    chosen = names or available_environments(config_dir)
+    available = available_environments(config_dir)
+    chosen = names or available
     for env in overrides:
-        if env not in chosen and env in available_environments(config_dir):
-            continue
-        if env not in available_environments(config_dir):
+        if env not in available:
             _fail(f"context overrides.{env}", "no such environment; available: "
-                  + ", ".join(available_environments(config_dir)))
+                  + ", ".join(available))
     configs = []
     for env in chosen:
         env_overrides = overrides.get(env) or {}

@@ -1,7 +1,6 @@
 """MlopsStack: one environment's pipeline. It only wires the concern constructs together."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
 from constructs import Construct

@@ -6,7 +6,6 @@ other side still uses (artifact names, files, output variables, settings).
 from __future__ import annotations
 
 import ast
-import json
 import re
 from pathlib import Path
 

@@ -1,5 +1,5 @@
 from pipeline_src.contract import LABEL, validate_frame
-from pipeline_src.sample_data import generate, main, split
+from pipeline_src.sample_data import generate, main
 
 
 def test_reference_data_set_has_151_frauds_in_50k_rows():
