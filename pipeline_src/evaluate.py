@@ -7,7 +7,7 @@ threshold, next to a no-skill baseline, and compares against the approved champi
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -19,12 +19,15 @@ from pipeline_src.contract import LABEL
 class GateThresholds:
     """infra/config.py validates these per environment; the jobs read them as GATE_* settings."""
 
-    min_pr_auc: float = 0.5
-    min_roc_auc: float = 0.9
-    min_recall: float = 0.5
-    min_precision: float = 0.3
-    min_f1: float = 0.4
-    champion_tolerance: float = 0.02
+    min_pr_auc: float = field(default=0.5, metadata={"doc": "minimum PR-AUC on held-out data"})
+    min_roc_auc: float = field(default=0.9, metadata={"doc": "minimum ROC-AUC"})
+    min_recall: float = field(default=0.5,
+                              metadata={"doc": "minimum recall at the model's threshold"})
+    min_precision: float = field(default=0.3,
+                                 metadata={"doc": "minimum precision at the model's threshold"})
+    min_f1: float = field(default=0.4, metadata={"doc": "minimum F1 at the model's threshold"})
+    champion_tolerance: float = field(default=0.02, metadata={
+        "doc": "how much the approved champion's PR-AUC may exceed the challenger's"})
 
 
 GATED_METRICS = ("pr_auc", "roc_auc", "recall", "precision", "f1")

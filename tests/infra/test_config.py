@@ -61,7 +61,7 @@ def test_repository_configs_load():
     ("staging.accept_pending_approval", "yes",
      'config/dev.json.staging.accept_pending_approval: expected true or false, got "yes"'),
     ("quality_gate.min_pr_auc", 1.5,
-     "config/dev.json.quality_gate.min_pr_auc: 1.5 is outside the allowed range 0.0..1.0"),
+     "config/dev.json.quality_gate.min_pr_auc: 1.5 is outside the allowed range 0..1"),
     ("quality_gate.champion_tolerance", -0.1,
      "config/dev.json.quality_gate.champion_tolerance: -0.1 is outside the allowed range"),
     ("prod.deployment.strategy", "blue-green",
@@ -78,7 +78,7 @@ def test_repository_configs_load():
      "config/dev.json.prod.accept_pending_approval: prod deploys Approved model packages only; "
      "allowed: false"),
     ("log_retention_days", 45,
-     "config/dev.json.log_retention_days: 45 is not a CloudWatch retention period; allowed: 1, 3"),
+     "config/dev.json.log_retention_days: 45 is not allowed; allowed: 1, 3, 5, 7, 14, 30"),
     ("region", "Europe", "config/dev.json.region: 'Europe' is not an AWS region name"),
     ("account_id", "12345", "config/dev.json.account_id: '12345' is not a 12-digit AWS account ID"),
     ("project", "Fraud_MLOps", "config/dev.json.project: 'Fraud_MLOps' must be 1-16 lowercase"),
@@ -147,7 +147,7 @@ def test_overrides_apply_and_are_validated():
      "error: config/prod.json.prod.instance_count: 0 is outside the allowed range 1..20"),
     (["synth", "-c", "environments=dev", "-c",
       'overrides={"dev": {"quality_gate": {"min_recall": 2}}}'], {},
-     "error: config/dev.json.quality_gate.min_recall: 2.0 is outside the allowed range 0.0..1.0"),
+     "error: config/dev.json.quality_gate.min_recall: 2 is outside the allowed range 0..1"),
     (["synth"], {"CDKTF_CONTEXT_JSON": "{not json"},
      "error: CDKTF_CONTEXT_JSON: not valid JSON (Expecting property name enclosed in double "
      "quotes)"),
@@ -164,3 +164,146 @@ def test_cli_bad_input_is_one_line_exit_2_no_traceback(tmp_path, args, env, expe
     assert result.stderr.strip() == expected
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()  # nothing half-done
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    # Strict types: no quietly coerced values.
+    ("training.instance_count", True, "config/dev.json.training.instance_count: expected an "
+                                      "integer, got true"),
+    ("training.instance_count", 1.0, "config/dev.json.training.instance_count: expected an "
+                                     "integer, got 1.0"),
+    ("prod.smoke_test", 0, "config/dev.json.prod.smoke_test: expected true or false, got 0"),
+    ("region", None, "config/dev.json.region: expected a string, got null"),
+    ("prod.deployment", [], "config/dev.json.prod.deployment: expected an object, got []"),
+    ("tags", {"aws:owner": "me"}, "config/dev.json.tags: 'aws:owner' is not a valid tag key"),
+    ("tags", {"Owner": 5}, "config/dev.json.tags.Owner: expected a string, got 5"),
+    ("training.hyperparameters", {"Max Iter": 3},
+     "config/dev.json.training.hyperparameters.Max Iter: 'Max Iter' is not a hyperparameter name"),
+    ("state_backend", {"bucket": "state-bucket", "key": "/abs", "region": "eu-west-1"},
+     "config/dev.json.state_backend.key: '/abs' must be a non-empty S3 key not starting with '/'"),
+    ("codebuild_compute_type", "BUILD_GENERAL1_HUGE",
+     "config/dev.json.codebuild_compute_type: 'BUILD_GENERAL1_HUGE' is not allowed; allowed: "
+     "BUILD_GENERAL1_SMALL, BUILD_GENERAL1_MEDIUM, BUILD_GENERAL1_LARGE"),
+    # The deploy step refuses these whatever the strategy, so synth does too.
+    ("staging.deployment.canary_percent", 0,
+     "config/dev.json.staging.deployment.canary_percent: 0 is outside the allowed range 1..50"),
+    ("staging.deployment.linear_step_percent", 5,
+     "config/dev.json.staging.deployment.linear_step_percent: 5 is outside the allowed range 10..50"),
+    ("name", "prod", "config/dev.json.name: 'prod' must match the file name 'dev'"),
+])
+def test_strict_types_and_cross_field_rules(tmp_path, path, value, expected):
+    assert error_for(tmp_path, with_setting(path, value)).startswith(expected)
+
+
+def test_several_problems_report_the_first_and_count_the_rest(tmp_path):
+    data = with_setting("region", "Europe")
+    data["training"]["instance_count"] = 3
+    assert error_for(tmp_path, data) == ("config/dev.json.region: 'Europe' is not an AWS region "
+                                         "name, e.g. eu-west-1 (and 1 more problem(s))")
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"\xff\xfe{}", "config/dev.json: not UTF-8 text (byte 0xff at offset 0)"),
+    (b"[1, 2]", "config/dev.json: expected a JSON object at the top level, got list"),
+    (b'"dev"', "config/dev.json: expected a JSON object at the top level, got str"),
+    (b'{"region": "eu-west-1", "region": "us-east-1"}',
+     "config/dev.json: not valid configuration JSON: setting 'region' appears twice"),
+    (b'{"quality_gate": {"min_f1": NaN}}',
+     "config/dev.json: not valid configuration JSON: NaN is not a JSON number"),
+    (b'{"tags": ' * 40 + b"{}" + b"}" * 40, "config/dev.json: nested too deeply (more than 32"),
+    (b"[" * 100000 + b"]" * 100000, "config/dev.json: nested too deeply"),
+    (b"", "config/dev.json: not valid JSON: Expecting value at line 1 column 1"),
+])
+def test_unreadable_config_files_fail_with_one_line(tmp_path, content, expected):
+    (tmp_path / "dev.json").write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_environment("dev", config_dir=tmp_path)
+    assert str(info.value).startswith(expected)
+
+
+def test_config_that_is_a_folder_or_a_symlink_loop(tmp_path):
+    (tmp_path / "dev.json").mkdir()
+    with pytest.raises(ConfigError, match=r"^config/dev.json: is a folder; expected a JSON file$"):
+        load_environment("dev", config_dir=tmp_path)
+    (tmp_path / "qa.json").symlink_to(tmp_path / "qa.json")
+    with pytest.raises(ConfigError, match=r"^config/qa.json: cannot be read: Too many levels of "
+                                          r"symbolic links$"):
+        load_environment("qa", config_dir=tmp_path)
+
+
+@pytest.mark.skipif(__import__("os").geteuid() == 0, reason="root reads any file")
+def test_unreadable_config_file(tmp_path):
+    path = write_env(tmp_path, BASE) / "dev.json"
+    path.chmod(0)
+    with pytest.raises(ConfigError, match=r"^config/dev.json: cannot be read: Permission denied$"):
+        load_environment("dev", config_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["../dev", "Dev", "", "dev/x"])
+def test_environment_names_that_are_not_names(name):
+    with pytest.raises(ConfigError, match=r"not an environment name; available: dev, prod$"):
+        load_environment(name)
+
+
+def test_two_environments_on_one_state_object_are_refused(tmp_path):
+    # What copying prod.json to start a new environment gives.
+    prod = json.loads((ROOT / "config" / "prod.json").read_text())
+    (tmp_path / "prod.json").write_text(json.dumps(prod))
+    (tmp_path / "qa.json").write_text(json.dumps(prod))
+    with pytest.raises(ConfigError, match=r"^config/qa.json.state_backend: bucket "
+                                          r"'fraud-mlops-terraform-state' key "
+                                          r"'fraud-mlops/prod/terraform.tfstate' is also the state "
+                                          r"of environment 'prod'; each environment needs its "
+                                          r"own key$"):
+        load_environments(["prod"], config_dir=tmp_path)
+    prod["state_backend"]["key"] = "fraud-mlops/qa/terraform.tfstate"
+    (tmp_path / "qa.json").write_text(json.dumps(prod))
+    assert [c.name for c in load_environments(config_dir=tmp_path)] == ["prod", "qa"]
+
+
+def test_an_environment_chosen_twice_is_refused():
+    with pytest.raises(ConfigError, match=r"^environment 'dev': chosen more than once$"):
+        load_environments(["dev", "dev"])
+
+
+def test_schema_and_readme_table_are_generated_from_the_model():
+    from infra import config_schema
+
+    result = subprocess.run([sys.executable, "-m", "infra.config_schema", "--check"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    # Every setting the model accepts is in the table, with its default.
+    table = config_schema.readme_table()
+    assert "| `staging.accept_pending_approval` | true/false | `true` |" in table
+    assert "| `prod.accept_pending_approval` | true/false | `false` |" in table
+    assert "| `prod.deployment.canary_percent` | integer 1..50 | `10` |" in table
+
+
+def test_schema_check_fails_when_a_setting_changes(tmp_path, monkeypatch):
+    from infra import config_schema
+
+    readme = tmp_path / "README.md"
+    readme.write_text((ROOT / "README.md").read_text().replace("`prod.keep_previous`",
+                                                               "`prod.keep_old`"))
+    schema = tmp_path / "schema.json"
+    schema.write_text(config_schema.schema_text())
+    monkeypatch.setattr(config_schema, "ROOT", tmp_path)
+    monkeypatch.setattr(config_schema, "README", readme)
+    monkeypatch.setattr(config_schema, "SCHEMA_FILE", schema)
+    assert config_schema.main(["--check"]) == 1
+    assert config_schema.main(["--write"]) == 0
+    assert config_schema.main(["--check"]) == 0
+    assert "`prod.keep_previous`" in readme.read_text()
+
+
+def test_schema_validates_the_repository_configs():
+    """The editor schema accepts what the loader accepts (checked by a JSON Schema validator)."""
+    import jsonschema
+
+    from infra.config_schema import json_schema
+
+    for path in sorted((ROOT / "config").glob("*.json")):
+        if path.name != "schema.json":
+            jsonschema.validate(json.loads(path.read_text()), json_schema())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(with_setting("prod.deployment.canary_percent", 60), json_schema())

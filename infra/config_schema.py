@@ -1,0 +1,136 @@
+"""config/schema.json and the README's configuration table, both generated from infra/config.py.
+
+    python -m infra.config_schema --write    regenerate both after changing a setting
+    python -m infra.config_schema --check    exit 1 when either is stale (tests do this)
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from infra.config import EnvironmentConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_FILE = ROOT / "config" / "schema.json"
+README = ROOT / "README.md"
+TABLE_START = "<!-- config-table:start (python -m infra.config_schema --write) -->"
+TABLE_END = "<!-- config-table:end -->"
+
+
+def json_schema() -> dict:
+    """JSON Schema of config/<env>.json for editors (the environment name is the file name)."""
+    schema = EnvironmentConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Environment configuration (config/<env>.json)"
+    schema["required"] = [r for r in schema.get("required", []) if r != "name"]
+    # Sections defaulted by a factory: state their actual default (staging differs from prod).
+    for name, field in EnvironmentConfig.model_fields.items():
+        if field.default_factory is not None:
+            value = field.get_default(call_default_factory=True)
+            schema["properties"][name]["default"] = (
+                value.model_dump(mode="json") if hasattr(value, "model_dump") else value)
+    return schema
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def _resolve(node: dict, defs: dict) -> dict:
+    if "$ref" in node:
+        return defs[node["$ref"].rsplit("/", 1)[-1]]
+    for option in node.get("anyOf", []):
+        if option.get("type") != "null":
+            return _resolve(option, defs)
+    return node
+
+
+def _allowed(node: dict, defs: dict) -> str:
+    node = _resolve(node, defs)
+    if "enum" in node:
+        values = node["enum"]
+        if len(values) > 6:
+            return f"one of {len(values)} values: {', '.join(map(str, values[:4]))}, ..., {values[-1]}"
+        return " / ".join(f"`{v}`" for v in values)
+    if "const" in node:
+        return f"`{json.dumps(node['const'])}`"
+    kind = node.get("type", "")
+    if kind == "object":
+        values = (node.get("additionalProperties") or {}).get("type", "string")
+        return "object of " + " or ".join(f"{v}s" for v in
+                                           (values if isinstance(values, list) else [values]))
+    text = {"integer": "integer", "number": "number", "boolean": "true/false", "string": "string",
+            "object": "object of strings"}.get(kind, kind)
+    low, high = node.get("minimum"), node.get("maximum")
+    if low is not None and high is not None:
+        text += f" {low}..{high}" if low != high else f" {low}"
+    elif low is not None:
+        text += f" ≥ {low}"
+    if "pattern" in node:
+        text += f" `{node['pattern']}`"
+    if "maxLength" in node and kind == "string":
+        text += f" (≤ {node['maxLength']} chars)"
+    return text
+
+
+def _default(value) -> str:
+    if value is None:
+        return "unset"
+    return f"`{json.dumps(value)}`"
+
+
+def _rows(properties: dict, defs: dict, prefix: str, defaults: dict, required: list) -> list:
+    rows = []
+    for name, prop in properties.items():
+        target = _resolve(prop, defs)
+        path = f"{prefix}{name}"
+        default = defaults.get(name, prop.get("default"))
+        if target.get("type") == "object" and "properties" in target:
+            rows += _rows(target["properties"], defs, f"{path}.",
+                          default if isinstance(default, dict) else {}, target.get("required", []))
+            continue
+        shown = ("required" if not prefix else "required in the section") \
+            if name in required and name not in defaults else _default(default)
+        rows.append((path, _allowed(prop, defs).replace("|", "\\|"), shown,
+                     prop.get("description", "") or target.get("description", "")))
+    return rows
+
+
+def readme_table(schema: dict = None) -> str:
+    schema = schema or json_schema()
+    defs = schema.get("$defs", {})
+    properties = {k: v for k, v in schema["properties"].items() if k != "name"}
+    rows = _rows(properties, defs, "", {}, schema.get("required", []))
+    lines = ["| setting | allowed | default | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{path}` | {allowed} | {default} | {meaning} |"
+              for path, allowed, default, meaning in rows]
+    return "\n".join(lines)
+
+
+def readme_with_table(readme: str, table: str) -> str:
+    start, end = readme.index(TABLE_START), readme.index(TABLE_END)
+    return readme[:start + len(TABLE_START)] + "\n" + table + "\n" + readme[end:]
+
+
+def main(argv: list[str]) -> int:
+    if argv not in (["--write"], ["--check"]):
+        print("usage: python -m infra.config_schema --write | --check", file=sys.stderr)
+        return 2
+    readme = README.read_text(encoding="utf-8")
+    wanted = {SCHEMA_FILE: schema_text(), README: readme_with_table(readme, readme_table())}
+    stale = [path for path, text in wanted.items()
+             if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    if argv == ["--check"]:
+        for path in stale:
+            print(f"error: {path.relative_to(ROOT)} is stale; run python -m infra.config_schema "
+                  "--write", file=sys.stderr)
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(wanted[path], encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
