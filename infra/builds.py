@@ -16,10 +16,11 @@ from cdktf_cdktf_provider_aws.codebuild_project import (
     CodebuildProjectEnvironmentEnvironmentVariable, CodebuildProjectLogsConfig,
     CodebuildProjectLogsConfigCloudwatchLogs, CodebuildProjectSource)
 
-from infra.config import SKLEARN_FRAMEWORK_VERSION
 from infra.environment import DeploymentTarget
 from infra.iam import kms_use_statement, log_statement, service_role, statement
 from infra.naming import Names
+from pipeline_src import SKLEARN_FRAMEWORK_VERSION
+from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
 
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 BUILDSPEC_DIR = "pipeline_src/buildspecs"
@@ -43,7 +44,6 @@ class BuildInputs:
 
 def _common_environment(inputs: BuildInputs) -> dict[str, str]:
     config, names = inputs.target.config, inputs.target.names
-    gate = config.quality_gate
     return {
         "PROJECT_NAME": config.project,
         "ENVIRONMENT": config.name,
@@ -55,12 +55,7 @@ def _common_environment(inputs: BuildInputs) -> dict[str, str]:
         "SAGEMAKER_EXECUTION_ROLE_ARN": inputs.execution_role_arn,
         "KMS_KEY_ARN": inputs.key_arn,
         "SKLEARN_FRAMEWORK_VERSION": SKLEARN_FRAMEWORK_VERSION,
-        "GATE_MIN_PR_AUC": str(gate.min_pr_auc),
-        "GATE_MIN_ROC_AUC": str(gate.min_roc_auc),
-        "GATE_MIN_RECALL": str(gate.min_recall),
-        "GATE_MIN_PRECISION": str(gate.min_precision),
-        "GATE_MIN_F1": str(gate.min_f1),
-        "GATE_CHAMPION_TOLERANCE": str(gate.champion_tolerance),
+        GATE_THRESHOLDS_ENV: config.quality_gate.thresholds().to_json(),
     }
 
 

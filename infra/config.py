@@ -22,7 +22,6 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       ValidationError, WithJsonSchema, create_model, model_validator)
 from pydantic_core import PydanticCustomError
 
-from pipeline_src import SKLEARN_FRAMEWORK_VERSION, SKLEARN_VERSION  # noqa: F401 (re-exported)
 from pipeline_src.evaluate import GateThresholds
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"

@@ -1,7 +1,6 @@
 """DeployFunction: the Lambda both deploy stages invoke, with its role, logs and settings."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -14,11 +13,14 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
     LambdaFunctionEventInvokeConfig)
 
-from infra.config import EndpointStageConfig
+from infra.config import ConfigError, EndpointStageConfig
 from infra.environment import DeploymentTarget
 from infra.iam import kms_use_statement, log_statement, service_role, statement
 from infra.naming import STAGES, Names
 from infra.packaging import ZipArchive
+from lambda_deploy.errors import ConfigurationFailure
+from lambda_deploy.settings import (DeploymentSettings, StageSettings, dump_stage_settings,
+                                    parse_stage_settings)
 
 RUNTIME = "python3.13"
 HANDLER = "lambda_deploy.handler.handler"
@@ -45,29 +47,42 @@ class DeployInputs:
     smoke_test_csv: str
 
 
-def stage_settings(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[str]]) -> dict:
-    """STAGE_SETTINGS for the function (docs/interfaces.md)."""
+def stage_settings(target: DeploymentTarget,
+                   alarm_names: Mapping[str, Sequence[str]]) -> dict[str, StageSettings]:
+    """Each stage's settings in the deploy step's own type (lambda_deploy/settings.py)."""
     settings = {}
     for stage in STAGES:
         cfg: EndpointStageConfig = getattr(target.config, stage)
         d = cfg.deployment
-        settings[stage] = {
-            "endpoint_name": target.names.endpoint(stage),
-            "instance_type": cfg.instance_type,
-            "initial_instance_count": cfg.instance_count,
-            "accept_pending_approval": cfg.accept_pending_approval,
-            "deployment": {
-                "strategy": d.strategy, "canary_percent": d.canary_percent,
-                "linear_step_percent": d.linear_step_percent, "wait_seconds": d.wait_seconds,
-                "termination_wait_seconds": d.termination_wait_seconds,
-                "max_execution_timeout_seconds": d.max_execution_timeout_seconds,
-            },
-            "alarm_names": list(alarm_names[stage]),
-            "data_capture_percent": cfg.data_capture_percent,
-            "keep_previous": cfg.keep_previous,
-            "smoke_test": cfg.smoke_test,
-        }
+        settings[stage] = StageSettings(
+            stage=stage,
+            endpoint_name=target.names.endpoint(stage),
+            instance_type=cfg.instance_type,
+            initial_instance_count=cfg.instance_count,
+            accept_pending_approval=cfg.accept_pending_approval,
+            deployment=DeploymentSettings(
+                strategy=d.strategy, canary_percent=d.canary_percent,
+                linear_step_percent=d.linear_step_percent, wait_seconds=d.wait_seconds,
+                termination_wait_seconds=d.termination_wait_seconds,
+                max_execution_timeout_seconds=d.max_execution_timeout_seconds),
+            alarm_names=tuple(alarm_names[stage]),
+            data_capture_percent=cfg.data_capture_percent,
+            keep_previous=cfg.keep_previous,
+            smoke_test=cfg.smoke_test,
+        )
     return settings
+
+
+def stage_settings_variable(target: DeploymentTarget,
+                            alarm_names: Mapping[str, Sequence[str]]) -> str:
+    """STAGE_SETTINGS, checked by the function's own validation now rather than at deploy."""
+    value = dump_stage_settings(stage_settings(target, alarm_names))
+    try:
+        parse_stage_settings(value, target.names.prefix)
+    except ConfigurationFailure as exc:
+        raise ConfigError(f"config/{target.config.name}.json: the deploy step would refuse its "
+                          f"settings: {exc}") from None
+    return value
 
 
 class DeployFunction(Construct):
@@ -129,8 +144,7 @@ class DeployFunction(Construct):
             "KMS_KEY_ARN": inputs.key_arn,
             "DATA_CAPTURE_S3_URI": f"s3://{inputs.bucket_name}/{Names.DATA_CAPTURE_PREFIX}",
             "SMOKE_TEST_CSV": inputs.smoke_test_csv,
-            "STAGE_SETTINGS": json.dumps(stage_settings(target, inputs.alarm_names),
-                                         sort_keys=True, separators=(",", ":")),
+            "STAGE_SETTINGS": stage_settings_variable(target, inputs.alarm_names),
         }
         self.function = LambdaFunction(
             self, "function", function_name=names.deploy_function,

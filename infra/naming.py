@@ -6,13 +6,13 @@ RESOURCE_PREFIX).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from infra.config import EnvironmentConfig, _fail
+# The deploy step reads per-stage settings, so it declares the stages (its zip holds only
+# lambda_deploy/); its tags, which teardown relies on, are declared in lambda_deploy/deploy.py.
+from lambda_deploy.settings import SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_RE, STAGES
 
-SAGEMAKER_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
-SAGEMAKER_NAME_MAX = 63
 IAM_ROLE_NAME_MAX = 64
 BUCKET_NAME_MAX = 63
 LAMBDA_NAME_MAX = 64
@@ -21,14 +21,6 @@ DEPLOY_SUFFIX_BUDGET = len("-staging-v999999-abcdef12")
 # Worst case of the training job suffix: -train-YYYYmmddHHMMSS-<rev:8>.
 TRAINING_SUFFIX_BUDGET = len("-20261122T024900-abcdef12")
 
-STAGES = ("staging", "prod")
-
-# Tags the deploy step puts on what it creates; teardown finds resources by these, never by name.
-TAG_PROJECT = "mlops:project"
-TAG_ENVIRONMENT = "mlops:environment"
-TAG_STAGE = "mlops:stage"
-TAG_CREATED_BY = "mlops:created-by"
-CREATED_BY_DEPLOY = "deploy-step"
 
 
 @dataclass(frozen=True)

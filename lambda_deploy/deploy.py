@@ -11,8 +11,8 @@ from lambda_deploy.logs import log
 from lambda_deploy.package import ModelPackage
 from lambda_deploy.settings import SAGEMAKER_NAME_MAX, Settings, StageSettings
 
-# Tag keys and values of docs/interfaces.md (the same as infra/naming.py; the Lambda zip
-# holds only this package, so they are repeated here and a test keeps them equal).
+# Tag keys and values of docs/interfaces.md, declared here for everything that reads them
+# (ops/teardown.py finds the deploy step's resources by these).
 TAG_PROJECT = "mlops:project"
 TAG_ENVIRONMENT = "mlops:environment"
 TAG_STAGE = "mlops:stage"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from lambda_deploy.errors import ConfigurationFailure
 
@@ -131,6 +131,33 @@ def _stage(stage: str, data, prefix: str) -> StageSettings:
     )
 
 
+def parse_stage_settings(raw: str, prefix: str) -> dict:
+    """STAGE_SETTINGS -> {stage: StageSettings}. infra runs this at synth on what it generates,
+    so anything the function would refuse fails synth instead of a deploy."""
+    try:
+        raw_stages = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        _fail("STAGE_SETTINGS", f"not valid JSON ({exc.msg} at column {exc.colno})")
+    if not isinstance(raw_stages, dict) or not raw_stages:
+        _fail("STAGE_SETTINGS", "expected an object keyed by stage")
+    unknown = sorted(set(raw_stages) - set(STAGES))
+    if unknown:
+        _fail(f"STAGE_SETTINGS.{unknown[0]}", f"unknown stage; allowed: {', '.join(STAGES)}")
+    return {name: _stage(name, data, prefix) for name, data in raw_stages.items()}
+
+
+def dump_stage_settings(stages) -> str:
+    """{stage: StageSettings} -> the STAGE_SETTINGS value (infra writes it with this)."""
+    document = {}
+    for name, settings in stages.items():
+        fields = asdict(settings)
+        if fields.pop("stage") != name:
+            raise ValueError(f"STAGE_SETTINGS.{name}: holds the settings of stage "
+                             f"{settings.stage!r}")
+        document[name] = fields
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
 def load_settings(environ=None) -> Settings:
     environ = os.environ if environ is None else environ
     missing = [name for name in REQUIRED_ENV if not environ.get(name)]
@@ -141,16 +168,7 @@ def load_settings(environ=None) -> Settings:
         _fail("RESOURCE_PREFIX", f"{prefix!r} is not PROJECT_NAME-ENVIRONMENT")
     if not environ["DATA_CAPTURE_S3_URI"].startswith("s3://"):
         _fail("DATA_CAPTURE_S3_URI", "expected s3://bucket/prefix")
-    try:
-        raw_stages = json.loads(environ["STAGE_SETTINGS"])
-    except json.JSONDecodeError as exc:
-        _fail("STAGE_SETTINGS", f"not valid JSON ({exc.msg} at column {exc.colno})")
-    if not isinstance(raw_stages, dict) or not raw_stages:
-        _fail("STAGE_SETTINGS", "expected an object keyed by stage")
-    unknown = sorted(set(raw_stages) - set(STAGES))
-    if unknown:
-        _fail(f"STAGE_SETTINGS.{unknown[0]}", f"unknown stage; allowed: {', '.join(STAGES)}")
-    stages = {name: _stage(name, data, prefix) for name, data in raw_stages.items()}
+    stages = parse_stage_settings(environ["STAGE_SETTINGS"], prefix)
     smoke_csv = environ.get("SMOKE_TEST_CSV", "")
     if any(s.smoke_test for s in stages.values()) and not smoke_csv.strip():
         _fail("SMOKE_TEST_CSV", "empty, but a stage has smoke_test enabled")

@@ -18,7 +18,8 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from infra.naming import CREATED_BY_DEPLOY, TAG_CREATED_BY, TAG_ENVIRONMENT, TAG_PROJECT
+from lambda_deploy.deploy import (CREATED_BY_DEPLOY, TAG_CREATED_BY, TAG_ENVIRONMENT, TAG_PROJECT,
+                                  TAG_STAGE)
 
 # kind -> (list call, list key, name key, ARN key, delete call, delete parameter)
 KINDS = {
@@ -98,7 +99,7 @@ def find_resources(client, project: str, environment: str) -> list[Found]:
             for item in page.get(list_key, []):
                 tags = _tags(client, item[arn_key])
                 if all(tags.get(k) == v for k, v in wanted.items()):
-                    found.append(Found(kind, item[name_key], tags.get("mlops:stage", "?"),
+                    found.append(Found(kind, item[name_key], tags.get(TAG_STAGE, "?"),
                                        item.get("EndpointStatus", "")))
             token = page.get("NextToken")
             if not token:

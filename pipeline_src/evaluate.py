@@ -7,7 +7,7 @@ threshold, next to a no-skill baseline, and compares against the approved champi
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -15,9 +15,14 @@ from typing import Optional
 from pipeline_src.contract import LABEL
 
 
+# The CodeBuild environment variable holding the thresholds (GateThresholds.to_json()).
+GATE_THRESHOLDS_ENV = "GATE_THRESHOLDS"
+
+
 @dataclass(frozen=True)
 class GateThresholds:
-    """infra/config.py validates these per environment; the jobs read them as GATE_* settings."""
+    """The quality gate's thresholds, each a fraction. infra/config.py derives the
+    ``quality_gate`` settings from this type; the jobs get them as one JSON value."""
 
     min_pr_auc: float = field(default=0.5, metadata={"doc": "minimum PR-AUC on held-out data"})
     min_roc_auc: float = field(default=0.9, metadata={"doc": "minimum ROC-AUC"})
@@ -28,6 +33,27 @@ class GateThresholds:
     min_f1: float = field(default=0.4, metadata={"doc": "minimum F1 at the model's threshold"})
     champion_tolerance: float = field(default=0.02, metadata={
         "doc": "how much the approved champion's PR-AUC may exceed the challenger's"})
+
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "GateThresholds":
+        """Parse to_json()'s output; ValueError with one line naming the problem otherwise."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg})") from None
+        names = [f.name for f in fields(cls)]
+        if not isinstance(data, dict) or set(data) != set(names):
+            raise ValueError(f"expected an object with exactly {', '.join(names)}")
+        for name in names:
+            value = data[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: {json.dumps(value)} is not a number in 0..1")
+        return cls(**{name: float(data[name]) for name in names})
 
 
 GATED_METRICS = ("pr_auc", "roc_auc", "recall", "precision", "f1")

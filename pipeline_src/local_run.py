@@ -47,8 +47,7 @@ def environment_settings(env: str) -> tuple[dict, object]:
         return {}, GateThresholds()
     config = load_environment(env)
     q = config.quality_gate
-    thresholds = GateThresholds(q.min_pr_auc, q.min_roc_auc, q.min_recall, q.min_precision,
-                                q.min_f1, q.champion_tolerance)
+    thresholds = q.thresholds()
     return dict(config.training.hyperparameters), thresholds
 
 

@@ -18,27 +18,20 @@ import tempfile
 from pathlib import Path
 
 from pipeline_src.contract import LABEL, read_csv
-from pipeline_src.evaluate import GateThresholds, evaluate, gate, write_results
+from pipeline_src.evaluate import (GATE_THRESHOLDS_ENV, GateThresholds, evaluate, gate,
+                                   write_results)
 from pipeline_src.jobs import common
 from pipeline_src.jobs.common import JobError, aws_call, join_s3
 from pipeline_src.model_io import ModelLoadError, extract_model_tarball, load_model
 
-GATE_SETTINGS = {
-    "GATE_MIN_PR_AUC": "min_pr_auc", "GATE_MIN_ROC_AUC": "min_roc_auc",
-    "GATE_MIN_RECALL": "min_recall", "GATE_MIN_PRECISION": "min_precision",
-    "GATE_MIN_F1": "min_f1", "GATE_CHAMPION_TOLERANCE": "champion_tolerance",
-}
-REQUIRED = ("MODEL_PACKAGE_GROUP", "DATA_S3_URI", "AWS_REGION", *GATE_SETTINGS)
+REQUIRED = ("MODEL_PACKAGE_GROUP", "DATA_S3_URI", "AWS_REGION", GATE_THRESHOLDS_ENV)
 
 
 def gate_thresholds(settings: dict) -> GateThresholds:
-    values = {}
-    for env, field in GATE_SETTINGS.items():
-        value = common.env_float(settings, env)
-        if not 0.0 <= value <= 1.0:
-            raise JobError(f"environment setting {env}={settings[env]} is outside 0..1")
-        values[field] = value
-    return GateThresholds(**values)
+    try:
+        return GateThresholds.from_json(settings[GATE_THRESHOLDS_ENV])
+    except ValueError as exc:
+        raise JobError(f"environment setting {GATE_THRESHOLDS_ENV}: {exc}") from None
 
 
 def read_train_output(directory: Path) -> dict:

@@ -307,3 +307,28 @@ def test_schema_validates_the_repository_configs():
             jsonschema.validate(json.loads(path.read_text()), json_schema())
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(with_setting("prod.deployment.canary_percent", 60), json_schema())
+
+
+def test_synth_runs_the_deploy_steps_own_validation_on_its_settings():
+    """A value the config schema would let through but the deploy step refuses fails synth."""
+    from infra.deploy_function import stage_settings_variable
+    from infra.environment import DeploymentTarget
+    from infra.config import DeploymentConfig, EndpointStageConfig
+
+    config = load_environment("dev")
+    # model_construct skips the schema: it stands for a schema that drifted from the function.
+    drifted = config.model_copy(update={"prod": EndpointStageConfig.model_construct(
+        **{**dict(config.prod), "deployment": DeploymentConfig.model_construct(
+            **{**dict(config.prod.deployment), "canary_percent": 0})})})
+    names = Names(drifted)
+    alarms = {stage: [names.alarm(stage, "5xx-errors")] for stage in ("staging", "prod")}
+    target = DeploymentTarget(drifted, names, "123456789012")
+    with pytest.raises(ConfigError, match=r"^config/dev.json: the deploy step would refuse its "
+                                          r"settings: deploy function environment: "
+                                          r"STAGE_SETTINGS.prod.deployment.canary_percent: 0 is "
+                                          r"outside 1..50$"):
+        stage_settings_variable(target, alarms)
+    from lambda_deploy.settings import parse_stage_settings
+
+    value = stage_settings_variable(DeploymentTarget(config, Names(config), "1"), alarms)
+    assert parse_stage_settings(value, "fraud-mlops-dev")["prod"].deployment.canary_percent == 50

@@ -1,4 +1,4 @@
-"""Pieces a deploy relies on: the shared tag contract, names, the DeploymentConfig per strategy."""
+"""Pieces a deploy relies on: names, the DeploymentConfig per strategy."""
 from __future__ import annotations
 
 import json
@@ -15,13 +15,6 @@ from lambda_deploy.smoke_test import contract_violation
 
 def settings(**overrides):
     return load_settings(lambda_environment(**overrides))
-
-
-def test_tags_match_the_infra_contract():
-    assert (deploy.TAG_PROJECT, deploy.TAG_ENVIRONMENT, deploy.TAG_STAGE, deploy.TAG_CREATED_BY,
-            deploy.CREATED_BY_DEPLOY) == (naming.TAG_PROJECT, naming.TAG_ENVIRONMENT,
-                                          naming.TAG_STAGE, naming.TAG_CREATED_BY,
-                                          naming.CREATED_BY_DEPLOY)
 
 
 def test_names_are_deterministic_and_fit_the_budget():

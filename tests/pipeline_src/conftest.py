@@ -102,12 +102,20 @@ def job_environment(**overrides) -> dict:
                                        "max-leaf-nodes": "4", "positive-weight": "10"}),
         "INFERENCE_INSTANCE_TYPES": "ml.m5.large,ml.m5.xlarge",
         # Below what the 20k-row fixture model reaches on its 11 test frauds (PR-AUC ~0.35).
-        "GATE_MIN_PR_AUC": "0.2", "GATE_MIN_ROC_AUC": "0.9", "GATE_MIN_RECALL": "0.3",
-        "GATE_MIN_PRECISION": "0.2", "GATE_MIN_F1": "0.3", "GATE_CHAMPION_TOLERANCE": "0.02",
+        "GATE_THRESHOLDS": gate_thresholds(),
         "AWS_REGION": REGION, "CODEBUILD_RESOLVED_SOURCE_VERSION": "3Hq.w_9xYzAbCdEf",
     }
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
+
+
+def gate_thresholds(**overrides) -> str:
+    """GATE_THRESHOLDS as infra writes it (GateThresholds.to_json)."""
+    from pipeline_src.evaluate import GateThresholds
+
+    values = {"min_pr_auc": 0.2, "min_roc_auc": 0.9, "min_recall": 0.3, "min_precision": 0.2,
+              "min_f1": 0.3, "champion_tolerance": 0.02, **overrides}
+    return GateThresholds(**values).to_json()
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import pytest
 
 from pipeline_src.jobs import common, test as test_job, train as train_job
 from pipeline_src.jobs.common import JobError
-from tests.pipeline_src.conftest import BUCKET, GROUP, KMS, ROLE, job_environment, train_model
+from tests.pipeline_src.conftest import (BUCKET, GROUP, KMS, ROLE, gate_thresholds,
+                                         job_environment, train_model)
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-py312-cpu-py3"
@@ -169,7 +170,7 @@ def test_first_model_is_approved_on_thresholds(aws, fake_training, model_dir, tm
 def test_model_below_thresholds_is_rejected_and_build_fails(aws, fake_training, model_dir,
                                                             tmp_path, capsys):
     train_out = register(aws, fake_training, model_dir, tmp_path, "strict")
-    assert run_test(aws, train_out, tmp_path, GATE_MIN_PR_AUC="0.99") == 1
+    assert run_test(aws, train_out, tmp_path, GATE_THRESHOLDS=gate_thresholds(min_pr_auc=0.99)) == 1
     arn = json.loads((train_out / "model_package.json").read_text())["model_package_arn"]
     package = status(aws, arn)
     assert package["ModelApprovalStatus"] == "Rejected"
@@ -189,8 +190,8 @@ def test_champion_is_evaluated_on_the_same_data_and_can_reject(
     weak = train_model(data_dir, tmp_path / "weak", train_file=noise_train_csv)
     challenger_out = register(aws, fake_training, weak, tmp_path, "challenger")
     # Thresholds at zero: only the champion comparison can reject.
-    zero = {k: "0" for k in test_job.GATE_SETTINGS if k != "GATE_CHAMPION_TOLERANCE"}
-    assert run_test(aws, challenger_out, tmp_path, **zero) == 1
+    zero = gate_thresholds(min_pr_auc=0, min_roc_auc=0, min_recall=0, min_precision=0, min_f1=0)
+    assert run_test(aws, challenger_out, tmp_path, GATE_THRESHOLDS=zero) == 1
     evaluation = json.loads((tmp_path / "test-out" / "evaluation.json").read_text())
     assert evaluation["champion"]["arn"] == champion_arn
     challenger_arn = json.loads((challenger_out / "model_package.json").read_text())["model_package_arn"]
@@ -206,7 +207,16 @@ def test_missing_train_output(aws, tmp_path):
                                    "(is TrainOutput an input?)")
 
 
-def test_bad_gate_setting(aws, tmp_path):
+@pytest.mark.parametrize("value, expected", [
+    ('{"min_f1": "high"}', "expected an object with exactly min_pr_auc, min_roc_auc, min_recall, "
+                           "min_precision, min_f1, champion_tolerance"),
+    (gate_thresholds().replace('"min_f1": 0.3', '"min_f1": "high"'),
+     'min_f1: "high" is not a number in 0..1'),
+    (gate_thresholds().replace('"min_f1": 0.3', '"min_f1": 1.5'), "min_f1: 1.5 is not a number in 0..1"),
+    ("0.3", "expected an object with exactly min_pr_auc"),
+    ("{", "not valid JSON (Expecting property name enclosed in double quotes)"),
+])
+def test_bad_gate_setting(aws, tmp_path, value, expected):
     with pytest.raises(JobError) as exc:
-        run_test(aws, tmp_path, tmp_path, GATE_MIN_F1="high")
-    assert str(exc.value) == "environment setting GATE_MIN_F1='high' is not a number"
+        run_test(aws, tmp_path, tmp_path, GATE_THRESHOLDS=value)
+    assert str(exc.value).startswith(f"environment setting GATE_THRESHOLDS: {expected}")
