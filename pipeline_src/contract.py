@@ -9,6 +9,7 @@ that check data frames.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -50,6 +51,11 @@ FEATURES: tuple[Feature, ...] = (
 
 LABEL = "is_fraud"
 LABEL_VALUES = (0, 1)
+
+# How a number is spelled in text (training CSV files and text/csv requests alike): plain decimal
+# or exponent notation, surrounding spaces ignored. No "nan"/"inf", no "1_000", no hex, no
+# booleans: what one side accepts, the other accepts too. JSON requests carry JSON numbers.
+NUMBER_SYNTAX = re.compile(r"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
 
 # Where each split lives: in the artifact bucket under data/, and in the local work folder.
 SPLITS = ("train", "validation", "test")
@@ -93,6 +99,45 @@ def _where(source: Optional[str]) -> str:
 
 def _list(names) -> str:
     return ", ".join(names)
+
+
+def rule_violations(f: Feature, values, np) -> tuple:
+    """(mask, rule) for the first value rule of the contract that `values` (floats, NaN =
+    missing) break for feature f, else (None, None). Training frames and served requests both
+    check their values here, so the two sides cannot disagree about a row."""
+    missing = np.isnan(values)
+    if missing.any() and not f.nullable:
+        return missing, "missing value"
+    present = ~missing
+    infinite = present & np.isinf(values)
+    if infinite.any():
+        return infinite, "non-finite value"
+    if f.dtype == "int":
+        fractional = present & (values != np.floor(values))
+        if fractional.any():
+            return fractional, "non-integer value"
+    outside = present & ((values < f.min) | (values > f.max))
+    if outside.any():
+        return outside, "value outside the allowed range"
+    return None, None
+
+
+def check_rows(X, first_row: int = 1):
+    """Check a float matrix of request rows (contract column order, NaN = missing); raise
+    ContractError naming the first bad cell: "row 3, column hour: 24 is a value outside the
+    allowed range; expected int in [0, 23]"."""
+    import numpy as np
+
+    for j, f in enumerate(FEATURES):
+        mask, rule = rule_violations(f, X[:, j], np)
+        if mask is not None:
+            i = int(np.flatnonzero(mask)[0])
+            value = X[i, j]
+            shown = "missing" if np.isnan(value) else _show(float(value))
+            raise ContractError(f"row {first_row + i}, column {f.name}: {shown} is a {rule}; "
+                                f"expected {f.describe()}" + ("" if rule != "missing value"
+                                                              else ", no nulls"))
+    return X
 
 
 def validate_frame(df, require_label: bool = True, source: Optional[str] = None):
@@ -144,32 +189,33 @@ def validate_frame(df, require_label: bool = True, source: Optional[str] = None)
 
 def _check_column(series, f: Feature, where: str, np, pd):
     values = series
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        coerced = pd.to_numeric(values, errors="coerce")
-        non_numeric = coerced.isna() & values.notna()
-        if non_numeric.any():
-            first = values[non_numeric].iloc[0]
-            raise ContractError(f"{where}column {f.name}: {int(non_numeric.sum())} non-numeric "
+    if pd.api.types.is_bool_dtype(values) or (values.dtype == object and values.map(
+            lambda v: isinstance(v, (bool, np.bool_))).any()):
+        raise ContractError(f"{where}column {f.name}: boolean value(s); expected {f.describe()} "
+                            "written as a number")
+    if not pd.api.types.is_numeric_dtype(values):
+        text = values.map(lambda v: isinstance(v, str))
+        syntax = values.where(text, "0").astype(str).str.fullmatch(NUMBER_SYNTAX.pattern)
+        bad = text & ~syntax.astype(bool)
+        if bad.any():
+            first = values[bad].iloc[0]
+            raise ContractError(f"{where}column {f.name}: {int(bad.sum())} non-numeric "
                                 f"value(s) (first: {str(first)!r}); expected {f.describe()}")
-        values = coerced
+        # float() as in serving: a number too large for a double becomes inf, not missing.
+        values = pd.Series(np.asarray(values.to_numpy(dtype=object), dtype=float),
+                           index=values.index)
     values = values.astype("float64")
-    nulls = values.isna()
-    if nulls.any() and not f.nullable:
-        raise ContractError(f"{where}column {f.name}: {int(nulls.sum())} missing value(s); "
-                            f"expected {f.describe()}, no nulls")
-    present = values[~nulls]
-    if f.dtype == "int":
-        fractional = present != np.floor(present)
-        if fractional.any():
-            raise ContractError(f"{where}column {f.name}: {int(fractional.sum())} non-integer "
-                                f"value(s) (first: {_show(present[fractional].iloc[0])}); "
-                                f"expected {f.describe()}")
-    outside = ~present.between(f.min, f.max) | ~np.isfinite(present)
-    if outside.any():
-        raise ContractError(f"{where}column {f.name}: {int(outside.sum())} value(s) outside the "
-                            f"allowed range (first: {_show(present[outside].iloc[0])}); "
-                            f"expected {f.describe()}")
-    return values.astype("int64") if f.dtype == "int" and not nulls.any() else values
+    mask, rule = rule_violations(f, values.to_numpy(), np)
+    if mask is not None:
+        count = int(mask.sum())
+        if rule == "missing value":
+            raise ContractError(f"{where}column {f.name}: {count} missing value(s); "
+                                f"expected {f.describe()}, no nulls")
+        noun = {"non-finite value": "non-finite value(s)", "non-integer value":
+                "non-integer value(s)"}.get(rule, "value(s) outside the allowed range")
+        raise ContractError(f"{where}column {f.name}: {count} {noun} (first: "
+                            f"{_show(values[mask].iloc[0])}); expected {f.describe()}")
+    return values.astype("int64") if f.dtype == "int" and not np.isnan(values).any() else values
 
 
 def read_csv(path, require_label: bool = True):
@@ -183,7 +229,8 @@ def read_csv(path, require_label: bool = True):
     if path.stat().st_size == 0:
         raise ContractError(f"{name}: empty file (expected a header and data rows)")
     try:
-        df = pd.read_csv(path, skipinitialspace=True)
+        # Cells stay text so NUMBER_SYNTAX decides what a number is; only an empty cell is missing.
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
         raise ContractError(f"{name}: empty file (expected a header and data rows)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:

@@ -4,29 +4,26 @@ In: `text/csv` (no header, columns in contract order) or `application/json`
 (`{"instances": [[...], ...]}` or a list of objects keyed by feature name).
 Out: `application/json`: `{"predictions": [{"probability": p, "label": 0|1}, ...]}`.
 
-A malformed request raises PayloadError (HTTP 4xx with a one-line reason), never a crash.
+The container (sagemaker-containers 2.8.6.post2) turns any exception of input_fn/predict_fn/
+output_fn into an HTML 500, and refuses transform_fn beside them. So the serving module exports
+model_fn and transform_fn only; transform_fn runs the three steps and answers a malformed
+request with its 4xx status and `{"error": "<one line>"}`. 4xx responses count as
+Invocation4XXErrors, never in the Invocation5XXErrors alarm that drives rollback
+(https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html).
 """
 from __future__ import annotations
 
 import json
-import math
 
-from pipeline_src.contract import FEATURES, feature_names
+from pipeline_src.contract import FEATURES, NUMBER_SYNTAX, ContractError, check_rows, feature_names
 
 MAX_PAYLOAD_BYTES = 5 * 1024 * 1024  # SageMaker real-time payloads are capped at 6 MB.
 MAX_ROWS = 10_000
 FAST_PATH_MAX_ROWS = 256
 JSON = "application/json"
 CSV = "text/csv"
-
-# Status codes reach the caller only where the serving stack honours them: the sagemaker-inference
-# toolkit (the scikit-learn container's multi-model server) maps its error class to the status it
-# carries. The container's single-model server (sagemaker-containers) wraps any handler error in
-# its ClientError and answers 500; the one-line message still lands in the endpoint's logs.
-try:
-    from sagemaker_inference.errors import GenericInferenceToolkitError as _ServingError
-except ImportError:  # pragma: no cover - depends on the serving container
-    _ServingError = None
+# Accept values that mean "whatever you answer".
+ANY_ACCEPT = ("", JSON, "*/*", "application/*")
 
 
 class PayloadError(ValueError):
@@ -36,18 +33,6 @@ class PayloadError(ValueError):
         super().__init__(message)
         self.status_code = status_code
         self.message = message
-
-
-if _ServingError is not None:  # pragma: no cover
-    class PayloadError(PayloadError, _ServingError):  # type: ignore[no-redef]  # noqa: F811
-        def __init__(self, message: str, status_code: int = 400):
-            ValueError.__init__(self, message)
-            _ServingError.__init__(self, status_code, message)
-            self.status_code = status_code
-            self.message = message
-
-        def __str__(self):
-            return self.message
 
 
 def model_fn(model_dir):
@@ -63,10 +48,35 @@ def _media_type(content_type) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
+def handle(model, request_body, content_type, accept) -> tuple[int, str, str]:
+    """One request, start to end: (HTTP status, body, media type). A malformed request is a
+    4xx with {"error": ...}; anything else that fails is a server error and raises."""
+    try:
+        check_accept(accept)
+        text, media = output_fn(predict_fn(input_fn(request_body, content_type), model), accept)
+        return 200, text, media
+    except PayloadError as exc:
+        return exc.status_code, json.dumps({"error": exc.message}), JSON
+
+
+def transform_fn(model, request_body, content_type, accept):
+    """The container's per-request hook. A (body, media type) tuple becomes a 200 exactly as
+    output_fn's answer did before; a client error becomes a Response with its status."""
+    status, body, media = handle(model, request_body, content_type, accept)
+    if status == 200:
+        return body, media
+    from sagemaker_containers.beta.framework import worker
+
+    return worker.Response(response=body, status=status, mimetype=media)
+
+
+def check_accept(accept) -> None:
+    if _media_type(accept) not in ANY_ACCEPT:
+        raise PayloadError(f"unsupported accept type {accept!r}; this model answers {JSON}", 406)
+
+
 def input_fn(request_body, request_content_type):
     """Parse and check a request body into a float matrix in contract column order."""
-    import numpy as np
-
     media = _media_type(request_content_type)
     if media not in (CSV, JSON):
         raise PayloadError(f"unsupported content type {request_content_type!r}; "
@@ -83,49 +93,63 @@ def input_fn(request_body, request_content_type):
             raise PayloadError("request body is not UTF-8 text") from None
     if not request_body.strip():
         raise PayloadError("empty request body")
-    rows = _parse_csv(request_body) if media == CSV else _parse_json(request_body)
-    if len(rows) > MAX_ROWS:
-        raise PayloadError(f"{len(rows)} rows in one request; the limit is {MAX_ROWS}", 413)
-    n = len(FEATURES)
-    for i, row in enumerate(rows, start=1):
-        if len(row) != n:
-            raise PayloadError(f"row {i} has {len(row)} values; expected {n} "
-                               f"({', '.join(feature_names())})")
-        for j, value in enumerate(row):
-            if not _is_number(value):
-                raise PayloadError(f"row {i}, column {FEATURES[j].name}: {value!r} is not a "
-                                   "finite number")
+    X = _parse_csv(request_body) if media == CSV else _parse_json(request_body)
+    try:
+        return check_rows(X)
+    except ContractError as exc:
+        raise PayloadError(str(exc)) from None
+
+
+def _check_row_count(n: int) -> None:
+    if n > MAX_ROWS:
+        raise PayloadError(f"{n} rows in one request; the limit is {MAX_ROWS}", 413)
+
+
+def _wrong_length(i: int, n: int) -> PayloadError:
+    return PayloadError(f"row {i} has {n} values; expected {len(FEATURES)} "
+                        f"({', '.join(feature_names())})")
+
+
+def _parse_csv(text: str):
+    import numpy as np
+
+    lines = [line for line in text.splitlines() if line.strip()]
+    _check_row_count(len(lines))
+    rows = []
+    for i, line in enumerate(lines, start=1):
+        cells = line.split(",")
+        if len(cells) != len(FEATURES):
+            raise _wrong_length(i, len(cells))
+        for j, cell in enumerate(cells):
+            if not NUMBER_SYNTAX.fullmatch(cell):
+                raise PayloadError(f"row {i}, column {FEATURES[j].name}: {cell.strip()!r} is not "
+                                   "a number (text/csv takes no header)")
+        rows.append(cells)
+    # float() of a valid spelling never fails; a number too large for a double becomes inf,
+    # which the contract refuses as non-finite.
     return np.asarray(rows, dtype=float)
 
 
-def _is_number(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+def _json_number(token: str) -> float:
+    return float(token)
 
 
-def _parse_csv(text: str) -> list[list[float]]:
-    rows = []
-    for i, line in enumerate(text.strip().splitlines(), start=1):
-        if not line.strip():
-            continue
-        row = []
-        for j, cell in enumerate(line.split(",")):
-            try:
-                row.append(float(cell))
-            except ValueError:
-                name = FEATURES[j].name if j < len(FEATURES) else f"#{j + 1}"
-                raise PayloadError(f"row {i}, column {name}: {cell.strip()!r} is not a number "
-                                   "(text/csv takes no header)") from None
-        rows.append(row)
-    return rows
+def _json_constant(token: str):
+    raise PayloadError(f"{token} is not a number in JSON")
 
 
-def _parse_json(text: str) -> list[list]:
+def _parse_json(text: str):
+    import numpy as np
+
     try:
-        data = json.loads(text)
+        # Numbers become floats as they are read: no 400-digit Python ints, no NaN/Infinity.
+        data = json.loads(text, parse_int=_json_number, parse_float=_json_number,
+                          parse_constant=_json_constant)
     except json.JSONDecodeError as exc:
         raise PayloadError(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} "
                            f"column {exc.colno}") from None
+    except RecursionError:
+        raise PayloadError("request body is nested too deeply; expected a list of rows") from None
     if isinstance(data, dict):
         if "instances" not in data:
             raise PayloadError('JSON body must be {"instances": [[...], ...]} or a list of '
@@ -135,6 +159,7 @@ def _parse_json(text: str) -> list[list]:
         raise PayloadError("JSON instances must be a list of rows")
     if not data:
         raise PayloadError("no rows in the request")
+    _check_row_count(len(data))
     names = feature_names()
     rows = []
     for i, item in enumerate(data, start=1):
@@ -146,13 +171,31 @@ def _parse_json(text: str) -> list[list]:
                     f"missing {', '.join(missing)}" if missing else "",
                     f"unexpected {', '.join(map(str, extra))}" if extra else "") if part)
                 raise PayloadError(f"row {i}: {detail}")
-            rows.append([item[n] for n in names])
-        elif isinstance(item, list):
-            rows.append(item)
-        else:
-            raise PayloadError(f"row {i} is {type(item).__name__}; expected a list of "
+            item = [item[n] for n in names]
+        elif not isinstance(item, list):
+            raise PayloadError(f"row {i} is {_json_type(item)}; expected a list of "
                                "numbers or an object keyed by feature name")
-    return rows
+        if len(item) != len(FEATURES):
+            raise _wrong_length(i, len(item))
+        for j, value in enumerate(item):
+            # json.loads made every JSON number a float; anything else is not a number.
+            if type(value) is not float:
+                raise PayloadError(f"row {i}, column {FEATURES[j].name}: "
+                                   f"{_json_text(value)} is not a number")
+        rows.append(item)
+    return np.asarray(rows, dtype=float)
+
+
+def _json_type(value) -> str:
+    if isinstance(value, float):
+        return "a number"
+    return {str: "a string", bool: "a boolean", type(None): "null"}.get(type(value),
+                                                                       type(value).__name__)
+
+
+def _json_text(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def predict_fn(input_data, model):
@@ -166,9 +209,7 @@ def predict_fn(input_data, model):
 
 
 def output_fn(prediction, accept):
-    media = _media_type(accept) or JSON
-    if media not in (JSON, "*/*", "application/*"):
-        raise PayloadError(f"unsupported accept type {accept!r}; this model answers {JSON}", 406)
+    check_accept(accept)
     return json.dumps({"predictions": prediction}), JSON
 
 

@@ -117,7 +117,8 @@ def run_training(base: Path) -> Path:
 
 
 def smoke_test(model_dir: Path) -> str:
-    """Serve example rows through the handlers, as the container would call them."""
+    """Serve example rows through the handlers, as the container calls them (handle() is what
+    transform_fn answers)."""
     from pipeline_src import inference
     from pipeline_src.contract import feature_names
 
@@ -127,21 +128,17 @@ def smoke_test(model_dir: Path) -> str:
     json_body = json.dumps([dict(zip(feature_names(), row)) for row in rows])
     answers = []
     for body, content_type in ((csv_body, "text/csv"), (json_body, "application/json")):
-        data = inference.input_fn(body, content_type)
-        text, media = inference.output_fn(inference.predict_fn(data, model), "application/json")
-        predictions = json.loads(text)["predictions"]
+        status, text, media = inference.handle(model, body, content_type, "application/json")
+        predictions = json.loads(text).get("predictions", []) if status == 200 else []
         if media != "application/json" or len(predictions) != len(rows) or not all(
                 set(p) == {"probability", "label"} for p in predictions):
-            raise RuntimeError(f"inference smoke test: unexpected response {text[:200]}")
+            raise RuntimeError(f"inference smoke test: unexpected response {status} {text[:200]}")
         answers.append(predictions)
     if answers[0] != answers[1]:
         raise RuntimeError("inference smoke test: text/csv and application/json answers differ")
-    try:
-        inference.input_fn("1,2,3", "text/csv")
-    except inference.PayloadError:
-        pass
-    else:
-        raise RuntimeError("inference smoke test: a 3-column row was accepted")
+    status, text, _ = inference.handle(model, "1,2,3", "text/csv", "application/json")
+    if status != 400:
+        raise RuntimeError(f"inference smoke test: a 3-column row got {status} {text[:200]}")
     return json.dumps({"predictions": answers[0]})
 
 

@@ -16,9 +16,10 @@ SOURCEDIR_MODULES = ("__init__.py", "contract.py", "model_io.py", "train.py", "i
 TRAIN_PROGRAM = "pipeline_src/train.py"
 INFERENCE_PROGRAM = "inference.py"
 # The serving container imports SAGEMAKER_PROGRAM as a top-level module.
+# Only model_fn and transform_fn: the container refuses transform_fn beside input_fn/predict_fn/
+# output_fn, and only transform_fn can answer a client error with a 4xx.
 INFERENCE_SHIM = ('"""Serving entry point: the handlers live in pipeline_src.inference."""\n'
-                  "from pipeline_src.inference import input_fn, model_fn, output_fn, predict_fn  "
-                  "# noqa: F401\n")
+                  "from pipeline_src.inference import model_fn, transform_fn  # noqa: F401\n")
 
 
 class JobError(RuntimeError):

@@ -64,9 +64,9 @@ def test_fast_path_matches_scikit_learn(model, splits):
     ('{"instances": []}', "application/json", 400, "no rows in the request"),
     ('{"instances": [[1, 2]]}', "application/json", 400, "row 1 has 2 values; expected 20"),
     ('{"instances": [["1", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]]}',
-     "application/json", 400, "row 1, column amount: '1' is not a finite number"),
+     "application/json", 400, 'row 1, column amount: "1" is not a number'),
     ('[{"amount": 1}]', "application/json", 400, "row 1: missing hour, day_of_week,"),
-    ('[5]', "application/json", 400, "row 1 is int; expected a list of numbers or an object"),
+    ('[5]', "application/json", 400, "row 1 is a number; expected a list of numbers or an object"),
 ])
 def test_malformed_payloads_are_client_errors(body, content_type, status, message):
     with pytest.raises(PayloadError) as exc:
@@ -97,3 +97,142 @@ def test_unsupported_accept_type(model):
         serve(model, ",".join(map(str, example_rows(1)[0])), accept="text/csv")
     assert exc.value.status_code == 406
     assert str(exc.value) == "unsupported accept type 'text/csv'; this model answers application/json"
+
+
+def csv_row(**changes) -> str:
+    row = dict(zip(feature_names(), map(str, example_rows(1)[0])))
+    row.update(changes)
+    return ",".join(row.values())
+
+
+def json_row(**changes) -> str:
+    row = dict(zip(feature_names(), example_rows(1)[0]))
+    row.update(changes)
+    return json.dumps({"instances": [list(row.values())]})
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+# Every malformed kind, its status and the start of its one-line error, through handle(): what
+# transform_fn answers in the container (tests/container checks the same list over HTTP).
+MALFORMED = [
+    ("csv-out-of-range", csv_row(hour="24"), "text/csv", 400,
+     "row 1, column hour: 24 is a value outside the allowed range; expected int in [0, 23]"),
+    ("csv-fractional-int", csv_row(day_of_week="7.5"), "text/csv", 400,
+     "row 1, column day_of_week: 7.5 is a non-integer value; expected int in [0, 6]"),
+    ("csv-negative-amount", csv_row(amount="-1"), "text/csv", 400,
+     "row 1, column amount: -1 is a value outside the allowed range"),
+    ("csv-nan", csv_row(amount="nan"), "text/csv", 400, "row 1, column amount: 'nan' is not a number"),
+    ("csv-inf", csv_row(amount="inf"), "text/csv", 400, "row 1, column amount: 'inf' is not a number"),
+    ("csv-underscore", csv_row(amount="1_000"), "text/csv", 400,
+     "row 1, column amount: '1_000' is not a number"),
+    ("csv-boolean", csv_row(online_transaction="True"), "text/csv", 400,
+     "row 1, column online_transaction: 'True' is not a number"),
+    ("csv-huge", csv_row(amount="9" * 400), "text/csv", 400,
+     "row 1, column amount: inf is a non-finite value"),
+    ("csv-short-row", "1,2,3", "text/csv", 400, "row 1 has 3 values; expected 20"),
+    ("csv-header", ",".join(feature_names()), "text/csv", 400,
+     "row 1, column amount: 'amount' is not a number (text/csv takes no header)"),
+    ("json-out-of-range", json_row(hour=24), "application/json", 400,
+     "row 1, column hour: 24 is a value outside the allowed range"),
+    ("json-huge-int", json_row(amount=int("9" * 400)), "application/json", 400,
+     "row 1, column amount: inf is a non-finite value"),
+    ("json-nan", json_row(amount=float("nan")), "application/json", 400,
+     "NaN is not a number in JSON"),
+    ("json-infinity", json_row(amount=float("inf")), "application/json", 400,
+     "Infinity is not a number in JSON"),
+    ("json-boolean", json_row(online_transaction=True), "application/json", 400,
+     "row 1, column online_transaction: true is not a number"),
+    ("json-null", json_row(hour=None), "application/json", 400,
+     "row 1, column hour: null is not a number"),
+    ("json-nested-value", json_row(hour=[1]), "application/json", 400,
+     "row 1, column hour: [1.0] is not a number"),
+    ("json-deep-nesting", DEEP, "application/json", 400, "request body is nested too deeply"),
+    ("json-scalar", "5", "application/json", 400, "JSON instances must be a list of rows"),
+    ("json-not-json", "{not json", "application/json", 400, "request body is not valid JSON"),
+    ("json-wrong-shape", '{"instances": [[1, 2]]}', "application/json", 400,
+     "row 1 has 2 values; expected 20"),
+    ("json-missing-key", '[{"amount": 1}]', "application/json", 400, "row 1: missing hour,"),
+    ("empty", "", "text/csv", 400, "empty request body"),
+    ("not-utf8", b"\xff\xfe1,2", "text/csv", 400, "request body is not UTF-8 text"),
+    ("content-type", csv_row(), "application/x-parquet", 415,
+     "unsupported content type 'application/x-parquet'"),
+    ("too-many-rows", "\n".join([csv_row()] * (inference.MAX_ROWS + 1)), "text/csv", 413,
+     f"{inference.MAX_ROWS + 1} rows in one request; the limit is {inference.MAX_ROWS}"),
+    ("oversize", b"1," * (inference.MAX_PAYLOAD_BYTES // 2 + 1), "text/csv", 413,
+     f"request body is {inference.MAX_PAYLOAD_BYTES + 2} bytes; the limit is"),
+]
+
+
+@pytest.mark.parametrize("kind, body, content_type, status, message", MALFORMED,
+                         ids=[m[0] for m in MALFORMED])
+def test_every_malformed_request_answers_its_4xx_with_a_one_line_json_error(
+        model, kind, body, content_type, status, message):
+    code, text, media = inference.handle(model, body, content_type, "application/json")
+    assert (code, media) == (status, "application/json")
+    error = json.loads(text)
+    assert list(error) == ["error"] and "\n" not in error["error"]
+    assert error["error"].startswith(message)
+
+
+def test_unsupported_accept_is_406_before_any_work(model):
+    code, text, _ = inference.handle(model, csv_row(), "text/csv", "text/csv")
+    assert code == 406
+    assert json.loads(text) == {"error": "unsupported accept type 'text/csv'; this model "
+                                         "answers application/json"}
+
+
+def test_good_response_is_what_the_three_handlers_answer(model):
+    body = "\n".join(",".join(map(str, r)) for r in example_rows(5))
+    expected = inference.output_fn(inference.predict_fn(inference.input_fn(body, "text/csv"),
+                                                        model), "*/*")
+    assert inference.handle(model, body, "text/csv", "*/*") == (200, *expected)
+
+
+@pytest.mark.parametrize("column, value", [("hour", 24), ("day_of_week", 7.5), ("amount", -0.01),
+                                           ("online_transaction", 2), ("feature_3", 1001)])
+def test_serving_refuses_exactly_what_training_refuses(column, value):
+    """One contract: a row the training data check refuses is refused by serving, and the
+    same row with a valid value is accepted by both."""
+    import pandas as pd
+
+    from pipeline_src.contract import ContractError, validate_frame
+
+    for bad in (True, False):
+        row = dict(zip(feature_names(), example_rows(1)[0]))
+        if bad:
+            row[column] = value
+        frame = pd.DataFrame([{k: str(v) for k, v in row.items()}])
+        try:
+            validate_frame(frame, require_label=False)
+            training_ok = True
+        except ContractError:
+            training_ok = False
+        try:
+            inference.input_fn(",".join(str(v) for v in row.values()), "text/csv")
+            serving_ok = True
+        except PayloadError:
+            serving_ok = False
+        assert training_ok == serving_ok == (not bad)
+
+
+@pytest.mark.parametrize("spelling", ["1e2", "+3", " 4 ", "5.", ".5", "1E-2", "inf", "NaN",
+                                      "1_0", "0x1", "True", "", "1,5", "١"])
+def test_training_and_serving_accept_the_same_number_spellings(spelling):
+    import pandas as pd
+
+    from pipeline_src.contract import ContractError, validate_frame
+
+    row = [str(v) for v in example_rows(1)[0]]
+    row[0] = spelling
+    try:
+        validate_frame(pd.DataFrame([dict(zip(feature_names(), row))]), require_label=False)
+        training_ok = True
+    except ContractError:
+        training_ok = False
+    try:
+        inference.input_fn(",".join(row), "text/csv")
+        serving_ok = True
+    except PayloadError:
+        serving_ok = False
+    assert training_ok == serving_ok
