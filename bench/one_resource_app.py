@@ -11,8 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infra import bindings  # noqa: E402
 
-bindings.use_supported_node()
-bindings.install()
+bindings.prepare_synth()
 
 from cdktf import App, TerraformStack  # noqa: E402
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket  # noqa: E402

@@ -1,5 +1,5 @@
-"""CDKTF constructs for the SageMaker MLOps pipeline, one module per concern."""
-from infra import bindings as _bindings
+"""CDKTF constructs for the SageMaker MLOps pipeline, one module per concern.
 
-_bindings.use_supported_node()
-LAZY_PROVIDER_IMPORT = _bindings.install()
+Importing this package does nothing else: synthesis (infra.app.synthesize) installs the fast
+provider-binding loader and picks the Node.js for jsii (infra/bindings.py) before cdktf loads.
+"""

@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from infra.config import ConfigError, EnvironmentConfig, load_environments
+from infra.config import (ConfigError, EnvironmentConfig, load_environments, parse_json_object,
+                          read_text_file)
+from pipeline_src.cli import Parser, UsageError, output_folder, staged_folder
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTDIR = "cdktf.out"
@@ -25,33 +27,38 @@ def read_context(cli_pairs: list[str]) -> dict:
     """cdktf.json context, then CDKTF_CONTEXT_JSON (set by the cdktf CLI), then -c pairs."""
     context: dict = {}
     cdktf_json = PROJECT_ROOT / "cdktf.json"
-    if cdktf_json.is_file():
-        context.update(json.loads(cdktf_json.read_text(encoding="utf-8")).get("context") or {})
+    if cdktf_json.exists() or cdktf_json.is_symlink():
+        document = parse_json_object(read_text_file(cdktf_json, "cdktf.json"), "cdktf.json")
+        file_context = document.get("context", {})
+        if not isinstance(file_context, dict):
+            raise ConfigError(f"cdktf.json.context: expected an object, got "
+                              f"{type(file_context).__name__}")
+        context.update(file_context)
     raw = os.environ.get("CDKTF_CONTEXT_JSON")
     if raw:
-        try:
-            context.update(json.loads(raw))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"CDKTF_CONTEXT_JSON: not valid JSON ({exc.msg})") from None
+        context.update(parse_json_object(raw, "CDKTF_CONTEXT_JSON"))
     for pair in cli_pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ConfigError(f"-c {pair!r}: expected key=value")
         try:
             context[key] = json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             context[key] = value
     return context
 
 
 def select_environments(context: dict, cli_envs: Optional[list[str]]) -> list[EnvironmentConfig]:
-    names = cli_envs or context.get("environments")
+    names = cli_envs if cli_envs is not None else context.get("environments")
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     if names is not None and (not isinstance(names, list)
                               or not all(isinstance(n, str) for n in names)):
         raise ConfigError("context environments: expected a list of names or 'dev,prod'")
-    return load_environments(names or None, context.get("overrides"))
+    if names is not None and not names:
+        raise ConfigError("context environments: empty; name at least one environment, "
+                          "e.g. dev,prod")
+    return load_environments(names, context.get("overrides"))
 
 
 def build_packages(build_dir: Path):
@@ -69,14 +76,21 @@ def build_packages(build_dir: Path):
 
 
 def synthesize(configs: list[EnvironmentConfig], outdir: Path) -> dict[str, Path]:
-    """Synthesize the stacks into outdir; returns {stack name: path of cdk.tf.json}."""
+    """Synthesize the stacks into outdir; returns {stack name: path of cdk.tf.json}.
+
+    The stacks are written to a temporary folder beside outdir and moved in only when all of
+    them synthesized, so a refused synth leaves outdir as it was."""
+    from infra import bindings
+
+    bindings.prepare_synth()
     from cdktf import App
 
     from infra.stack import MlopsStack
 
-    with tempfile.TemporaryDirectory(prefix="mlops-build-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlops-build-") as tmp, \
+            staged_folder(outdir, "--outdir") as staging:
         source_zip, deploy_zip, smoke_csv = build_packages(Path(tmp))
-        app = App(outdir=str(outdir), stack_traces=False)
+        app = App(outdir=str(staging), stack_traces=False)
         stacks = [MlopsStack(app, config, source_zip=source_zip, deploy_zip=deploy_zip,
                              smoke_test_csv=smoke_csv) for config in configs]
         app.synth()
@@ -95,20 +109,23 @@ def summarize(stack_files: dict[str, Path], outdir: Path, seconds: float) -> str
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="main.py synth", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python main.py synth", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", action="append", help="environment to synthesize (repeatable)")
-    parser.add_argument("--outdir", default=os.environ.get("CDKTF_OUTDIR", DEFAULT_OUTDIR))
+    parser.add_argument("--outdir", help="output folder (default: CDKTF_OUTDIR or cdktf.out)")
     parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE",
                         help="context value (JSON or string), like cdktf's context")
-    args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
+        args = parser.parse_args(argv)
+        if args.outdir is not None:
+            outdir = output_folder(args.outdir, "--outdir")
+        else:
+            outdir = output_folder(os.environ.get("CDKTF_OUTDIR", DEFAULT_OUTDIR), "CDKTF_OUTDIR")
         configs = select_environments(read_context(args.context), args.env)
-    except ConfigError as exc:
+        stack_files = synthesize(configs, outdir)
+    except (ConfigError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    outdir = Path(args.outdir)
-    stack_files = synthesize(configs, outdir)
     print(summarize(stack_files, outdir, time.perf_counter() - started))
     return 0

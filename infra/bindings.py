@@ -30,6 +30,12 @@ def use_supported_node() -> None:
         os.environ["JSII_NODE"] = node
 
 
+def prepare_synth() -> bool:
+    """What synthesis needs before cdktf and the provider bindings load; True if lazy loading."""
+    use_supported_node()
+    return install()
+
+
 def install() -> bool:
     """Register the lightweight package module; returns True when it is in effect."""
     if os.environ.get(FULL_IMPORT_ENV) == "1":

@@ -9,6 +9,7 @@ that check data frames.
 """
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,19 +224,29 @@ def read_csv(path, require_label: bool = True):
     import pandas as pd
 
     path = Path(path)
-    name = path.name
+    name = path.name or str(path)
+    if path.is_dir():
+        raise ContractError(f"{name}: is a folder; expected a CSV file ({path})")
     if not path.is_file():
         raise ContractError(f"{name}: no such file ({path})")
-    if path.stat().st_size == 0:
-        raise ContractError(f"{name}: empty file (expected a header and data rows)")
     try:
+        if path.stat().st_size == 0:
+            raise ContractError(f"{name}: empty file (expected a header and data rows)")
+        # pandas renames a repeated header to "x.1"; read the header as written first.
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+        duplicated = sorted({h for h in header if header.count(h) > 1})
+        if duplicated:
+            raise ContractError(f"{name}: duplicated column(s): {_list(duplicated)}")
         # Cells stay text so NUMBER_SYNTAX decides what a number is; only an empty cell is missing.
         df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
         raise ContractError(f"{name}: empty file (expected a header and data rows)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise ContractError(f"{name}: not a readable CSV file: {detail}") from None
+    except OSError as exc:
+        raise ContractError(f"{name}: cannot be read: {exc.strerror or exc}") from None
     return validate_frame(df, require_label=require_label, source=name)
 
 

@@ -9,7 +9,6 @@ Exit status: 0 gate passed, 1 gate failed, 2 bad input.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -19,13 +18,19 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline_src.cli import (Parser, UsageError, int_in, output_folder, remove_entries,
+                              staged_folder)
 from pipeline_src.contract import LABEL, SPLITS, ContractError, example_rows, read_csv
 
 TOOLKIT = "from sagemaker_training.cli.train import main; main()"
 
 
-class InputError(ValueError):
-    """Bad input to the local run (exit 2)."""
+# What a run leaves in the work folder; replaced as a whole when a run completes.
+RESULTS = ("evaluation.json", "model_quality.json", "report.md", "pr_curve.png", "data", "opt_ml")
+
+
+class RunFailed(RuntimeError):
+    """Training, evaluation or the smoke test failed (exit 1)."""
 
 
 @contextmanager
@@ -37,34 +42,23 @@ def stage(name: str):
 
 
 def environment_settings(env: str) -> tuple[dict, object]:
-    """Hyperparameters and gate thresholds from config/<env>.json when the infra package is here."""
-    from pipeline_src.evaluate import GateThresholds
+    """Hyperparameters and gate thresholds of config/<env>.json (ConfigError if it is bad)."""
+    from infra.config import load_environment
 
-    try:
-        from infra.config import load_environment
-    except ImportError:
-        print(f"    infra.config not importable; default hyperparameters and gate thresholds")
-        return {}, GateThresholds()
     config = load_environment(env)
-    q = config.quality_gate
-    thresholds = q.thresholds()
-    return dict(config.training.hyperparameters), thresholds
+    return dict(config.training.hyperparameters), config.quality_gate.thresholds()
 
 
 def prepare_data(args, data_dir: Path) -> dict:
-    from pipeline_src.sample_data import class_balance, generate, split, write_splits
     from pipeline_src.contract import validate_frame
+    from pipeline_src.sample_data import class_balance, generate, split, write_splits
 
-    if args.data:
+    if args.data is not None:
         df = read_csv(args.data)
-        positives = int(df[LABEL].sum())
-        if positives < 3 or len(df) - positives < 3:
-            raise InputError(f"{Path(args.data).name}: {positives} fraud and "
-                             f"{len(df) - positives} legitimate rows; each split needs both "
-                             "classes (at least 3 of each)")
+        splits = split(df, args.seed, source=Path(args.data).name)
     else:
         df = validate_frame(generate(args.rows, args.seed), source="sample data")
-    splits = split(df, args.seed)
+        splits = split(df, args.seed, source=f"{args.rows} sample rows")
     print(class_balance(splits))
     return write_splits(splits, data_dir)
 
@@ -142,50 +136,82 @@ def smoke_test(model_dir: Path) -> str:
     return json.dumps({"predictions": answers[0]})
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python main.py run-local",
-                                     description="Run the whole ML path locally.")
+def _parser() -> Parser:
+    from pipeline_src.sample_data import MAX_ROWS, MAX_SEED, MIN_ROWS
+
+    parser = Parser(prog="python main.py run-local", description="Run the whole ML path locally.")
     parser.add_argument("--data", help="CSV with header (contract columns + label); "
                         "default: the seeded sample data set")
-    parser.add_argument("--workdir", default=".work/local-run", type=Path)
+    parser.add_argument("--workdir", default=".work/local-run")
     parser.add_argument("--env", default="dev", help="config environment for hyperparameters "
                         "and gate thresholds (default: dev)")
-    parser.add_argument("--rows", type=int, default=50_000, help="sample data rows")
-    parser.add_argument("--seed", type=int, default=42)
-    args = parser.parse_args(argv)
+    parser.add_argument("--rows", type=int_in(MIN_ROWS, MAX_ROWS),
+                        help="sample data rows (default 50000; not with --data)")
+    parser.add_argument("--seed", type=int_in(0, MAX_SEED), default=42)
+    return parser
 
+
+def _check(args) -> None:
+    if args.data is not None and not args.data.strip():
+        # An unset variable in CI must not quietly train and gate on the sample data.
+        raise UsageError("--data: empty; give a CSV file, or leave --data out to use the "
+                         "sample data")
+    if args.data is not None and args.rows is not None:
+        raise UsageError("--rows sets the size of the sample data; it cannot be used with --data")
+    args.rows = 50_000 if args.rows is None else args.rows
+
+
+def main(argv=None) -> int:
+    from infra.config import ConfigError
     from pipeline_src.evaluate import evaluate, gate, write_results
     from pipeline_src.model_io import ModelLoadError, load_model
 
     started = time.perf_counter()
-    workdir = args.workdir.resolve()
+    workdir = None
     try:
-        with stage("settings"):
-            hyperparameters, thresholds = environment_settings(args.env)
-            print(f"    hyperparameters: {hyperparameters or 'entry point defaults'}")
-        with stage("data" + (f" ({args.data})" if args.data else f" (sample, {args.rows} rows)")):
-            paths = prepare_data(args, workdir / "data")
-        with stage("contract"):
-            frames = {name: read_csv(paths[name]) for name in SPLITS}
-            print("    " + ", ".join(f"{n}: {len(f)} rows ok" for n, f in frames.items()))
-    except (ContractError, InputError, ValueError) as exc:
+        args = _parser().parse_args(argv)
+        workdir = output_folder(args.workdir, "--workdir").resolve()
+        # Earlier results go first: a refused or failed run must not leave a passing evaluation.
+        remove_entries(workdir, RESULTS)
+        _check(args)
+    except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-
+    source = (str(args.data) if args.data is not None
+              else f"sample, {args.rows} rows, seed {args.seed}")
     try:
-        with stage("train (SageMaker training toolkit, script mode)"):
-            base = workdir / "opt_ml"
-            prepare_sagemaker_dirs(base, paths, hyperparameters)
-            model_dir = run_training(base)
-        with stage("evaluate and gate"):
-            model = load_model(model_dir)
-            metrics, scores = evaluate(model, frames["test"])
-            result = gate(metrics, thresholds)
-            write_results(workdir, metrics, result, frames["test"][LABEL].to_numpy(), scores,
-                          extra={"model_dir": str(model_dir)})
-        with stage("inference smoke test (model_fn/input_fn/predict_fn/output_fn)"):
-            print(f"    {smoke_test(model_dir)}")
-    except (RuntimeError, ModelLoadError) as exc:
+        with staged_folder(workdir, "--workdir") as staging:
+            try:
+                with stage("settings"):
+                    hyperparameters, thresholds = environment_settings(args.env)
+                    print(f"    hyperparameters: {hyperparameters or 'entry point defaults'}")
+                with stage(f"data ({source})"):
+                    paths = prepare_data(args, staging / "data")
+                with stage("contract"):
+                    frames = {name: read_csv(paths[name]) for name in SPLITS}
+                    print("    " + ", ".join(f"{n}: {len(f)} rows ok" for n, f in frames.items()))
+            except (ContractError, ConfigError, ValueError) as exc:
+                raise UsageError(str(exc)) from None
+            try:
+                with stage("train (SageMaker training toolkit, script mode)"):
+                    base = staging / "opt_ml"
+                    prepare_sagemaker_dirs(base, paths, hyperparameters)
+                    model_dir = run_training(base)
+                with stage("evaluate and gate"):
+                    model = load_model(model_dir)
+                    metrics, scores = evaluate(model, frames["test"])
+                    result = gate(metrics, thresholds)
+                    write_results(staging, metrics, result, frames["test"][LABEL].to_numpy(),
+                                  scores, extra={"model_dir": str(workdir / "opt_ml" / "model"),
+                                                 "data": source})
+                with stage("inference smoke test (model_fn/input_fn/predict_fn/output_fn)"):
+                    print(f"    {smoke_test(model_dir)}")
+            except (RuntimeError, ModelLoadError) as exc:
+                raise RunFailed(str(exc)) from None
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RunFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -7,13 +7,18 @@ class balance of each split.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from pipeline_src.cli import Parser, UsageError, int_in, output_folder, staged_folder
 from pipeline_src.contract import LABEL, SPLITS, feature_names
 
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
+# Stratifying 60/20/20 with both classes in every part needs a few of each class.
+MIN_PER_CLASS = 5
+# At the generator's 0.3 % fraud rate, fewer than ~2,000 rows rarely hold MIN_PER_CLASS frauds.
+MIN_ROWS, MAX_ROWS = 100, 5_000_000
+MAX_SEED = 2**32 - 1  # numpy's legacy RandomState
 
 
 def generate(n_rows: int = 50_000, seed: int = 42):
@@ -45,10 +50,18 @@ def generate(n_rows: int = 50_000, seed: int = 42):
     return df[feature_names() + [LABEL]]
 
 
-def split(df, seed: int = 42) -> dict:
-    """Stratified train/validation/test split, so each keeps the 0.3 % fraud rate."""
+def split(df, seed: int = 42, source: str = "the data") -> dict:
+    """Stratified train/validation/test split, so each keeps the 0.3 % fraud rate.
+
+    ValueError (one line) when a class is too rare for every split to hold both classes."""
     from sklearn.model_selection import train_test_split
 
+    counts = df[LABEL].value_counts()
+    fewest = int(counts.min()) if len(counts) == 2 else 0
+    if fewest < MIN_PER_CLASS:
+        raise ValueError(f"{source}: {int(df[LABEL].sum())} fraud and "
+                         f"{len(df) - int(df[LABEL].sum())} legitimate rows; a 60/20/20 split "
+                         f"with both classes in every part needs at least {MIN_PER_CLASS} of each")
     train_frac, val_frac, test_frac = SPLIT_FRACTIONS
     train, rest = train_test_split(df, train_size=train_frac, stratify=df[LABEL], random_state=seed)
     validation, test = train_test_split(rest, test_size=test_frac / (val_frac + test_frac),
@@ -76,27 +89,24 @@ def class_balance(splits: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline_src.sample_data",
-                                     description="Write the seeded sample data set as CSV splits.")
+    parser = Parser(prog="python -m pipeline_src.sample_data",
+                    description="Write the seeded sample data set as CSV splits.")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--rows", type=int, default=50_000)
-    parser.add_argument("--seed", type=int, default=42)
-    args = parser.parse_args(argv)
-    if args.rows < 100:
-        print("error: --rows must be at least 100", file=sys.stderr)
-        return 2
-    df = generate(args.rows, args.seed)
+    parser.add_argument("--rows", type=int_in(MIN_ROWS, MAX_ROWS), default=50_000,
+                        help=f"rows to generate ({MIN_ROWS}..{MAX_ROWS})")
+    parser.add_argument("--seed", type=int_in(0, MAX_SEED), default=42)
     try:
-        splits = split(df, args.seed)
-    except ValueError:  # stratification needs at least two cases of each class per split
-        splits = {}
-    if not splits or any(part[LABEL].nunique() < 2 for part in splits.values()):
-        print(f"error: {args.rows} rows leave a split without fraud cases; use more rows",
-              file=sys.stderr)
+        args = parser.parse_args(argv)
+        out = output_folder(args.out, "--out")
+        splits = split(generate(args.rows, args.seed), args.seed,
+                       source=f"{args.rows} sample rows")
+        with staged_folder(out, "--out") as staging:
+            write_splits(splits, staging)
+    except (UsageError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    paths = write_splits(splits, args.out)
     print(class_balance(splits))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    print("wrote " + ", ".join(str(out / f"{name}.csv") for name in splits))
     return 0
 
 

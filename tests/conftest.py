@@ -11,6 +11,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+# Tests synthesize and import constructs: load the provider bindings the way synthesis does.
+from infra import bindings  # noqa: E402
+
+bindings.prepare_synth()
+
 
 @pytest.fixture(scope="session")
 def synth_outdir(tmp_path_factory) -> Path:

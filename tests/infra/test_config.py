@@ -149,8 +149,8 @@ def test_overrides_apply_and_are_validated():
       'overrides={"dev": {"quality_gate": {"min_recall": 2}}}'], {},
      "error: config/dev.json.quality_gate.min_recall: 2 is outside the allowed range 0..1"),
     (["synth"], {"CDKTF_CONTEXT_JSON": "{not json"},
-     "error: CDKTF_CONTEXT_JSON: not valid JSON (Expecting property name enclosed in double "
-     "quotes)"),
+     "error: CDKTF_CONTEXT_JSON: not valid JSON: Expecting property name enclosed in double "
+     "quotes at line 1 column 2"),
     (["frobnicate"], {}, "error: unknown command 'frobnicate'; commands: synth, run-local, "
                          "teardown, diff"),
 ])

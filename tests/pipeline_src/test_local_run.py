@@ -6,13 +6,14 @@ from pipeline_src import local_run
 def test_local_run_passes_the_gate_on_the_sample_data(tmp_path, capsys):
     assert local_run.main(["--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for stage in ("==> data (sample, 50000 rows)", "==> contract",
+    for stage in ("==> data (sample, 50000 rows, seed 42)", "==> contract",
                   "==> train (SageMaker training toolkit, script mode)", "==> evaluate and gate",
                   "==> inference smoke test"):
         assert stage in out
     assert "gate: PASSED" in out
     evaluation = json.loads((tmp_path / "evaluation.json").read_text())
     assert evaluation["passed"] is True
+    assert evaluation["data"] == "sample, 50000 rows, seed 42"  # says what it gated on
     assert evaluation["pr_auc"] >= 0.5 and evaluation["roc_auc"] >= 0.9
     for key in ("precision", "recall", "f1"):
         assert 0 < evaluation[key] <= 1
@@ -50,5 +51,6 @@ def test_local_run_exits_2_on_too_few_frauds(tmp_path, splits, capsys):
     data = tmp_path / "small.csv"
     small.to_csv(data, index=False)
     assert local_run.main(["--data", str(data), "--workdir", str(tmp_path / "w")]) == 2
-    assert capsys.readouterr().err.strip() == ("error: small.csv: 2 fraud and 200 legitimate rows; "
-                                               "each split needs both classes (at least 3 of each)")
+    assert capsys.readouterr().err.strip() == (
+        "error: small.csv: 2 fraud and 200 legitimate rows; a 60/20/20 split with both classes "
+        "in every part needs at least 5 of each")

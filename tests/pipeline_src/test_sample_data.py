@@ -29,5 +29,7 @@ def test_command_writes_splits_and_prints_balance(tmp_path, capsys):
 
 def test_command_refuses_too_few_rows(tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--rows", "500"]) == 2
-    assert capsys.readouterr().err.strip() == ("error: 500 rows leave a split without fraud cases; "
-                                               "use more rows")
+    assert capsys.readouterr().err.strip() == (
+        "error: 500 sample rows: 1 fraud and 499 legitimate rows; a 60/20/20 split with both "
+        "classes in every part needs at least 5 of each")
+    assert list(tmp_path.iterdir()) == []
