@@ -69,6 +69,7 @@ InstanceType = Annotated[str, Field(json_schema_extra={"pattern": r"^ml\.[a-z0-9
                          _matches(r"ml\.[a-z0-9]+\.[a-z0-9]+", "is not a SageMaker instance type; "
                                   "expected ml.<family>.<size>, e.g. ml.m5.large")]
 _REGION = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d"
+REGION_PATTERN = re.compile(_REGION)
 Region = Annotated[str, Field(json_schema_extra={"pattern": f"^{_REGION}$"}),
                    _matches(_REGION, "is not an AWS region name, e.g. eu-west-1")]
 _BUCKET = r"(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"

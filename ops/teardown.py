@@ -30,6 +30,10 @@ KINDS = {
     "model": ("list_models", "Models", "ModelName", "ModelArn", "delete_model", "ModelName"),
 }
 DELETE_ORDER = ("endpoint", "endpoint-config", "model")
+# A silent endpoint must not hang teardown: short timeouts, a bounded number of attempts.
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 30
+TOTAL_ATTEMPTS = 3  # the first call and two retries
 
 
 class AwsCallFailed(Exception):
@@ -65,11 +69,39 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class BadSetup(ValueError):
+    """The AWS setup (region, profile, endpoint URL) cannot work; str() is one line (exit 2)."""
+
+
+def sagemaker_client(region: str):
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ProfileNotFound
+
+    from infra.config import REGION_PATTERN
+
+    if not REGION_PATTERN.fullmatch(region):
+        raise BadSetup(f"--region {region!r}: not an AWS region name, e.g. eu-west-1")
+    config = Config(connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
+                    retries={"total_max_attempts": TOTAL_ATTEMPTS, "mode": "standard"})
+    try:
+        return boto3.session.Session(region_name=region).client("sagemaker", config=config)
+    except ProfileNotFound as exc:
+        raise BadSetup(f"AWS profile {exc.kwargs.get('profile')!r} not found (AWS_PROFILE); "
+                       "see `aws configure list-profiles`") from None
+    except (BotoCoreError, ValueError) as exc:
+        # e.g. an AWS_ENDPOINT_URL that is not a URL.
+        raise BadSetup(f"cannot set up a SageMaker client for {region}: {exc}") from None
+
+
 def _call(client, operation: str, **kwargs):
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     try:
         return getattr(client, operation)(**kwargs)
+    except BadSetup as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except NoCredentialsError:
         raise
     except (ClientError, BotoCoreError) as exc:
@@ -158,12 +190,11 @@ def main(argv: list[str]) -> int:
         return 2
     region = args.region or config.region
 
-    import boto3
     from botocore.exceptions import NoCredentialsError
 
     label = f"environment {config.name} ({config.project}-{config.name}, {region})"
     try:
-        client = boto3.session.Session(region_name=region).client("sagemaker")
+        client = sagemaker_client(region)
         found = find_resources(client, config.project, config.name)
         if not found:
             print(f"nothing to delete: no deploy-step resources for {label}")
@@ -177,6 +208,9 @@ def main(argv: list[str]) -> int:
                   "resources.")
             return 0
         errors = delete_resources(client, found, wait=not args.no_wait, out=sys.stdout)
+    except BadSetup as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except NoCredentialsError:
         print("error: no AWS credentials found; set AWS_PROFILE (or run `aws sso login`), or "
               "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and retry", file=sys.stderr)

@@ -183,3 +183,70 @@ def test_failed_deletion_is_reported_and_the_rest_still_goes(sm, deny, capsys):
     endpoints, configs, models = inventory(sm)
     assert "fraud-mlops-dev-staging" in endpoints
     assert configs == NOT_OURS and models == NOT_OURS
+
+
+@pytest.fixture
+def fake_credentials(monkeypatch):
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.mark.parametrize("argv, env, expected", [
+    (["--region", "Europe"], {}, "error: --region 'Europe': not an AWS region name, e.g. eu-west-1"),
+    ([], {"AWS_PROFILE": "no-such-profile"},
+     "error: AWS profile 'no-such-profile' not found (AWS_PROFILE)"),
+    ([], {"AWS_ENDPOINT_URL_SAGEMAKER": "not a url"},
+     "error: cannot set up a SageMaker client for eu-west-1: Invalid endpoint: not a url"),
+])
+def test_bad_aws_setup_is_one_line_and_exit_2(fake_credentials, monkeypatch, tmp_path, argv, env,
+                                              expected, capsys):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert teardown.main(["--env", "dev", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(expected)
+    assert err.count("\n") == 1
+
+
+def test_a_silent_endpoint_fails_within_the_timeouts(fake_credentials, monkeypatch, capsys):
+    """An endpoint that accepts the connection and never answers: bounded, one line, exit 1."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # keep it open, never reply
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", f"http://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setattr(teardown, "READ_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(teardown, "TOTAL_ATTEMPTS", 2)
+    started = time.monotonic()
+    try:
+        assert teardown.main(["--env", "dev"]) == 1
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        server.close()
+    assert time.monotonic() - started < 30
+    err = capsys.readouterr().err
+    assert err.startswith("error: sagemaker ListEndpoints failed: Read timeout on endpoint URL")
+    assert err.count("\n") == 1
+    assert len(held) == 2  # bounded retries: two attempts, then the error
