@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.tools
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
