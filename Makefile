@@ -9,7 +9,7 @@ UV     := .venv-uv/bin/uv
 # --locked: refuse to install if uv.lock no longer matches its pyproject.toml.
 UV_SYNC := $(UV) sync --locked --quiet
 
-.PHONY: run setup synth local test check bench lock requirements add clean
+.PHONY: run setup synth local test test-lambda check bench lock requirements add clean
 
 ## Set up the virtualenv, synthesize every environment, and run the ML path locally.
 run: setup
@@ -34,9 +34,15 @@ synth: setup
 local: setup
 	$(PY) main.py run-local --workdir .work/local-run
 
-## The whole test suite (what CI runs).
+## The whole test suite (what CI runs), then the deploy Lambda's tests on its own runtime.
 test: setup cli-setup checkov-setup
 	$(PY) -m pytest
+	$(MAKE) test-lambda
+
+## The Lambda's runtime, python3.13 with the runtime's boto3 (envs/lambda-py313): its tests only;
+## tests marked infra need the CDKTF app and run in the project environment.
+test-lambda: .venv-lambda/.installed
+	.venv-lambda/bin/python -m pytest -q tests/lambda_deploy -m "not infra"
 
 ## Fast inner loop: the suite without the tests that need the installed tools (cdktf CLI, checkov).
 check: setup
@@ -46,12 +52,20 @@ bench: setup
 	$(PY) bench/run_all.py
 
 ## Tool environments, each a uv project of its own under envs/ (pyproject.toml + uv.lock).
-TOOL_ENVS := envs/checkov
+TOOL_ENVS := envs/checkov envs/lambda-py313
+# python3.13 for the Lambda's environment: on PATH, else pyenv's.
+PYTHON313 ?= $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || ls -d "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
+
+.venv-lambda/.installed: envs/lambda-py313/pyproject.toml envs/lambda-py313/uv.lock $(UV)
+	@test -n "$(PYTHON313)" || { echo "error: python3.13 not found (the Lambda runtime's Python); install it or set PYTHON313" >&2; exit 2; }
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/.venv-lambda $(UV_SYNC) --project envs/lambda-py313 --python $(PYTHON313)
+	touch $@
 
 ## Re-resolve every lock file within the pins of its pyproject.toml, then re-export requirements.
 lock: $(UV)
 	$(UV) lock
-	for env in $(TOOL_ENVS); do $(UV) lock --project $$env || exit 1; done
+	$(UV) lock --project envs/checkov
+	$(UV) lock --project envs/lambda-py313 --python $(PYTHON313)
 	$(MAKE) requirements
 
 ## requirements.txt files for pip users, exported from the lock files (with hashes).

@@ -71,3 +71,14 @@ def test_uv_itself_is_pinned_with_hashes_and_matches_the_required_version():
     for project in PROJECTS:
         required = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["uv"]["required-version"]
         assert required == f"=={version}", f"{ids(project)}/pyproject.toml requires uv {required}, bootstrap installs {version}"
+
+
+def test_the_lambda_environment_is_the_functions_runtime():
+    """`make test-lambda` runs the deploy step's tests on the Python the function is deployed with,
+    and with one boto3/botocore pair (the runtime bundles both; see envs/lambda-py313)."""
+    from infra.deploy_function import RUNTIME
+
+    meta = tomllib.loads((ROOT / "envs" / "lambda-py313" / "pyproject.toml").read_text())
+    assert RUNTIME == "python" + meta["project"]["requires-python"].strip("=.*")
+    pins = dict(d.split("==") for d in meta["project"]["dependencies"] if d.startswith(("boto3==", "botocore==")))
+    assert pins["boto3"] == pins["botocore"]

@@ -6,7 +6,6 @@ import json
 import pytest
 
 from deploy_helpers import lambda_environment
-from infra import naming
 from lambda_deploy import deploy
 from lambda_deploy.errors import ConfigurationFailure
 from lambda_deploy.settings import load_settings
@@ -17,7 +16,10 @@ def settings(**overrides):
     return load_settings(lambda_environment(**overrides))
 
 
+@pytest.mark.infra
 def test_names_are_deterministic_and_fit_the_budget():
+    from infra import naming
+
     s = settings()
     job = "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
     name = deploy.resource_name(s, "staging", 999999, job)
