@@ -7,8 +7,11 @@ and the same security-relevant findings.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ops import security_rules
 from ops.review_report import ResourceChange, StackReport, attribute_changes
@@ -17,6 +20,63 @@ from ops.security_rules import SENSITIVE, UNKNOWN
 
 class PlanError(ValueError):
     """The plan file cannot be used; str() is the one-line message."""
+
+
+# The parts of Terraform's JSON plan format (https://developer.hashicorp.com/terraform/internals/
+# json-format) this renderer reads, checked before rendering; other keys are allowed. Major
+# version 1 is the one Terraform documents as stable; another major version may mean anything.
+SUPPORTED_FORMAT = re.compile(r"1\.\d+")
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _Change(_Part):
+    actions: list[str] = Field(default_factory=lambda: ["no-op"])
+    replace_paths: Optional[list[Any]] = None
+
+
+class _ResourceChange(_Part):
+    address: str
+    mode: Optional[str] = None
+    type: Optional[str] = None
+    previous_address: Optional[str] = None
+    action_reason: Optional[str] = None
+    change: Optional[_Change] = None
+
+
+class _OutputChange(_Part):
+    actions: Optional[list[str]] = None
+
+
+class _Plan(_Part):
+    format_version: str
+    resource_changes: Optional[list[_ResourceChange]] = None
+    output_changes: Optional[dict[str, Optional[_OutputChange]]] = None
+    resource_drift: Optional[list[_ResourceChange]] = None
+
+
+def _check_structure(plan: dict, path: Path) -> None:
+    version = plan.get("format_version")
+    if not isinstance(version, str) or not SUPPORTED_FORMAT.fullmatch(version):
+        raise PlanError(f"{path}: format_version {json.dumps(version)} is not supported; this "
+                        "renders Terraform's plan format 1.x")
+    try:
+        _Plan.model_validate(plan)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in error["loc"])
+        given = json.dumps(error.get("input"), default=str)
+        given = given if len(given) <= 40 else given[:37] + "..."
+        expected = _EXPECTED.get(error["type"], error["msg"].lower())
+        raise PlanError(f"{path}: {where}: {expected}, got {given}; not the output of "
+                        "`terraform show -json plan.out`?") from None
+
+
+_EXPECTED = {"dict_type": "expected an object", "model_type": "expected an object",
+             "list_type": "expected a list", "string_type": "expected a string",
+             "missing": "missing"}
 
 
 def _overlay(value: Any, marks: Any, replacement: str) -> Any:
@@ -61,6 +121,8 @@ def load_plan(path: Path) -> dict:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PlanError(f"plan file {path} not found") from None
+    except IsADirectoryError:
+        raise PlanError(f"plan file {path} is a folder") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"cannot read plan file {path}: {exc.__class__.__name__}") from None
     try:
@@ -68,11 +130,12 @@ def load_plan(path: Path) -> dict:
     except ValueError as exc:
         raise PlanError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
                         "give the output of `terraform show -json plan.out`") from None
+    except RecursionError:
+        raise PlanError(f"{path}: nested too deeply to be a Terraform plan") from None
     if not isinstance(plan, dict) or "format_version" not in plan:
         raise PlanError(f"{path} is not a Terraform plan in JSON (no format_version); "
                         "give the output of `terraform show -json plan.out`")
-    if not isinstance(plan.get("resource_changes", []), list):
-        raise PlanError(f"{path}: resource_changes is not a list")
+    _check_structure(plan, path)
     return plan
 
 

@@ -46,6 +46,10 @@ MOVE_SIMILARITY = 0.6
 _REF = re.compile(r"\$\{[^{}]*\}")
 
 
+# Below this the truncation note alone would not fit.
+MIN_MAX_CHARS = 1000
+
+
 class InputError(ValueError):
     """Bad input from the user; str() is the one-line message."""
 
@@ -60,6 +64,18 @@ def _read_json(path: Path) -> Any:
     except ValueError as exc:
         raise InputError(f"{display_path(path)} is not valid JSON ({exc.msg} at line "
                          f"{exc.lineno})") from None
+    except RecursionError:
+        raise InputError(f"{display_path(path)} is nested too deeply to be synthesized "
+                         "Terraform") from None
+
+
+def _object(value: Any, where: str) -> dict:
+    """A JSON object (or nothing) where cdktf writes one; anything else is not its output."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def display_path(path: Path) -> str:
@@ -76,12 +92,16 @@ def _stack_files(outdir: Path) -> dict[str, Path]:
         return {outdir.name: outdir / "cdk.tf.json"}
     manifest = outdir / "manifest.json"
     if manifest.is_file():
-        data = _read_json(manifest)
-        stacks = (data or {}).get("stacks") if isinstance(data, dict) else None
-        if isinstance(stacks, dict) and stacks:
+        where = display_path(manifest)
+        stacks = _object(_object(_read_json(manifest), where).get("stacks"), f"{where}: stacks")
+        if stacks:
             out = {}
             for name, entry in stacks.items():
-                rel = (entry or {}).get("synthesizedStackPath") or f"stacks/{name}/cdk.tf.json"
+                rel = _object(entry, f"{where}: stacks.{name}").get("synthesizedStackPath") \
+                    or f"stacks/{name}/cdk.tf.json"
+                if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts:
+                    raise InputError(f"{where}: stacks.{name}.synthesizedStackPath: expected a "
+                                     f"path inside {display_path(outdir)}, got {json.dumps(rel)}")
                 out[name] = outdir / rel
             return out
     return {p.parent.name: p for p in sorted(outdir.glob("stacks/*/cdk.tf.json"))}
@@ -111,19 +131,20 @@ def stack_items(doc: Any, name: str = "stack") -> dict[str, tuple[str, dict]]:
     if not isinstance(doc, dict):
         raise InputError(f"stack {name}: cdk.tf.json is not a JSON object")
     doc = _strip_metadata(doc)
+    where = f"stack {name}: cdk.tf.json"
     items: dict[str, tuple[str, dict]] = {}
     for section, prefix in (("resource", ""), ("data", "data.")):
-        for rtype, by_id in sorted((doc.get(section) or {}).items()):
-            for logical_id, attrs in sorted((by_id or {}).items()):
+        for rtype, by_id in sorted(_object(doc.get(section), f"{where}: {section}").items()):
+            for logical_id, attrs in sorted(_object(by_id, f"{where}: {section}.{rtype}").items()):
                 items[f"{prefix}{rtype}.{logical_id}"] = (rtype, attrs if isinstance(attrs, dict) else {})
-    for out_name, attrs in sorted((doc.get("output") or {}).items()):
+    for out_name, attrs in sorted(_object(doc.get("output"), f"{where}: output").items()):
         items[f"output.{out_name}"] = ("output", attrs if isinstance(attrs, dict) else {})
-    for provider, configs in sorted((doc.get("provider") or {}).items()):
+    for provider, configs in sorted(_object(doc.get("provider"), f"{where}: provider").items()):
         for i, attrs in enumerate(configs if isinstance(configs, list) else [configs]):
             alias = (attrs or {}).get("alias") if isinstance(attrs, dict) else None
             items[f"provider.{provider}" + (f".{alias}" if alias else "" if i == 0 else f"[{i}]")] = (
                 "provider", attrs if isinstance(attrs, dict) else {})
-    terraform = doc.get("terraform") or {}
+    terraform = _object(doc.get("terraform"), f"{where}: terraform")
     for key in ("backend", "cloud"):
         if key in terraform:
             items[f"terraform.{key}"] = ("terraform", terraform[key])
@@ -338,9 +359,12 @@ def synthesized_ref(ref: str, envs: list[str]) -> Iterator[Path]:
             raise InputError(f"cannot check out {ref!r} in a temporary worktree: "
                              f"{_last_line(proc.stderr)}")
         try:
-            yield synthesize(worktree, tmp / "out", envs)
+            synthesized = synthesize(worktree, tmp / "out", envs)
         except InputError as exc:
             raise InputError(f"base {ref!r}: {exc}") from None
+        # Outside the try: a failure of the caller (e.g. synthesizing the working tree) is not
+        # the base's.
+        yield synthesized
     finally:
         if worktree.exists():
             _git("worktree", "remove", "--force", str(worktree))
@@ -352,7 +376,11 @@ def synthesized_ref(ref: str, envs: list[str]) -> Iterator[Path]:
 def synthesized_worktree(envs: list[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix="mlops-diff-head-"))
     try:
-        yield synthesize(REPO_ROOT, tmp / "out", envs)
+        try:
+            synthesized = synthesize(REPO_ROOT, tmp / "out", envs)
+        except InputError as exc:
+            raise InputError(f"working tree: {exc}") from None
+        yield synthesized
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -441,17 +469,35 @@ def build_report(args: argparse.Namespace) -> Report:
     return report
 
 
+def write_output(path: Path, text: str) -> None:
+    """Written whole or not at all: a temporary file beside it, renamed into place."""
+    if path.is_dir():
+        raise InputError(f"-o {path}: is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent,
+                                         prefix=f".{path.name}.", delete=False) as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError, NameError):
+            os.unlink(handle.name)
+        raise InputError(f"-o {path}: cannot write there ({exc.strerror or exc})") from None
+
+
 def main(argv: list[str]) -> int:
     from ops.plan_render import PlanError
 
     try:
         args = build_parser().parse_args(argv)
+        if args.max_chars < MIN_MAX_CHARS:
+            raise InputError(f"--max-chars {args.max_chars}: at least {MIN_MAX_CHARS}, so the "
+                             "summary and security findings fit")
         report = build_report(args)
         allowed = _allowed(args)
         text = render(report, allowed=allowed, max_chars=args.max_chars)
         if args.output:
-            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.output).write_text(text, encoding="utf-8")
+            write_output(Path(args.output), text)
         else:
             sys.stdout.write(text)
     except (InputError, PlanError) as exc:

@@ -133,3 +133,27 @@ def test_bad_plan_input_is_one_line_and_exit_2(tmp_path, content, message):
     assert proc.returncode == 2
     assert message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("plan, message", [
+    ({"format_version": "2.0"}, 'format_version "2.0" is not supported; this renders '
+                                "Terraform's plan format 1.x"),
+    ({"format_version": 1.2}, "format_version 1.2 is not supported"),
+    ({"format_version": "1.2", "resource_changes": {}},
+     "resource_changes: expected a list, got {}"),
+    ({"format_version": "1.2", "resource_changes": [{"address": "a", "change": []}]},
+     "resource_changes.0.change: expected an object, got []"),
+    ({"format_version": "1.2", "resource_changes": [{"address": "a",
+                                                     "change": {"actions": "create"}}]},
+     'resource_changes.0.change.actions: expected a list, got "create"'),
+    ({"format_version": "1.2", "resource_changes": [{"change": {}}]},
+     "resource_changes.0.address: missing"),
+    ({"format_version": "1.2", "output_changes": {"o": {"actions": [1]}}},
+     "output_changes.o.actions.0: expected a string, got 1"),
+])
+def test_plans_this_renderer_does_not_understand_are_refused(tmp_path, plan, message, capsys):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    assert synth_diff.main(["--plan", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

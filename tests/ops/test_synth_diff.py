@@ -394,3 +394,65 @@ def test_long_reports_drop_attribute_details_before_security_findings(base_doc, 
     assert len(text) <= 2500
     assert "KMS key rotation disabled" in text and "_Attribute details left out to fit._" in text
     assert "VAR_0" not in text
+
+
+def test_a_broken_working_tree_is_not_blamed_on_the_base(tmp_path, base_doc, monkeypatch, capsys):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a],  # noqa: E731
+                                    cwd=repo, check=True, capture_output=True)
+    git("init", "-q", "-b", "main")
+    (repo / "main.py").write_text(FAKE_APP)
+    (repo / "stack.json").write_text(json.dumps(base_doc))
+    git("add", ".")
+    git("commit", "-qm", "base")
+    (repo / "stack.json").write_text("{broken")  # the uncommitted change breaks synthesis
+    monkeypatch.setattr(synth_diff, "REPO_ROOT", repo)
+    assert synth_diff.main(["--base", "main"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: working tree: synthesis failed: json.decoder.JSONDecodeError")
+    assert "base" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ([], "manifest.json: expected a JSON object, got list"),
+    ({"stacks": []}, "manifest.json: stacks: expected a JSON object, got list"),
+    ({"stacks": {"s": "x"}}, "manifest.json: stacks.s: expected a JSON object, got str"),
+    ({"stacks": {"s": {"synthesizedStackPath": "../../etc/passwd"}}},
+     "manifest.json: stacks.s.synthesizedStackPath: expected a path inside"),
+    ({"stacks": {"s": {"synthesizedStackPath": 5}}},
+     "manifest.json: stacks.s.synthesizedStackPath: expected a path inside"),
+])
+def test_malformed_manifest_is_bad_input_not_an_internal_error(tmp_path, manifest, message,
+                                                               capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert synth_diff.main(["--base", str(out), "--head", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"resource": []}, "stack s: cdk.tf.json: resource: expected a JSON object, got list"),
+    ({"resource": {"aws_s3_bucket": [1]}},
+     "stack s: cdk.tf.json: resource.aws_s3_bucket: expected a JSON object, got list"),
+    ({"terraform": "x"}, "stack s: cdk.tf.json: terraform: expected a JSON object, got str"),
+    ({"output": 3}, "stack s: cdk.tf.json: output: expected a JSON object, got int"),
+])
+def test_malformed_stack_json_is_bad_input(tmp_path, doc, message, capsys):
+    out = write_outdir(tmp_path / "out", {"s": doc})
+    assert synth_diff.main(["--base", str(out), "--head", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_report_file_is_written_whole_or_not_at_all(tmp_path, base_doc, capsys):
+    out = write_outdir(tmp_path / "out", {STACK: base_doc})
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    assert synth_diff.main(["--base", str(out), "--head", str(out), "-o", str(folder)]) == 2
+    assert "is a folder; give a file name" in capsys.readouterr().err
+    assert list(folder.iterdir()) == []
+    assert synth_diff.main(["--base", str(out), "--head", str(out), "--max-chars", "10"]) == 2
+    assert "--max-chars 10: at least 1000" in capsys.readouterr().err
