@@ -6,6 +6,7 @@ from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration, S3BucketLifecycleConfigurationRule,
     S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleExpiration,
     S3BucketLifecycleConfigurationRuleFilter,
     S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration)
 from cdktf_cdktf_provider_aws.s3_bucket_notification import S3BucketNotification
@@ -22,6 +23,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 
 from infra.environment import DeploymentTarget
 from infra.iam import policy_document, statement
+from infra.naming import Names
 
 NONCURRENT_VERSION_DAYS = 90
 ABORT_INCOMPLETE_UPLOAD_DAYS = 7
@@ -63,6 +65,16 @@ class ArtifactStore(Construct):
                 abort_incomplete_multipart_upload=[
                     S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
                         days_after_initiation=ABORT_INCOMPLETE_UPLOAD_DAYS)]),
+            # A job claim matters while Lambda may still deliver the job (at most 6 hours).
+            S3BucketLifecycleConfigurationRule(
+                id="expire-deploy-job-claims", status="Enabled",
+                filter=[S3BucketLifecycleConfigurationRuleFilter(
+                    prefix=f"{Names.DEPLOY_CLAIMS_PREFIX}/")],
+                expiration=[S3BucketLifecycleConfigurationRuleExpiration(
+                    days=Names.DEPLOY_CLAIMS_EXPIRY_DAYS)],
+                noncurrent_version_expiration=[
+                    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                        noncurrent_days=1)]),
         ])
         # Object-created events reach EventBridge, which starts the pipeline on a new source.
         S3BucketNotification(self, "eventbridge", bucket=bucket_id, eventbridge=True)

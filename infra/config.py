@@ -152,6 +152,23 @@ class DeploymentConfig(Settings):
                                                description="limit for the whole update")
 
 
+class AutoscalingConfig(Settings):
+    """Application Auto Scaling target tracking on SageMakerVariantInvocationsPerInstance."""
+
+    min_instances: int = Field(ge=1, le=100, description="fewest instances the endpoint keeps")
+    max_instances: int = Field(ge=1, le=100, description="most instances it scales out to")
+    target_invocations_per_instance: int = Field(
+        ge=1, le=1_000_000,
+        description="invocations per instance per minute the policy keeps the fleet at")
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        if self.min_instances > self.max_instances:
+            raise rule("max_instances", f"{self.max_instances} is below min_instances "
+                       f"{self.min_instances}")
+        return self
+
+
 class EndpointStageConfig(Settings):
     """One deploy stage's endpoint."""
 
@@ -169,6 +186,18 @@ class EndpointStageConfig(Settings):
                                description="previous endpoint configs kept for manual rollback")
     smoke_test: bool = Field(True, description="invoke the endpoint with example rows after "
                                                "deploying")
+    autoscaling: Optional[AutoscalingConfig] = Field(
+        None, description="autoscale between min and max instances (see `autoscaling.*`); "
+                          "unset: a fixed `instance_count`")
+
+    @model_validator(mode="after")
+    def _count_within_scaling(self):
+        scaling = self.autoscaling
+        if scaling and not scaling.min_instances <= self.instance_count <= scaling.max_instances:
+            raise rule("instance_count", f"{self.instance_count} is outside autoscaling "
+                       f"min_instances..max_instances ({scaling.min_instances}.."
+                       f"{scaling.max_instances}); it is the size a new endpoint starts at")
+        return self
 
 
 class AlarmConfig(Settings):

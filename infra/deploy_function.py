@@ -19,8 +19,10 @@ from infra.iam import kms_use_statement, log_statement, service_role, statement
 from infra.naming import STAGES, Names
 from infra.packaging import ZipArchive
 from lambda_deploy.errors import ConfigurationFailure
-from lambda_deploy.settings import (DeploymentSettings, StageSettings, dump_stage_settings,
-                                    parse_stage_settings)
+from lambda_deploy.scaling import DIMENSION as SCALABLE_DIMENSION
+from lambda_deploy.scaling import NAMESPACE as SCALING_NAMESPACE
+from lambda_deploy.settings import (AutoscalingSettings, DeploymentSettings, StageSettings,
+                                    dump_stage_settings, parse_stage_settings)
 
 RUNTIME = "python3.13"
 HANDLER = "lambda_deploy.handler.handler"
@@ -28,6 +30,8 @@ HANDLER = "lambda_deploy.handler.handler"
 # continuation token, so a short timeout is enough and CodePipeline paces the polling.
 TIMEOUT_SECONDS = 120
 MEMORY_MB = 256
+# Service principal of Application Auto Scaling for SageMaker endpoint variants.
+AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 # Two stages, each re-invoked for polling: a few concurrent executions at most.
 RESERVED_CONCURRENCY = 4
 
@@ -69,6 +73,8 @@ def stage_settings(target: DeploymentTarget,
             data_capture_percent=cfg.data_capture_percent,
             keep_previous=cfg.keep_previous,
             smoke_test=cfg.smoke_test,
+            autoscaling=AutoscalingSettings(**cfg.autoscaling.model_dump())
+            if cfg.autoscaling else None,
         )
     return settings
 
@@ -97,6 +103,7 @@ class DeployFunction(Construct):
         models = target.sagemaker_arn("model", f"{prefix}-*")
         configs = target.sagemaker_arn("endpoint-config", f"{prefix}-*")
         endpoints = target.sagemaker_arn("endpoint", f"{prefix}-*")
+        claims = f"{inputs.bucket_arn}/{Names.DEPLOY_CLAIMS_PREFIX}/*"
         role = service_role(
             self, "role", name=names.role("deploy-lambda"), service="lambda.amazonaws.com",
             account_id=target.account_id,
@@ -112,7 +119,39 @@ class DeployFunction(Construct):
                     "sagemaker:ListTags"], [models, configs, endpoints]),
                 statement("DeployOwnEndpoints", [
                     "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint",
-                    "sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"], [endpoints]),
+                    "sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint",
+                    # Registering a variant for autoscaling needs it on the endpoint (SageMaker
+                    # guide, "Auto scaling prerequisites").
+                    "sagemaker:UpdateEndpointWeightsAndCapacities"], [endpoints]),
+                # One conditional PutObject per job (If-None-Match: *): the atomic claim that
+                # lets exactly one delivery of a CodePipeline job act and answer.
+                statement("ClaimJobs", ["s3:PutObject"], [claims]),
+                # Application Auto Scaling's write actions take only a scalable-target ARN with
+                # a generated ID; the condition keys pin them to SageMaker variant counts.
+                statement("ScaleEndpointVariants", [
+                    "application-autoscaling:DeleteScalingPolicy",
+                    "application-autoscaling:DeregisterScalableTarget",
+                    "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:RegisterScalableTarget"], "*",
+                    conditions={"StringEquals": {
+                        "application-autoscaling:service-namespace": SCALING_NAMESPACE,
+                        "application-autoscaling:scalable-dimension": SCALABLE_DIMENSION}}),
+                # Describe* have no resource-level permissions or condition keys.
+                statement("ReadScaling", ["application-autoscaling:DescribeScalableTargets",
+                                          "application-autoscaling:DescribeScalingPolicies"],
+                          "*"),
+                # The first registration creates Application Auto Scaling's service-linked role.
+                statement("CreateAutoscalingServiceLinkedRole", ["iam:CreateServiceLinkedRole"],
+                          [target.arn("iam", f"role/aws-service-role/{AUTOSCALING_SERVICE}/"
+                                             "AWSServiceRoleForApplicationAutoScaling_"
+                                             "SageMakerEndpoint", regional=False)],
+                          conditions={"StringEquals": {"iam:AWSServiceName":
+                                                       AUTOSCALING_SERVICE}}),
+                # A target-tracking policy's own alarms (named TargetTracking-<resource id>-...).
+                statement("ManageTargetTrackingAlarms", [
+                    "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
+                    "cloudwatch:PutMetricAlarm"],
+                    [target.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{prefix}-*")]),
                 # List calls have no resource-level permissions in IAM; cleanup uses them to
                 # find this stage's previous models and configs (then filters by name and tag).
                 statement("ListForCleanup", ["sagemaker:ListEndpointConfigs",
@@ -143,6 +182,7 @@ class DeployFunction(Construct):
             "SAGEMAKER_EXECUTION_ROLE_ARN": inputs.execution_role_arn,
             "KMS_KEY_ARN": inputs.key_arn,
             "DATA_CAPTURE_S3_URI": f"s3://{inputs.bucket_name}/{Names.DATA_CAPTURE_PREFIX}",
+            "JOB_CLAIMS_S3_URI": f"s3://{inputs.bucket_name}/{Names.DEPLOY_CLAIMS_PREFIX}",
             "SMOKE_TEST_CSV": inputs.smoke_test_csv,
             "STAGE_SETTINGS": stage_settings_variable(target, inputs.alarm_names),
         }

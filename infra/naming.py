@@ -91,6 +91,9 @@ class Names:
     DATA_PREFIX = "data"
     TRAINING_OUTPUT_PREFIX = "training"
     DATA_CAPTURE_PREFIX = "data-capture"
+    # One object per CodePipeline job the deploy step answered (lambda_deploy/claims.py).
+    DEPLOY_CLAIMS_PREFIX = "deploy-claims"
+    DEPLOY_CLAIMS_EXPIRY_DAYS = 30
 
     @property
     def pipeline_artifact_prefix(self) -> str:

@@ -5,7 +5,7 @@ import re
 
 from botocore.exceptions import ClientError
 
-from lambda_deploy import aws
+from lambda_deploy import aws, scaling
 from lambda_deploy.errors import ConfigurationFailure, DeployFailure, aws_failure
 from lambda_deploy.logs import log
 from lambda_deploy.package import ModelPackage
@@ -22,6 +22,9 @@ CREATED_BY_DEPLOY = "deploy-step"
 TAG_PACKAGE_ARN = "mlops:model-package-arn"
 TAG_JOB_ID = "mlops:codepipeline-job"
 TAG_DEPLOYED_AT = "mlops:deployed-at"
+# Set on an endpoint config when its job ended: "succeeded" or "failed". A token naming a
+# finished deployment is stale.
+TAG_OUTCOME = "mlops:outcome"
 
 # The alarms infra creates use the dimension VariantName=AllTraffic.
 VARIANT_NAME = "AllTraffic"
@@ -58,25 +61,24 @@ def _is_missing(exc: ClientError) -> bool:
     return error.get("Code") == "ValidationException" and "not find" in error.get("Message", "")
 
 
-def _exists(describe, call: str, **name) -> bool:
-    """True when a re-invocation of the same job already created it (idempotent deploys)."""
-    try:
-        describe(**name)
-        return True
-    except ClientError as exc:
-        if not _is_missing(exc):
-            raise aws_failure(call, exc) from None
-        return False
+def _already_exists(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    return error.get("Code") == "ValidationException" and "already exist" in error.get(
+        "Message", "")
 
 
-def ensure_model(name: str, package: ModelPackage, settings: Settings, stage: str,
+def _duplicate(kind: str, name: str, job_id: str) -> DeployFailure:
+    # The job claim (lambda_deploy/claims.py) lets one delivery per job get here; an existing
+    # name means a delivery of this job already deployed (or the claim record was removed).
+    return DeployFailure(f"{kind} {name} already exists: a delivery of CodePipeline job "
+                         f"{job_id} created it before; not creating or updating anything again. "
+                         "Retry the stage to deploy afresh")
+
+
+def create_model(name: str, package: ModelPackage, settings: Settings, stage: str,
                  job_id: str) -> None:
-    sagemaker = aws.client("sagemaker")
-    if _exists(sagemaker.describe_model, "sagemaker:DescribeModel", ModelName=name):
-        log("model_reused", model=name)
-        return
     try:
-        sagemaker.create_model(
+        aws.client("sagemaker").create_model(
             ModelName=name,
             Containers=[{"ModelPackageName": package.arn}],
             ExecutionRoleArn=settings.execution_role_arn,
@@ -85,19 +87,21 @@ def ensure_model(name: str, package: ModelPackage, settings: Settings, stage: st
                {"Key": TAG_JOB_ID, "Value": job_id}],
         )
     except ClientError as exc:
+        if _already_exists(exc):
+            raise _duplicate("model", name, job_id) from None
         raise aws_failure("sagemaker:CreateModel", exc) from None
     log("model_created", model=name, model_package_arn=package.arn)
 
 
 def endpoint_config_request(name: str, settings: Settings, stage: StageSettings,
-                            package: ModelPackage, job_id: str) -> dict:
+                            package: ModelPackage, job_id: str, instance_count: int) -> dict:
     request = {
         "EndpointConfigName": name,
         "ProductionVariants": [{
             "VariantName": VARIANT_NAME,
             "ModelName": name,
             "InstanceType": stage.instance_type,
-            "InitialInstanceCount": stage.initial_instance_count,
+            "InitialInstanceCount": instance_count,
             "InitialVariantWeight": 1.0,
         }],
         "KmsKeyId": settings.kms_key_arn,
@@ -117,19 +121,16 @@ def endpoint_config_request(name: str, settings: Settings, stage: StageSettings,
     return request
 
 
-def ensure_endpoint_config(name: str, settings: Settings, stage: StageSettings,
-                           package: ModelPackage, job_id: str) -> None:
-    sagemaker = aws.client("sagemaker")
-    if _exists(sagemaker.describe_endpoint_config, "sagemaker:DescribeEndpointConfig",
-               EndpointConfigName=name):
-        log("endpoint_config_reused", endpoint_config=name)
-        return
+def create_endpoint_config(name: str, settings: Settings, stage: StageSettings,
+                           package: ModelPackage, job_id: str, instance_count: int) -> None:
     try:
-        sagemaker.create_endpoint_config(
-            **endpoint_config_request(name, settings, stage, package, job_id))
+        aws.client("sagemaker").create_endpoint_config(
+            **endpoint_config_request(name, settings, stage, package, job_id, instance_count))
     except ClientError as exc:
+        if _already_exists(exc):
+            raise _duplicate("endpoint config", name, job_id) from None
         raise aws_failure("sagemaker:CreateEndpointConfig", exc) from None
-    log("endpoint_config_created", endpoint_config=name)
+    log("endpoint_config_created", endpoint_config=name, instance_count=instance_count)
 
 
 def deployment_config(stage: StageSettings) -> dict:
@@ -159,17 +160,43 @@ def describe_endpoint(name: str) -> dict | None:
         raise
 
 
-def start_endpoint(config_name: str, settings: Settings, stage: StageSettings) -> str:
-    """Create or update the endpoint onto config_name; returns "create" or "update".
-
-    Safe to repeat: an endpoint already on (or moving to) config_name is left alone.
-    """
-    sagemaker = aws.client("sagemaker")
-    endpoint_name = stage.endpoint_name
+def read_endpoint(stage: StageSettings) -> dict | None:
+    """The stage's endpoint before a deploy; refuses (before anything is created) when it is
+    busy or broken."""
+    name = stage.endpoint_name
     try:
-        endpoint = describe_endpoint(endpoint_name)
+        endpoint = describe_endpoint(name)
     except ClientError as exc:
         raise aws_failure("sagemaker:DescribeEndpoint", exc) from None
+    if endpoint is None:
+        return None
+    status = endpoint.get("EndpointStatus")
+    if status in BUSY_STATUSES:
+        raise DeployFailure(f"endpoint {name} is {status} with another deployment; "
+                            "wait until it is InService and retry this stage")
+    if status != "InService":
+        raise DeployFailure(
+            f"endpoint {name} is {status} ({endpoint.get('FailureReason', 'no reason')})"
+            " and cannot be updated; delete it (aws sagemaker delete-endpoint --endpoint-name "
+            f"{name}) and retry this stage to create it afresh")
+    return endpoint
+
+
+def serving_instance_type(endpoint: dict) -> str | None:
+    try:
+        config = aws.client("sagemaker").describe_endpoint_config(
+            EndpointConfigName=endpoint["EndpointConfigName"])
+    except ClientError as exc:
+        raise aws_failure("sagemaker:DescribeEndpointConfig", exc) from None
+    return next((v.get("InstanceType") for v in config.get("ProductionVariants", [])
+                 if v.get("VariantName") == VARIANT_NAME), None)
+
+
+def start_endpoint(config_name: str, endpoint: dict | None, settings: Settings,
+                   stage: StageSettings) -> str:
+    """Create the endpoint on config_name, or update it blue/green; "create" or "update"."""
+    sagemaker = aws.client("sagemaker")
+    endpoint_name = stage.endpoint_name
     if endpoint is None:
         try:
             sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name,
@@ -178,23 +205,14 @@ def start_endpoint(config_name: str, settings: Settings, stage: StageSettings) -
             raise aws_failure("sagemaker:CreateEndpoint", exc) from None
         log("endpoint_create_started", endpoint=endpoint_name, endpoint_config=config_name)
         return "create"
-    status = endpoint.get("EndpointStatus")
-    pending = (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
-    if config_name in (endpoint.get("EndpointConfigName"), pending):
-        log("endpoint_already_on_config", endpoint=endpoint_name, endpoint_config=config_name,
-            status=status)
-        return "update" if pending == config_name else "create"
-    if status in BUSY_STATUSES:
-        raise DeployFailure(f"endpoint {endpoint_name} is {status} with another deployment; "
-                            "wait until it is InService and retry this stage")
-    if status in ("Failed", "UpdateRollbackFailed", "OutOfService"):
-        raise DeployFailure(
-            f"endpoint {endpoint_name} is {status} ({endpoint.get('FailureReason', 'no reason')})"
-            " and cannot be updated; delete it (aws sagemaker delete-endpoint --endpoint-name "
-            f"{endpoint_name}) and retry this stage to create it afresh")
+    if serving_instance_type(endpoint) != stage.instance_type \
+            and scaling.is_registered(endpoint_name, VARIANT_NAME):
+        # AWS: an update changing an autoscaled variant's instance type fails unless the variant
+        # is deregistered first; scaling is registered again once the endpoint is InService.
+        scaling.deregister(endpoint_name, VARIANT_NAME)
     try:
-        # RetainAllVariantProperties=False: the new config's instance type and count apply,
-        # so a changed stage setting takes effect with the deploy.
+        # RetainAllVariantProperties=False: the new config's instance type, count (the fleet's
+        # current size when it autoscales) and data capture apply.
         sagemaker.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name,
                                   RetainAllVariantProperties=False,
                                   DeploymentConfig=deployment_config(stage))

@@ -1,16 +1,19 @@
-"""Lambda entry point: one CodePipeline deploy job, answered with exactly one reply per call.
+"""Lambda entry point: one CodePipeline deploy job, answered once however often it is delivered.
 
-First call: read the package from the artifact, check it, create Model + EndpointConfig,
-create/update the endpoint, reply with a continuation token. Later calls (CodePipeline passes the
-token back): poll the endpoint; when it is InService on the new config, smoke-test (staging),
-clean up old configs and reply success with output variables. Every failure becomes
-put_job_failure_result; nothing but a failed reply is raised, so Lambda never retries a deploy.
+Every delivery first claims its job ID (lambda_deploy/claims.py); a delivery that finds the job
+claimed ends quietly. First call of a job: read the package from the artifact, check it,
+create Model + EndpointConfig (names derived from the job ID), create/update the endpoint,
+reply with a continuation token. Later calls (new job IDs carrying the token): check the token
+against SageMaker (lambda_deploy/verify.py), poll the endpoint; when it is InService on the new
+config, set up autoscaling, smoke-test (staging), clean up old configs, record the outcome on
+the config and reply success with output variables read from what serves. Every failure becomes
+put_job_failure_result; nothing is raised, so Lambda never retries a deploy.
 """
 from __future__ import annotations
 
 import time
 
-from lambda_deploy import codepipeline, deploy, monitor
+from lambda_deploy import claims, codepipeline, deploy, monitor, scaling
 from lambda_deploy.artifact import read_model_package_arn
 from lambda_deploy.cleanup import clean_up
 from lambda_deploy.codepipeline import Job, Progress
@@ -19,28 +22,42 @@ from lambda_deploy.logs import log, warn
 from lambda_deploy.package import check_package
 from lambda_deploy.settings import Settings, StageSettings, load_settings, parse_user_parameters
 from lambda_deploy.smoke_test import run_smoke_test
+from lambda_deploy.verify import Deployment, record_outcome, verify
 
 
 def handler(event, context):
     try:
-        job = codepipeline.parse_job(event)
+        job_id = codepipeline.job_id(event)
     except codepipeline.NotAJob:
         warn("ignored_event", reason="not a CodePipeline job")
         return {"status": "ignored"}
-    log("job_received", job_id=job.id, resumed=job.continuation_token is not None)
     try:
+        if not claims.claim(job_id):
+            # Another delivery of this job owns it and answers it; saying anything here could
+            # contradict that answer.
+            warn("duplicate_delivery", job_id=job_id)
+            return {"status": "duplicate"}
+        job = codepipeline.parse_job(event)
+        log("job_received", job_id=job.id, resumed=job.continuation_token is not None)
         reply = run(job, now=int(time.time()))
+    except claims.ClaimUnknown as exc:
+        # Nobody can tell whether another delivery owns the job: answering could contradict
+        # it. Unanswered, the job fails when CodePipeline's timeout for it ends.
+        warn("claim_unknown", job_id=job_id, error=str(exc))
+        return {"status": "unanswered"}
     except DeployFailure as failure:
-        log("job_failed", job_id=job.id, failure_type=failure.failure_type, message=str(failure))
-        codepipeline.fail(job.id, failure.failure_type, str(failure))
-        return {"status": "failed"}
+        log("job_failed", job_id=job_id, failure_type=failure.failure_type, message=str(failure))
+        return _status("failed", codepipeline.fail(job_id, failure.failure_type, str(failure)))
     except Exception as exc:  # a bug must still answer the job, not make Lambda retry a deploy
-        warn("internal_error", job_id=job.id, error_type=type(exc).__name__, error=str(exc))
-        codepipeline.fail(job.id, JOB_FAILED,
-                          f"internal error in the deploy step: {type(exc).__name__}: {exc}")
-        return {"status": "failed"}
-    reply()
-    return {"status": "replied"}
+        warn("internal_error", job_id=job_id, error_type=type(exc).__name__, error=str(exc))
+        return _status("failed", codepipeline.fail(
+            job_id, JOB_FAILED, f"internal error in the deploy step: {type(exc).__name__}: {exc}"))
+    return _status("replied", reply())
+
+
+def _status(sent: str, reply: str) -> dict:
+    """What the invocation did: the reply it sent, or why CodePipeline did not take it."""
+    return {"status": sent if reply == "replied" else f"reply_{reply}"}
 
 
 def run(job: Job, now: int):
@@ -57,33 +74,60 @@ def start(job: Job, settings: Settings, stage: StageSettings, now: int):
     name = deploy.resource_name(settings, stage.stage, package.version, job.id)
     log("deploy_starting", job_id=job.id, stage=stage.stage, model_package_arn=package.arn,
         approval_status=package.status, name=name)
-    deploy.ensure_model(name, package, settings, stage.stage, job.id)
-    deploy.ensure_endpoint_config(name, settings, stage, package, job.id)
-    action = deploy.start_endpoint(name, settings, stage)
+    endpoint = deploy.read_endpoint(stage)
+    count = scaling.carried_instance_count(stage, endpoint, deploy.VARIANT_NAME)
+    deploy.create_model(name, package, settings, stage.stage, job.id)
+    deploy.create_endpoint_config(name, settings, stage, package, job.id, count)
+    action = deploy.start_endpoint(name, endpoint, settings, stage)
     progress = Progress(stage=stage.stage, endpoint_config=name, package_arn=package.arn,
-                        package_version=package.version, started_at=now, action=action)
+                        package_version=package.version, started_at=now, action=action,
+                        job=job.id)
     summary = (f"{action} of {stage.endpoint_name} to {name} (package version "
-               f"{package.version}) started")
+               f"{package.version}, {count} instances) started")
     return lambda: codepipeline.continue_later(job.id, progress.to_token(), summary)
 
 
 def resume(job: Job, settings: Settings, stage: StageSettings, now: int):
     progress = Progress.from_token(job.continuation_token, stage.stage,
                                    deploy.config_prefix(settings, stage.stage))
-    status = monitor.check(progress, stage, now)
-    log("endpoint_polled", job_id=job.id, done=status.done, detail=status.detail)
-    if not status.done:
-        return lambda: codepipeline.continue_later(job.id, job.continuation_token, status.detail)
-    summary = status.detail
-    if stage.smoke_test:
-        rows = run_smoke_test(stage.endpoint_name, settings.smoke_test_csv)
-        summary += f"; smoke test passed on {rows} rows"
-        log("smoke_test_passed", endpoint=stage.endpoint_name, rows=rows)
-    cleanup = clean_up(settings, stage, progress.endpoint_config)
+    deployment = verify(progress, read_model_package_arn(job), settings, stage)
+    try:
+        status = monitor.check(progress, stage, now)
+        log("endpoint_polled", job_id=job.id, done=status.done, detail=status.detail)
+        if not status.done:
+            return lambda: codepipeline.continue_later(job.id, job.continuation_token,
+                                                       status.detail)
+        summary = f"{status.detail}; {scaling.apply(stage, deploy.VARIANT_NAME)}"
+        if stage.smoke_test:
+            rows = run_smoke_test(stage.endpoint_name, settings.smoke_test_csv)
+            summary += f"; smoke test passed on {rows} rows"
+            log("smoke_test_passed", endpoint=stage.endpoint_name, rows=rows)
+    except DeployFailure as failure:
+        raise _ended(failure, deployment, stage, job) from None
+    cleanup = clean_up(settings, stage, deployment.config_name)
     if cleanup.errors:
         summary += f"; cleanup incomplete ({len(cleanup.errors)} errors, see logs)"
+    problem = record_outcome(deployment, "succeeded", job.id)
+    if problem:
+        warn("outcome_not_recorded", job_id=job.id, error=problem)
+    # What serves, as SageMaker reports it (verify() matched the token against it).
     variables = {"EndpointName": stage.endpoint_name,
-                 "EndpointConfigName": progress.endpoint_config,
-                 "ModelPackageArn": progress.package_arn,
-                 "ModelPackageVersion": str(progress.package_version)}
+                 "EndpointConfigName": deployment.config_name,
+                 "ModelPackageArn": deployment.package_arn,
+                 "ModelPackageVersion": str(deployment.package_version)}
     return lambda: codepipeline.succeed(job.id, summary, variables)
+
+
+def _ended(failure: DeployFailure, deployment: Deployment, stage: StageSettings,
+           job: Job) -> DeployFailure:
+    """A deployment that failed for good: record it, restore scaling after a rollback."""
+    message = str(failure)
+    if isinstance(failure, monitor.RolledBack):
+        try:
+            scaling.apply(stage, deploy.VARIANT_NAME)
+        except DeployFailure as exc:
+            message += f" Autoscaling of the previous config could not be restored: {exc}"
+    problem = record_outcome(deployment, "failed", job.id)
+    if problem:
+        warn("outcome_not_recorded", job_id=job.id, error=problem)
+    return DeployFailure(message, failure.failure_type)

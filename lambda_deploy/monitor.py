@@ -15,6 +15,10 @@ from lambda_deploy.settings import StageSettings
 GRACE_SECONDS = 1800
 
 
+class RolledBack(DeployFailure):
+    """SageMaker rolled the update back: the endpoint is InService on the previous config."""
+
+
 @dataclass(frozen=True)
 class Status:
     done: bool
@@ -45,7 +49,7 @@ def check(progress: Progress, stage: StageSettings, now: int) -> Status:
     if status == "InService" and current == progress.endpoint_config:
         return Status(True, f"endpoint {name} is InService on {current}")
     if status == "InService":
-        raise DeployFailure(
+        raise RolledBack(
             f"SageMaker rolled the update of endpoint {name} back: it is InService on "
             f"{current}, not on the new config {progress.endpoint_config} (model package "
             f"version {progress.package_version}). "

@@ -32,6 +32,15 @@ class DeploymentSettings:
 
 
 @dataclass(frozen=True)
+class AutoscalingSettings:
+    """Target tracking on SageMakerVariantInvocationsPerInstance for the endpoint's variant."""
+
+    min_instances: int
+    max_instances: int
+    target_invocations_per_instance: int
+
+
+@dataclass(frozen=True)
 class StageSettings:
     stage: str
     endpoint_name: str
@@ -43,6 +52,7 @@ class StageSettings:
     data_capture_percent: int
     keep_previous: int
     smoke_test: bool
+    autoscaling: AutoscalingSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,33 @@ def _deployment(data, where: str) -> DeploymentSettings:
     )
 
 
+# Application Auto Scaling accepts any capacity; this bounds what one variant may cost.
+MAX_INSTANCES = 100
+# SageMakerVariantInvocationsPerInstance is invocations per instance per minute.
+MAX_TARGET_INVOCATIONS = 1_000_000
+
+
+def _autoscaling(data, where: str, initial_count: int) -> AutoscalingSettings | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        _fail(where, "expected an object or null")
+    unknown = sorted(set(data) - {"min_instances", "max_instances",
+                                  "target_invocations_per_instance"})
+    if unknown:
+        _fail(f"{where}.{unknown[0]}", "unknown setting; allowed: min_instances, "
+              "max_instances, target_invocations_per_instance")
+    low = _int(data, "min_instances", where, 1, MAX_INSTANCES)
+    high = _int(data, "max_instances", where, low, MAX_INSTANCES)
+    if not low <= initial_count <= high:
+        _fail(f"{where}", f"initial_instance_count {initial_count} is outside "
+              f"min_instances..max_instances ({low}..{high})")
+    return AutoscalingSettings(
+        min_instances=low, max_instances=high,
+        target_invocations_per_instance=_int(data, "target_invocations_per_instance", where,
+                                             1, MAX_TARGET_INVOCATIONS))
+
+
 def _stage(stage: str, data, prefix: str) -> StageSettings:
     where = f"STAGE_SETTINGS.{stage}"
     if not isinstance(data, dict):
@@ -117,17 +154,19 @@ def _stage(stage: str, data, prefix: str) -> StageSettings:
     accept_pending = _bool(data, "accept_pending_approval", where)
     if stage == "prod" and accept_pending:
         _fail(f"{where}.accept_pending_approval", "prod deploys Approved packages only")
+    initial_count = _int(data, "initial_instance_count", where, 1, MAX_INSTANCES)
     return StageSettings(
         stage=stage,
         endpoint_name=endpoint,
         instance_type=instance_type,
-        initial_instance_count=_int(data, "initial_instance_count", where, 1, 20),
+        initial_instance_count=initial_count,
         accept_pending_approval=accept_pending,
         deployment=_deployment(data.get("deployment"), f"{where}.deployment"),
         alarm_names=tuple(alarms),
         data_capture_percent=_int(data, "data_capture_percent", where, 0, 100),
         keep_previous=_int(data, "keep_previous", where, 0, 10),
         smoke_test=_bool(data, "smoke_test", where),
+        autoscaling=_autoscaling(data.get("autoscaling"), f"{where}.autoscaling", initial_count),
     )
 
 

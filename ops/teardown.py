@@ -6,9 +6,13 @@ They are not in Terraform state, so `cdktf destroy` leaves them running (and bil
 first. Resources are found by the deploy step's tags (docs/interfaces.md: mlops:project,
 mlops:environment, mlops:created-by=deploy-step), read with ListTags; a name is never enough.
 Needs sagemaker:ListEndpoints, ListEndpointConfigs, ListModels, ListTags, DescribeEndpoint
-(waiting) and DeleteEndpoint, DeleteEndpointConfig, DeleteModel on <prefix>-* resources.
-Without --yes it only lists what it would delete. With --yes it deletes endpoints, then
-endpoint configs, then models, and waits until the endpoints are gone (unless --no-wait).
+(waiting) and DeleteEndpoint, DeleteEndpointConfig, DeleteModel on <prefix>-* resources, and
+application-autoscaling:DescribeScalableTargets, DescribeScalingPolicies, DeleteScalingPolicy,
+DeregisterScalableTarget for the endpoints' variants.
+Without --yes it only lists what it would delete. With --yes it deletes the endpoints' scaling
+policies and deregisters their variants (AWS: "Delete endpoints configured for auto scaling"),
+then deletes endpoints, endpoint configs and models, and waits until the endpoints are gone
+(unless --no-wait).
 
 Exit status: 0 done (or nothing to do), 1 an AWS call failed, 2 bad input or no credentials.
 """
@@ -34,6 +38,8 @@ DELETE_ORDER = ("endpoint", "endpoint-config", "model")
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 30
 TOTAL_ATTEMPTS = 3  # the first call and two retries
+SCALING_NAMESPACE = "sagemaker"
+SCALING_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
 class AwsCallFailed(Exception):
@@ -46,6 +52,7 @@ class Found:
     name: str
     stage: str
     status: str = ""
+    resource_id: str = ""  # scaling policies and scalable targets: the variant they scale
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,7 +80,9 @@ class BadSetup(ValueError):
     """The AWS setup (region, profile, endpoint URL) cannot work; str() is one line (exit 2)."""
 
 
-def sagemaker_client(region: str):
+def sagemaker_client(region: str, service: str = "sagemaker"):
+    """A client for `service` (SageMaker, or Application Auto Scaling for the endpoints'
+    scaling) with bounded timeouts and attempts."""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ProfileNotFound
@@ -85,7 +94,7 @@ def sagemaker_client(region: str):
     config = Config(connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
                     retries={"total_max_attempts": TOTAL_ATTEMPTS, "mode": "standard"})
     try:
-        return boto3.session.Session(region_name=region).client("sagemaker", config=config)
+        return boto3.session.Session(region_name=region).client(service, config=config)
     except ProfileNotFound as exc:
         raise BadSetup(f"AWS profile {exc.kwargs.get('profile')!r} not found (AWS_PROFILE); "
                        "see `aws configure list-profiles`") from None
@@ -105,7 +114,8 @@ def _call(client, operation: str, **kwargs):
     except NoCredentialsError:
         raise
     except (ClientError, BotoCoreError) as exc:
-        raise AwsCallFailed(f"sagemaker {_api_name(operation)} failed: {exc}") from None
+        raise AwsCallFailed(f"{client.meta.service_model.signing_name} "
+                            f"{_api_name(operation)} failed: {exc}") from None
 
 
 def _api_name(operation: str) -> str:
@@ -137,6 +147,48 @@ def find_resources(client, project: str, environment: str) -> list[Found]:
             if not token:
                 break
     return found
+
+
+def find_scaling(autoscaling, endpoints: list[Found]) -> list[Found]:
+    """Scaling policies, then scalable targets, of the found endpoints' variants."""
+    stages = {f"endpoint/{e.name}/variant/": e.stage for e in endpoints if e.kind == "endpoint"}
+    targets, token = [], None
+    while stages:
+        page = _call(autoscaling, "describe_scalable_targets", ServiceNamespace=SCALING_NAMESPACE,
+                     ScalableDimension=SCALING_DIMENSION, **({"NextToken": token} if token else {}))
+        targets += [t["ResourceId"] for t in page.get("ScalableTargets", [])
+                    if any(t["ResourceId"].startswith(p) for p in stages)]
+        token = page.get("NextToken")
+        if not token:
+            break
+    found = []
+    for resource_id in sorted(targets):
+        stage = next(v for p, v in stages.items() if resource_id.startswith(p))
+        page = _call(autoscaling, "describe_scaling_policies", ServiceNamespace=SCALING_NAMESPACE,
+                     ResourceId=resource_id, ScalableDimension=SCALING_DIMENSION)
+        found += [Found("scaling-policy", p["PolicyName"], stage, resource_id=resource_id)
+                  for p in page.get("ScalingPolicies", [])]
+    return found + [Found("scalable-target", r, next(v for p, v in stages.items()
+                                                     if r.startswith(p))) for r in sorted(targets)]
+
+
+def delete_scaling(autoscaling, found: list[Found], out) -> list[str]:
+    """Policies first, then the targets (AWS's order); returns one error line per failure."""
+    errors = []
+    for item in found:
+        where = {"ServiceNamespace": SCALING_NAMESPACE, "ScalableDimension": SCALING_DIMENSION}
+        try:
+            if item.kind == "scaling-policy":
+                _call(autoscaling, "delete_scaling_policy", PolicyName=item.name,
+                      ResourceId=item.resource_id, **where)
+            elif item.kind == "scalable-target":
+                _call(autoscaling, "deregister_scalable_target", ResourceId=item.name, **where)
+            else:
+                continue
+            print(f"deleted  {item.kind:<16} {item.name}", file=out)
+        except AwsCallFailed as exc:
+            errors.append(f"{exc} ({item.name})")
+    return errors
 
 
 def _tags(client, arn: str) -> dict:
@@ -195,7 +247,10 @@ def main(argv: list[str]) -> int:
     label = f"environment {config.name} ({config.project}-{config.name}, {region})"
     try:
         client = sagemaker_client(region)
+        autoscaling = sagemaker_client(region, "application-autoscaling")
         found = find_resources(client, config.project, config.name)
+        scaling = find_scaling(autoscaling, found)
+        found = scaling + found
         if not found:
             print(f"nothing to delete: no deploy-step resources for {label}")
             return 0
@@ -207,7 +262,9 @@ def main(argv: list[str]) -> int:
             print(f"dry run: nothing deleted. Re-run with --yes to delete these {len(found)} "
                   "resources.")
             return 0
-        errors = delete_resources(client, found, wait=not args.no_wait, out=sys.stdout)
+        # Scaling goes first: a scalable target outliving its endpoint would be left behind.
+        errors = delete_scaling(autoscaling, scaling, out=sys.stdout)
+        errors += delete_resources(client, found, wait=not args.no_wait, out=sys.stdout)
     except BadSetup as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,14 @@ RESOURCE_WILDCARD_ALLOWED = {
     "cloudwatch:PutMetricData": "no resource-level permissions; namespace condition applies",
     "xray:PutTraceSegments": "no resource-level permissions",
     "xray:PutTelemetryRecords": "no resource-level permissions",
+    # Scalable-target ARNs carry an ID Application Auto Scaling generates; the deploy role's
+    # statement pins these to SageMaker variant counts with the service's condition keys.
+    "application-autoscaling:RegisterScalableTarget": "generated ARN; namespace condition",
+    "application-autoscaling:DeregisterScalableTarget": "generated ARN; namespace condition",
+    "application-autoscaling:PutScalingPolicy": "generated ARN; namespace condition",
+    "application-autoscaling:DeleteScalingPolicy": "generated ARN; namespace condition",
+    "application-autoscaling:DescribeScalableTargets": "no resource-level permissions",
+    "application-autoscaling:DescribeScalingPolicies": "no resource-level permissions",
 }
 POLICY_ATTRIBUTES = {
     "aws_iam_role_policy": "policy",
@@ -153,3 +161,26 @@ def test_bucket_and_topic_refuse_plain_http(stack):
         denies = [s for s in json.loads(resource["policy"])["Statement"]
                   if s["Effect"] == "Deny"]
         assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+
+
+def test_autoscaling_writes_are_pinned_to_sagemaker_variants(stack):
+    writes = {"application-autoscaling:RegisterScalableTarget",
+              "application-autoscaling:DeregisterScalableTarget",
+              "application-autoscaling:PutScalingPolicy",
+              "application-autoscaling:DeleteScalingPolicy"}
+    found = 0
+    for _, logical_id, stmt in statements(stack):
+        actions = set(as_list(stmt.get("Action", [])))
+        if actions & writes:
+            found += 1
+            assert stmt["Condition"] == {"StringEquals": {
+                "application-autoscaling:service-namespace": "sagemaker",
+                "application-autoscaling:scalable-dimension":
+                    "sagemaker:variant:DesiredInstanceCount"}}, logical_id
+        if "iam:CreateServiceLinkedRole" in actions:
+            assert stmt["Condition"] == {"StringEquals": {
+                "iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}}
+            assert all(r.endswith(":role/aws-service-role/sagemaker.application-autoscaling."
+                                  "amazonaws.com/AWSServiceRoleForApplicationAutoScaling_"
+                                  "SageMakerEndpoint") for r in as_list(stmt["Resource"]))
+    assert found == 1

@@ -42,7 +42,10 @@ def test_bucket_lifecycle_expires_old_versions_and_aborts_uploads(synthesized):
     assert has(synthesized, "aws_s3_bucket_lifecycle_configuration", {"rule": [{
         "status": "Enabled",
         "noncurrent_version_expiration": [{"noncurrent_days": 90}],
-        "abort_incomplete_multipart_upload": [{"days_after_initiation": 7}]}]})
+        "abort_incomplete_multipart_upload": [{"days_after_initiation": 7}]}, {
+        # The deploy step's job claims outlive any redelivery of a job (6 hours at most).
+        "status": "Enabled", "filter": [{"prefix": "deploy-claims/"}],
+        "expiration": [{"days": 30}]}]})
 
 
 def test_source_object_is_encrypted_and_hash_tracked(synthesized, stacks):

@@ -37,6 +37,9 @@ def aws_mock(monkeypatch):
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
         lambda_aws.reset()
+        # The artifact bucket holds the pipeline's artifacts and the deploy step's job claims.
+        lambda_aws.session().client("s3", region_name=REGION).create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         yield
     lambda_aws.reset()
 
@@ -76,7 +79,6 @@ def registry(aws_mock):
 def artifacts(aws_mock):
     """Put TestOutput artifacts in S3; returns a function (files dict or raw bytes) -> key."""
     s3 = lambda_aws.session().client("s3", region_name=REGION)
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     counter = iter(range(1, 10_000))
 
     def put(files=None, raw: bytes | None = None) -> str:

@@ -3,10 +3,21 @@
 moto lacks sagemaker UpdateEndpoint and codepipeline PutJobSuccessResult/PutJobFailureResult;
 `FakeAws` answers those through botocore `before-call` handlers, records the exact parameters,
 and drives the moto endpoint through the states SageMaker would (Updating, rolled back, Failed).
+What the fake enforces comes from AWS's documentation, not from the deploy step:
+- CodePipeline takes one result per job and refuses another with InvalidJobStateException
+  (API_PutJobSuccessResult / API_PutJobFailureResult, "Errors"); a continuation is a new job
+  that carries the token ("Future jobs use this token", API_PutJobSuccessResult).
+- SageMaker names are unique per account and region: a second CreateModel /
+  CreateEndpointConfig / CreateEndpoint of a name fails with ValidationException "Cannot create
+  already existing ..." (moto overwrites instead).
+- UpdateEndpoint that changes the instance type of a variant registered with Application Auto
+  Scaling fails ("Update endpoints that use auto scaling", SageMaker developer guide); a model
+  change alone is allowed.
 """
 from __future__ import annotations
 
 import io
+import itertools
 import json
 
 from botocore.awsrequest import AWSResponse
@@ -24,6 +35,7 @@ BUCKET = f"{PREFIX}-artifacts-{ACCOUNT}-{REGION}"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-sagemaker-execution"
 KMS_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 CAPTURE_URI = f"s3://{BUCKET}/data-capture"
+CLAIMS_URI = f"s3://{BUCKET}/deploy-claims"
 SECRET_KEY = "artifact-secret-key-must-not-be-logged"
 SESSION_TOKEN = "artifact-session-token-must-not-be-logged"
 SMOKE_CSV = "12.5,3,1,4,2.0,1,0,400,5000.0,2000.0,0,0,0,0,0,0,0,0,0,0\n" \
@@ -58,6 +70,7 @@ def lambda_environment(**stage_overrides) -> dict:
         "MODEL_PACKAGE_GROUP": GROUP, "SAGEMAKER_EXECUTION_ROLE_ARN": ROLE_ARN,
         "KMS_KEY_ARN": KMS_ARN, "DATA_CAPTURE_S3_URI": CAPTURE_URI,
         "SMOKE_TEST_CSV": SMOKE_CSV, "STAGE_SETTINGS": json.dumps(stages),
+        "JOB_CLAIMS_S3_URI": CLAIMS_URI,
     }
 
 
@@ -67,8 +80,20 @@ def moto_endpoint(name: str):
     return sagemaker_backends[ACCOUNT][REGION].endpoints[name]
 
 
+def moto_backend():
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends[ACCOUNT][REGION]
+
+
 def _ok(parsed: dict):
     return AWSResponse("https://fake", 200, {}, None), parsed
+
+
+def error(code: str, message: str, status: int = 400):
+    return (AWSResponse("https://fake", status, {}, None),
+            {"Error": {"Code": code, "Message": message},
+             "ResponseMetadata": {"HTTPStatusCode": status}})
 
 
 class FakeAws:
@@ -76,26 +101,61 @@ class FakeAws:
 
     def __init__(self):
         self.calls: list[tuple[str, dict]] = []
+        self.refused: list[tuple[str, dict]] = []
+        self.results: dict[str, tuple[str, dict]] = {}
         self.inference_body = json.dumps({"predictions": [
             {"probability": 0.02, "label": 0}, {"probability": 0.91, "label": 1}]}).encode()
         self.sm = lambda_aws.session().client("sagemaker", region_name=REGION)
         events = lambda_aws.client("codepipeline").meta.events
         events.register("before-call.codepipeline.PutJobSuccessResult", self._record)
         events.register("before-call.codepipeline.PutJobFailureResult", self._record)
-        lambda_aws.client("sagemaker").meta.events.register(
-            "before-call.sagemaker.UpdateEndpoint", self._update_endpoint)
+        sagemaker_events = lambda_aws.client("sagemaker").meta.events
+        sagemaker_events.register("before-call.sagemaker.UpdateEndpoint", self._update_endpoint)
+        for operation in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint"):
+            sagemaker_events.register(f"before-call.sagemaker.{operation}", self._unique_name)
         lambda_aws.client("sagemaker-runtime").meta.events.register(
             "before-call.sagemaker-runtime.InvokeEndpoint", self._invoke_endpoint)
 
     # -- handlers ------------------------------------------------------------------------------
     def _record(self, model, params, **_):
-        self.calls.append((model.name, json.loads(params["body"])))
+        body = json.loads(params["body"])
+        if body["jobId"] in self.results:
+            self.refused.append((model.name, body))
+            return error("InvalidJobStateException",
+                         f"Job {body['jobId']} is not in a state that accepts a result")
+        self.results[body["jobId"]] = (model.name, body)
+        self.calls.append((model.name, body))
         return _ok({})
+
+    def _unique_name(self, model, params, **_):
+        body = json.loads(params["body"])
+        kind, name = {
+            "CreateModel": ("model", body.get("ModelName")),
+            "CreateEndpointConfig": ("endpoint configuration", body.get("EndpointConfigName")),
+            "CreateEndpoint": ("endpoint", body.get("EndpointName")),
+        }[model.name]
+        backend = moto_backend()
+        existing = {"model": backend._models, "endpoint configuration": backend.endpoint_configs,
+                    "endpoint": backend.endpoints}[kind]
+        if name in existing:
+            self.calls.append((f"{model.name}Refused", body))
+            return error("ValidationException", f'Cannot create already existing {kind} '
+                         f'"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind.split()[0]}/{name}".')
+        return None
 
     def _update_endpoint(self, model, params, **_):
         body = json.loads(params["body"])
         self.calls.append((model.name, body))
         endpoint = moto_endpoint(body["EndpointName"])
+        backend = moto_backend()
+        new_type = backend.endpoint_configs[body["EndpointConfigName"]].production_variants[0][
+            "InstanceType"]
+        old_type = backend.endpoint_configs[endpoint.endpoint_config_name].production_variants[
+            0]["InstanceType"]
+        if new_type != old_type and self.scalable_targets(body["EndpointName"]):
+            return error("ValidationException",
+                         "The variant(s) \"[AllTraffic]\" are configured for auto scaling; "
+                         "deregister them before changing the instance type")
         endpoint.endpoint_status = "Updating"
         endpoint.pending_deployment_summary = {"EndpointConfigName": body["EndpointConfigName"]}
         return _ok({"EndpointArn": endpoint.arn})
@@ -109,9 +169,18 @@ class FakeAws:
                     "ContentType": "application/json"})
 
     # -- driving the endpoint ------------------------------------------------------------------
+    def scalable_targets(self, endpoint_name: str) -> list[dict]:
+        client = lambda_aws.session().client("application-autoscaling", region_name=REGION)
+        return client.describe_scalable_targets(
+            ServiceNamespace="sagemaker",
+            ResourceIds=[f"endpoint/{endpoint_name}/variant/AllTraffic"])["ScalableTargets"]
+
     def finish_update(self, endpoint_name: str) -> None:
         endpoint = moto_endpoint(endpoint_name)
         endpoint.endpoint_config_name = endpoint.pending_deployment_summary["EndpointConfigName"]
+        # RetainAllVariantProperties=False: the fleet is the new config's.
+        endpoint.production_variants = endpoint._process_production_variants(
+            moto_backend().endpoint_configs[endpoint.endpoint_config_name].production_variants)
         endpoint.pending_deployment_summary = None
         endpoint.endpoint_status = "InService"
 
@@ -139,9 +208,17 @@ class FakeAws:
         return self.replies[-1]
 
 
+_continuations = itertools.count(1)
+
+
 def continuation_job_id(job_id: str) -> str:
-    """CodePipeline continues an action with a new job carrying the token: a new job ID."""
-    return "c0ffee00" + job_id[8:]
+    """CodePipeline continues an action with a new job carrying the token: a new job ID each
+    time."""
+    return f"c{next(_continuations):07x}" + job_id[8:]
+
+
+def job_id_of(event: dict) -> str:
+    return event["CodePipeline.job"]["id"]
 
 
 def job_event(job_id: str, stage="staging", key: str | None = None, token: str | None = None,

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from deploy_helpers import (GROUP, JOB_A, JOB_B, PREFIX, REGION, SECRET_KEY, SESSION_TOKEN,
-                            continuation_job_id, deploy_to_in_service, job_event)
+                            deploy_to_in_service, job_event, job_id_of)
 from botocore.awsrequest import AWSResponse
 
 from lambda_deploy import aws as lambda_aws
@@ -208,7 +208,8 @@ def test_rollback_is_detected_and_names_the_alarm(fake, registry, artifacts):
                                StateReason="threshold crossed")
     fake.roll_back(f"{PREFIX}-prod", reason="Alarm triggered rollback")
 
-    handler(job_event(JOB_B, "prod", key, token=token), None)
+    poll = job_event(JOB_B, "prod", key, token=token)
+    handler(poll, None)
 
     details = failure(fake)
     assert details["type"] == "JobFailed"
@@ -219,7 +220,7 @@ def test_rollback_is_detected_and_names_the_alarm(fake, registry, artifacts):
     assert f"Alarms in ALARM: {PREFIX}-prod-5xx-errors (threshold crossed)." in message
     assert f"{PREFIX}-prod-model-latency" not in message
     assert "SageMaker's reason: Alarm triggered rollback" in message
-    assert not any("outputVariables" in r for _, r in fake.replies if r["jobId"] == continuation_job_id(JOB_B))
+    assert fake.results[job_id_of(poll)][0] == "PutJobFailureResult"
 
 
 def test_rollback_without_readable_alarms_still_fails_clearly(fake, registry, artifacts):

@@ -250,3 +250,46 @@ def test_a_silent_endpoint_fails_within_the_timeouts(fake_credentials, monkeypat
     assert err.startswith("error: sagemaker ListEndpoints failed: Read timeout on endpoint URL")
     assert err.count("\n") == 1
     assert len(held) == 2  # bounded retries: two attempts, then the error
+
+
+def _autoscale(endpoint: str) -> str:
+    """Register the endpoint's variant as the deploy step does (moto implements the API)."""
+    client = boto3.client("application-autoscaling", region_name=REGION)
+    resource_id = f"endpoint/{endpoint}/variant/AllTraffic"
+    client.register_scalable_target(
+        ServiceNamespace="sagemaker", ResourceId=resource_id,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount", MinCapacity=1, MaxCapacity=4)
+    client.put_scaling_policy(
+        PolicyName=f"{endpoint}-invocations-per-instance", ServiceNamespace="sagemaker",
+        ResourceId=resource_id, ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        PolicyType="TargetTrackingScaling", TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 200.0, "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}})
+    return resource_id
+
+
+def _scaling_state():
+    client = boto3.client("application-autoscaling", region_name=REGION)
+    targets = client.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    policies = client.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    return sorted(t["ResourceId"] for t in targets), sorted(p["PolicyName"] for p in policies)
+
+
+def test_autoscaling_of_our_endpoints_goes_first_and_only_ours(sm, calls, capsys):
+    ours = _autoscale("fraud-mlops-dev-staging")
+    theirs = _autoscale("fraud-mlops-prod-staging")
+
+    assert teardown.main(["--env", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert "scaling-policy   fraud-mlops-dev-staging-invocations-per-instance  (stage staging)" \
+        in out
+    assert f"scalable-target  {ours}  (stage staging)" in out
+    assert "these 7 resources" in out and theirs not in out
+    assert _scaling_state()[0] == sorted([ours, theirs])
+
+    assert teardown.main(["--env", "dev", "--yes", "--no-wait"]) == 0
+    assert _scaling_state() == ([theirs], ["fraud-mlops-prod-staging-invocations-per-instance"])
+    order = [op for op, _ in calls if op.startswith(("delete_", "deregister_"))]
+    assert order[:3] == ["delete_scaling_policy", "deregister_scalable_target",
+                         "delete_endpoint"]
+    assert "deleted 7 resources" in capsys.readouterr().out

@@ -1,0 +1,106 @@
+"""Endpoint autoscaling: Application Auto Scaling target tracking on invocations per instance.
+
+AWS's procedure for endpoints that autoscale ("Update endpoints that use auto scaling",
+https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html): an update that
+only changes the model is allowed while the variant is a scalable target; an update that changes
+the variant's instance type fails unless its scaling policies are deleted and the variant is
+deregistered first, and it is registered again (with its policy) after the update. The deploy
+step follows that, and carries the variant's current instance count into the new endpoint
+config so a blue/green update does not shrink a fleet that has scaled out.
+"""
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambda_deploy import aws
+from lambda_deploy.errors import aws_failure
+from lambda_deploy.logs import log
+from lambda_deploy.settings import StageSettings
+
+NAMESPACE = "sagemaker"
+DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+METRIC = "SageMakerVariantInvocationsPerInstance"
+# Scale out quickly on load; scale in slowly so a short lull does not drop capacity.
+SCALE_OUT_COOLDOWN_SECONDS = 60
+SCALE_IN_COOLDOWN_SECONDS = 300
+
+
+def resource_id(endpoint: str, variant: str) -> str:
+    return f"endpoint/{endpoint}/variant/{variant}"
+
+
+def policy_name(endpoint: str) -> str:
+    return f"{endpoint}-invocations-per-instance"
+
+
+def _call(operation: str, **request):
+    client = aws.client("application-autoscaling")
+    api = "".join(part.title() for part in operation.split("_"))
+    try:
+        return getattr(client, operation)(**request)
+    except (ClientError, BotoCoreError) as exc:
+        raise aws_failure(f"application-autoscaling:{api}", exc) from None
+
+
+def is_registered(endpoint: str, variant: str) -> bool:
+    response = _call("describe_scalable_targets", ServiceNamespace=NAMESPACE,
+                     ResourceIds=[resource_id(endpoint, variant)], ScalableDimension=DIMENSION)
+    return bool(response.get("ScalableTargets"))
+
+
+def register(stage: StageSettings, variant: str) -> None:
+    """Register the variant and its target-tracking policy (both calls update in place)."""
+    scaling = stage.autoscaling
+    target = resource_id(stage.endpoint_name, variant)
+    _call("register_scalable_target", ServiceNamespace=NAMESPACE, ResourceId=target,
+          ScalableDimension=DIMENSION, MinCapacity=scaling.min_instances,
+          MaxCapacity=scaling.max_instances)
+    _call("put_scaling_policy", PolicyName=policy_name(stage.endpoint_name),
+          ServiceNamespace=NAMESPACE, ResourceId=target, ScalableDimension=DIMENSION,
+          PolicyType="TargetTrackingScaling",
+          TargetTrackingScalingPolicyConfiguration={
+              "TargetValue": float(scaling.target_invocations_per_instance),
+              "PredefinedMetricSpecification": {"PredefinedMetricType": METRIC},
+              "ScaleOutCooldown": SCALE_OUT_COOLDOWN_SECONDS,
+              "ScaleInCooldown": SCALE_IN_COOLDOWN_SECONDS})
+    log("autoscaling_registered", resource_id=target, min=scaling.min_instances,
+        max=scaling.max_instances, target=scaling.target_invocations_per_instance)
+
+
+def deregister(endpoint: str, variant: str) -> None:
+    """Delete the variant's scaling policies, then deregister it (AWS's order)."""
+    target = resource_id(endpoint, variant)
+    policies = _call("describe_scaling_policies", ServiceNamespace=NAMESPACE,
+                     ResourceId=target, ScalableDimension=DIMENSION).get("ScalingPolicies", [])
+    for policy in policies:
+        _call("delete_scaling_policy", PolicyName=policy["PolicyName"],
+              ServiceNamespace=NAMESPACE, ResourceId=target, ScalableDimension=DIMENSION)
+    _call("deregister_scalable_target", ServiceNamespace=NAMESPACE, ResourceId=target,
+          ScalableDimension=DIMENSION)
+    log("autoscaling_deregistered", resource_id=target,
+        policies=[p["PolicyName"] for p in policies])
+
+
+def apply(stage: StageSettings, variant: str) -> str:
+    """After the endpoint is InService: make its scaling match the stage settings."""
+    if stage.autoscaling is not None:
+        register(stage, variant)
+        s = stage.autoscaling
+        return (f"autoscaling {s.min_instances}..{s.max_instances} instances at "
+                f"{s.target_invocations_per_instance} invocations/instance/minute")
+    if is_registered(stage.endpoint_name, variant):
+        deregister(stage.endpoint_name, variant)
+        return "autoscaling removed (not configured for this stage)"
+    return "fixed instance count"
+
+
+def carried_instance_count(stage: StageSettings, endpoint: dict | None, variant: str) -> int:
+    """Instance count for a new endpoint config: the fleet's current size, within bounds."""
+    if endpoint is None or stage.autoscaling is None:
+        return stage.initial_instance_count
+    current = next((v.get("DesiredInstanceCount") or v.get("CurrentInstanceCount")
+                    for v in endpoint.get("ProductionVariants", [])
+                    if v.get("VariantName") == variant), None)
+    if not isinstance(current, int):
+        return stage.initial_instance_count
+    return max(stage.autoscaling.min_instances, min(stage.autoscaling.max_instances, current))
