@@ -395,7 +395,8 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def available_environments(config_dir: Path = CONFIG_DIR) -> list[str]:
+def available_environments(config_dir: Optional[Path] = None) -> list[str]:
+    config_dir = config_dir or CONFIG_DIR
     try:
         return sorted(p.stem for p in config_dir.glob("*.json") if p.name != SCHEMA_FILE_NAME)
     except OSError:
@@ -458,13 +459,10 @@ def read_text_file(path: Path, label: str) -> str:
         _fail(label, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})")
 
 
-def _env_label(name: str, config_dir: Path) -> str:
-    return f"config/{name}.json" if config_dir == CONFIG_DIR else str(config_dir / f"{name}.json")
-
-
 def load_environment(name: str, overrides: Optional[dict] = None,
-                     config_dir: Path = CONFIG_DIR) -> EnvironmentConfig:
+                     config_dir: Optional[Path] = None) -> EnvironmentConfig:
     """Load config/<name>.json, apply context overrides, validate. Raises ConfigError."""
+    config_dir = config_dir or CONFIG_DIR
     if not isinstance(name, str) or not re.fullmatch(_NAME, name) \
             or f"{name}.json" == SCHEMA_FILE_NAME:
         _fail(f"environment {name!r}", "not an environment name; available: "
@@ -507,10 +505,11 @@ def check_unique_state(configs: list[EnvironmentConfig]) -> None:
 
 
 def load_environments(names: Optional[list[str]] = None, overrides: Optional[dict] = None,
-                      config_dir: Path = CONFIG_DIR) -> list[EnvironmentConfig]:
+                      config_dir: Optional[Path] = None) -> list[EnvironmentConfig]:
     """Load several environments; overrides is {env_name: {setting: value}}.
 
     Every environment is loaded (so state backends can be compared), the chosen ones returned."""
+    config_dir = config_dir or CONFIG_DIR
     overrides = {} if overrides is None else overrides
     if not isinstance(overrides, dict):
         _fail("context overrides", "expected an object {environment: {setting: value}}")

@@ -48,6 +48,18 @@ def env_int(settings: dict, name: str) -> int:
         raise JobError(f"environment setting {name}={settings[name]!r} is not an integer") from None
 
 
+# A stalled connection fails the build instead of hanging it: short timeouts, bounded retries.
+AWS_CLIENT_CONFIG = {"connect_timeout": 10, "read_timeout": 60,
+                     "retries": {"total_max_attempts": 5, "mode": "standard"}}
+
+
+def clients(session, *services: str) -> list:
+    from botocore.config import Config
+
+    config = Config(**AWS_CLIENT_CONFIG)
+    return [session.client(service, config=config) for service in services]
+
+
 def aws_call(client, operation: str, **kwargs):
     """Call client.<snake_case operation>; a failure becomes "<Operation> failed: <code>: <msg>"."""
     from botocore.exceptions import BotoCoreError, ClientError

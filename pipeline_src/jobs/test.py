@@ -80,7 +80,7 @@ def run_job(train_output: Path, output_dir: Path, environ=None, session=None) ->
     info = read_train_output(train_output)
     arn = info["model_package_arn"]
     session = session or boto3.session.Session(region_name=settings["AWS_REGION"])
-    s3, sm = session.client("s3"), session.client("sagemaker")
+    s3, sm = common.clients(session, "s3", "sagemaker")
 
     package = aws_call(sm, "DescribeModelPackage", ModelPackageName=arn)
     group = settings["MODEL_PACKAGE_GROUP"]

@@ -195,7 +195,7 @@ def run_job(output_dir: Path, environ=None, session=None, now=None, poll_seconds
     hyperparameters = parse_hyperparameters(settings["HYPERPARAMETERS"])
     revision = environ.get("CODEBUILD_RESOLVED_SOURCE_VERSION", "").strip() or "local"
     session = session or boto3.session.Session(region_name=settings["AWS_REGION"])
-    s3, sm = session.client("s3"), session.client("sagemaker")
+    s3, sm = common.clients(session, "s3", "sagemaker")
     region = settings["AWS_REGION"]
 
     with tempfile.TemporaryDirectory() as tmp:
