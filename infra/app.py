@@ -17,7 +17,7 @@ from typing import Optional
 
 from infra.config import (ConfigError, EnvironmentConfig, load_environments, parse_json_object,
                           read_text_file)
-from pipeline_src.cli import Parser, UsageError, output_folder, staged_folder
+from pipeline_src.cli import Parser, UsageError, output_folder, print_error, staged_folder
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTDIR = "cdktf.out"
@@ -125,7 +125,7 @@ def main(argv: list[str]) -> int:
         configs = select_environments(read_context(args.context), args.env)
         stack_files = synthesize(configs, outdir)
     except (ConfigError, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     print(summarize(stack_files, outdir, time.perf_counter() - started))
     return 0

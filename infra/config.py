@@ -373,12 +373,18 @@ def _message(error: dict, root: type) -> tuple[tuple, str]:
     return loc, f"{_given(given)}: {error['msg']}"
 
 
+def _setting(part) -> str:
+    """One step of a setting path; a key that is not a plain name is quoted."""
+    text = str(part)
+    return f".{text}" if re.fullmatch(r"[\w:/@+=-]+", text) else f"[{json.dumps(text)}]"
+
+
 def format_error(exc: ValidationError, label: str, root: type = None) -> str:
     """The first problem as one line: '<file>.<setting path>: <given> <what is allowed>'."""
     root = root or EnvironmentConfig
     errors = exc.errors(include_url=False)
     loc, message = _message(errors[0], root)
-    path = label + "".join(f".{part}" for part in loc if part != "[key]")
+    path = label + "".join(_setting(part) for part in loc if part != "[key]")
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return f"{path}: {' '.join(str(message).split())}{more}"
 
@@ -522,13 +528,13 @@ def load_environments(names: Optional[list[str]] = None, overrides: Optional[dic
         _fail(f"environment {duplicates[0]!r}", "chosen more than once")
     for env in overrides:
         if env not in available:
-            _fail(f"context overrides.{env}", "no such environment; available: "
+            _fail(f"context overrides{_setting(env)}", "no such environment; available: "
                   + ", ".join(available))
     loaded = {}
     for env in chosen + [n for n in available if n not in chosen]:
         env_overrides = overrides.get(env) or {}
         if not isinstance(env_overrides, dict):
-            _fail(f"context overrides.{env}", "expected an object of settings")
+            _fail(f"context overrides{_setting(env)}", "expected an object of settings")
         try:
             loaded[env] = load_environment(env, env_overrides, config_dir)
         except ConfigError:

@@ -33,6 +33,7 @@ from typing import Any, Iterator, Optional
 from ops import security_rules
 from ops.review_report import (DEFAULT_MAX_CHARS, Report, ResourceChange, StackReport,
                                attribute_changes, render)
+from pipeline_src.cli import print_error
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALLOW_ENV = "MLOPS_ALLOW_SECURITY_CHANGES"
@@ -501,12 +502,12 @@ def main(argv: list[str]) -> int:
         else:
             sys.stdout.write(text)
     except (InputError, PlanError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return EXIT_BAD_INPUT
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        print(f"internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        print_error(f"{exc.__class__.__name__}: {exc}", prefix="internal error")
         return EXIT_INTERNAL
     count = report.security_count()
     if count and not allowed:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from lambda_deploy.deploy import (CREATED_BY_DEPLOY, TAG_CREATED_BY, TAG_ENVIRONMENT, TAG_PROJECT,
                                   TAG_STAGE)
+from pipeline_src.cli import print_error
 
 # kind -> (list call, list key, name key, ARN key, delete call, delete parameter)
 KINDS = {
@@ -109,7 +110,7 @@ def _call(client, operation: str, **kwargs):
     try:
         return getattr(client, operation)(**kwargs)
     except BadSetup as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     except NoCredentialsError:
         raise
@@ -238,7 +239,7 @@ def main(argv: list[str]) -> int:
     try:
         config = load_environment(args.env)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     region = args.region or config.region
 
@@ -266,17 +267,17 @@ def main(argv: list[str]) -> int:
         errors = delete_scaling(autoscaling, scaling, out=sys.stdout)
         errors += delete_resources(client, found, wait=not args.no_wait, out=sys.stdout)
     except BadSetup as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     except NoCredentialsError:
         print("error: no AWS credentials found; set AWS_PROFILE (or run `aws sso login`), or "
               "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and retry", file=sys.stderr)
         return 2
     except AwsCallFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 1
     for line in errors:
-        print(f"error: {line}", file=sys.stderr)
+        print_error(line)
     if errors:
         return 1
     print(f"deleted {len(found)} resources for {label}")

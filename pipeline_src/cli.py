@@ -7,9 +7,16 @@ import argparse
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+
+def print_error(message, prefix: str = "error") -> None:
+    """The one stderr line of a refused or failed run; line breaks from user input escaped."""
+    text = str(message).replace("\r", "\\r").replace("\n", "\\n")
+    print(f"{prefix}: {text}", file=sys.stderr)
 
 
 class UsageError(ValueError):

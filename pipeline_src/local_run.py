@@ -18,8 +18,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline_src.cli import (Parser, UsageError, int_in, output_folder, remove_entries,
-                              staged_folder)
+from pipeline_src.cli import (Parser, UsageError, int_in, output_folder, print_error,
+                              remove_entries, staged_folder)
 from pipeline_src.contract import LABEL, SPLITS, ContractError, example_rows, read_csv
 
 TOOLKIT = "from sagemaker_training.cli.train import main; main()"
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
         remove_entries(workdir, RESULTS)
         _check(args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     source = (str(args.data) if args.data is not None
               else f"sample, {args.rows} rows, seed {args.seed}")
@@ -209,10 +209,10 @@ def main(argv=None) -> int:
             except (RuntimeError, ModelLoadError) as exc:
                 raise RunFailed(str(exc)) from None
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     except RunFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 1
 
     print("")

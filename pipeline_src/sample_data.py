@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pipeline_src.cli import Parser, UsageError, int_in, output_folder, staged_folder
+from pipeline_src.cli import (Parser, UsageError, int_in, output_folder, print_error,
+                              staged_folder)
 from pipeline_src.contract import LABEL, SPLITS, feature_names
 
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
@@ -103,7 +104,7 @@ def main(argv=None) -> int:
         with staged_folder(out, "--out") as staging:
             write_splits(splits, staging)
     except (UsageError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     print(class_balance(splits))
     print("wrote " + ", ".join(str(out / f"{name}.csv") for name in splits))
