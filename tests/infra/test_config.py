@@ -178,7 +178,8 @@ def test_cli_bad_input_is_one_line_exit_2_no_traceback(tmp_path, args, env, expe
     ("tags", {"aws:owner": "me"}, "config/dev.json.tags: 'aws:owner' is not a valid tag key"),
     ("tags", {"Owner": 5}, "config/dev.json.tags.Owner: expected a string, got 5"),
     ("training.hyperparameters", {"Max Iter": 3},
-     "config/dev.json.training.hyperparameters.Max Iter: 'Max Iter' is not a hyperparameter name"),
+     'config/dev.json.training.hyperparameters["Max Iter"]: \'Max Iter\' is not a hyperparameter '
+     "name"),
     ("state_backend", {"bucket": "state-bucket", "key": "/abs", "region": "eu-west-1"},
      "config/dev.json.state_backend.key: '/abs' must be a non-empty S3 key not starting with '/'"),
     ("codebuild_compute_type", "BUILD_GENERAL1_HUGE",
