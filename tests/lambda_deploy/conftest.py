@@ -13,7 +13,7 @@ from moto import mock_aws
 # Tests import their shared helpers from this folder (pytest runs with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deploy_helpers import (BUCKET, GROUP, REGION, FakeAws,  # noqa: E402
+from deploy_helpers import (BUCKET, GROUP, REGION, CallLog, FakeAws,  # noqa: E402
                             lambda_environment)
 from lambda_deploy import aws as lambda_aws  # noqa: E402
 
@@ -47,6 +47,12 @@ def aws_mock(monkeypatch):
 @pytest.fixture
 def fake(aws_mock, lambda_env):
     return FakeAws()
+
+
+@pytest.fixture
+def calls(fake):
+    """Names of the AWS operations the deploy step calls, in order."""
+    return CallLog()
 
 
 @pytest.fixture

@@ -242,7 +242,6 @@ def job_event(job_id: str, stage="staging", key: str | None = None, token: str |
     return {"CodePipeline.job": {"id": job_id, "accountId": ACCOUNT, "data": data}}
 
 
-
 def deploy_to_in_service(fake, artifacts, arn, job_id, stage="staging"):
     """First call + one poll; returns the continuation token of the first reply."""
     key = artifacts.package(arn)
@@ -253,3 +252,29 @@ def deploy_to_in_service(fake, artifacts, arn, job_id, stage="staging"):
         fake.finish_update(f"{PREFIX}-{stage}")
     handler(job_event(job_id, stage, key, token=reply["continuationToken"]), None)
     return reply["continuationToken"]
+
+
+def client_events(service: str):
+    """The client's emitter and an event every call emits (nothing answers it)."""
+    client = lambda_aws.client(service)
+    return (client.meta.events,
+            f"before-parameter-build.{client.meta.service_model.service_id.hyphenize()}")
+
+
+class CallLog:
+    """Every AWS call the deploy step makes (through its cached clients), in order."""
+
+    SERVICES = ("s3", "sagemaker", "codepipeline", "application-autoscaling",
+                "sagemaker-runtime", "cloudwatch")
+
+    def __init__(self):
+        self.calls: list[str] = []
+        for service in self.SERVICES:
+            events, prefix = client_events(service)
+            events.register_first(prefix, self._record)
+
+    def _record(self, model, **_):
+        self.calls.append(model.name)
+
+    def count(self, operation: str) -> int:
+        return self.calls.count(operation)

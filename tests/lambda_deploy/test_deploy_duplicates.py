@@ -13,43 +13,12 @@ import copy
 
 import pytest
 
-from deploy_helpers import (JOB_A, JOB_B, PREFIX, deploy_to_in_service, job_event, job_id_of,
-                            moto_endpoint)
+from deploy_helpers import (JOB_A, JOB_B, PREFIX, client_events,
+                            deploy_to_in_service, job_event, job_id_of, moto_endpoint)
 from lambda_deploy import aws as lambda_aws
 from lambda_deploy.handler import handler
 
 CREATES = ("CreateModel", "CreateEndpointConfig", "CreateEndpoint", "UpdateEndpoint")
-
-
-class CallLog:
-    """Every AWS call the deploy step makes (through its cached clients), in order."""
-
-    SERVICES = ("s3", "sagemaker", "codepipeline", "application-autoscaling",
-                "sagemaker-runtime", "cloudwatch")
-
-    def __init__(self):
-        self.calls: list[str] = []
-        for service in self.SERVICES:
-            events, prefix = _events(service)
-            events.register_first(prefix, self._record)
-
-    def _record(self, model, **_):
-        self.calls.append(model.name)
-
-    def count(self, operation: str) -> int:
-        return self.calls.count(operation)
-
-
-@pytest.fixture
-def calls(fake):
-    return CallLog()
-
-
-def _events(service: str):
-    """The client's emitter and an event every call emits (nothing answers it)."""
-    client = lambda_aws.client(service)
-    return (client.meta.events,
-            f"before-parameter-build.{client.meta.service_model.service_id.hyphenize()}")
 
 
 def creates_and_updates(calls) -> dict:
@@ -143,7 +112,7 @@ def test_repeat_of_a_poll_that_asked_to_come_back(fake, registry, artifacts, cal
 
 def _interleave(operation: str, service: str, duplicate_event: dict, seen: list):
     """Deliver `duplicate_event` once, while the first delivery is about to call `operation`."""
-    events, prefix = _events(service)
+    events, prefix = client_events(service)
 
     delivered = []
 
