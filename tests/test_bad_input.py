@@ -5,7 +5,7 @@ error line). Every command is run through main.py in this process, as `python ma
 run it; the contract for each row: the exit code, exactly one line on stderr (no traceback), and
 nothing left behind where the command writes its output.
 
-`python -m tests.test_bad_input` prints the table as Markdown (input, exit code, message).
+`python tests/test_bad_input.py` prints the table as Markdown (input, exit code, message).
 """
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ class Case:
     files: dict = field(default_factory=dict)  # relative path -> bytes/str/None (folder)/callable
     config: Optional[dict] = None  # {env name: JSON text} replacing config/ for this case
     untouched: tuple = ()  # paths (relative to the temp folder) that must not exist afterwards
+    cdktf_json: Optional[str] = None  # replaces the project's cdktf.json for this case
 
 
 def config_files(**docs) -> dict:
@@ -125,6 +126,15 @@ CASES = [
          ["synth", "-c", 'overrides={"dev": {"prod": {"instance_cnt": 2}}}', *OUT], 2,
          "config/dev.json.prod.instance_cnt: unknown setting; allowed: instance_type, "
          "instance_count, deployment", untouched=("out",)),
+    Case("cdktf.json is not JSON", ["synth", *OUT], 2,
+         "cdktf.json: not valid JSON: Expecting value at line 1 column 1", cdktf_json="app: x",
+         untouched=("out",)),
+    Case("cdktf.json is a list", ["synth", *OUT], 2,
+         "cdktf.json: expected a JSON object at the top level, got list", cdktf_json="[]",
+         untouched=("out",)),
+    Case("cdktf.json context is a string", ["synth", *OUT], 2,
+         "cdktf.json.context: expected an object, got str",
+         cdktf_json='{"app": "x", "context": "dev"}', untouched=("out",)),
     # ---- synth: configuration files ----
     Case("config not UTF-8", ["synth", "--env", "dev", *OUT], 2,
          "config/dev.json: not UTF-8 text (byte 0xe9 at offset 16)",
@@ -318,6 +328,12 @@ def _prepare(case: Case, tmp: Path, monkeypatch) -> None:
             else:
                 path.write_bytes(content if isinstance(content, bytes) else content.encode())
         monkeypatch.setattr(config_module, "CONFIG_DIR", folder)
+    if case.cdktf_json is not None:
+        from infra import app
+
+        (tmp / "project").mkdir()
+        (tmp / "project" / "cdktf.json").write_text(case.cdktf_json)
+        monkeypatch.setattr(app, "PROJECT_ROOT", tmp / "project")
     for key in ("CDKTF_CONTEXT_JSON", "CDKTF_OUTDIR", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
