@@ -205,11 +205,13 @@ def start_endpoint(config_name: str, endpoint: dict | None, settings: Settings,
             raise aws_failure("sagemaker:CreateEndpoint", exc) from None
         log("endpoint_create_started", endpoint=endpoint_name, endpoint_config=config_name)
         return "create"
+    deregistered = False
     if serving_instance_type(endpoint) != stage.instance_type \
             and scaling.is_registered(endpoint_name, VARIANT_NAME):
         # AWS: an update changing an autoscaled variant's instance type fails unless the variant
         # is deregistered first; scaling is registered again once the endpoint is InService.
         scaling.deregister(endpoint_name, VARIANT_NAME)
+        deregistered = True
     try:
         # RetainAllVariantProperties=False: the new config's instance type, count (the fleet's
         # current size when it autoscales) and data capture apply.
@@ -217,7 +219,15 @@ def start_endpoint(config_name: str, endpoint: dict | None, settings: Settings,
                                   RetainAllVariantProperties=False,
                                   DeploymentConfig=deployment_config(stage))
     except ClientError as exc:
-        raise aws_failure("sagemaker:UpdateEndpoint", exc) from None
+        failure = aws_failure("sagemaker:UpdateEndpoint", exc)
+        if deregistered and stage.autoscaling is not None:
+            # The old fleet keeps serving: give it its scaling back.
+            try:
+                scaling.register(stage, VARIANT_NAME)
+            except DeployFailure as restore:
+                failure = DeployFailure(f"{failure} Autoscaling of the serving config could "
+                                        f"not be restored: {restore}", failure.failure_type)
+        raise failure from None
     log("endpoint_update_started", endpoint=endpoint_name, endpoint_config=config_name,
         previous_config=endpoint.get("EndpointConfigName"), strategy=stage.deployment.strategy)
     return "update"

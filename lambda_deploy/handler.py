@@ -40,6 +40,7 @@ def handler(event, context):
         job = codepipeline.parse_job(event)
         log("job_received", job_id=job.id, resumed=job.continuation_token is not None)
         reply = run(job, now=int(time.time()))
+        return _status("replied", reply())
     except claims.ClaimUnknown as exc:
         # Nobody can tell whether another delivery owns the job: answering could contradict
         # it. Unanswered, the job fails when CodePipeline's timeout for it ends.
@@ -52,7 +53,6 @@ def handler(event, context):
         warn("internal_error", job_id=job_id, error_type=type(exc).__name__, error=str(exc))
         return _status("failed", codepipeline.fail(
             job_id, JOB_FAILED, f"internal error in the deploy step: {type(exc).__name__}: {exc}"))
-    return _status("replied", reply())
 
 
 def _status(sent: str, reply: str) -> dict:

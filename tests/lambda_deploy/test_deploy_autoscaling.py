@@ -210,3 +210,19 @@ def test_bad_autoscaling_settings_are_refused(scaling, expected_error):
 
     with pytest.raises(ConfigurationFailure, match=expected_error.replace(".", r"\.")):
         load_settings(lambda_environment(prod={"autoscaling": scaling}))
+
+
+def test_update_refused_after_deregistering_gives_scaling_back(scaled, registry, artifacts,
+                                                               lambda_env):
+    deploy(scaled, registry, artifacts, JOB_A)
+    lambda_env(prod={"autoscaling": SCALING, "instance_type": "ml.c5.xlarge"})
+    lambda_aws.client("sagemaker").meta.events.register_first(
+        "before-call.sagemaker.UpdateEndpoint",
+        lambda **_: error("ResourceLimitExceeded", "account limit for ml.c5.xlarge reached"))
+
+    assert deploy(scaled, registry, artifacts, JOB_B) == "PutJobFailureResult"
+
+    assert scaled.last_reply()[1]["failureDetails"]["message"].startswith(
+        "sagemaker:UpdateEndpoint failed: An error occurred (ResourceLimitExceeded)")
+    assert moto_endpoint(f"{PREFIX}-prod").endpoint_config_name == f"{PREFIX}-prod-v1-a1b2c3d4"
+    assert registration() == expected()
