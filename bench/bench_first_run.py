@@ -1,0 +1,97 @@
+"""A new user's first `make run`: fresh clone, empty package caches, uv path against pip path.
+
+Each run clones the committed HEAD into a temporary folder and gives it its own empty
+UV_CACHE_DIR and PIP_CACHE_DIR, then times, wall clock, everything until the local ML run ends:
+  uv   `make run` as the README says (uv bootstrapped from PyPI, `uv sync` of uv.lock, synth,
+       run-local);
+  pip  the pip path it replaced: `python3 -m venv .venv`, `pip install -r requirements.txt`
+       (the export of uv.lock, same pins and hashes), then the same synth and run-local;
+  uv-offline  `UV_OFFLINE=1 make run` in another fresh clone that reuses the uv run's cache:
+       a second checkout on the same machine, installing with no index access at all.
+Runs alternate pip, uv, uv-offline so drift on a shared machine hits all alike; the figure
+that ranks is the uv/pip ratio of each pair. Downloads dominate the cold runs, so the
+registry's speed moves both; report the spread. Target: uv `make run` <= 60 s.
+
+    python3 bench/bench_first_run.py [--runs N]     (N pairs, default 2; ~2-6 min per pair)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_S = 60.0
+PYTHON = os.environ.get("PYTHON", "python3")
+LOCAL_RUN = ["main.py", "run-local", "--workdir", ".work/local-run"]
+
+
+def fresh_clone(parent: Path, name: str) -> Path:
+    clone = parent / name
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True)
+    return clone
+
+
+def run_steps(steps: list[list[str]], cwd: Path, env: dict, log: Path) -> float:
+    started = time.perf_counter()
+    with log.open("w") as out:
+        for step in steps:
+            proc = subprocess.run(step, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+            if proc.returncode:
+                raise SystemExit(f"error: {' '.join(step)} failed in {cwd} (exit {proc.returncode}); see {log}")
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=2)
+    args = parser.parse_args()
+    times: dict[str, list[float]] = {"pip": [], "uv": [], "uv-offline": []}
+    with tempfile.TemporaryDirectory(prefix="first-run-") as tmp:
+        tmp = Path(tmp)
+        logs = tmp / "logs"
+        logs.mkdir()
+        for i in range(args.runs):
+            caches = {kind: tmp / f"{kind}-cache-{i}" for kind in ("pip", "uv")}
+            base = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
+            pip_env = {**base, "PIP_CACHE_DIR": str(caches["pip"] / "pip"), "UV_CACHE_DIR": str(caches["pip"] / "uv")}
+            uv_env = {**base, "PIP_CACHE_DIR": str(caches["uv"] / "pip"), "UV_CACHE_DIR": str(caches["uv"] / "uv")}
+
+            clone = fresh_clone(tmp, f"pip-{i}")
+            times["pip"].append(run_steps([
+                [PYTHON, "-m", "venv", ".venv"],
+                [".venv/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--quiet",
+                 "-r", "requirements.txt"],
+                [".venv/bin/python", "main.py", "synth"],
+                [".venv/bin/python", *LOCAL_RUN],
+            ], clone, pip_env, logs / f"pip-{i}.log"))
+
+            clone = fresh_clone(tmp, f"uv-{i}")
+            times["uv"].append(run_steps([["make", "run", f"PYTHON={PYTHON}"]], clone, uv_env, logs / f"uv-{i}.log"))
+
+            clone = fresh_clone(tmp, f"uv-offline-{i}")
+            times["uv-offline"].append(run_steps([["make", "run", f"PYTHON={PYTHON}"]], clone,
+                                                 {**uv_env, "UV_OFFLINE": "1"}, logs / f"uv-offline-{i}.log"))
+            print(f"pair {i + 1}: pip {times['pip'][-1]:.1f} s, uv {times['uv'][-1]:.1f} s, "
+                  f"uv offline (warm cache) {times['uv-offline'][-1]:.1f} s", flush=True)
+    ratios = [u / p for u, p in zip(times["uv"], times["pip"])]
+    result = {"runs": args.runs, "target_uv_s": TARGET_S, "ratio_uv_over_pip": [round(r, 3) for r in ratios]}
+    for kind, values in times.items():
+        result[kind] = {"median_s": round(statistics.median(values), 1), "min_s": round(min(values), 1),
+                        "max_s": round(max(values), 1)}
+    print(json.dumps(result, indent=2))
+    uv_median = result["uv"]["median_s"]
+    print(f"uv make run median {uv_median:.1f} s vs pip path {result['pip']['median_s']:.1f} s: "
+          f"ratio median {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}); "
+          f"target uv <= {TARGET_S:.0f} s: {'met' if uv_median <= TARGET_S else 'MISSED'}")
+    return 0 if uv_median <= TARGET_S else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
