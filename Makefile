@@ -51,10 +51,18 @@ check: setup
 bench: setup
 	$(PY) bench/run_all.py
 
-## Tool environments, each a uv project of its own under envs/ (pyproject.toml + uv.lock).
-TOOL_ENVS := envs/checkov envs/lambda-py313
-# python3.13 for the Lambda's environment: on PATH, else pyenv's.
+## Tool environments, each a uv project of its own under envs/ (pyproject.toml + uv.lock), with
+## the Python it is for and where its requirements file is exported (default: beside it).
+TOOL_ENVS := envs/checkov envs/lambda-py313 envs/jobs-py312
+# python3.13 for the Lambda's environment, python3.12 for the CodeBuild jobs': on PATH, else pyenv's.
 PYTHON313 ?= $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || ls -d "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
+PYTHON312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || ls -d "$$(pyenv root 2>/dev/null)"/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
+PYTHON_envs/checkov      = $(PYTHON)
+PYTHON_envs/lambda-py313 = $(PYTHON313)
+PYTHON_envs/jobs-py312   = $(PYTHON312)
+# The CodeBuild jobs install it from the source zip (pipeline_src/buildspecs).
+EXPORT_envs/jobs-py312   = pipeline_src/requirements-jobs.txt
+export_of = $(or $(EXPORT_$(1)),$(1)/requirements.txt)
 
 .venv-lambda/.installed: envs/lambda-py313/pyproject.toml envs/lambda-py313/uv.lock $(UV)
 	@test -n "$(PYTHON313)" || { echo "error: python3.13 not found (the Lambda runtime's Python); install it or set PYTHON313" >&2; exit 2; }
@@ -63,20 +71,19 @@ PYTHON313 ?= $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/nu
 
 ## Re-resolve every lock file within the pins of its pyproject.toml, then re-export requirements.
 lock: $(UV)
-	$(UV) lock
-	$(UV) lock --project envs/checkov
-	$(UV) lock --project envs/lambda-py313 --python $(PYTHON313)
+	$(UV) lock --python $(PYTHON)
+	$(foreach env,$(TOOL_ENVS),$(UV) lock --project $(env) --python $(PYTHON_$(env)) &&) true
 	$(MAKE) requirements
 
 ## requirements.txt files for pip users, exported from the lock files (with hashes).
 requirements: $(UV)
 	$(UV) export --frozen --quiet --no-emit-project -o requirements.txt
-	for env in $(TOOL_ENVS); do $(UV) export --frozen --quiet --no-emit-project --project $$env -o $$env/requirements.txt || exit 1; done
+	$(foreach env,$(TOOL_ENVS),$(UV) export --frozen --quiet --no-emit-project --project $(env) -o $(call export_of,$(env)) &&) true
 
-## Add or change a dependency: make add PKG='name==1.2.3' [GROUP=dev] [ENV=envs/checkov]
+## Add or change a dependency: make add PKG='name==1.2.3' [GROUP=dev] [ENV=envs/<name>]
 add: $(UV)
-	@test -n "$(PKG)" || { echo "usage: make add PKG='name==1.2.3' [GROUP=dev] [ENV=envs/<tool>]" >&2; exit 2; }
-	$(UV) add --no-sync $(if $(ENV),--project $(ENV)) $(if $(GROUP),--group $(GROUP)) '$(PKG)'
+	@test -n "$(PKG)" || { echo "usage: make add PKG='name==1.2.3' [GROUP=dev] [ENV=envs/<name>]" >&2; exit 2; }
+	$(UV) add --no-sync $(if $(ENV),--project $(ENV) --python $(PYTHON_$(ENV)),--python $(PYTHON)) $(if $(GROUP),--group $(GROUP)) '$(PKG)'
 	$(MAKE) requirements
 
 clean:

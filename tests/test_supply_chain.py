@@ -15,6 +15,9 @@ UV = ROOT / ".venv-uv" / "bin" / "uv"
 PYPI = "https://pypi.org/simple"
 # Every uv project of the repository: the main one and the tool environments under envs/.
 PROJECTS = [ROOT] + sorted(p.parent for p in (ROOT / "envs").glob("*/pyproject.toml"))
+# Where an environment's requirements file is exported when not beside it (Makefile: EXPORT_<env>).
+EXPORTS = {ROOT / env: ROOT / path for env, path in
+           re.findall(r"^EXPORT_(\S+)\s*=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)}
 
 
 def ids(path: Path) -> str:
@@ -59,8 +62,9 @@ def test_requirements_txt_is_the_export_of_the_lock(uv, project):
                            "--project", str(project)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     exported = proc.stdout.split("\n", 2)[2]  # after uv's two-line header naming the command
-    committed = (project / "requirements.txt").read_text().split("\n", 2)[2]
-    assert committed == exported, f"{ids(project)}/requirements.txt is stale: run `make requirements`"
+    path = EXPORTS.get(project, project / "requirements.txt")
+    committed = path.read_text().split("\n", 2)[2]
+    assert committed == exported, f"{ids(path)} is stale: run `make requirements`"
     assert "--hash=sha256:" in committed
 
 

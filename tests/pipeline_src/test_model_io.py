@@ -44,13 +44,15 @@ def test_jobs_install_the_pinned_scikit_learn():
         name, version = line.split()[0].split("==")
         return re.sub(r"[-_.]+", "-", name.lower()), version
 
-    # requirements.txt is exported from uv.lock: "name==version \\" lines, then hash lines.
-    pins = {pin(l) for l in (root / "requirements.txt").read_text().splitlines() if "==" in l}
-    jobs = [l.strip() for l in (root / "pipeline_src/requirements-jobs.txt").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
-    assert f"scikit-learn=={pipeline_src.SKLEARN_VERSION}" in jobs
-    jobs = {pin(j) for j in jobs}
-    assert jobs <= pins, jobs - pins
+    def pins(path: Path) -> set[tuple[str, str]]:
+        # Exported from a uv.lock: "name==version \\" lines, then hash lines.
+        return {pin(l) for l in path.read_text().splitlines() if "==" in l}
+
+    project = pins(root / "requirements.txt")
+    jobs = pins(root / "pipeline_src/requirements-jobs.txt")
+    assert ("scikit-learn", pipeline_src.SKLEARN_VERSION) in jobs
+    # The CodeBuild jobs run the packages the project environment tested, at the same versions.
+    assert jobs <= project, jobs - project
 
 
 def test_model_with_other_features_is_refused(model_dir, tmp_path):
