@@ -109,11 +109,12 @@ def test_least_privilege(path):
 
 
 def test_zizmor_finds_nothing_offline():
-    """zizmor's audits (template injection, excessive permissions, dangerous triggers, unpinned
-    actions, credential persistence, ...) at every severity; kept findings only via zizmor.yml."""
+    """zizmor's audits of the workflows and dependabot.yml (template injection, excessive
+    permissions, dangerous triggers, unpinned actions, credential persistence, update cooldown,
+    ...) at every severity; kept findings only via zizmor.yml."""
     assert ZIZMOR.exists(), "zizmor is not installed: run `make setup`"
     proc = subprocess.run([str(ZIZMOR), "--offline", "--persona", "auditor", "--config", "zizmor.yml",
-                           "--format", "json", ".github/workflows"],
+                           "--format", "json", ".github"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     findings = json.loads(proc.stdout)
     assert findings == [], "\n".join(f"{f['ident']} ({f['determinations']['severity']}): {f['desc']} "
