@@ -45,7 +45,9 @@ def run_steps(steps: list[list[str]], cwd: Path, env: dict, log: Path) -> float:
             proc = subprocess.run(step, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
             if proc.returncode:
                 raise SystemExit(f"error: {' '.join(step)} failed in {cwd} (exit {proc.returncode}); see {log}")
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    print(f"{log.stem}: {elapsed:.1f} s", flush=True)
+    return elapsed
 
 
 def main() -> int:
@@ -53,10 +55,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
     times: dict[str, list[float]] = {"pip": [], "uv": [], "uv-offline": []}
+    logs = ROOT / "bench" / "results" / "first-run"  # kept: a failed step names its log
+    logs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="first-run-") as tmp:
         tmp = Path(tmp)
-        logs = tmp / "logs"
-        logs.mkdir()
         for i in range(args.runs):
             caches = {kind: tmp / f"{kind}-cache-{i}" for kind in ("pip", "uv")}
             base = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
