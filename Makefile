@@ -9,7 +9,7 @@ UV     := .venv-uv/bin/uv
 # --locked: refuse to install if uv.lock no longer matches its pyproject.toml.
 UV_SYNC := $(UV) sync --locked --quiet
 
-.PHONY: run setup synth local test test-lambda check bench lock requirements add clean
+.PHONY: run setup synth local test test-lambda check bench lock requirements add clean container-setup
 
 ## Set up the virtualenv, synthesize every environment, and run the ML path locally.
 run: setup
@@ -35,7 +35,7 @@ local: setup
 	$(PY) main.py run-local --workdir .work/local-run
 
 ## The whole test suite (what CI runs), then the deploy Lambda's tests on its own runtime.
-test: setup cli-setup checkov-setup
+test: setup cli-setup checkov-setup container-setup
 	$(PY) -m pytest
 	$(MAKE) test-lambda
 
@@ -47,6 +47,11 @@ test-lambda: .venv-lambda/.installed
 ## Fast inner loop: the suite without the tests that need the installed tools (cdktf CLI, checkov).
 check: setup
 	$(PY) -m pytest -q -m "not tools"
+
+## The SageMaker scikit-learn container's packages on Python 3.12 (+ nginx), for tests/container
+## and run-local: .venv-container, rebuilt when requirements-container.txt changes.
+container-setup:
+	scripts/container-env.sh
 
 bench: setup
 	$(PY) bench/run_all.py

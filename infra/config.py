@@ -23,6 +23,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from pydantic_core import PydanticCustomError
 
 from pipeline_src.evaluate import GateThresholds
+from pipeline_src.train import check_hyperparameters
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
@@ -92,6 +93,17 @@ def _hyperparameter_values(value: Any) -> Any:
     return value
 
 
+def _entry_point_accepts(value: dict) -> dict:
+    # The training entry point's own argument definitions: a name it does not know or a value it
+    # would refuse fails synth, not a billed training job.
+    try:
+        return check_hyperparameters(value)
+    except ValueError as exc:
+        setting, _, message = str(exc).partition(": ")
+        raise PydanticCustomError("rule", "{message}", {"setting": setting,
+                                                        "message": message}) from None
+
+
 HyperparameterName = Annotated[str, _matches(r"[a-z][a-z0-9_-]{0,63}", "is not a hyperparameter "
                                              "name: lowercase letters, digits, '_' or '-' "
                                              "(max 64)")]
@@ -116,6 +128,7 @@ class TrainingConfig(Settings):
     volume_size_gb: int = Field(10, ge=1, le=512, description="training volume size")
     hyperparameters: Annotated[dict[HyperparameterName, str],
                                BeforeValidator(_hyperparameter_values),
+                               AfterValidator(_entry_point_accepts),
                                WithJsonSchema({"type": "object", "additionalProperties": {
                                    "type": ["string", "number"]}, "propertyNames": {
                                    "pattern": "^[a-z][a-z0-9_-]{0,63}$"}})] = Field(

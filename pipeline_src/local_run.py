@@ -90,23 +90,45 @@ def prepare_sagemaker_dirs(base: Path, paths: dict, hyperparameters: dict) -> No
         "current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}))
 
 
+# The SageMaker scikit-learn container's packages on its Python (scripts/container-env.sh).
+CONTAINER_PYTHON = Path(__file__).resolve().parent.parent / ".venv-container" / "bin" / "python"
+
+
+def toolkit_python() -> str:
+    """The Python that runs the training toolkit: the container's versions when
+    .venv-container exists, else this one, said plainly."""
+    if CONTAINER_PYTHON.is_file():
+        probe = ("import sys, importlib.metadata as m; print(f\"sagemaker-training "
+                 "{m.version('sagemaker-training')} on Python {sys.version.split()[0]}\")")
+        version = subprocess.run([str(CONTAINER_PYTHON), "-c", probe], capture_output=True,
+                                 text=True).stdout.strip()
+        print(f"    {version} (.venv-container: the image's versions)")
+        return str(CONTAINER_PYTHON)
+    from importlib.metadata import version
+
+    print(f"    sagemaker-training {version('sagemaker-training')} on Python "
+          f"{sys.version.split()[0]}: NOT the image's versions (sagemaker-training 4.8.0 on "
+          "Python 3.12); `make container-setup` installs those")
+    return sys.executable
+
+
 def run_training(base: Path) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_"))}
     env["SAGEMAKER_BASE_DIR"] = str(base)
     # The toolkit's switch for local runs: skip waiting for the cluster's DNS names (algo-1).
     env["SM_STUDIO_LOCAL_MODE"] = "true"
-    proc = subprocess.run([sys.executable, "-c", TOOLKIT], env=env, cwd=base,
+    proc = subprocess.run([toolkit_python(), "-c", TOOLKIT], env=env, cwd=base,
                           capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if "=" in line and line.split("=", 1)[0].startswith(("validation_", "threshold", "fit_")):
             print(f"    {line}")
     if proc.returncode != 0:
+        # The entry point leaves its one-line reason in the failure file (as SageMaker's
+        # FailureReason shows it); the toolkit's own errors end up there too.
         failure = base / "output" / "failure"
-        detail = failure.read_text().strip().splitlines() if failure.is_file() else []
-        error_lines = [l for l in (proc.stderr + "\n" + "\n".join(detail)).splitlines()
-                       if l.startswith("error:") or "Error" in l]
-        raise RuntimeError("training failed under the SageMaker toolkit: "
-                           + (error_lines[-1].strip() if error_lines else f"exit {proc.returncode}"))
+        reason = failure.read_text().strip() if failure.is_file() else ""
+        reason = reason.splitlines()[-1] if reason else f"exit {proc.returncode}"
+        raise RuntimeError(f"training failed under the SageMaker toolkit: {reason}")
     return base / "model"
 
 
@@ -204,7 +226,7 @@ def main(argv=None) -> int:
                     write_results(staging, metrics, result, frames["test"][LABEL].to_numpy(),
                                   scores, extra={"model_dir": str(workdir / "opt_ml" / "model"),
                                                  "data": source})
-                with stage("inference smoke test (model_fn/input_fn/predict_fn/output_fn)"):
+                with stage("inference smoke test (model_fn, transform_fn)"):
                     print(f"    {smoke_test(model_dir)}")
             except (RuntimeError, ModelLoadError) as exc:
                 raise RunFailed(str(exc)) from None

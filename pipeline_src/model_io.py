@@ -1,7 +1,9 @@
 """Saving and loading the model artifact (what goes into SageMaker's model.tar.gz).
 
 The artifact is `model.joblib` (the fitted estimator) next to `metadata.json` (feature list,
-decision threshold, scikit-learn version, training metrics). Loading refuses a model saved by
+decision threshold, scikit-learn version, training metrics) and `code/`, the serving code: an
+endpoint with network isolation cannot fetch its code from S3, so the model carries it (as the
+SageMaker SDK's repacking does) and the container installs it from /opt/ml/model/code. Loading refuses a model saved by
 another scikit-learn version: unpickling across versions can silently change predictions.
 """
 from __future__ import annotations
@@ -14,6 +16,16 @@ from pipeline_src import SKLEARN_VERSION
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
+SERVING_CODE_DIR = "code"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The script-mode bundle (training code channel and the model's code/): pipeline_src's container
+# modules plus the top-level module the serving container imports (SAGEMAKER_PROGRAM).
+BUNDLE_MODULES = ("__init__.py", "contract.py", "model_io.py", "train.py", "inference.py")
+SERVING_PROGRAM = "inference.py"
+# Only model_fn and transform_fn: the container refuses transform_fn beside input_fn/predict_fn/
+# output_fn, and only transform_fn can answer a client error with a 4xx.
+SERVING_SHIM = ('"""Serving entry point: the handlers live in pipeline_src.inference."""\n'
+                "from pipeline_src.inference import model_fn, transform_fn  # noqa: F401\n")
 
 
 class ModelLoadError(RuntimeError):
@@ -30,6 +42,22 @@ def check_sklearn_version(running: str | None = None) -> None:
                              f"{SKLEARN_VERSION} (the SageMaker container's version)")
 
 
+def bundle_members() -> list[tuple[str, bytes]]:
+    """(path, content) of every file of the bundle, sorted."""
+    members = [(f"pipeline_src/{name}", (PACKAGE_DIR / name).read_bytes())
+               for name in BUNDLE_MODULES]
+    members.append((SERVING_PROGRAM, SERVING_SHIM.encode()))
+    return sorted(members)
+
+
+def write_serving_code(model_dir) -> Path:
+    code = Path(model_dir) / SERVING_CODE_DIR
+    for name, data in bundle_members():
+        (code / name).parent.mkdir(parents=True, exist_ok=True)
+        (code / name).write_bytes(data)
+    return code
+
+
 def save_model(model_dir, estimator, metadata: dict) -> Path:
     import joblib
     import sklearn
@@ -39,6 +67,7 @@ def save_model(model_dir, estimator, metadata: dict) -> Path:
     joblib.dump(estimator, model_dir / MODEL_FILE)
     metadata = dict(metadata, sklearn_version=sklearn.__version__)
     (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    write_serving_code(model_dir)
     return model_dir
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 # The SageMaker toolkit runs this file as a script from the source directory, whose root holds
 # the pipeline_src package; make that importable when run as `python pipeline_src/train.py`.
@@ -26,29 +28,116 @@ from pipeline_src.contract import ContractError, LABEL, feature_names  # noqa: E
 SEED = 42
 
 
+class TrainingFailure(Exception):
+    """Training cannot go on; str() is the one-line reason SageMaker shows as FailureReason."""
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One hyperparameter as SageMaker passes it (`--name value`, the value a string). The one
+    definition: the entry point parses with it and the config check (infra/config.py) applies
+    it before synth."""
+
+    name: str
+    type: type
+    default: object
+    min: float | None = None
+    max: float | None = None
+    choices: tuple = ()
+    help: str = ""
+
+    def parse(self, value):
+        """The typed value of a string, JSON number or the default; ValueError naming the rule."""
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is a boolean; expected {self.describe()}")
+        try:
+            if self.type is int:
+                number = float(value) if isinstance(value, (int, float)) else None
+                typed = int(value) if number is None else int(number)
+                if number is not None and number != typed:
+                    raise ValueError
+            else:
+                typed = self.type(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not {self.describe()}") from None
+        if self.type is float and not math.isfinite(typed):
+            raise ValueError(f"{value!r} is not {self.describe()}")
+        if self.choices and typed not in self.choices:
+            raise ValueError(f"{value!r} is not {self.describe()}")
+        if ((self.min is not None and typed < self.min)
+                or (self.max is not None and typed > self.max)):
+            raise ValueError(f"{value!r} is outside {self.describe()}")
+        return typed
+
+    def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(map(str, self.choices))
+        kind = {int: "an integer", float: "a number"}.get(self.type, "a string")
+        return f"{kind} in [{self.min:g}, {self.max:g}]" if self.min is not None else kind
+
+
+HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
+    Hyperparameter("max-iter", int, 200, 1, 10_000, help="boosting iterations"),
+    Hyperparameter("learning-rate", float, 0.05, 1e-4, 1.0),
+    Hyperparameter("max-leaf-nodes", int, 8, 2, 4096),
+    Hyperparameter("min-samples-leaf", int, 5, 1, 100_000),
+    Hyperparameter("l2-regularization", float, 1.0, 0.0, 1e6),
+    Hyperparameter("positive-weight", float, 5.0, 0.01, 10_000.0,
+                   help="weight of a fraud example relative to a legitimate one"),
+    Hyperparameter("threshold-metric", str, "f1", choices=("f1",)),
+    Hyperparameter("random-state", int, SEED, 0, 2**32 - 1),
+)
+# Where SageMaker puts things: --<name> or the toolkit's environment variable.
+LOCATIONS = {"train": "SM_CHANNEL_TRAIN", "validation": "SM_CHANNEL_VALIDATION",
+             "model-dir": "SM_MODEL_DIR", "output-data-dir": "SM_OUTPUT_DATA_DIR"}
+
+
+def check_hyperparameters(values: dict) -> dict[str, str]:
+    """Check hyperparameters (names, types, ranges) as the entry point will parse them; return
+    them as SageMaker passes them (strings). ValueError "<name>: <problem>" otherwise."""
+    known = {h.name: h for h in HYPERPARAMETERS}
+    out = {}
+    for name, value in values.items():
+        if name not in known:
+            raise ValueError(f"{name}: not a hyperparameter of the training entry point; "
+                             f"known: {', '.join(known)}")
+        if isinstance(value, bool):
+            raise ValueError(f"{name}: {value!r} is a boolean; expected {known[name].describe()}")
+        text = value if isinstance(value, str) else json.dumps(value)
+        try:
+            known[name].parse(text)  # exactly what the entry point will be given
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+        out[name] = text
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise TrainingFailure(message)
+
+
+def _argument_type(h: Hyperparameter):
+    def parse(text):
+        try:
+            return h.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = h.type.__name__
+    return parse
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    # Hyperparameters, as SageMaker passes them.
-    parser.add_argument("--max-iter", type=int, default=200)
-    parser.add_argument("--learning-rate", type=float, default=0.05)
-    parser.add_argument("--max-leaf-nodes", type=int, default=8)
-    parser.add_argument("--min-samples-leaf", type=int, default=5)
-    parser.add_argument("--l2-regularization", type=float, default=1.0)
-    parser.add_argument("--positive-weight", type=float, default=5.0,
-                        help="weight of a fraud example relative to a legitimate one")
-    parser.add_argument("--threshold-metric", choices=("f1",), default="f1")
-    parser.add_argument("--random-state", type=int, default=SEED)
-    # Where SageMaker puts things.
-    parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"))
-    parser.add_argument("--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"))
-    parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR"))
-    parser.add_argument("--output-data-dir", default=os.environ.get("SM_OUTPUT_DATA_DIR"))
+    """Arguments as SageMaker passes them; TrainingFailure (one line) for any bad one."""
+    parser = _Parser(description=__doc__.splitlines()[0])
+    for h in HYPERPARAMETERS:
+        parser.add_argument(f"--{h.name}", type=_argument_type(h), default=h.default, help=h.help)
+    for name, env in LOCATIONS.items():
+        parser.add_argument(f"--{name}", default=os.environ.get(env))
     args = parser.parse_args(argv)
-    for name in ("train", "validation", "model_dir", "output_data_dir"):
-        if not getattr(args, name):
-            env = {"train": "SM_CHANNEL_TRAIN", "validation": "SM_CHANNEL_VALIDATION",
-                   "model_dir": "SM_MODEL_DIR", "output_data_dir": "SM_OUTPUT_DATA_DIR"}[name]
-            parser.error(f"--{name.replace('_', '-')} not given and {env} is not set")
+    for name, env in LOCATIONS.items():
+        if not getattr(args, name.replace("-", "_")):
+            raise TrainingFailure(f"--{name} not given and {env} is not set")
     return args
 
 
@@ -123,18 +212,41 @@ def train(train_df, validation_df, args: argparse.Namespace) -> tuple[object, di
     return estimator, metadata
 
 
-def main(argv=None) -> int:
-    from pipeline_src.contract import read_channel
-    from pipeline_src.model_io import ModelLoadError, save_model
+def write_failure(reason: str) -> None:
+    """Leave the reason where the training toolkit and SageMaker read it: SageMaker reports the
+    first 1024 characters of <output dir>/failure as FailureReason, and the toolkit keeps a
+    failure file the script wrote
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-output.html)."""
+    output_dir = os.environ.get("SM_OUTPUT_DIR")
+    if output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+        with open(os.path.join(output_dir, "failure"), "w") as fh:
+            fh.write(reason[:1024])
 
-    args = parse_args(argv)
+
+def main(argv=None) -> int:
+    """Train; on any failure print "error: <reason>", write it to the failure file, exit 2 for
+    bad input (arguments, data) and 1 for anything else."""
+    from pipeline_src.model_io import ModelLoadError
+
     try:
-        train_df = read_channel(args.train)
-        validation_df = read_channel(args.validation)
-        estimator, metadata = train(train_df, validation_df, args)
-    except (ContractError, ModelLoadError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _run(parse_args(argv))
+    except (TrainingFailure, ContractError, ModelLoadError) as exc:
+        reason, status = " ".join(str(exc).split()), 2
+    except Exception as exc:  # noqa: BLE001 - every failure must say why, in one line
+        reason, status = f"{type(exc).__name__}: {' '.join(str(exc).split())}", 1
+    print(f"error: {reason}", file=sys.stderr)
+    write_failure(reason)
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipeline_src.contract import read_channel
+    from pipeline_src.model_io import save_model
+
+    train_df = read_channel(args.train)
+    validation_df = read_channel(args.validation)
+    estimator, metadata = train(train_df, validation_df, args)
     save_model(args.model_dir, estimator, metadata)
     os.makedirs(args.output_data_dir, exist_ok=True)
     with open(os.path.join(args.output_data_dir, "training_metrics.json"), "w") as fh:

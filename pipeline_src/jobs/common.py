@@ -10,16 +10,31 @@ import sys
 import tarfile
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
-# Modules the training and serving containers need (no boto3/matplotlib/job code).
-SOURCEDIR_MODULES = ("__init__.py", "contract.py", "model_io.py", "train.py", "inference.py")
+from pipeline_src.model_io import SERVING_PROGRAM, bundle_members
+
 TRAIN_PROGRAM = "pipeline_src/train.py"
-INFERENCE_PROGRAM = "inference.py"
-# The serving container imports SAGEMAKER_PROGRAM as a top-level module.
-# Only model_fn and transform_fn: the container refuses transform_fn beside input_fn/predict_fn/
-# output_fn, and only transform_fn can answer a client error with a 4xx.
-INFERENCE_SHIM = ('"""Serving entry point: the handlers live in pipeline_src.inference."""\n'
-                  "from pipeline_src.inference import model_fn, transform_fn  # noqa: F401\n")
+INFERENCE_PROGRAM = SERVING_PROGRAM
+# Where the serving container finds the code: inside the model (model_io.write_serving_code).
+SERVING_SUBMIT_DIRECTORY = "/opt/ml/model/code"
+
+
+def serving_environment(region: str) -> dict:
+    """The served model's container environment (model package InferenceSpecification)."""
+    return {
+        "SAGEMAKER_PROGRAM": SERVING_PROGRAM,
+        "SAGEMAKER_SUBMIT_DIRECTORY": SERVING_SUBMIT_DIRECTORY,
+        "SAGEMAKER_REGION": region,
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        # At start the container runs `pip install .` on the code. Build it with the image's own
+        # setuptools (pip's build isolation would fetch setuptools from an index; pip reads
+        # "false" here as --no-build-isolation) and never ask an index: the endpoint runs with
+        # EnableNetworkIsolation.
+        "PIP_NO_BUILD_ISOLATION": "false",
+        "PIP_NO_INDEX": "true",
+        # The container starts one gunicorn worker per CPU; one OpenMP thread each keeps the
+        # workers from oversubscribing the cores.
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 class JobError(RuntimeError):
@@ -106,11 +121,10 @@ def sourcedir_bytes() -> bytes:
     """The script-mode bundle (sourcedir.tar.gz): pipeline_src's container modules plus the
     top-level serving shim. Byte-reproducible (fixed mtimes, sorted), so its hash only changes
     with the code."""
-    buffer = io.BytesIO()
-    members = [(f"pipeline_src/{name}", (PACKAGE_DIR / name).read_bytes())
-               for name in SOURCEDIR_MODULES]
-    members.append((INFERENCE_PROGRAM, INFERENCE_SHIM.encode()))
     import gzip
+
+    buffer = io.BytesIO()
+    members = bundle_members()
 
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w") as tar:

@@ -154,12 +154,7 @@ def model_package_request(settings: dict, name: str, model_data_url: str, source
             "Containers": [{
                 "Image": inference_image,
                 "ModelDataUrl": model_data_url,
-                "Environment": {
-                    "SAGEMAKER_PROGRAM": common.INFERENCE_PROGRAM,
-                    "SAGEMAKER_SUBMIT_DIRECTORY": source_uri,
-                    "SAGEMAKER_REGION": settings["AWS_REGION"],
-                    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-                },
+                "Environment": common.serving_environment(settings["AWS_REGION"]),
             }],
             "SupportedContentTypes": ["text/csv", "application/json"],
             "SupportedResponseMIMETypes": ["application/json"],

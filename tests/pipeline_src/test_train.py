@@ -21,13 +21,67 @@ def test_hyperparameters_parse_as_sagemaker_passes_them(monkeypatch):
     assert estimator.class_weight == {0: 1.0, 1: 5.0} and estimator.max_iter == 50
 
 
-def test_missing_channel_is_a_usage_error(monkeypatch, capsys):
+def test_missing_channel_fails_with_its_reason_in_the_failure_file(monkeypatch, capsys, tmp_path):
     for name in ("SM_CHANNEL_TRAIN", "SM_CHANNEL_VALIDATION", "SM_MODEL_DIR", "SM_OUTPUT_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(SystemExit) as exc:
-        train.parse_args([])
-    assert exc.value.code == 2
-    assert "--train not given and SM_CHANNEL_TRAIN is not set" in capsys.readouterr().err
+    monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path / "output"))
+    assert train.main([]) == 2
+    reason = "--train not given and SM_CHANNEL_TRAIN is not set"
+    assert capsys.readouterr().err == f"error: {reason}\n"
+    assert (tmp_path / "output" / "failure").read_text() == reason
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["--max-iter", "abc"], "argument --max-iter: 'abc' is not an integer in [1, 10000]"),
+    (["--max-iter", "2.5"], "argument --max-iter: '2.5' is not an integer in [1, 10000]"),
+    (["--learning-rate", "0"], "argument --learning-rate: '0' is outside a number in [0.0001, 1]"),
+    (["--learning-rate", "nan"], "argument --learning-rate: 'nan' is not a number in [0.0001, 1]"),
+    (["--threshold-metric", "recall"], "argument --threshold-metric: 'recall' is not one of f1"),
+    (["--max-depth", "3"], "unrecognized arguments: --max-depth 3"),
+])
+def test_bad_hyperparameter_fails_with_its_reason(argv, reason, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path))
+    assert train.main(argv) == 2
+    assert (tmp_path / "failure").read_text() == reason
+    assert capsys.readouterr().err == f"error: {reason}\n"
+
+
+def test_unexpected_error_still_says_why(monkeypatch, data_dir, tmp_path):
+    def broken(*_):
+        raise MemoryError("cannot allocate 3 GiB")
+
+    monkeypatch.setattr(train, "train", broken)
+    monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path / "output"))
+    rc = train.main(["--train", str(data_dir), "--validation", str(data_dir),
+                     "--model-dir", str(tmp_path / "m"), "--output-data-dir", str(tmp_path / "o")])
+    assert rc == 1
+    assert (tmp_path / "output" / "failure").read_text() == "MemoryError: cannot allocate 3 GiB"
+
+
+@pytest.mark.parametrize("values, error", [
+    ({"max-iter": 300, "learning-rate": "0.1", "positive-weight": 2}, None),
+    ({"max-iter": "1e2"}, "max-iter: '1e2' is not an integer in [1, 10000]"),
+    ({"max_iter": 300}, "max_iter: not a hyperparameter of the training entry point; known: "
+                        "max-iter, learning-rate,"),
+    ({"max-iter": 2.5}, "max-iter: '2.5' is not an integer in [1, 10000]"),
+    ({"max-iter": 200.0}, "max-iter: '200.0' is not an integer in [1, 10000]"),
+    ({"max-iter": True}, "max-iter: True is a boolean; expected an integer in [1, 10000]"),
+    ({"learning-rate": "fast"}, "learning-rate: 'fast' is not a number in [0.0001, 1]"),
+    ({"positive-weight": 0}, "positive-weight: '0' is outside a number in [0.01, 10000]"),
+])
+def test_hyperparameters_are_checked_by_the_entry_points_own_definitions(values, error):
+    if error is None:
+        checked = train.check_hyperparameters(values)
+        assert all(isinstance(v, str) for v in checked.values())
+        # What the check accepts, the entry point parses.
+        args = train.parse_args([a for k, v in checked.items() for a in (f"--{k}", v)]
+                                + ["--train", "t", "--validation", "v", "--model-dir", "m",
+                                   "--output-data-dir", "o"])
+        assert args.max_iter == int(float(values.get("max-iter", 200)))
+    else:
+        with pytest.raises(ValueError) as exc:
+            train.check_hyperparameters(values)
+        assert str(exc.value).startswith(error)
 
 
 def test_training_reads_channels_from_sm_env_and_saves_model_with_metadata(

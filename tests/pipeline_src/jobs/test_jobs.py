@@ -53,10 +53,12 @@ def test_train_job_starts_training_and_registers_package(aws, fake_training, mod
     spec = package["InferenceSpecification"]
     (container,) = spec["Containers"]
     assert container["Image"] == IMAGE and container["ModelDataUrl"] == out["model_data_url"]
+    # The code travels inside the model (no S3 access under network isolation); the container
+    # installs it with no index (tests/container start it this way with no index reachable).
     assert container["Environment"] == {
-        "SAGEMAKER_PROGRAM": "inference.py",
-        "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{BUCKET}/training/{name}/source/sourcedir.tar.gz",
-        "SAGEMAKER_REGION": "eu-west-1", "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"}
+        "SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "SAGEMAKER_REGION": "eu-west-1", "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "PIP_NO_BUILD_ISOLATION": "false", "PIP_NO_INDEX": "true", "OMP_NUM_THREADS": "1"}
     assert spec["SupportedContentTypes"] == ["text/csv", "application/json"]
     assert spec["SupportedResponseMIMETypes"] == ["application/json"]
     assert spec["SupportedRealtimeInferenceInstanceTypes"] == ["ml.m5.large", "ml.m5.xlarge"]
