@@ -48,23 +48,25 @@ test-lambda: .venv-lambda/.installed
 check: setup
 	$(PY) -m pytest -q -m "not tools"
 
-## The SageMaker scikit-learn container's packages on Python 3.12 (+ nginx), for tests/container
-## and run-local: .venv-container, rebuilt when requirements-container.txt changes.
-container-setup:
-	scripts/container-env.sh
+## The SageMaker scikit-learn container's packages on Python 3.12 (envs/container-py312) and
+## nginx, for tests/container and run-local: .venv-container, reinstalled when its lock changes.
+container-setup: $(UV)
+	UV=$(UV) scripts/container-env.sh
 
-bench: setup
+bench: setup container-setup
 	$(PY) bench/run_all.py
 
 ## Tool environments, each a uv project of its own under envs/ (pyproject.toml + uv.lock), with
 ## the Python it is for and where its requirements file is exported (default: beside it).
-TOOL_ENVS := envs/checkov envs/lambda-py313 envs/jobs-py312
-# python3.13 for the Lambda's environment, python3.12 for the CodeBuild jobs': on PATH, else pyenv's.
+TOOL_ENVS := envs/checkov envs/lambda-py313 envs/jobs-py312 envs/container-py312
+# python3.13 for the Lambda's environment, python3.12 for the CodeBuild jobs' and the scikit-learn
+# container's: on PATH, else pyenv's.
 PYTHON313 ?= $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || ls -d "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
 PYTHON312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || ls -d "$$(pyenv root 2>/dev/null)"/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
 PYTHON_envs/checkov      = $(PYTHON)
 PYTHON_envs/lambda-py313 = $(PYTHON313)
 PYTHON_envs/jobs-py312   = $(PYTHON312)
+PYTHON_envs/container-py312 = $(PYTHON312)
 # The CodeBuild jobs install it from the source zip (pipeline_src/buildspecs).
 EXPORT_envs/jobs-py312   = pipeline_src/requirements-jobs.txt
 export_of = $(or $(EXPORT_$(1)),$(1)/requirements.txt)

@@ -82,6 +82,9 @@ def create_model(name: str, package: ModelPackage, settings: Settings, stage: st
             ModelName=name,
             Containers=[{"ModelPackageName": package.arn}],
             ExecutionRoleArn=settings.execution_role_arn,
+            # No network for the served container: the model carries its code and the container
+            # installs it with no package index (pipeline_src.jobs.common.serving_environment).
+            EnableNetworkIsolation=True,
             Tags=ownership_tags(settings, stage)
             + [{"Key": TAG_PACKAGE_ARN, "Value": package.arn},
                {"Key": TAG_JOB_ID, "Value": job_id}],

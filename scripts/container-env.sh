@@ -1,37 +1,40 @@
 #!/usr/bin/env bash
-# .venv-container: the SageMaker scikit-learn container's Python packages (requirements-container.txt)
-# on the container's Python (3.12), for tests/container and run-local. Rebuilt only when the
-# requirements change. Prints the Python it used; says so when it is not 3.12.
+# .venv-container: the SageMaker scikit-learn container's Python packages (envs/container-py312,
+# installed by uv from its lock) on the container's Python (3.12), plus nginx, for
+# tests/container and run-local. Reinstalled only when the lock or this script changes. Prints the
+# Python it used, and says so when it is not 3.12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+UV=${UV:-.venv-uv/bin/uv}
 VENV=.venv-container
-STAMP="$VENV/.installed-$(sha256sum requirements-container.txt scripts/container-env.sh | sha256sum | cut -c1-16)"
+PROJECT=envs/container-py312
 WANT=3.12
-# pip as the image's get-pip.py installs it today; its setuptools rule is what the served
-# model's environment has to work around (PIP_NO_BUILD_ISOLATION).
-PIP_VERSION=26.3
+STAMP="$VENV/.installed-$(cat "$PROJECT/uv.lock" "$0" | sha256sum | cut -c1-16)"
 
 find_python() {
-    if [ -n "${CONTAINER_PYTHON:-}" ]; then echo "$CONTAINER_PYTHON"; return; fi
+    if [ -n "${PYTHON312:-}" ]; then echo "$PYTHON312"; return; fi
     for candidate in "python$WANT" "$(pyenv root 2>/dev/null)/versions/$WANT"*/bin/python$WANT \
                      "$HOME/.pyenv/versions/$WANT"*/bin/python$WANT; do
         if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys' 2>/dev/null; then
-            echo "$candidate"; return
+            command -v "$candidate"; return
         fi
     done
-    echo python3
+    command -v python3
 }
 
 if [ ! -f "$STAMP" ]; then
+    test -x "$UV" || { echo "container-env: $UV missing; run make setup first" >&2; exit 2; }
     PY=$(find_python)
     VERSION=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     if [ "$VERSION" != "$WANT" ]; then
         echo "container-env: Python $WANT not found; using $PY (Python $VERSION), the closest here" >&2
+        # The lock is for 3.12; resolve for what is here instead of failing.
+        LOCKED=""
+    else
+        LOCKED="--locked"
     fi
     rm -rf "$VENV"
-    "$PY" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet "pip==$PIP_VERSION"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet -r requirements-container.txt
+    UV_PROJECT_ENVIRONMENT="$PWD/$VENV" "$UV" sync $LOCKED --quiet --project "$PROJECT" --python "$PY"
     # What the image's final Dockerfile does to sagemaker-containers for Python 3.12.
     "$VENV/bin/python" - <<'PY'
 import pathlib, sagemaker_containers

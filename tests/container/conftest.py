@@ -1,5 +1,5 @@
 """The SageMaker scikit-learn container's own packages (.venv-container, built by
-scripts/container-env.sh from requirements-container.txt): its training toolkit and its serving
+scripts/container-env.sh from envs/container-py312): its training toolkit and its serving
 stack, run on this machine with the /opt/ml layout under a temporary SAGEMAKER_BASE_DIR."""
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def clean_environment(**extra) -> dict:
 
 @pytest.fixture(scope="session")
 def container_python() -> str:
-    proc = subprocess.run([str(ROOT / "scripts" / "container-env.sh")], capture_output=True,
-                          text=True, timeout=1500)
+    proc = subprocess.run(["make", "--no-print-directory", "container-setup"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1500)
     if proc.returncode:
         pytest.fail(f"scripts/container-env.sh failed: {proc.stderr.strip()[-2000:]}")
     version = subprocess.run([str(CONTAINER_PYTHON), "-c", "import sys; print(sys.version)"],

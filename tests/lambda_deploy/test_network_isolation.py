@@ -1,0 +1,22 @@
+"""The served model runs without network access: CreateModel asks for EnableNetworkIsolation
+(moto keeps no such field on models, so the request itself is checked as botocore sends it).
+That the container then starts with no network is tests/container/test_serving_parity.py."""
+from __future__ import annotations
+
+import json
+
+from deploy_helpers import JOB_A, job_event
+from lambda_deploy import aws as lambda_aws
+from lambda_deploy.handler import handler
+
+
+def test_model_is_created_network_isolated(fake, registry, artifacts):
+    requests = []
+    lambda_aws.client("sagemaker").meta.events.register(
+        "before-call.sagemaker.CreateModel",
+        lambda params, **_: requests.append(json.loads(params["body"])))
+    arn = registry.register("Approved")
+    handler(job_event(JOB_A, "staging", artifacts.package(arn)), None)
+    assert len(requests) == 1
+    assert requests[0]["EnableNetworkIsolation"] is True
+    assert requests[0]["Containers"] == [{"ModelPackageName": arn}]
