@@ -379,7 +379,8 @@ def test_hostile_input(case: Case, tmp_path, monkeypatch):
 def markdown_table() -> str:
     lines = ["| command | input | exit | message |", "|---|---|---|---|"]
     for case in CASES:
-        command = "sample_data" if case.argv[0] == "-m-sample-data" else case.argv[0]
+        command = {"-m-sample-data": "sample_data"}.get(
+            case.argv[0], case.argv[0] if case.argv[0] in entry.COMMANDS else "main.py")
         message = case.message.replace("|", "\\|")
         lines.append(f"| {command} | {case.what} | {case.code} | `error: {message}` |")
     return "\n".join(lines)
