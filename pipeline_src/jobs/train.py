@@ -41,7 +41,13 @@ def parse_hyperparameters(text: str) -> dict:
     if not isinstance(value, dict) or not all(isinstance(v, (str, int, float))
                                               for v in value.values()):
         raise JobError("HYPERPARAMETERS must be a JSON object of strings")
-    return {str(k): str(v) for k, v in value.items()}
+    from pipeline_src.train import check_hyperparameters
+
+    try:
+        # The entry point's own definitions: refuse here, before a training job is paid for.
+        return check_hyperparameters({str(k): str(v) for k, v in value.items()})
+    except ValueError as exc:
+        raise JobError(f"HYPERPARAMETERS: {exc}") from None
 
 
 def check_data(s3, data_uri: str, workdir: Path) -> dict:
@@ -141,6 +147,8 @@ def model_package_request(settings: dict, name: str, model_data_url: str, source
         "source_revision": revision,
         "data_location": settings["DATA_S3_URI"],
         "training_job_name": name,
+        # The code that trained it; the model artifact carries the serving part (code/).
+        "source_bundle": source_uri,
         "sklearn_version": str(metadata.get("sklearn_version")),
         "threshold": f"{metadata.get('threshold', 0):.6f}",
         **{m: f"{metrics[m]:.6f}" for m in METRIC_NAMES if m in metrics},

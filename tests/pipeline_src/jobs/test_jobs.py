@@ -65,6 +65,7 @@ def test_train_job_starts_training_and_registers_package(aws, fake_training, mod
     props = package["CustomerMetadataProperties"]
     assert props["source_revision"] == "3Hq.w_9xYzAbCdEf"
     assert props["data_location"] == f"s3://{BUCKET}/data"
+    assert props["source_bundle"] == f"s3://{BUCKET}/training/{name}/source/sourcedir.tar.gz"
     metrics_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
     body = s3.get_object(Bucket=BUCKET, Key=metrics_uri.split(f"{BUCKET}/", 1)[1])["Body"].read()
     assert "validation_pr_auc" in json.loads(body)
@@ -222,3 +223,14 @@ def test_bad_gate_setting(aws, tmp_path, value, expected):
     with pytest.raises(JobError) as exc:
         run_test(aws, tmp_path, tmp_path, GATE_THRESHOLDS=value)
     assert str(exc.value).startswith(f"environment setting GATE_THRESHOLDS: {expected}")
+
+
+def test_hyperparameters_the_entry_point_would_refuse_stop_the_job_before_training():
+    from pipeline_src.jobs.train import parse_hyperparameters
+
+    assert parse_hyperparameters('{"max-iter": 100, "learning-rate": "0.1"}') == {
+        "max-iter": "100", "learning-rate": "0.1"}
+    with pytest.raises(JobError) as exc:
+        parse_hyperparameters('{"max_depth": "3"}')
+    assert str(exc.value).startswith("HYPERPARAMETERS: max_depth: not a hyperparameter of the "
+                                     "training entry point")
