@@ -14,7 +14,8 @@ from pipeline_src.jobs.common import serving_environment
 from tests.container.serving import NO_NETWORK, Server, container_environment
 from tests.pipeline_src.test_inference import MALFORMED
 
-pytestmark = pytest.mark.timeout(1500)
+# tools: needs .venv-container (make container-setup, part of make test); make check skips it.
+pytestmark = [pytest.mark.timeout(1500), pytest.mark.tools]
 
 
 @pytest.fixture(scope="module")

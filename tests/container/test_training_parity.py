@@ -9,7 +9,8 @@ import pytest
 
 from tests.container.conftest import run_toolkit, write_opt_ml
 
-pytestmark = pytest.mark.timeout(1500)
+# tools: needs .venv-container (make container-setup, part of make test); make check skips it.
+pytestmark = [pytest.mark.timeout(1500), pytest.mark.tools]
 
 
 def test_toolkit_trains_and_leaves_a_servable_model(toolkit_trained):
