@@ -87,5 +87,26 @@ class ArtifactStore(Construct):
         self.bucket_name = self.bucket.bucket
         self.bucket_arn = self.bucket.arn
 
-    def objects_arn(self, prefix: str) -> str:
-        return f"{self.bucket_arn}/{prefix}/*"
+    def objects_arn(self, pattern: str) -> str:
+        """ARN of the objects whose keys match pattern (e.g. "data/*")."""
+        return f"{self.bucket_arn}/{pattern}"
+
+    # -- what others may do with the bucket --------------------------------------------------------
+    def read(self, *patterns: str, sid: str, versions: bool = False) -> dict:
+        actions = ["s3:GetObject"] + (["s3:GetObjectVersion"] if versions else [])
+        return statement(sid, actions, [self.objects_arn(p) for p in patterns])
+
+    def write(self, *patterns: str, sid: str) -> dict:
+        return statement(sid, ["s3:PutObject"], [self.objects_arn(p) for p in patterns])
+
+    def read_write(self, *patterns: str, sid: str, versions: bool = False) -> dict:
+        actions = ["s3:GetObject", "s3:PutObject"] + (["s3:GetObjectVersion"] if versions else [])
+        return statement(sid, actions, [self.objects_arn(p) for p in patterns])
+
+    def list(self, *prefix_patterns: str, sid: str) -> dict:
+        """List keys, only under the given prefixes (the s3:prefix of the request)."""
+        return statement(sid, ["s3:ListBucket"], [self.bucket_arn],
+                         conditions={"StringLike": {"s3:prefix": list(prefix_patterns)}})
+
+    def check_versioning(self, *, sid: str = "CheckSourceBucketVersioning") -> dict:
+        return statement(sid, ["s3:GetBucketVersioning"], [self.bucket_arn])

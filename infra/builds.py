@@ -16,8 +16,12 @@ from cdktf_cdktf_provider_aws.codebuild_project import (
     CodebuildProjectEnvironmentEnvironmentVariable, CodebuildProjectLogsConfig,
     CodebuildProjectLogsConfigCloudwatchLogs, CodebuildProjectSource)
 
+from infra.artifact_store import ArtifactStore
+from infra.encryption import EncryptionKey
 from infra.environment import DeploymentTarget
-from infra.iam import kms_use_statement, log_statement, service_role, statement
+from infra.execution_role import CODE_BUNDLES, MODEL_ARTIFACTS, TrainingRole
+from infra.iam import log_statement, service_role, statement
+from infra.model_registry import ModelRegistry
 from infra.naming import Names
 from pipeline_src import SKLEARN_FRAMEWORK_VERSION
 from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
@@ -33,13 +37,18 @@ class BuildInputs:
     """What the jobs read and write: shared by both projects."""
 
     target: DeploymentTarget
-    bucket_name: str
-    bucket_arn: str
-    key_arn: str
-    group_name: str
-    group_arn: str
-    packages_arn: str
-    execution_role_arn: str
+    store: ArtifactStore
+    key: EncryptionKey
+    registry: ModelRegistry
+    training_role: TrainingRole
+
+    @property
+    def bucket_name(self) -> str:
+        return self.store.bucket_name
+
+    @property
+    def key_arn(self) -> str:
+        return self.key.key_arn
 
 
 def _common_environment(inputs: BuildInputs) -> dict[str, str]:
@@ -51,8 +60,8 @@ def _common_environment(inputs: BuildInputs) -> dict[str, str]:
         "ARTIFACT_BUCKET": inputs.bucket_name,
         "DATA_S3_URI": f"s3://{inputs.bucket_name}/{Names.DATA_PREFIX}",
         "TRAINING_OUTPUT_S3_URI": f"s3://{inputs.bucket_name}/{Names.TRAINING_OUTPUT_PREFIX}",
-        "MODEL_PACKAGE_GROUP": inputs.group_name,
-        "SAGEMAKER_EXECUTION_ROLE_ARN": inputs.execution_role_arn,
+        "MODEL_PACKAGE_GROUP": inputs.registry.group_name,
+        "SAGEMAKER_EXECUTION_ROLE_ARN": inputs.training_role.role_arn,
         "KMS_KEY_ARN": inputs.key_arn,
         "SKLEARN_FRAMEWORK_VERSION": SKLEARN_FRAMEWORK_VERSION,
         GATE_THRESHOLDS_ENV: config.quality_gate.thresholds().to_json(),
@@ -60,16 +69,12 @@ def _common_environment(inputs: BuildInputs) -> dict[str, str]:
 
 
 def _pipeline_artifact_statements(inputs: BuildInputs) -> list[dict]:
-    pipeline_objects = f"{inputs.bucket_arn}/{inputs.target.names.pipeline_artifact_prefix}/*"
+    """CodeBuild downloads the action's input artifacts and uploads its output artifacts."""
+    pipeline_objects = f"{inputs.target.names.pipeline_artifact_prefix}/*"
     return [
-        statement("ReadWritePipelineArtifacts", ["s3:GetObject", "s3:GetObjectVersion",
-                                                 "s3:PutObject"], [pipeline_objects]),
-        statement("ReadDataSet", ["s3:GetObject"],
-                  [f"{inputs.bucket_arn}/{Names.DATA_PREFIX}/*"]),
-        statement("ListDataAndTrainingPrefixes", ["s3:ListBucket"], [inputs.bucket_arn],
-                  conditions={"StringLike": {"s3:prefix": [
-                      f"{Names.DATA_PREFIX}/*", f"{Names.TRAINING_OUTPUT_PREFIX}/*"]}}),
-        kms_use_statement(inputs.key_arn),
+        inputs.store.read_write(pipeline_objects, sid="ReadWritePipelineArtifacts",
+                                versions=True),
+        inputs.key.use(),
     ]
 
 
@@ -132,23 +137,26 @@ class TrainingBuild(PipelineBuild):
             "INFERENCE_INSTANCE_TYPES": ",".join(inference_types),
         }
         training_jobs = target.sagemaker_arn("training-job", f"{names.prefix}-*")
+        key_arn = inputs.key.key_arn
         statements = [
-            statement("RunTrainingJobs", ["sagemaker:CreateTrainingJob",
-                                          "sagemaker:DescribeTrainingJob",
-                                          "sagemaker:StopTrainingJob"], [training_jobs]),
-            # Tags on CreateTrainingJob/CreateModelPackage need AddTags on the new resource.
-            statement("TagWhatItCreates", ["sagemaker:AddTags"],
-                      [training_jobs, inputs.packages_arn]),
-            statement("RegisterModelPackages", ["sagemaker:CreateModelPackage"],
-                      [inputs.group_arn, inputs.packages_arn]),
-            statement("ReadModelPackageGroup", ["sagemaker:DescribeModelPackageGroup"],
-                      [inputs.group_arn]),
-            statement("UploadSourceDirAndReadModel", ["s3:GetObject", "s3:PutObject"],
-                      [f"{inputs.bucket_arn}/{Names.TRAINING_OUTPUT_PREFIX}/*"]),
-            statement("PassExecutionRoleToSageMakerOnly", ["iam:PassRole"],
-                      [inputs.execution_role_arn],
-                      conditions={"StringEquals": {"iam:PassedToService":
-                                                   "sagemaker.amazonaws.com"}}),
+            inputs.store.read(f"{Names.DATA_PREFIX}/*", sid="ReadDataSet"),
+            # The job only starts training jobs that keep the promises of docs/interfaces.md:
+            # network isolation, encrypted traffic, volume and output with the project key, and
+            # the configured instance type (condition keys of the Service Authorization Reference).
+            statement("StartIsolatedEncryptedTrainingJobs", ["sagemaker:CreateTrainingJob"],
+                      [training_jobs], conditions={
+                          "Bool": {"sagemaker:NetworkIsolation": "true",
+                                   "sagemaker:InterContainerTrafficEncryption": "true"},
+                          "StringEquals": {"sagemaker:VolumeKmsKey": key_arn,
+                                           "sagemaker:OutputKmsKey": key_arn},
+                          "ForAllValues:StringEquals": {
+                              "sagemaker:InstanceTypes": [training.instance_type]}}),
+            statement("WatchTrainingJobs", ["sagemaker:DescribeTrainingJob"], [training_jobs]),
+            inputs.registry.register(),
+            inputs.store.write(CODE_BUNDLES, f"{Names.TRAINING_OUTPUT_PREFIX}/*/metrics/*",
+                               sid="UploadCodeBundlesAndMetrics"),
+            inputs.store.read(MODEL_ARTIFACTS, sid="ReadTrainedModels"),
+            inputs.training_role.pass_to_sagemaker(),
         ]
         # Training runs inside the build: the job waits up to max runtime + 60 min for the
         # training job (capacity, image pull), so the build allows that plus setup time.
@@ -167,14 +175,10 @@ class ModelTestBuild(PipelineBuild):
     def __init__(self, scope: Construct, id_: str, *, inputs: BuildInputs) -> None:
         names = inputs.target.names
         statements = [
-            statement("ReadTrainedModels", ["s3:GetObject"],
-                      [f"{inputs.bucket_arn}/{Names.TRAINING_OUTPUT_PREFIX}/*"]),
-            statement("ReadAndDecideModelPackages", ["sagemaker:DescribeModelPackage",
-                                                     "sagemaker:UpdateModelPackage"],
-                      [inputs.packages_arn]),
-            # ListModelPackages has no resource-level permissions in IAM; it is how the job
-            # finds the champion (latest Approved package of the group).
-            statement("FindChampion", ["sagemaker:ListModelPackages"], "*"),
+            inputs.store.read(f"{Names.DATA_PREFIX}/test.csv", MODEL_ARTIFACTS,
+                              sid="ReadTestSetAndModels"),
+            inputs.registry.read_and_decide(),
+            inputs.registry.list_packages(),
         ]
         super().__init__(scope, id_, inputs=inputs, project_name=names.test_project,
                          role_purpose="codebuild-test", buildspec="test.yml",

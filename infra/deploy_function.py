@@ -13,11 +13,16 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
     LambdaFunctionEventInvokeConfig)
 
+from infra.artifact_store import ArtifactStore
 from infra.config import ConfigError, EndpointStageConfig
+from infra.encryption import EncryptionKey
 from infra.environment import DeploymentTarget
-from infra.iam import kms_use_statement, log_statement, service_role, statement
+from infra.execution_role import ServingRole
+from infra.iam import log_statement, service_role, statement
+from infra.model_registry import ModelRegistry
 from infra.naming import STAGES, Names
 from infra.packaging import ZipArchive
+from lambda_deploy.deploy import TAG_ENVIRONMENT, TAG_PROJECT
 from lambda_deploy.errors import ConfigurationFailure
 from lambda_deploy.scaling import DIMENSION as SCALABLE_DIMENSION
 from lambda_deploy.scaling import NAMESPACE as SCALING_NAMESPACE
@@ -40,12 +45,10 @@ RESERVED_CONCURRENCY = 4
 class DeployInputs:
     target: DeploymentTarget
     archive: ZipArchive
-    bucket_name: str
-    bucket_arn: str
-    key_arn: str
-    group_name: str
-    packages_arn: str
-    execution_role_arn: str
+    store: ArtifactStore
+    key: EncryptionKey
+    registry: ModelRegistry
+    serving_role: ServingRole
     alarm_names: Mapping[str, Sequence[str]]  # stage -> alarm names
     alarm_arns: Sequence[str]
     smoke_test_csv: str
@@ -97,92 +100,110 @@ class DeployFunction(Construct):
         target = inputs.target
         names = target.names
         prefix = names.prefix
+        bucket_name = inputs.store.bucket_name
         log_group = CloudwatchLogGroup(self, "logs", name=names.lambda_log_group,
                                        retention_in_days=target.config.log_retention_days,
-                                       kms_key_id=inputs.key_arn)
-        models = target.sagemaker_arn("model", f"{prefix}-*")
-        configs = target.sagemaker_arn("endpoint-config", f"{prefix}-*")
-        endpoints = target.sagemaker_arn("endpoint", f"{prefix}-*")
-        claims = f"{inputs.bucket_arn}/{Names.DEPLOY_CLAIMS_PREFIX}/*"
+                                       kms_key_id=inputs.key.key_arn)
+        # Exact endpoint names, and model/config names of the deploy step's stages only.
+        endpoints = [target.sagemaker_arn("endpoint", names.endpoint(s)) for s in STAGES]
+        models = [target.sagemaker_arn("model", f"{names.endpoint(s)}-v*") for s in STAGES]
+        configs = [target.sagemaker_arn("endpoint-config", f"{names.endpoint(s)}-v*")
+                   for s in STAGES]
+        # Ownership by tag: this environment only creates what it tags as its own and only
+        # changes or deletes what carries its tags, so a "dev" role cannot touch "dev-eu"
+        # resources even where the name patterns overlap.
+        owned = {"StringEquals": {f"aws:ResourceTag/{TAG_PROJECT}": target.config.project,
+                                  f"aws:ResourceTag/{TAG_ENVIRONMENT}": target.config.name}}
+        tagged_as_own = {"StringEquals": {
+            f"aws:RequestTag/{TAG_PROJECT}": target.config.project,
+            f"aws:RequestTag/{TAG_ENVIRONMENT}": target.config.name}}
+        grants = [
+            log_statement(target.log_group_arn(names.lambda_log_group)),
+            inputs.registry.read_packages(),
+            # Existence checks before each create (idempotent re-invocations): by name only,
+            # as a resource that does not exist yet has no tags.
+            statement("DescribeOwnModelsConfigsEndpoints", [
+                "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
+                "sagemaker:DescribeModel"], [*models, *configs, *endpoints]),
+            # Create* with Tags also needs AddTags on the new resource, with the same tags.
+            statement("CreateTaggedModelsConfigsEndpoints", [
+                "sagemaker:AddTags", "sagemaker:CreateEndpoint",
+                "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel"],
+                [*models, *configs, *endpoints], conditions=tagged_as_own),
+            # UpdateEndpoint is authorized against the endpoint and the new config.
+            statement("UpdateAndCallOwnEndpoints", ["sagemaker:InvokeEndpoint",
+                                                    "sagemaker:UpdateEndpoint"],
+                      [*configs, *endpoints], conditions=owned),
+            # Registering a variant for autoscaling needs it on the endpoint (SageMaker guide,
+            # "Auto scaling prerequisites").
+            statement("ScaleOwnEndpoints", ["sagemaker:UpdateEndpointWeightsAndCapacities"],
+                      endpoints, conditions=owned),
+            # One conditional PutObject per job (If-None-Match: *): the atomic claim that lets
+            # exactly one delivery of a CodePipeline job act and answer.
+            inputs.store.write(f"{Names.DEPLOY_CLAIMS_PREFIX}/*", sid="ClaimJobs"),
+            inputs.key.encrypt(),
+            # Application Auto Scaling's write actions take only a scalable-target ARN with a
+            # generated ID; the condition keys pin them to SageMaker variant counts.
+            statement("ScaleEndpointVariants", [
+                "application-autoscaling:DeleteScalingPolicy",
+                "application-autoscaling:DeregisterScalableTarget",
+                "application-autoscaling:PutScalingPolicy",
+                "application-autoscaling:RegisterScalableTarget"], "*",
+                conditions={"StringEquals": {
+                    "application-autoscaling:service-namespace": SCALING_NAMESPACE,
+                    "application-autoscaling:scalable-dimension": SCALABLE_DIMENSION}}),
+            # Describe* have no resource-level permissions or condition keys.
+            statement("ReadScaling", ["application-autoscaling:DescribeScalableTargets",
+                                      "application-autoscaling:DescribeScalingPolicies"], "*"),
+            # The first registration creates Application Auto Scaling's service-linked role.
+            statement("CreateAutoscalingServiceLinkedRole", ["iam:CreateServiceLinkedRole"],
+                      [target.arn("iam", f"role/aws-service-role/{AUTOSCALING_SERVICE}/"
+                                         "AWSServiceRoleForApplicationAutoScaling_"
+                                         "SageMakerEndpoint", regional=False)],
+                      conditions={"StringEquals": {"iam:AWSServiceName": AUTOSCALING_SERVICE}}),
+            # A target-tracking policy's own alarms (named TargetTracking-<resource id>-...).
+            statement("ManageTargetTrackingAlarms", [
+                "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
+                "cloudwatch:PutMetricAlarm"],
+                [target.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{prefix}-*")]),
+            statement("CleanUpOwnModelsAndConfigs", [
+                "sagemaker:AddTags", "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel"],
+                [*models, *configs], conditions=owned),
+            statement("ReadTagsForCleanup", ["sagemaker:ListTags"], [*models, *configs]),
+            # List calls have no resource-level permissions in IAM; cleanup uses them to
+            # find this stage's previous models and configs (then filters by name and tag).
+            statement("ListForCleanup", ["sagemaker:ListEndpointConfigs",
+                                         "sagemaker:ListModels"], "*"),
+            inputs.serving_role.pass_to_sagemaker(),
+            statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"],
+                      list(inputs.alarm_arns)),
+            # PutJob*Result have no resource-level permissions in IAM.
+            statement("ReplyToCodePipeline", ["codepipeline:PutJobFailureResult",
+                                              "codepipeline:PutJobSuccessResult"], "*"),
+            # Endpoint configs name the key for storage volumes and data capture: whoever
+            # creates or updates the endpoint lets SageMaker hold grants on it.
+            inputs.key.grant_to_aws_resources(),
+            inputs.key.describe(),
+            # X-Ray's segment APIs have no resource-level permissions.
+            statement("WriteTraces", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                      "*"),
+        ]
         role = service_role(
             self, "role", name=names.role("deploy-lambda"), service="lambda.amazonaws.com",
             account_id=target.account_id,
             description="Deploy step: model package -> model -> endpoint config -> endpoint",
-            policies={"deploy": [
-                log_statement(target.log_group_arn(names.lambda_log_group)),
-                statement("ReadModelPackages", ["sagemaker:DescribeModelPackage"],
-                          [inputs.packages_arn]),
-                statement("ManageOwnModelsAndConfigs", [
-                    "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:DeleteModel",
-                    "sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DeleteEndpointConfig", "sagemaker:AddTags",
-                    "sagemaker:ListTags"], [models, configs, endpoints]),
-                statement("DeployOwnEndpoints", [
-                    "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint",
-                    "sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint",
-                    # Registering a variant for autoscaling needs it on the endpoint (SageMaker
-                    # guide, "Auto scaling prerequisites").
-                    "sagemaker:UpdateEndpointWeightsAndCapacities"], [endpoints]),
-                # One conditional PutObject per job (If-None-Match: *): the atomic claim that
-                # lets exactly one delivery of a CodePipeline job act and answer.
-                statement("ClaimJobs", ["s3:PutObject"], [claims]),
-                # Application Auto Scaling's write actions take only a scalable-target ARN with
-                # a generated ID; the condition keys pin them to SageMaker variant counts.
-                statement("ScaleEndpointVariants", [
-                    "application-autoscaling:DeleteScalingPolicy",
-                    "application-autoscaling:DeregisterScalableTarget",
-                    "application-autoscaling:PutScalingPolicy",
-                    "application-autoscaling:RegisterScalableTarget"], "*",
-                    conditions={"StringEquals": {
-                        "application-autoscaling:service-namespace": SCALING_NAMESPACE,
-                        "application-autoscaling:scalable-dimension": SCALABLE_DIMENSION}}),
-                # Describe* have no resource-level permissions or condition keys.
-                statement("ReadScaling", ["application-autoscaling:DescribeScalableTargets",
-                                          "application-autoscaling:DescribeScalingPolicies"],
-                          "*"),
-                # The first registration creates Application Auto Scaling's service-linked role.
-                statement("CreateAutoscalingServiceLinkedRole", ["iam:CreateServiceLinkedRole"],
-                          [target.arn("iam", f"role/aws-service-role/{AUTOSCALING_SERVICE}/"
-                                             "AWSServiceRoleForApplicationAutoScaling_"
-                                             "SageMakerEndpoint", regional=False)],
-                          conditions={"StringEquals": {"iam:AWSServiceName":
-                                                       AUTOSCALING_SERVICE}}),
-                # A target-tracking policy's own alarms (named TargetTracking-<resource id>-...).
-                statement("ManageTargetTrackingAlarms", [
-                    "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
-                    "cloudwatch:PutMetricAlarm"],
-                    [target.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{prefix}-*")]),
-                # List calls have no resource-level permissions in IAM; cleanup uses them to
-                # find this stage's previous models and configs (then filters by name and tag).
-                statement("ListForCleanup", ["sagemaker:ListEndpointConfigs",
-                                             "sagemaker:ListModels"], "*"),
-                statement("PassExecutionRoleToSageMakerOnly", ["iam:PassRole"],
-                          [inputs.execution_role_arn],
-                          conditions={"StringEquals": {"iam:PassedToService":
-                                                       "sagemaker.amazonaws.com"}}),
-                statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"],
-                          list(inputs.alarm_arns)),
-                # PutJob*Result have no resource-level permissions in IAM.
-                statement("ReplyToCodePipeline", ["codepipeline:PutJobFailureResult",
-                                                  "codepipeline:PutJobSuccessResult"], "*"),
-                kms_use_statement(inputs.key_arn),
-                # Endpoint storage and data capture encrypted with the key: SageMaker-held grants.
-                statement("GrantKeyToSageMakerResources", ["kms:CreateGrant"], [inputs.key_arn],
-                          conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
-                # X-Ray's segment APIs have no resource-level permissions.
-                statement("WriteTraces", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
-                          "*"),
-            ]})
+            policies={"deploy": grants})
         asset = TerraformAsset(self, "code", path=str(inputs.archive.path), type=AssetType.FILE)
         environment = {
             "PROJECT_NAME": target.config.project,
             "ENVIRONMENT": target.config.name,
             "RESOURCE_PREFIX": prefix,
-            "MODEL_PACKAGE_GROUP": inputs.group_name,
-            "SAGEMAKER_EXECUTION_ROLE_ARN": inputs.execution_role_arn,
-            "KMS_KEY_ARN": inputs.key_arn,
-            "DATA_CAPTURE_S3_URI": f"s3://{inputs.bucket_name}/{Names.DATA_CAPTURE_PREFIX}",
-            "JOB_CLAIMS_S3_URI": f"s3://{inputs.bucket_name}/{Names.DEPLOY_CLAIMS_PREFIX}",
+            "MODEL_PACKAGE_GROUP": inputs.registry.group_name,
+            # The served model's role, passed to CreateModel.
+            "SAGEMAKER_EXECUTION_ROLE_ARN": inputs.serving_role.role_arn,
+            "KMS_KEY_ARN": inputs.key.key_arn,
+            "DATA_CAPTURE_S3_URI": f"s3://{bucket_name}/{Names.DATA_CAPTURE_PREFIX}",
+            "JOB_CLAIMS_S3_URI": f"s3://{bucket_name}/{Names.DEPLOY_CLAIMS_PREFIX}",
             "SMOKE_TEST_CSV": inputs.smoke_test_csv,
             "STAGE_SETTINGS": stage_settings_variable(target, inputs.alarm_names),
         }
@@ -193,7 +214,7 @@ class DeployFunction(Construct):
             role=role.arn, runtime=RUNTIME, handler=HANDLER, filename=asset.path,
             source_code_hash=inputs.archive.sha256_base64, timeout=TIMEOUT_SECONDS,
             memory_size=MEMORY_MB, reserved_concurrent_executions=RESERVED_CONCURRENCY,
-            kms_key_arn=inputs.key_arn,
+            kms_key_arn=inputs.key.key_arn,
             environment=LambdaFunctionEnvironment(variables=environment),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             logging_config=LambdaFunctionLoggingConfig(log_format="JSON",

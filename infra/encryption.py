@@ -53,3 +53,30 @@ class EncryptionKey(Construct):
                           deletion_window_in_days=30, policy=policy)
         KmsAlias(self, "alias", name=target.names.kms_alias, target_key_id=self.key.key_id)
         self.key_arn = self.key.arn
+        self._region = region
+
+    # -- what others may do with the key (the key policy delegates these to IAM) -----------------
+    def _via(self, services) -> dict:
+        return {"StringEquals": {"kms:ViaService": sorted(
+            f"{service}.{self._region}.amazonaws.com" for service in services)}}
+
+    def decrypt(self, *, via=("s3",), sid: str = "DecryptWithProjectKey") -> dict:
+        """Read what a service (S3 by default) stored encrypted with the key."""
+        return statement(sid, ["kms:Decrypt"], [self.key_arn], conditions=self._via(via))
+
+    def encrypt(self, *, via=("s3",), sid: str = "EncryptWithProjectKey") -> dict:
+        """Have a service (S3 by default) store new data encrypted with the key."""
+        return statement(sid, ["kms:GenerateDataKey"], [self.key_arn], conditions=self._via(via))
+
+    def use(self, *, via=("s3",), sid: str = "UseProjectKey") -> dict:
+        """Both: read and write encrypted data through the services named."""
+        return statement(sid, ["kms:Decrypt", "kms:GenerateDataKey"], [self.key_arn],
+                         conditions=self._via(via))
+
+    def grant_to_aws_resources(self, *, sid: str = "GrantKeyToSageMakerResources") -> dict:
+        """Let SageMaker create the grants its volumes need; only grants for AWS resources."""
+        return statement(sid, ["kms:CreateGrant"], [self.key_arn],
+                         conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
+
+    def describe(self, *, sid: str = "DescribeProjectKey") -> dict:
+        return statement(sid, ["kms:DescribeKey"], [self.key_arn])

@@ -1,48 +1,106 @@
-"""SageMakerExecutionRole: what training jobs and the served model run as."""
+"""SageMaker execution roles: one for training jobs, one for served models.
+
+SageMaker assumes the role a request passes (CreateTrainingJob RoleArn, CreateModel
+ExecutionRoleArn) to pull the image, read and write S3, write logs and metrics
+(https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html). Split, a served model
+can read only model artifacts and code bundles and write only data capture: it cannot touch the
+data set or write where registered models live.
+"""
 from __future__ import annotations
+
+from typing import Sequence
 
 from constructs import Construct
 
+from infra.artifact_store import ArtifactStore
+from infra.encryption import EncryptionKey
 from infra.environment import DeploymentTarget
-from infra.iam import kms_use_statement, service_role, statement
-from infra.naming import Names
+from infra.iam import service_role, statement
+from infra.images import ContainerImages
+from infra.naming import STAGES, Names
+
+SAGEMAKER = "sagemaker.amazonaws.com"
+# Keys SageMaker writes under training/<job name>/ (docs/interfaces.md, artifact bucket layout).
+MODEL_ARTIFACTS = f"{Names.TRAINING_OUTPUT_PREFIX}/*/output/*"
+CODE_BUNDLES = f"{Names.TRAINING_OUTPUT_PREFIX}/*/source/*"
 
 
-class SageMakerExecutionRole(Construct):
-    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget, bucket_arn: str,
-                 key_arn: str) -> None:
+class SageMakerRole(Construct):
+    """A role SageMaker assumes; hands out the PassRole statement for it."""
+
+    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget, purpose: str,
+                 description: str, grants: Sequence[dict]) -> None:
         super().__init__(scope, id_)
-        names = target.names
-        sagemaker_logs = target.log_group_arn("/aws/sagemaker/*")
-        self.role = service_role(
-            self, "role", name=names.role("sagemaker-execution"),
-            service="sagemaker.amazonaws.com", account_id=target.account_id,
-            description="Training jobs and endpoints of the MLOps pipeline",
-            policies={"training-and-serving": [
-                statement("ReadTrainingData", ["s3:GetObject"],
-                          [f"{bucket_arn}/{Names.DATA_PREFIX}/*"]),
-                statement("ReadWriteTrainingOutput", ["s3:GetObject", "s3:PutObject"],
-                          [f"{bucket_arn}/{Names.TRAINING_OUTPUT_PREFIX}/*"]),
-                statement("WriteDataCapture", ["s3:PutObject"],
-                          [f"{bucket_arn}/{Names.DATA_CAPTURE_PREFIX}/*"]),
-                statement("ListProjectPrefixes", ["s3:ListBucket"], [bucket_arn],
-                          conditions={"StringLike": {"s3:prefix": [
-                              f"{Names.DATA_PREFIX}/*", f"{Names.TRAINING_OUTPUT_PREFIX}/*"]}}),
-                kms_use_statement(key_arn),
-                # Volumes and endpoint storage: SageMaker creates grants on our behalf only.
-                statement("GrantKeyToSageMakerResources", ["kms:CreateGrant"], [key_arn],
-                          conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}),
-                statement("WriteSageMakerLogs", ["logs:CreateLogGroup", "logs:CreateLogStream",
-                                                 "logs:DescribeLogStreams", "logs:PutLogEvents"],
-                          [sagemaker_logs, f"{sagemaker_logs}:log-stream:*"]),
-                # UpdateEndpoint's AutoRollbackConfiguration: SageMaker reads the rollback alarms
-                # as this role.
-                statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"],
-                          [target.arn("cloudwatch", f"alarm:{names.prefix}-*")]),
-                # PutMetricData has no resource-level permissions; the namespace condition
-                # limits it to SageMaker's own metrics.
-                statement("PublishSageMakerMetrics", ["cloudwatch:PutMetricData"], "*",
-                          conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}),
-            ]})
+        self.role_name = target.names.role(purpose)
+        self.role = service_role(self, "role", name=self.role_name, service=SAGEMAKER,
+                                 account_id=target.account_id, description=description,
+                                 policies={purpose: list(grants)})
         self.role_arn = self.role.arn
-        self.role_name = names.role("sagemaker-execution")
+
+    def pass_to_sagemaker(self, *, sid: str = "PassRoleToSageMakerOnly") -> dict:
+        return statement(sid, ["iam:PassRole"], [self.role_arn],
+                         conditions={"StringEquals": {"iam:PassedToService": SAGEMAKER}})
+
+
+def _logs(target: DeploymentTarget, groups: Sequence[str], streams: str, sid: str) -> list[dict]:
+    group_arns = [target.log_group_arn(g) for g in groups]
+    return [
+        statement(f"{sid}Groups", ["logs:CreateLogGroup", "logs:DescribeLogStreams"],
+                  group_arns),
+        statement(f"{sid}Streams", ["logs:CreateLogStream", "logs:PutLogEvents"],
+                  [f"{arn}:log-stream:{streams}" for arn in group_arns]),
+    ]
+
+
+def _metrics(namespace: str) -> dict:
+    # PutMetricData has no resource-level permissions; the namespace condition limits it.
+    return statement("PublishSageMakerMetrics", ["cloudwatch:PutMetricData"], "*",
+                     conditions={"StringEquals": {"cloudwatch:namespace": namespace}})
+
+
+class TrainingRole(SageMakerRole):
+    """What a training job runs as."""
+
+    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
+                 store: ArtifactStore, key: EncryptionKey, images: ContainerImages) -> None:
+        prefix = target.names.prefix
+        grants = [
+            *images.pull(),
+            store.read(f"{Names.DATA_PREFIX}/*", CODE_BUNDLES, sid="ReadChannels"),
+            # S3Prefix channels are listed before they are downloaded.
+            store.list(f"{Names.DATA_PREFIX}/*", f"{Names.TRAINING_OUTPUT_PREFIX}/*/source",
+                       sid="ListChannels"),
+            store.write(MODEL_ARTIFACTS, sid="WriteModelArtifacts"),
+            key.use(),
+            # The training volume is encrypted with the key: SageMaker-held grants only.
+            key.grant_to_aws_resources(),
+            *_logs(target, ["/aws/sagemaker/TrainingJobs"], f"{prefix}-*", "WriteTrainingLogs"),
+            _metrics("/aws/sagemaker/TrainingJobs"),
+        ]
+        super().__init__(scope, id_, target=target, purpose="sagemaker-training",
+                         description="SageMaker training jobs of the MLOps pipeline",
+                         grants=grants)
+
+
+class ServingRole(SageMakerRole):
+    """What the models behind the stage endpoints run as."""
+
+    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
+                 store: ArtifactStore, key: EncryptionKey, images: ContainerImages,
+                 alarm_arns: Sequence[str]) -> None:
+        names = target.names
+        grants = [
+            *images.pull(),
+            store.read(MODEL_ARTIFACTS, CODE_BUNDLES, sid="ReadModelAndCode"),
+            store.write(f"{Names.DATA_CAPTURE_PREFIX}/*", sid="WriteDataCapture"),
+            key.use(),
+            *_logs(target, [f"/aws/sagemaker/Endpoints/{names.endpoint(s)}" for s in STAGES],
+                   "*", "WriteEndpointLogs"),
+            _metrics("/aws/sagemaker/Endpoints"),
+            # UpdateEndpoint's AutoRollbackConfiguration: SageMaker reads the rollback alarms as
+            # the model's execution role (deployment-guardrails-configuration.html).
+            statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(alarm_arns)),
+        ]
+        super().__init__(scope, id_, target=target, purpose="sagemaker-serving",
+                         description="Models served by the MLOps pipeline's endpoints",
+                         grants=grants)

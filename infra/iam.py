@@ -47,13 +47,8 @@ def service_role(scope: Construct, id_: str, *, name: str, service: str, account
     return role
 
 
-def kms_use_statement(key_arn: str) -> dict:
-    """Encrypt/decrypt with the project key; the key policy delegates to IAM."""
-    return statement("UseProjectKey", [
-        "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey",
-        "kms:ReEncryptFrom", "kms:ReEncryptTo"], [key_arn])
-
-
 def log_statement(log_group_arn: str) -> dict:
+    """Write to the streams of a log group the caller's construct owns (both actions are
+    authorized against the log-stream ARN)."""
     return statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-                     [log_group_arn, f"{log_group_arn}:log-stream:*"])
+                     [f"{log_group_arn}:log-stream:*"])

@@ -5,6 +5,7 @@ from constructs import Construct
 from cdktf_cdktf_provider_aws.sagemaker_model_package_group import SagemakerModelPackageGroup
 
 from infra.environment import DeploymentTarget
+from infra.iam import statement
 
 
 class ModelRegistry(Construct):
@@ -20,3 +21,21 @@ class ModelRegistry(Construct):
         self.group_arn = target.sagemaker_arn("model-package-group", name)
         # Packages in the group: arn:...:model-package/<group>/<version>.
         self.packages_arn = target.sagemaker_arn("model-package", f"{name}/*")
+
+    # -- what others may do with the registry -----------------------------------------------------
+    def register(self, *, sid: str = "RegisterModelPackages") -> dict:
+        """CreateModelPackage is authorized against the group and the new package."""
+        return statement(sid, ["sagemaker:CreateModelPackage"],
+                         [self.group_arn, self.packages_arn])
+
+    def read_packages(self, *, sid: str = "ReadModelPackages") -> dict:
+        return statement(sid, ["sagemaker:DescribeModelPackage"], [self.packages_arn])
+
+    def read_and_decide(self, *, sid: str = "ReadAndDecideModelPackages") -> dict:
+        return statement(sid, ["sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"],
+                         [self.packages_arn])
+
+    @staticmethod
+    def list_packages(*, sid: str = "FindChampion") -> dict:
+        # ListModelPackages has no resource-level permissions in IAM; the job filters by group.
+        return statement(sid, ["sagemaker:ListModelPackages"], "*")

@@ -100,7 +100,7 @@ class Names:
         # CodePipeline stores artifacts under the first 20 characters of the pipeline name.
         return self.pipeline[:20]
 
-    ROLE_PURPOSES = ("sagemaker-execution", "codebuild-train", "codebuild-test", "codepipeline",
+    ROLE_PURPOSES = ("sagemaker-training", "sagemaker-serving", "codebuild-train", "codebuild-test", "codepipeline",
                      "deploy-lambda", "events")
 
     def validate(self, label: str) -> None:

@@ -9,8 +9,10 @@ from cdktf_cdktf_provider_aws.codepipeline import (
     Codepipeline, CodepipelineArtifactStore, CodepipelineArtifactStoreEncryptionKey,
     CodepipelineStage, CodepipelineStageAction)
 
+from infra.artifact_store import ArtifactStore
+from infra.encryption import EncryptionKey
 from infra.environment import DeploymentTarget
-from infra.iam import kms_use_statement, service_role, statement
+from infra.iam import service_role, statement
 
 SOURCE_ARTIFACT = "SourceOutput"
 TRAIN_ARTIFACT = "TrainOutput"
@@ -20,9 +22,8 @@ TEST_ARTIFACT = "TestOutput"
 @dataclass(frozen=True)
 class PipelineInputs:
     target: DeploymentTarget
-    bucket_name: str
-    bucket_arn: str
-    key_arn: str
+    store: ArtifactStore
+    key: EncryptionKey
     source_key: str
     train_project: str
     train_project_arn: str
@@ -55,19 +56,20 @@ class Pipeline(Construct):
         names = target.names
         self.pipeline_name = names.pipeline
         self.pipeline_arn = target.arn("codepipeline", names.pipeline)
-        bucket_arn = inputs.bucket_arn
+        store, key = inputs.store, inputs.key
+        bucket_name = store.bucket_name
         role = service_role(
             self, "role", name=names.role("codepipeline"), service="codepipeline.amazonaws.com",
             account_id=target.account_id, description="Runs the MLOps pipeline",
             policies={"pipeline": [
-                statement("ReadSourceObject", ["s3:GetObject", "s3:GetObjectVersion"],
-                          [f"{bucket_arn}/{inputs.source_key}"]),
-                statement("CheckSourceBucketVersioning", ["s3:GetBucketVersioning"],
-                          [bucket_arn]),
-                statement("ReadWritePipelineArtifacts", ["s3:GetObject", "s3:GetObjectVersion",
-                                                         "s3:PutObject"],
-                          [f"{bucket_arn}/{names.pipeline_artifact_prefix}/*"]),
-                kms_use_statement(inputs.key_arn),
+                store.read(inputs.source_key, sid="ReadSourceObject", versions=True),
+                store.check_versioning(),
+                # The source action writes its output; the deploy step reads its input with
+                # the artifact credentials CodePipeline derives from this role.
+                store.read_write(f"{names.pipeline_artifact_prefix}/*",
+                                 sid="ReadWritePipelineArtifacts"),
+                # Artifacts through S3; the approval notice through the encrypted topic.
+                key.use(via=("s3", "sns")),
                 statement("RunBuilds", ["codebuild:BatchGetBuilds", "codebuild:StartBuild"],
                           [inputs.train_project_arn, inputs.test_project_arn]),
                 statement("InvokeDeployFunction", ["lambda:InvokeFunction"],
@@ -79,13 +81,13 @@ class Pipeline(Construct):
             self, "pipeline", name=names.pipeline, pipeline_type="V2",
             execution_mode="QUEUED", role_arn=role.arn,
             artifact_store=[CodepipelineArtifactStore(
-                location=inputs.bucket_name, type="S3",
-                encryption_key=CodepipelineArtifactStoreEncryptionKey(id=inputs.key_arn,
+                location=bucket_name, type="S3",
+                encryption_key=CodepipelineArtifactStoreEncryptionKey(id=key.key_arn,
                                                                       type="KMS"))],
             stage=[
                 CodepipelineStage(name="Source", action=[_action(
                     "Source", "Source", "S3",
-                    {"S3Bucket": inputs.bucket_name, "S3ObjectKey": inputs.source_key,
+                    {"S3Bucket": bucket_name, "S3ObjectKey": inputs.source_key,
                      # EventBridge (PipelineTrigger) starts executions; no polling.
                      "PollForSourceChanges": "false"},
                     outputs=[SOURCE_ARTIFACT], namespace="SourceVariables")]),

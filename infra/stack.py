@@ -14,7 +14,8 @@ from infra.deploy_function import DeployFunction, DeployInputs
 from infra.encryption import EncryptionKey
 from infra.endpoint_alarms import EndpointAlarms
 from infra.environment import DeploymentTarget
-from infra.execution_role import SageMakerExecutionRole
+from infra.execution_role import ServingRole, TrainingRole
+from infra.images import ContainerImages
 from infra.model_registry import ModelRegistry
 from infra.naming import STAGES, Names
 from infra.notifications import Notifications
@@ -35,30 +36,30 @@ class MlopsStack(TerraformStack):
         key = EncryptionKey(self, "encryption", target=target)
         store = ArtifactStore(self, "artifact_store", target=target, key_arn=key.key_arn)
         registry = ModelRegistry(self, "model_registry", target=target)
-        execution = SageMakerExecutionRole(self, "sagemaker_execution", target=target,
-                                           bucket_arn=store.bucket_arn, key_arn=key.key_arn)
         notifications = Notifications(self, "notifications", target=target, key_arn=key.key_arn)
         alarms = {stage: EndpointAlarms(self, f"alarms_{stage}", target=target, stage=stage,
                                         topic_arn=notifications.topic_arn)
                   for stage in STAGES}
+        alarm_arns = [arn for a in alarms.values() for arn in a.alarm_arns]
+        images = ContainerImages(target)
+        training_role = TrainingRole(self, "sagemaker_training", target=target, store=store,
+                                     key=key, images=images)
+        serving_role = ServingRole(self, "sagemaker_serving", target=target, store=store,
+                                   key=key, images=images, alarm_arns=alarm_arns)
         source = PipelineSource(self, "source", archive=source_zip,
                                 bucket_name=store.bucket_name, key_arn=key.key_arn)
-        build_inputs = BuildInputs(
-            target=target, bucket_name=store.bucket_name, bucket_arn=store.bucket_arn,
-            key_arn=key.key_arn, group_name=registry.group_name, group_arn=registry.group_arn,
-            packages_arn=registry.packages_arn, execution_role_arn=execution.role_arn)
+        build_inputs = BuildInputs(target=target, store=store, key=key, registry=registry,
+                                   training_role=training_role)
         train = TrainingBuild(self, "train", inputs=build_inputs)
         test = ModelTestBuild(self, "test", inputs=build_inputs)
         deploy = DeployFunction(self, "deploy", inputs=DeployInputs(
-            target=target, archive=deploy_zip, bucket_name=store.bucket_name,
-            bucket_arn=store.bucket_arn, key_arn=key.key_arn, group_name=registry.group_name,
-            packages_arn=registry.packages_arn, execution_role_arn=execution.role_arn,
+            target=target, archive=deploy_zip, store=store, key=key, registry=registry,
+            serving_role=serving_role,
             alarm_names={stage: a.alarm_names for stage, a in alarms.items()},
-            alarm_arns=[arn for a in alarms.values() for arn in a.alarm_arns],
+            alarm_arns=alarm_arns,
             smoke_test_csv=smoke_test_csv))
         pipeline = Pipeline(self, "pipeline", inputs=PipelineInputs(
-            target=target, bucket_name=store.bucket_name, bucket_arn=store.bucket_arn,
-            key_arn=key.key_arn, source_key=source.object_key,
+            target=target, store=store, key=key, source_key=source.object_key,
             train_project=train.project_name, train_project_arn=train.project_arn,
             test_project=test.project_name, test_project_arn=test.project_arn,
             deploy_function=deploy.function_name, deploy_function_arn=deploy.function_arn,

@@ -37,3 +37,19 @@ def stack_texts(synth_outdir) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def stacks(stack_texts) -> dict[str, dict]:
     return {name: json.loads(text) for name, text in stack_texts.items()}
+
+
+def pytest_configure(config):
+    # Records the AWS calls role code makes, for the IAM sufficiency tests (docs/iam.md).
+    from tests.iam import recorder
+
+    if not config.pluginmanager.is_registered(recorder):
+        config.pluginmanager.register(recorder, "iam-recorder")
+
+
+@pytest.fixture(scope="session")
+def recorded_calls(request, tmp_path_factory) -> list[dict]:
+    """Every AWS call made by role code during the moto-backed tests (tests/iam/recorder.py)."""
+    from tests.iam import recorder
+
+    return recorder.recorded_calls(request.config, tmp_path_factory.mktemp("iam"))

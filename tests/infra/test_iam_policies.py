@@ -28,6 +28,7 @@ RESOURCE_WILDCARD_ALLOWED = {
     "application-autoscaling:DeleteScalingPolicy": "generated ARN; namespace condition",
     "application-autoscaling:DescribeScalableTargets": "no resource-level permissions",
     "application-autoscaling:DescribeScalingPolicies": "no resource-level permissions",
+    "ecr:GetAuthorizationToken": "no resource-level permissions; pulls are scoped to the repository",
 }
 POLICY_ATTRIBUTES = {
     "aws_iam_role_policy": "policy",
@@ -95,24 +96,26 @@ def test_no_managed_policies(stack):
         assert not role.get("managed_policy_arns")
 
 
-def test_pass_role_names_the_execution_role_for_sagemaker_only(stack):
-    execution_roles = [f"${{aws_iam_role.{lid}.arn}}" for lid in stack["resource"]["aws_iam_role"]
-                       if lid.startswith("sagemaker_execution")]
-    assert len(execution_roles) == 1
-    seen = 0
+def test_pass_role_names_one_execution_role_for_sagemaker_only(stack):
+    roles = stack["resource"]["aws_iam_role"]
+    role_ref = {lid: f"${{aws_iam_role.{lid}.arn}}" for lid in roles}
+    training = [ref for lid, ref in role_ref.items() if lid.startswith("sagemaker_training")]
+    serving = [ref for lid, ref in role_ref.items() if lid.startswith("sagemaker_serving")]
+    assert len(training) == 1 and len(serving) == 1
+    passed = {}
     for _, logical_id, stmt in statements(stack):
         if "iam:PassRole" in as_list(stmt["Action"]):
-            seen += 1
             assert as_list(stmt["Action"]) == ["iam:PassRole"], logical_id
-            assert as_list(stmt["Resource"]) == execution_roles, logical_id
             assert stmt["Condition"] == {
                 "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}, logical_id
-    assert seen == 2  # the train job (training) and the deploy step (CreateModel)
+            passed[logical_id.split("_role_")[0]] = as_list(stmt["Resource"])
+    # The train job passes the training role, the deploy step the serving role; nothing else.
+    assert passed == {"train": training, "deploy": serving}
 
 
 def test_trust_policies_are_service_only_and_guarded_by_source_account(stack):
     roles = stack["resource"]["aws_iam_role"]
-    assert len(roles) == 6
+    assert len(roles) == 7
     services = set()
     for logical_id, role in roles.items():
         document = json.loads(role["assume_role_policy"])

@@ -154,12 +154,13 @@ def test_train_build_outlasts_the_training_job_it_waits_for(stacks):
     assert timeouts == {"fraud-mlops-dev-train": 140, "fraud-mlops-dev-test": 60}
 
 
-def test_execution_role_can_read_the_rollback_alarms(stacks):
-    # SageMaker evaluates AutoRollbackConfiguration alarms as the endpoint's execution role.
-    policies = stacks["fraud-mlops-dev"]["resource"]["aws_iam_role_policy"]
-    (policy,) = [p for lid, p in policies.items() if lid.startswith("sagemaker_execution")]
+def test_serving_role_can_read_the_rollback_alarms(stacks):
+    # SageMaker evaluates AutoRollbackConfiguration alarms as the served model's execution role.
+    resources = stacks["fraud-mlops-dev"]["resource"]
+    policies = resources["aws_iam_role_policy"]
+    (policy,) = [p for lid, p in policies.items() if lid.startswith("sagemaker_serving")]
     statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
     assert statements["ReadRollbackAlarms"]["Action"] == ["cloudwatch:DescribeAlarms"]
-    assert statements["ReadRollbackAlarms"]["Resource"] == [
-        "arn:aws:cloudwatch:eu-west-1:${data.aws_caller_identity.current.account_id}"
-        ":alarm:fraud-mlops-dev-*"]
+    alarms = {f"${{aws_cloudwatch_metric_alarm.{lid}.arn}}"
+              for lid in resources["aws_cloudwatch_metric_alarm"]}
+    assert len(alarms) == 4 and set(statements["ReadRollbackAlarms"]["Resource"]) == alarms

@@ -71,9 +71,14 @@ def registry(aws_mock):
             return sm.create_model_package(
                 ModelPackageGroupName=group, ModelApprovalStatus=status,
                 InferenceSpecification={
+                    # As the train job registers them (docs/interfaces.md, bucket layout).
                     "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/"
-                                             "sagemaker-scikit-learn:1.4-2-cpu-py3",
-                                    "ModelDataUrl": f"s3://{BUCKET}/training/job/model.tar.gz"}],
+                                             "sagemaker-scikit-learn:1.4-2-py312-cpu-py3",
+                                    "ModelDataUrl": f"s3://{BUCKET}/training/job/output/model.tar.gz",
+                                    "Environment": {
+                                        "SAGEMAKER_PROGRAM": "inference.py",
+                                        "SAGEMAKER_SUBMIT_DIRECTORY":
+                                            f"s3://{BUCKET}/training/job/source/sourcedir.tar.gz"}}],
                     "SupportedContentTypes": ["text/csv"],
                     "SupportedResponseMIMETypes": ["application/json"]},
             )["ModelPackageArn"]
@@ -88,7 +93,8 @@ def artifacts(aws_mock):
     counter = iter(range(1, 10_000))
 
     def put(files=None, raw: bytes | None = None) -> str:
-        key = f"pipeline/fraud-mlops-dev-pip/TestOutput/artifact{next(counter)}.zip"
+        # Under the pipeline's artifact prefix (its name's first 20 characters).
+        key = f"fraud-mlops-dev-pipe/TestOutput/artifact{next(counter)}.zip"
         if raw is None:
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w") as archive:

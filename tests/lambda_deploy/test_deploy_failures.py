@@ -70,7 +70,7 @@ def test_package_arn_that_does_not_exist(fake, registry, artifacts):
 # -- artifacts -----------------------------------------------------------------------------------
 
 def test_missing_artifact_object(fake, artifacts):
-    handler(job_event(JOB_A, "staging", "pipeline/nothing/here.zip"), None)
+    handler(job_event(JOB_A, "staging", "fraud-mlops-dev-pipe/TestOutput/nothing-here.zip"), None)
     details = failure(fake)
     assert details["type"] == "JobFailed"
     assert "could not be read (NoSuchKey)" in details["message"]

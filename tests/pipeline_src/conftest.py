@@ -12,9 +12,11 @@ from pipeline_src import train as train_entry
 from pipeline_src.sample_data import generate, split, write_splits
 
 REGION = "eu-west-1"
-BUCKET = "fraud-mlops-dev-artifacts"
+# The dev environment's names (infra/naming.py), so the IAM sufficiency test can match the
+# recorded calls to the synthesized policies.
+BUCKET = "fraud-mlops-dev-artifacts-123456789012-eu-west-1"
 GROUP = "fraud-mlops-dev-models"
-ROLE = "arn:aws:iam::123456789012:role/fraud-mlops-dev-sagemaker"
+ROLE = "arn:aws:iam::123456789012:role/fraud-mlops-dev-sagemaker-training"
 KMS = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 

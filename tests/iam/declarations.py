@@ -1,0 +1,400 @@
+"""Who runs as which role, and what AWS services do on each role's behalf.
+
+This is the one place to register:
+- code that runs under a role (ROLE_CODE): its AWS calls are recorded during the moto-backed
+  tests and must be authorized by that role's policies;
+- clients made with other credentials (CLIENT_FACTORIES);
+- service needs (call_service_needs / stack_service_needs): permissions AWS services exercise as
+  a role (SageMaker pulling an image, CodeBuild writing logs, ...), each with the AWS page that
+  requires it;
+- grants no recorded call or declared need uses, each with its reason (EXCESS_ALLOWED).
+Roles are named by purpose, as ``infra/naming.py`` ``Names.role(purpose)`` names them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+# Test folders whose moto-backed tests exercise the role code (the calls are recorded there).
+RECORDING_TESTS = ("tests/lambda_deploy", "tests/pipeline_src/jobs")
+
+# Module (or package) -> role purpose whose credentials the code runs with.
+ROLE_CODE = {
+    "lambda_deploy": "deploy-lambda",
+    "pipeline_src.jobs.train": "codebuild-train",
+    "pipeline_src.jobs.test": "codebuild-test",
+    # The training entry point and the inference handlers run in SageMaker's containers with
+    # network isolation: the static scan proves they call no AWS API.
+    "pipeline_src.train": "sagemaker-training",
+    "pipeline_src.inference": "sagemaker-serving",
+}
+# Helpers shared by several roles' code: their calls belong to whichever role calls them.
+SHARED_CODE = {"pipeline_src.jobs.common": ("codebuild-train", "codebuild-test")}
+# Client factories whose clients act as another principal than the calling code's role.
+CLIENT_FACTORIES = {
+    # CodePipeline hands the deploy step temporary credentials for its input artifact: a session
+    # of the pipeline's service role (CodePipeline User Guide, "Invoke an AWS Lambda function in
+    # a pipeline", artifactCredentials).
+    "lambda_deploy.aws.artifact_s3_client": "codepipeline",
+}
+# Operations built from a string the static scan cannot read, per module: what they can be.
+DYNAMIC_OPERATIONS = {
+    # cleanup._owned: get_paginator(f"list_{kind}s") for kind in ("endpoint_config", "model").
+    "lambda_deploy.cleanup": {("sagemaker", "ListEndpointConfigs"), ("sagemaker", "ListModels")},
+}
+
+# Calls a test makes on purpose where the role must NOT be allowed: (test name, action) -> why.
+# The sufficiency test checks they are denied.
+EXPECTED_DENIALS = {
+    ("test_package_of_another_group_is_refused", "sagemaker:DescribeModelPackage"):
+        "another environment's package: the deploy step refuses it, and IAM refusing the "
+        "describe first fails the stage the same way",
+}
+
+# Grants that no recorded call or declared need uses, with the reason they stay.
+EXCESS_ALLOWED: dict[tuple[str, str], str] = {}
+
+
+def role_of_module(module: str) -> Optional[str]:
+    for name, role in ROLE_CODE.items():
+        if module == name or module.startswith(name + "."):
+            return role
+    return None
+
+
+# --- service needs ----------------------------------------------------------------------------
+
+SAGEMAKER_ROLES_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html"
+S3_KMS_DOC = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html"
+ROLLBACK_DOC = ("https://docs.aws.amazon.com/sagemaker/latest/dg/"
+                "deployment-guardrails-configuration.html")
+CAPTURE_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture.html"
+ENDPOINT_KMS_DOC = ("https://docs.aws.amazon.com/sagemaker/latest/APIReference/"
+                    "API_CreateEndpointConfig.html (KmsKeyId)")
+CODEBUILD_ROLE_DOC = ("https://docs.aws.amazon.com/codebuild/latest/userguide/"
+                      "setting-up-service-role.html")
+CODEPIPELINE_ROLE_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/userguide/"
+                         "security-iam.html#how-to-custom-role")
+CODEPIPELINE_S3_SOURCE_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/userguide/"
+                              "action-reference-S3.html (service role permissions)")
+EVENTS_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/userguide/"
+              "create-cloudtrail-S3-source-console.html")
+LAMBDA_LOGS_DOC = ("https://docs.aws.amazon.com/lambda/latest/dg/"
+                   "monitoring-cloudwatchlogs.html#monitoring-cloudwatchlogs-prereqs")
+LAMBDA_XRAY_DOC = "https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html"
+SNS_KMS_DOC = ("https://docs.aws.amazon.com/sns/latest/dg/"
+               "sns-key-management.html#sns-what-permissions-for-sse")
+LOGS_KMS_DOC = ("https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/"
+                "encrypt-log-data-kms.html")
+ALARM_SNS_DOC = ("https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/"
+                 "alarms-and-actions.html")
+EVENTS_SNS_DOC = ("https://docs.aws.amazon.com/eventbridge/latest/userguide/"
+                  "eb-use-resource-based.html#eb-sns-permissions")
+
+
+@dataclass(frozen=True)
+class ServiceNeed:
+    """A permission a service exercises as `principal` (a role ARN or a service principal)."""
+
+    principal: str
+    action: str
+    resource: str
+    context: tuple
+    why: str
+    doc: str
+
+
+def _need(principal, action, resource, why, doc, **context) -> ServiceNeed:
+    from tests.iam.authz import freeze_context
+    return ServiceNeed(principal, action, resource, freeze_context(context), why, doc)
+
+
+def _s3_object_arn(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.replace("s3://", "", 1).partition("/")
+    return bucket, key
+
+
+def image_repository_arn(image: str) -> str:
+    """ECR repository ARN of an image URI <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>."""
+    from tests.iam.authz import arn_of
+
+    registry, _, rest = image.partition("/")
+    account, _, _, region = registry.split(".")[:4]
+    return arn_of("ecr", "repository", region, account, RepositoryName=rest.split(":")[0])
+
+
+def _ecr_pull(role_arn: str, image: str, why: str) -> list[ServiceNeed]:
+    repository = image_repository_arn(image)
+    return [_need(role_arn, f"ecr:{action}", repository, why, SAGEMAKER_ROLES_DOC)
+            for action in ("BatchCheckLayerAvailability", "BatchGetImage",
+                           "GetDownloadUrlForLayer")] + [
+        _need(role_arn, "ecr:GetAuthorizationToken", "*", why, SAGEMAKER_ROLES_DOC)]
+
+
+def _s3_read(role_arn, world, uri: str, why: str, doc=SAGEMAKER_ROLES_DOC) -> list:
+    bucket, key = _s3_object_arn(uri)
+    needs = [_need(role_arn, "s3:GetObject", world.object_arn(bucket, key), why, doc)]
+    needs += world.kms_for_s3(role_arn, bucket, "kms:Decrypt", why)
+    return needs
+
+
+def _s3_write(role_arn, world, uri: str, kms_key: Optional[str], why: str, doc) -> list:
+    bucket, key = _s3_object_arn(uri)
+    needs = [_need(role_arn, "s3:PutObject", world.object_arn(bucket, key), why, doc)]
+    needs += world.kms_for_s3(role_arn, bucket, "kms:GenerateDataKey", why, key_arn=kms_key)
+    return needs
+
+
+def _logs(role_arn, world, group: str, stream: str, why: str, doc, create_group=True) -> list:
+    group_arn = world.arn("logs", "log-group", LogGroupName=group)
+    stream_arn = world.arn("logs", "log-stream", LogGroupName=group, LogStreamName=stream)
+    needs = [_need(role_arn, "logs:CreateLogStream", stream_arn, why, doc),
+             _need(role_arn, "logs:PutLogEvents", stream_arn, why, doc)]
+    if create_group:
+        needs += [_need(role_arn, "logs:CreateLogGroup", group_arn, why, doc),
+                  _need(role_arn, "logs:DescribeLogStreams", group_arn, why, doc)]
+    return needs
+
+
+def call_service_needs(world) -> Iterable[ServiceNeed]:
+    """Needs that follow from what the recorded calls asked SageMaker to do."""
+    for call in world.role_calls("CreateTrainingJob"):
+        p = call.params
+        role, job = p["RoleArn"], p["TrainingJobName"]
+        why = f"SageMaker runs training job {job} as its RoleArn"
+        yield from _ecr_pull(role, p["AlgorithmSpecification"]["TrainingImage"], why)
+        for channel in p.get("InputDataConfig", []):
+            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+            bucket, prefix = _s3_object_arn(uri)
+            yield _need(role, "s3:ListBucket", world.arn("s3", "bucket", BucketName=bucket),
+                        f"{why}: lists channel {channel['ChannelName']}", SAGEMAKER_ROLES_DOC,
+                        **{"s3:prefix": prefix})
+            for key in world.objects_under(bucket, prefix):
+                yield from _s3_read(role, world, f"s3://{bucket}/{key}",
+                                    f"{why}: downloads channel {channel['ChannelName']}")
+        output = p["OutputDataConfig"]
+        for name in ("model.tar.gz", "output.tar.gz"):
+            yield from _s3_write(role, world, f"{output['S3OutputPath']}/{job}/output/{name}",
+                                 output.get("KmsKeyId"), f"{why}: uploads {name}",
+                                 SAGEMAKER_ROLES_DOC)
+        volume_key = p.get("ResourceConfig", {}).get("VolumeKmsKeyId")
+        if volume_key:
+            yield _need(role, "kms:CreateGrant", volume_key,
+                        f"{why}: encrypts the training volume", SAGEMAKER_ROLES_DOC,
+                        **{"kms:GrantIsForAWSResource": "true"})
+        yield from _logs(role, world, "/aws/sagemaker/TrainingJobs", f"{job}/algo-1-1700000000",
+                         f"{why}: writes its logs", SAGEMAKER_ROLES_DOC)
+        yield _need(role, "cloudwatch:PutMetricData", "*", f"{why}: publishes its metrics",
+                    SAGEMAKER_ROLES_DOC, **{"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"})
+
+    models = {c.params["ModelName"]: c for c in world.role_calls("CreateModel")}
+    configs = {c.params["EndpointConfigName"]: c for c in world.role_calls("CreateEndpointConfig")}
+    for call in models.values():
+        p = call.params
+        role = p["ExecutionRoleArn"]
+        why = f"SageMaker runs model {p['ModelName']} as its ExecutionRoleArn"
+        for container in p.get("Containers", []) or [p.get("PrimaryContainer", {})]:
+            spec = world.container_of(container)
+            yield from _ecr_pull(role, spec["Image"], why)
+            yield from _s3_read(role, world, spec["ModelDataUrl"],
+                                f"{why}: downloads the model artifact")
+            submit = spec.get("Environment", {}).get("SAGEMAKER_SUBMIT_DIRECTORY")
+            if submit and submit.startswith("s3://"):
+                yield from _s3_read(role, world, submit, f"{why}: downloads the code bundle")
+    for call in world.role_calls("CreateEndpoint", "UpdateEndpoint"):
+        p = call.params
+        endpoint, config_name = p["EndpointName"], p["EndpointConfigName"]
+        config = configs.get(config_name)
+        if config is None:
+            continue
+        caller = world.role_arn(call.role)
+        key = config.params.get("KmsKeyId")
+        if key:
+            why = f"{call.operation} {endpoint} with config {config_name}: storage volume key"
+            yield _need(caller, "kms:CreateGrant", key, why, ENDPOINT_KMS_DOC,
+                        **{"kms:GrantIsForAWSResource": "true"})
+            yield _need(caller, "kms:DescribeKey", key, why, ENDPOINT_KMS_DOC)
+        for variant in config.params["ProductionVariants"]:
+            model = models.get(variant["ModelName"])
+            if model is None:
+                continue
+            role = model.params["ExecutionRoleArn"]
+            why = f"endpoint {endpoint} serves model {variant['ModelName']}"
+            yield from _logs(role, world, f"/aws/sagemaker/Endpoints/{endpoint}",
+                             f"{variant['VariantName']}/i-0123456789abcdef0",
+                             f"{why}: writes its logs", SAGEMAKER_ROLES_DOC)
+            yield _need(role, "cloudwatch:PutMetricData", "*", f"{why}: publishes metrics",
+                        SAGEMAKER_ROLES_DOC, **{"cloudwatch:namespace": "/aws/sagemaker/Endpoints"})
+            capture = config.params.get("DataCaptureConfig")
+            if capture and capture.get("EnableCapture"):
+                uri = (f"{capture['DestinationS3Uri']}/{endpoint}/{variant['VariantName']}/"
+                       "2026/01/01/00/capture.jsonl")
+                yield from _s3_write(role, world, uri, capture.get("KmsKeyId"),
+                                     f"{why}: writes data capture", CAPTURE_DOC)
+            rollback = (p.get("DeploymentConfig") or {}).get("AutoRollbackConfiguration")
+            for alarm in (rollback or {}).get("Alarms", []):
+                yield _need(role, "cloudwatch:DescribeAlarms",
+                            world.arn("cloudwatch", "alarm", AlarmName=alarm["AlarmName"]),
+                            f"SageMaker watches rollback alarm {alarm['AlarmName']} while "
+                            f"updating {endpoint}, as the model's execution role", ROLLBACK_DOC)
+
+
+def stack_service_needs(model, prefix: str) -> Iterable[ServiceNeed]:
+    """Needs that follow from how the stack wires services together."""
+    from tests.iam.authz import arn_of
+
+    region, account = model.region, model.account
+
+    def arn(prefix_, type_, **values):
+        return arn_of(prefix_, type_, region, account, **values)
+
+    def kms(principal, action, key, why, doc, **context):
+        return _need(principal, action, key, why, doc, **context)
+
+    pipelines = model.all_of("aws_codepipeline")
+    for lid, pipeline in pipelines.items():
+        role = model.resolve(pipeline["role_arn"])
+        name = model.resolve(pipeline["name"])
+        (store,) = pipeline["artifact_store"]
+        bucket = model.resolve(store["location"])
+        store_key = model.resolve(store["encryption_key"]["id"])
+        artifact_prefix = name[:20]
+
+        def artifact(artifact_name: str) -> str:
+            return arn("s3", "object", BucketName=bucket,
+                       ObjectName=f"{artifact_prefix}/{artifact_name[:10]}/AbCdE12")
+        for stage in pipeline["stage"]:
+            for action in stage["action"]:
+                config = {k: model.resolve(v) for k, v in action.get("configuration", {}).items()}
+                why = f"pipeline {name} action {action['name']}"
+                provider = action["provider"]
+                if provider == "S3":
+                    source = arn("s3", "object", BucketName=config["S3Bucket"],
+                                 ObjectName=config["S3ObjectKey"])
+                    for act in ("s3:GetObject", "s3:GetObjectVersion"):
+                        yield _need(role, act, source, f"{why}: reads the source object",
+                                    CODEPIPELINE_S3_SOURCE_DOC)
+                    yield _need(role, "s3:GetBucketVersioning",
+                                arn("s3", "bucket", BucketName=config["S3Bucket"]),
+                                f"{why}: checks the source bucket is versioned",
+                                CODEPIPELINE_S3_SOURCE_DOC)
+                    yield kms(role, "kms:Decrypt", store_key, f"{why}: reads the source object",
+                              S3_KMS_DOC, **{"kms:ViaService": f"s3.{region}.amazonaws.com"})
+                for out in action.get("output_artifacts") or []:
+                    if provider == "S3":
+                        yield _need(role, "s3:PutObject", artifact(out),
+                                    f"{why}: stores output artifact {out}", CODEPIPELINE_ROLE_DOC)
+                        yield kms(role, "kms:GenerateDataKey", store_key,
+                                  f"{why}: encrypts artifact {out}", S3_KMS_DOC,
+                                  **{"kms:ViaService": f"s3.{region}.amazonaws.com"})
+                if provider == "CodeBuild":
+                    project = next(p for p in model.all_of("aws_codebuild_project").values()
+                                   if model.resolve(p["name"]) == config["ProjectName"])
+                    project_arn = arn("codebuild", "project", ProjectName=config["ProjectName"])
+                    for act in ("codebuild:StartBuild", "codebuild:BatchGetBuilds"):
+                        yield _need(role, act, project_arn, f"{why}: runs the build",
+                                    CODEPIPELINE_ROLE_DOC)
+                    build_role = model.resolve(project["service_role"])
+                    build_key = model.resolve(project["encryption_key"])
+                    bwhy = f"CodeBuild project {config['ProjectName']} in {why}"
+                    for art in action.get("input_artifacts") or []:
+                        for act in ("s3:GetObject", "s3:GetObjectVersion"):
+                            yield _need(build_role, act, artifact(art),
+                                        f"{bwhy}: downloads input artifact {art}",
+                                        CODEBUILD_ROLE_DOC)
+                        yield kms(build_role, "kms:Decrypt", store_key,
+                                  f"{bwhy}: decrypts input artifact {art}", S3_KMS_DOC,
+                                  **{"kms:ViaService": f"s3.{region}.amazonaws.com"})
+                    for out in action.get("output_artifacts") or []:
+                        yield _need(build_role, "s3:PutObject", artifact(out),
+                                    f"{bwhy}: uploads output artifact {out}", CODEBUILD_ROLE_DOC)
+                        yield kms(build_role, "kms:GenerateDataKey", build_key,
+                                  f"{bwhy}: encrypts output artifact {out}", S3_KMS_DOC,
+                                  **{"kms:ViaService": f"s3.{region}.amazonaws.com"})
+                    group = model.resolve(
+                        project["logs_config"]["cloudwatch_logs"]["group_name"])
+                    yield from _logs(build_role, _World(model), group, "0b1c2d3e-build",
+                                     f"{bwhy}: writes build logs", CODEBUILD_ROLE_DOC,
+                                     create_group=False)
+                if provider == "Lambda":
+                    yield _need(role, "lambda:InvokeFunction",
+                                arn("lambda", "function", FunctionName=config["FunctionName"]),
+                                f"{why}: invokes the function", CODEPIPELINE_ROLE_DOC)
+                if provider == "Manual" and config.get("NotificationArn"):
+                    topic = config["NotificationArn"]
+                    yield _need(role, "sns:Publish", topic, f"{why}: notifies approvers",
+                                CODEPIPELINE_ROLE_DOC)
+                    topic_key = _topic_key(model, topic)
+                    if topic_key:
+                        for act in ("kms:GenerateDataKey", "kms:Decrypt"):
+                            yield kms(role, act, topic_key,
+                                      f"{why}: publishes to the encrypted topic", SNS_KMS_DOC,
+                                      **{"kms:ViaService": f"sns.{region}.amazonaws.com"})
+
+    for lid, target in model.all_of("aws_cloudwatch_event_target").items():
+        target_arn = model.resolve(target["arn"])
+        if target.get("role_arn"):
+            role = model.resolve(target["role_arn"])
+            if ":codepipeline:" in target_arn:
+                yield _need(role, "codepipeline:StartPipelineExecution", target_arn,
+                            f"EventBridge target {lid} starts the pipeline", EVENTS_DOC)
+        elif ":sns:" in target_arn:
+            yield from _publisher_needs(model, "events.amazonaws.com", target_arn,
+                                        f"EventBridge target {lid}", EVENTS_SNS_DOC)
+
+    for lid, alarm in model.all_of("aws_cloudwatch_metric_alarm").items():
+        for topic in sorted({model.resolve(a) for a in
+                             (alarm.get("alarm_actions") or []) + (alarm.get("ok_actions") or [])}):
+            yield from _publisher_needs(model, "cloudwatch.amazonaws.com", topic,
+                                        f"alarm {model.resolve(alarm['alarm_name'])}",
+                                        ALARM_SNS_DOC)
+
+    for lid, function in model.all_of("aws_lambda_function").items():
+        role = model.resolve(function["role"])
+        name = model.resolve(function["function_name"])
+        group = model.resolve((function.get("logging_config") or {}).get("log_group")
+                              or f"/aws/lambda/{name}")
+        yield from _logs(role, _World(model), group, "2026/01/01/[$LATEST]0123456789abcdef",
+                         f"Lambda function {name} writes its logs", LAMBDA_LOGS_DOC,
+                         create_group=False)
+        if (function.get("tracing_config") or {}).get("mode") == "Active":
+            for act in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"):
+                yield _need(role, act, "*", f"Lambda function {name} sends traces (Active)",
+                            LAMBDA_XRAY_DOC)
+
+    for lid, group in model.all_of("aws_cloudwatch_log_group").items():
+        key = model.resolve(group.get("kms_key_id") or "")
+        if key:
+            group_arn = arn("logs", "log-group", LogGroupName=model.resolve(group["name"]))
+            for act in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"):
+                yield kms(f"logs.{region}.amazonaws.com", act, key,
+                          f"CloudWatch Logs encrypts log group {model.resolve(group['name'])}",
+                          LOGS_KMS_DOC, **{"kms:EncryptionContext:aws:logs:arn": group_arn})
+
+
+def _topic_key(model, topic_arn: str) -> Optional[str]:
+    for lid, topic in model.all_of("aws_sns_topic").items():
+        if model.attribute("aws_sns_topic", lid, "arn") == topic_arn and topic.get("kms_master_key_id"):
+            return model.resolve(topic["kms_master_key_id"])
+    return None
+
+
+def _publisher_needs(model, service: str, topic: str, who: str, doc: str):
+    yield _need(service, "sns:Publish", topic, f"{who} publishes to the topic", doc,
+                **{"aws:SourceAccount": model.account})
+    key = _topic_key(model, topic)
+    if key:
+        for act in ("kms:GenerateDataKey", "kms:Decrypt"):
+            yield _need(service, act, key, f"{who} publishes to the encrypted topic",
+                        SNS_KMS_DOC)
+
+
+class _World:
+    """ARN helper for stack needs (no recorded calls)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def arn(self, prefix, type_, **values):
+        from tests.iam.authz import arn_of
+        return arn_of(prefix, type_, self.model.region, self.model.account, **values)
