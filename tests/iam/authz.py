@@ -54,7 +54,17 @@ CONDITION_KEY_PARAMS = {
         "sagemaker:ModelApprovalStatus": ("ModelApprovalStatus",),
     },
     ("s3", "ListBucket"): {"s3:prefix": ("Prefix",)},
+    **{("application-autoscaling", action): {
+        "application-autoscaling:service-namespace": ("ServiceNamespace",),
+        "application-autoscaling:scalable-dimension": ("ScalableDimension",)}
+       for action in ("RegisterScalableTarget", "DeregisterScalableTarget", "PutScalingPolicy",
+                      "DeleteScalingPolicy")},
 }
+
+# Resource types whose ARN ends in an ID the service generates (no request names it): the
+# request is evaluated against such an ARN, so only a pattern matching any ID can allow it.
+GENERATED_IDS = {("application-autoscaling", "ScalableTarget"): "ResourceId"}
+GENERATED_ID = "0123456789abcdef0123456789abcdef"
 
 # S3 API operations authorized by an action of another name (Amazon S3 User Guide, "Required
 # permissions for Amazon S3 API operations",
@@ -195,6 +205,9 @@ def resources_for(prefix: str, action: str, resource_type: str, params: Mapping,
     """ARNs of one resource type that a request names: ARN-valued parameters or response fields
     of that format, else the format filled from parameters named like its variables."""
     fmt = arn_format(prefix, resource_type)
+    if (prefix, resource_type) in GENERATED_IDS:
+        return [fill_arn(fmt, {"Partition": PARTITION, "Region": region, "Account": account,
+                               GENERATED_IDS[(prefix, resource_type)]: GENERATED_ID})]
     pattern = arn_regex(fmt.replace("${Partition}", PARTITION))
     # A Create call's response names what it made; other responses (lists) name other things.
     named = [*_strings(dict(params)), *(_strings(dict(response)) if action.startswith("Create")
@@ -283,7 +296,7 @@ def needs_for_call(principal: str, service: str, operation: str, params: Mapping
                         principal, dep, role_arn,
                         freeze_context({"iam:PassedToService": f"{prefix}.amazonaws.com"}),
                         f"{reason}: passes {key}"))
-        elif dep == f"{prefix}:AddTags":
+        elif dep in (f"{prefix}:AddTags", f"{prefix}:TagResource"):
             if context.get("aws:TagKeys") and result.created:
                 tag_context = {k: v for k, v in context.items()
                                if k.startswith("aws:RequestTag/") or k == "aws:TagKeys"}

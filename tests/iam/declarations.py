@@ -49,6 +49,8 @@ EXPECTED_DENIALS = {
     ("test_package_of_another_group_is_refused", "sagemaker:DescribeModelPackage"):
         "another environment's package: the deploy step refuses it, and IAM refusing the "
         "describe first fails the stage the same way",
+    ("test_refused_failure_reply_does_not_raise", "sagemaker:DescribeModelPackage"):
+        "a package of a group that is not the environment's (model-package/x/1): refused",
 }
 
 # Grants that no recorded call or declared need uses, with the reason they stay.
@@ -88,6 +90,9 @@ LOGS_KMS_DOC = ("https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/"
                 "encrypt-log-data-kms.html")
 ALARM_SNS_DOC = ("https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/"
                  "alarms-and-actions.html")
+AUTOSCALING_DOC = ("https://docs.aws.amazon.com/autoscaling/application/userguide/"
+                   "security_iam_id-based-policy-examples.html (permissions required for "
+                   "Application Auto Scaling API actions)")
 EVENTS_SNS_DOC = ("https://docs.aws.amazon.com/eventbridge/latest/userguide/"
                   "eb-use-resource-based.html#eb-sns-permissions")
 
@@ -158,6 +163,7 @@ def _logs(role_arn, world, group: str, stream: str, why: str, doc, create_group=
 
 def call_service_needs(world) -> Iterable[ServiceNeed]:
     """Needs that follow from what the recorded calls asked SageMaker to do."""
+    yield from _autoscaling_needs(world)
     for call in world.role_calls("CreateTrainingJob"):
         p = call.params
         role, job = p["RoleArn"], p["TrainingJobName"]
@@ -237,6 +243,40 @@ def call_service_needs(world) -> Iterable[ServiceNeed]:
                             world.arn("cloudwatch", "alarm", AlarmName=alarm["AlarmName"]),
                             f"SageMaker watches rollback alarm {alarm['AlarmName']} while "
                             f"updating {endpoint}, as the model's execution role", ROLLBACK_DOC)
+
+
+def _autoscaling_needs(world) -> Iterable[ServiceNeed]:
+    """Application Auto Scaling checks the caller's own permissions on what it will manage."""
+    service = "sagemaker.application-autoscaling.amazonaws.com"
+    for call in world.role_calls("RegisterScalableTarget", "PutScalingPolicy",
+                                 "DeleteScalingPolicy"):
+        p = call.params
+        if p.get("ServiceNamespace") != "sagemaker":
+            continue
+        caller = world.role_arn(call.role)
+        resource_id = p["ResourceId"]  # endpoint/<name>/variant/<variant>
+        endpoint = resource_id.split("/")[1]
+        why = f"{call.operation} {resource_id} by {call.where}"
+        if call.operation == "RegisterScalableTarget":
+            for act in ("sagemaker:DescribeEndpoint",
+                        "sagemaker:UpdateEndpointWeightsAndCapacities"):
+                yield _need(caller, act, world.arn("sagemaker", "endpoint", EndpointName=endpoint),
+                            why, AUTOSCALING_DOC)
+            yield _need(caller, "iam:CreateServiceLinkedRole",
+                        world.arn("iam", "role", RoleNameWithPath=(
+                            f"aws-service-role/{service}/"
+                            "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint")),
+                        f"{why}: first registration creates the service-linked role",
+                        AUTOSCALING_DOC, **{"iam:AWSServiceName": service})
+        else:
+            alarm = world.arn("cloudwatch", "alarm",
+                              AlarmName=f"TargetTracking-{resource_id}-AlarmHigh-0123abcd")
+            actions = (("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm")
+                       if call.operation == "PutScalingPolicy"
+                       else ("cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"))
+            for act in actions:
+                yield _need(caller, act, alarm, f"{why}: target-tracking alarms",
+                            AUTOSCALING_DOC)
 
 
 def stack_service_needs(model, prefix: str) -> Iterable[ServiceNeed]:

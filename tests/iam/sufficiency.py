@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -199,6 +199,9 @@ def analyse(model: StackModel, prefix: str, calls: Iterable) -> Analysis:
         tags: dict[str, dict] = defaultdict(dict)
         for call in test_calls:
             if call.role is None:
+                if call.operation == "AddTags":
+                    tags[call.params["ResourceArn"]].update(
+                        {t["Key"]: t["Value"] for t in call.params.get("Tags") or []})
                 continue
             principal = world.role_arn(call.role)
             try:
@@ -209,6 +212,14 @@ def analyse(model: StackModel, prefix: str, calls: Iterable) -> Analysis:
                 analysis.errors.append(f"{call.operation} by {call.where}: {exc}")
                 continue
             test_name = test.rsplit("::", 1)[-1].split("[")[0]
+            if call.service == "s3" and call.operation in ("GetObject", "PutObject"):
+                # SSE-KMS objects: S3 uses the key as the caller (the request's key or the
+                # bucket's default key).
+                action = "kms:Decrypt" if call.operation == "GetObject" else "kms:GenerateDataKey"
+                key = call.params.get("SSEKMSKeyId") if call.operation == "PutObject" else None
+                result.needs.extend(_as_need(n, test) for n in world.kms_for_s3(
+                    principal, call.params["Bucket"], action,
+                    f"{call.operation} by {call.where}", key_arn=key))
             for need in result.needs:
                 if (test_name, need.action) in declarations.EXPECTED_DENIALS:
                     analysis.expected_denials.append(need)
@@ -221,6 +232,10 @@ def analyse(model: StackModel, prefix: str, calls: Iterable) -> Analysis:
                 tags[call.params["ResourceArn"]].update(new_tags)
         try:
             for need in declarations.call_service_needs(world):
+                # A request on an existing resource carries that resource's tags.
+                own = {f"aws:ResourceTag/{k}": v for k, v in tags.get(need.resource, {}).items()}
+                if own:
+                    need = replace(need, context=freeze_context({**dict(need.context), **own}))
                 analysis.needs.append(_as_need(need, test))
         except LookupError as exc:
             analysis.errors.append(f"{test}: {exc}")
@@ -256,8 +271,9 @@ def code_operations() -> dict[str, set]:
     """{module: {(botocore service, Operation)}} for every AWS operation role code can call.
 
     Found by reading the code: services from client("<service>") calls; operations from
-    attributes named like an operation of those services (client.create_model, a method passed
-    as a callable), get_paginator("<name>"), and aws_call(client, "<Operation>")."""
+    attributes or strings named like an operation of those services (client.create_model, a
+    method passed as a callable, getattr(client, "put_job_success_result")),
+    get_paginator("<name>"), and aws_call(client, "<Operation>")."""
     import botocore.session
     from botocore import xform_name
 
@@ -283,6 +299,10 @@ def code_operations() -> dict[str, set]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr in by_snake:
                 found[module].add(frozenset(by_snake[node.attr]))
+            # A method named in a string, for getattr(client, name).
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    node.value in by_snake:
+                found[module].add(frozenset(by_snake[node.value]))
             if isinstance(node, ast.Call) and node.args:
                 name = getattr(node.func, "attr", getattr(node.func, "id", None))
                 arg = node.args[0] if name == "get_paginator" else (

@@ -1,11 +1,12 @@
 """Staging, like prod, is updated blue/green with its own alarms, rolled back, and cleaned up.
 
-Exercises the staging half of the deploy step's permissions (the IAM sufficiency test records
-these calls): UpdateEndpoint onto a staging config, the staging rollback alarms, deleting old
-staging models and configs.
+Exercises paths of the deploy step's permissions the other tests leave out (the IAM sufficiency
+test records these calls): UpdateEndpoint onto a staging config, the staging rollback alarms,
+deleting old staging models and configs, autoscaling registered and removed on each stage.
 """
 from __future__ import annotations
 
+import pytest
 from deploy_helpers import PREFIX, deploy_to_in_service, job_event
 from lambda_deploy.handler import handler
 
@@ -39,4 +40,19 @@ def test_staging_update_rollback_and_cleanup(fake, registry, artifacts, lambda_e
                      for c in fake.sm.list_endpoint_configs()["EndpointConfigs"])
     models = sorted(m["ModelName"] for m in fake.sm.list_models()["Models"])
     assert configs == models == [f"{PREFIX}-staging-v3-00000003"]
+    assert fake.last_reply()[0] == "PutJobSuccessResult"
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_autoscaling_is_registered_then_removed(fake, registry, artifacts, lambda_env, stage):
+    lambda_env(**{stage: {"autoscaling": {"min_instances": 1, "max_instances": 3,
+                                          "target_invocations_per_instance": 100}}})
+    deploy_to_in_service(fake, artifacts, registry.register(), job(1), stage)
+    assert len(fake.scalable_targets(f"{PREFIX}-{stage}")) == 1
+
+    # Autoscaling taken out of the stage settings: the next deploy deletes the policy and
+    # deregisters the variant (AWS's order).
+    lambda_env(**{stage: {"autoscaling": None}})
+    deploy_to_in_service(fake, artifacts, registry.register(), job(2), stage)
+    assert fake.scalable_targets(f"{PREFIX}-{stage}") == []
     assert fake.last_reply()[0] == "PutJobSuccessResult"
