@@ -175,18 +175,27 @@ def pytest_collection_modifyitems(session, config, items):
     if last:
         first = [i for i in items if not i.get_closest_marker("iam_recorded_calls")]
         items[:] = first + last
-    config._iam_collected = {str(i.path) for i in items}
-    option = config.option
-    config._iam_deselection = bool(getattr(option, "keyword", "") or getattr(option, "markexpr", "")
-                                   or getattr(option, "lf", False)
-                                   or getattr(option, "maxfail", 0))
+    config._iam_collected = {str(i.path) for i in items} | getattr(config, "_iam_collected",
+                                                                   set())
+
+
+def pytest_deselected(items):
+    """A recording test left out (-k, -m, --lf) means this session's calls are incomplete."""
+    for item in items:
+        if _in_recording_tests(str(item.path)):
+            item.config._iam_incomplete = True
+
+
+def _in_recording_tests(path: str) -> bool:
+    return any(path.startswith(str(ROOT / folder) + os.sep)
+               for folder in declarations.RECORDING_TESTS)
 
 
 def _ran_here(config) -> bool:
     """Did this session run every recording test (so CALLS is complete)?"""
-    collected = getattr(config, "_iam_collected", set())
-    if getattr(config, "_iam_deselection", True):
+    if getattr(config, "_iam_incomplete", False):
         return False
+    collected = getattr(config, "_iam_collected", set())
     for folder in declarations.RECORDING_TESTS:
         wanted = {str(p) for p in (ROOT / folder).rglob("test_*.py")}
         if not wanted or not wanted <= collected:

@@ -13,7 +13,8 @@ from tests.iam import declarations
 from tests.iam.stack_model import StackModel
 from tests.iam.sufficiency import analyse, code_operations, roles_of_module
 
-pytestmark = pytest.mark.iam_recorded_calls
+# The first test may run the recording tests in a separate pytest (a targeted run): minutes.
+pytestmark = [pytest.mark.iam_recorded_calls, pytest.mark.timeout(1800)]
 STACK = "fraud-mlops-dev"
 
 
