@@ -99,7 +99,7 @@ def run_toolkit(python: str, base: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def toolkit_trained(container_python, parity_data, tmp_path_factory) -> Path:
     """A model trained by the container's toolkit: the /opt/ml folder after a successful job."""
-    base = write_opt_ml(tmp_path_factory.mktemp("opt-ml"), parity_data, {"max-iter": "50"})
+    base = write_opt_ml(tmp_path_factory.mktemp("opt-ml"), parity_data, {"shadows": "2"})
     proc = run_toolkit(container_python, base)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (base / "stdout.txt").write_text(proc.stdout)

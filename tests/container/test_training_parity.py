@@ -20,7 +20,7 @@ def test_toolkit_trains_and_leaves_a_servable_model(toolkit_trained):
     model = base / "model"
     metadata = json.loads((model / "metadata.json").read_text())
     assert metadata["sklearn_version"] == "1.4.2"
-    assert metadata["hyperparameters"]["max_iter"] == 50  # from hyperparameters.json
+    assert metadata["hyperparameters"]["shadows"] == 2  # from hyperparameters.json
     assert (model / "model.joblib").is_file()
     # The serving code travels in the model (network isolation: no S3 at endpoint start).
     assert (model / "code" / "inference.py").is_file()
@@ -39,9 +39,9 @@ def _breach(data_dir, tmp_path):
 
 
 @pytest.mark.parametrize("case, hyperparameters, reason", [
-    ("bad value", {"max-iter": "abc"}, "argument --max-iter: 'abc' is not an integer in [1, 10000]"),
-    ("out of range", {"learning-rate": "2"}, "argument --learning-rate: '2' is outside a number "
-                                             "in [0.0001, 1]"),
+    ("bad value", {"shadows": "abc"}, "argument --shadows: 'abc' is not an integer in [1, 100]"),
+    ("out of range", {"regularization-c": "0"}, "argument --regularization-c: '0' is outside a "
+                                                "number in [1e-06, 1e+06]"),
     ("unknown name", {"max-depth": "3"}, "unrecognized arguments: --max-depth 3"),
     ("contract breach", {}, "train.csv: column hour: 1 value(s) outside the allowed range "
                             "(first: 24); expected int in [0, 23]"),

@@ -10,11 +10,11 @@ from pipeline_src import train
 
 @pytest.mark.parametrize("hyperparameters, expected", [
     ({"max_depth": 3}, "training.hyperparameters.max_depth: not a hyperparameter of the training "
-                       "entry point; known: max-iter,"),
-    ({"max-iter": 2.5}, "training.hyperparameters.max-iter: '2.5' is not an integer in [1, 10000]"),
-    ({"learning-rate": "fast"}, "training.hyperparameters.learning-rate: 'fast' is not a number"),
-    ({"positive-weight": 0}, "training.hyperparameters.positive-weight: '0' is outside a number "
-                             "in [0.01, 10000]"),
+                       "entry point; known: min-samples-leaf,"),
+    ({"shadows": 2.5}, "training.hyperparameters.shadows: '2.5' is not an integer in [1, 100]"),
+    ({"regularization-c": "strong"}, "training.hyperparameters.regularization-c: 'strong' is not a number"),
+    ({"threshold-folds": 1}, "training.hyperparameters.threshold-folds: '1' is outside an integer "
+                             "in [2, 20]"),
     ({"threshold-metric": "recall"}, "training.hyperparameters.threshold-metric: 'recall' is not "
                                      "one of f1"),
 ])

@@ -38,7 +38,14 @@ def test_label_follows_the_models_threshold(model, splits):
     assert [p["label"] for p in out] == [int(p["probability"] >= model["threshold"]) for p in out]
 
 
-def test_fast_path_matches_scikit_learn(model, splits):
+def test_fast_path_matches_scikit_learn(splits):
+    """Models saved before the scorecard (HistGradientBoosting) keep their numpy tree walker."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    train = splits["train"]
+    hgb = HistGradientBoostingClassifier(max_iter=50, max_leaf_nodes=8, random_state=0).fit(
+        train[feature_names()].to_numpy(dtype=float), train[LABEL].to_numpy())
+    model = {"estimator": hgb, "threshold": 0.5, "fast": inference.compile_trees(hgb)}
     X = splits["test"][feature_names()].to_numpy(dtype=float)
     positives = X[splits["test"][LABEL].to_numpy() == 1]
     X = np.vstack([positives, X[:200]])
@@ -48,6 +55,13 @@ def test_fast_path_matches_scikit_learn(model, splits):
                                rtol=1e-12, atol=1e-15)
     single = inference.predict_fn(X[:1], model)[0]["probability"]
     assert single == pytest.approx(expected[0], rel=1e-12)
+
+
+def test_single_row_requests_score_as_the_batch_does(model, splits):
+    X = splits["test"][feature_names()].to_numpy(dtype=float)[:50]
+    batch = [p["probability"] for p in inference.predict_fn(X, model)]
+    single = [inference.predict_fn(X[i:i + 1], model)[0]["probability"] for i in range(len(X))]
+    assert single == pytest.approx(batch, rel=1e-12)
 
 
 @pytest.mark.parametrize("body, content_type, status, message", [

@@ -13,12 +13,13 @@ def test_hyperparameters_parse_as_sagemaker_passes_them(monkeypatch):
         monkeypatch.setenv(f"SM_CHANNEL_{name}", f"/opt/ml/input/data/{name.lower()}")
     monkeypatch.setenv("SM_MODEL_DIR", "/opt/ml/model")
     monkeypatch.setenv("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")
-    args = train.parse_args(["--max-iter", "50", "--learning-rate", "0.2",
-                             "--positive-weight", "5"])
-    assert (args.max_iter, args.learning_rate, args.positive_weight) == (50, 0.2, 5.0)
+    args = train.parse_args(["--min-samples-leaf", "30", "--shadows", "2",
+                             "--regularization-c", "0.5", "--threads", "2"])
+    assert (args.min_samples_leaf, args.shadows, args.regularization_c, args.threads) == \
+        (30, 2, 0.5, 2)
     assert args.train == "/opt/ml/input/data/train" and args.model_dir == "/opt/ml/model"
     estimator = train.build_estimator(args)
-    assert estimator.class_weight == {0: 1.0, 1: 5.0} and estimator.max_iter == 50
+    assert (estimator.min_samples_leaf, estimator.n_shadows, estimator.C) == (30, 2, 0.5)
 
 
 def test_missing_channel_fails_with_its_reason_in_the_failure_file(monkeypatch, capsys, tmp_path):
@@ -32,10 +33,10 @@ def test_missing_channel_fails_with_its_reason_in_the_failure_file(monkeypatch, 
 
 
 @pytest.mark.parametrize("argv, reason", [
-    (["--max-iter", "abc"], "argument --max-iter: 'abc' is not an integer in [1, 10000]"),
-    (["--max-iter", "2.5"], "argument --max-iter: '2.5' is not an integer in [1, 10000]"),
-    (["--learning-rate", "0"], "argument --learning-rate: '0' is outside a number in [0.0001, 1]"),
-    (["--learning-rate", "nan"], "argument --learning-rate: 'nan' is not a number in [0.0001, 1]"),
+    (["--shadows", "abc"], "argument --shadows: 'abc' is not an integer in [1, 100]"),
+    (["--shadows", "2.5"], "argument --shadows: '2.5' is not an integer in [1, 100]"),
+    (["--regularization-c", "0"], "argument --regularization-c: '0' is outside a number in [1e-06, 1e+06]"),
+    (["--regularization-c", "nan"], "argument --regularization-c: 'nan' is not a number in [1e-06, 1e+06]"),
     (["--threshold-metric", "recall"], "argument --threshold-metric: 'recall' is not one of f1"),
     (["--max-depth", "3"], "unrecognized arguments: --max-depth 3"),
 ])
@@ -59,15 +60,15 @@ def test_unexpected_error_still_says_why(monkeypatch, data_dir, tmp_path):
 
 
 @pytest.mark.parametrize("values, error", [
-    ({"max-iter": 300, "learning-rate": "0.1", "positive-weight": 2}, None),
-    ({"max-iter": "1e2"}, "max-iter: '1e2' is not an integer in [1, 10000]"),
-    ({"max_iter": 300}, "max_iter: not a hyperparameter of the training entry point; known: "
-                        "max-iter, learning-rate,"),
-    ({"max-iter": 2.5}, "max-iter: '2.5' is not an integer in [1, 10000]"),
-    ({"max-iter": 200.0}, "max-iter: '200.0' is not an integer in [1, 10000]"),
-    ({"max-iter": True}, "max-iter: True is a boolean; expected an integer in [1, 10000]"),
-    ({"learning-rate": "fast"}, "learning-rate: 'fast' is not a number in [0.0001, 1]"),
-    ({"positive-weight": 0}, "positive-weight: '0' is outside a number in [0.01, 10000]"),
+    ({"shadows": 5, "regularization-c": "0.1", "threads": 2}, None),
+    ({"shadows": "1e2"}, "shadows: '1e2' is not an integer in [1, 100]"),
+    ({"max-iter": 300}, "max-iter: not a hyperparameter of the training entry point; known: "
+                        "min-samples-leaf, shadows,"),
+    ({"shadows": 2.5}, "shadows: '2.5' is not an integer in [1, 100]"),
+    ({"shadows": 3.0}, "shadows: '3.0' is not an integer in [1, 100]"),
+    ({"shadows": True}, "shadows: True is a boolean; expected an integer in [1, 100]"),
+    ({"regularization-c": "strong"}, "regularization-c: 'strong' is not a number in [1e-06, 1e+06]"),
+    ({"threshold-folds": 1}, "threshold-folds: '1' is outside an integer in [2, 20]"),
 ])
 def test_hyperparameters_are_checked_by_the_entry_points_own_definitions(values, error):
     if error is None:
@@ -77,7 +78,7 @@ def test_hyperparameters_are_checked_by_the_entry_points_own_definitions(values,
         args = train.parse_args([a for k, v in checked.items() for a in (f"--{k}", v)]
                                 + ["--train", "t", "--validation", "v", "--model-dir", "m",
                                    "--output-data-dir", "o"])
-        assert args.max_iter == int(float(values.get("max-iter", 200)))
+        assert args.shadows == int(float(values.get("shadows", 3)))
     else:
         with pytest.raises(ValueError) as exc:
             train.check_hyperparameters(values)
@@ -92,11 +93,11 @@ def test_training_reads_channels_from_sm_env_and_saves_model_with_metadata(
         monkeypatch.setenv(f"SM_CHANNEL_{channel.upper()}", str(tmp_path / channel))
     monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
     monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(tmp_path / "out"))
-    assert train.main(["--max-iter", "30"]) == 0
+    assert train.main(["--min-samples-leaf", "30"]) == 0
     metadata = json.loads((tmp_path / "model" / "metadata.json").read_text())
     assert metadata["features"] == feature_names()
     assert metadata["sklearn_version"] == SKLEARN_VERSION
-    assert metadata["hyperparameters"]["max_iter"] == 30
+    assert metadata["hyperparameters"]["min_samples_leaf"] == 30
     assert 0.0 < metadata["threshold"] < 1.0
     assert metadata["training_metrics"]["validation_pr_auc"] > 0.3
     assert (tmp_path / "model" / "model.joblib").is_file()
@@ -128,8 +129,8 @@ def test_threshold_maximises_f1_on_validation():
 
 
 def test_training_is_deterministic(data_dir, tmp_path):
-    a = train_model(data_dir, tmp_path / "a", ["--max-iter", "20"])
-    b = train_model(data_dir, tmp_path / "b", ["--max-iter", "20"])
+    a = train_model(data_dir, tmp_path / "a", ["--shadows", "1"])
+    b = train_model(data_dir, tmp_path / "b", ["--shadows", "1"])
     ma, mb = (json.loads((m / "metadata.json").read_text()) for m in (a, b))
     assert ma["threshold"] == mb["threshold"]
     assert ma["training_metrics"]["validation_pr_auc"] == mb["training_metrics"]["validation_pr_auc"]

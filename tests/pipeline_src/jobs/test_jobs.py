@@ -35,7 +35,7 @@ def test_train_job_starts_training_and_registers_package(aws, fake_training, mod
                         "validation": f"s3://{BUCKET}/data/validation.csv",
                         "code": f"s3://{BUCKET}/training/{name}/source"}
     hps = request["HyperParameters"]
-    assert json.loads(hps["max-iter"]) == "100" and json.loads(hps["positive-weight"]) == "10"
+    assert json.loads(hps["min-samples-leaf"]) == "30" and json.loads(hps["threshold-folds"]) == "4"
     assert json.loads(hps["sagemaker_program"]) == "pipeline_src/train.py"
     assert json.loads(hps["sagemaker_submit_directory"]) == "/opt/ml/input/data/code/sourcedir.tar.gz"
     assert request["EnableNetworkIsolation"] is True
