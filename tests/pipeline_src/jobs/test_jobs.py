@@ -228,8 +228,8 @@ def test_bad_gate_setting(aws, tmp_path, value, expected):
 def test_hyperparameters_the_entry_point_would_refuse_stop_the_job_before_training():
     from pipeline_src.jobs.train import parse_hyperparameters
 
-    assert parse_hyperparameters('{"max-iter": 100, "learning-rate": "0.1"}') == {
-        "max-iter": "100", "learning-rate": "0.1"}
+    assert parse_hyperparameters('{"shadows": 5, "regularization-c": "0.1"}') == {
+        "shadows": "5", "regularization-c": "0.1"}
     with pytest.raises(JobError) as exc:
         parse_hyperparameters('{"max_depth": "3"}')
     assert str(exc.value).startswith("HYPERPARAMETERS: max_depth: not a hyperparameter of the "
