@@ -47,7 +47,11 @@ fi
 if ! command -v nginx >/dev/null 2>&1; then
     if command -v apt-get >/dev/null 2>&1; then
         SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null
+        # A fresh machine may have no package lists yet: update them only when the install needs it.
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null 2>&1 || {
+            $SUDO apt-get update -q >/dev/null
+            $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null
+        }
     else
         echo "container-env: nginx is not installed and apt-get is not available; install nginx" >&2
         exit 1
