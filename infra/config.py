@@ -232,6 +232,27 @@ class AlarmConfig(Settings):
         return self
 
 
+class MonitoringConfig(Settings):
+    """Scheduled drift and quality monitoring of each captured endpoint, and retraining."""
+
+    schedule_hours: int = Field(24, ge=1, le=24, description=(
+        "the monitor runs every N hours per captured endpoint, over the last N whole hours "
+        "(at most 24: an alarm evaluates at most one day)"))
+    drift_share: float = Field(0.05, ge=0.01, le=1, description=(
+        "share of contract features drifting that makes a window drifted (0.05: any one of "
+        "20); a drifted predicted probability alone also does"))
+    row_cap: int = Field(200_000, ge=1000, le=10_000_000,
+                         description="captured rows analysed; beyond it a seeded sample")
+    min_labelled_positives: int = Field(5, ge=1, le=100000, description=(
+        "labelled frauds a window needs before quality is judged"))
+    retrain_on_drift: bool = Field(False, description="a drift alarm starts the pipeline")
+    retrain_on_quality: bool = Field(False, description="a quality alarm starts the pipeline")
+    retrain_on_new_data: bool = Field(False, description=(
+        "a new object under data/ starts the pipeline"))
+    retrain_cooldown_hours: int = Field(24, ge=1, le=720, description=(
+        "at most one triggered execution per this many hours"))
+
+
 class StateBackendConfig(Settings):
     """S3 remote state; bucket + key must be unique across environments."""
 
@@ -278,6 +299,8 @@ class EnvironmentConfig(Settings):
                                       description="prod endpoint")
     alarms: AlarmConfig = Field(default_factory=AlarmConfig,
                                 description="rollback alarms of each endpoint")
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig,
+                                         description="drift/quality monitor and retraining")
     log_retention_days: Literal[LOG_RETENTION_DAYS] = Field(  # type: ignore[valid-type]
         30, description="CloudWatch Logs retention")
     codebuild_compute_type: Literal[CODEBUILD_COMPUTE_TYPES] = Field(  # type: ignore[valid-type]

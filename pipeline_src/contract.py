@@ -260,3 +260,20 @@ def read_channel(directory, require_label: bool = True):
         raise ContractError(f"{directory}: no .csv file found")
     frames = [read_csv(p, require_label=require_label) for p in files]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def row_violations(matrix):
+    """Boolean mask of rows (a float matrix in contract column order) that break the contract:
+    a value outside its range, a fractional value in an integer column, or not finite. The
+    monitor counts these per row instead of rejecting a whole window."""
+    import numpy as np
+
+    X = np.asarray(matrix, dtype=float)
+    bad = ~np.isfinite(X).all(axis=1)
+    for j, f in enumerate(FEATURES):
+        column = X[:, j]
+        with np.errstate(invalid="ignore"):
+            bad |= (column < f.min) | (column > f.max)
+            if f.dtype == "int":
+                bad |= column != np.floor(column)
+    return bad

@@ -51,14 +51,21 @@ def parse_hyperparameters(text: str) -> dict:
 
 
 def check_data(s3, data_uri: str, workdir: Path) -> dict:
-    """Download every split and check it against the contract before anything is started."""
-    paths = {}
+    """Download every split and check it against the contract before anything is started.
+    Returns each split's S3 object version (the bucket is versioned): the package records them
+    so the monitor compares traffic with the exact data the model was trained on."""
+    versions = {}
     for name in SPLITS:
         uri = join_s3(data_uri, f"{name}.csv")
-        paths[name] = common.download(s3, uri, workdir / "data" / f"{name}.csv")
-        read_csv(paths[name])
-        print(f"contract ok: {uri}")
-    return paths
+        bucket, key = common.split_s3_uri(uri)
+        response = aws_call(s3, "GetObject", Bucket=bucket, Key=key)
+        path = workdir / "data" / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(response["Body"].read())
+        read_csv(path)
+        versions[name] = response.get("VersionId") or "null"
+        print(f"contract ok: {uri} (version {versions[name]})")
+    return versions
 
 
 def training_job_request(settings: dict, name: str, hyperparameters: dict, image: str,
@@ -141,7 +148,7 @@ def read_model_metadata(s3, model_data_url: str, workdir: Path) -> dict:
 
 def model_package_request(settings: dict, name: str, model_data_url: str, source_uri: str,
                           inference_image: str, metrics_uri: str, metadata: dict,
-                          revision: str) -> dict:
+                          revision: str, data_versions: dict | None = None) -> dict:
     metrics = metadata.get("training_metrics", {})
     properties = {
         "source_revision": revision,
@@ -152,6 +159,8 @@ def model_package_request(settings: dict, name: str, model_data_url: str, source
         "sklearn_version": str(metadata.get("sklearn_version")),
         "threshold": f"{metadata.get('threshold', 0):.6f}",
         **{m: f"{metrics[m]:.6f}" for m in METRIC_NAMES if m in metrics},
+        # pipeline_src/jobs/monitor.py reads data_version_train to fetch the reference data.
+        **{f"data_version_{split}": version for split, version in (data_versions or {}).items()},
     }
     instance_types = [t.strip() for t in settings["INFERENCE_INSTANCE_TYPES"].split(",") if t.strip()]
     return {
@@ -203,7 +212,7 @@ def run_job(output_dir: Path, environ=None, session=None, now=None, poll_seconds
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        check_data(s3, settings["DATA_S3_URI"], workdir)
+        data_versions = check_data(s3, settings["DATA_S3_URI"], workdir)
         name = common.training_job_name(settings["RESOURCE_PREFIX"], revision,
                                         now or datetime.now(timezone.utc))
         source_prefix = join_s3(settings["TRAINING_OUTPUT_S3_URI"], name, "source")
@@ -233,7 +242,7 @@ def run_job(output_dir: Path, environ=None, session=None, now=None, poll_seconds
                             settings["KMS_KEY_ARN"], "application/json")
         package = aws_call(sm, "CreateModelPackage", **model_package_request(
             settings, name, model_data_url, source_uri, inference_image, metrics_uri, metadata,
-            revision))
+            revision, data_versions))
 
     arn = package["ModelPackageArn"]
     common.write_json(output_dir / "model_package.json", {

@@ -1,0 +1,301 @@
+"""Monitor job (CodeBuild, on a schedule or on demand): drift and quality of captured traffic.
+
+    python -m pipeline_src.jobs.monitor [--endpoint NAME] [--window-end 2026-11-22T06]
+                                        [--output-dir DIR]
+
+For each endpoint (MONITOR_ENDPOINTS, or --endpoint): endpoint -> endpoint config -> model ->
+model package -> the exact training data it was trained on (the S3 object version the train job
+recorded in the package's metadata) and the model artifact; the window's data capture
+(the last MONITOR_WINDOW_HOURS whole hours before --window-end, default now); labels under
+GROUND_TRUTH_S3_URI/<endpoint>/yyyy/mm/dd/ for the window's days. Publishes CloudWatch metrics
+(METRIC_NAMESPACE, dimension EndpointName) and writes report.html and summary.json to
+MONITORING_OUTPUT_S3_URI/<endpoint>/<window>/. An endpoint that does not exist is skipped.
+Exit 0 when every endpoint was analysed (drift is the alarms' business), 1 on an error.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline_src.evaluate import GATE_THRESHOLDS_ENV, GateThresholds
+from pipeline_src.jobs import common
+from pipeline_src.jobs.common import JobError, aws_call, join_s3
+
+REQUIRED = (
+    "MONITOR_ENDPOINTS", "MONITOR_WINDOW_HOURS", "MONITOR_DRIFT_SHARE", "MONITOR_ROW_CAP",
+    "MONITOR_MIN_LABELLED_POSITIVES", "METRIC_NAMESPACE", "MONITORING_OUTPUT_S3_URI",
+    "GROUND_TRUTH_S3_URI", "DATA_S3_URI", "MODEL_PACKAGE_GROUP", "KMS_KEY_ARN", "AWS_REGION",
+    GATE_THRESHOLDS_ENV,
+)
+# The train job records the S3 object version of each split under these package properties.
+DATA_VERSION_PROPERTY = "data_version_{split}"
+REFERENCE_SPLIT = "train"
+
+
+def monitor_settings(settings: dict):
+    from pipeline_src.monitoring import MonitorSettings
+
+    try:
+        gate = GateThresholds.from_json(settings[GATE_THRESHOLDS_ENV])
+    except ValueError as exc:
+        raise JobError(f"environment setting {GATE_THRESHOLDS_ENV}: {exc}") from None
+    return MonitorSettings(
+        drift_share=common.env_float(settings, "MONITOR_DRIFT_SHARE"),
+        row_cap=common.env_int(settings, "MONITOR_ROW_CAP"),
+        min_pr_auc=gate.min_pr_auc, min_recall=gate.min_recall,
+        min_precision=gate.min_precision, min_f1=gate.min_f1,
+        min_labelled_positives=common.env_int(settings, "MONITOR_MIN_LABELLED_POSITIVES"))
+
+
+def serving_chain(sm, endpoint: str, group: str):
+    """(endpoint config, variant, capture destination URI, model package) now serving, or None
+    when the endpoint does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        described = sm.describe_endpoint(EndpointName=endpoint)
+    except ClientError as exc:
+        message = str(exc.response.get("Error", {}).get("Message", ""))
+        if exc.response.get("Error", {}).get("Code") == "ValidationException" \
+                and "not find" in message.lower():
+            return None
+        raise JobError(f"DescribeEndpoint failed: {exc.response['Error'].get('Code')}: "
+                       f"{' '.join(message.split())}") from None
+    config_name = described["EndpointConfigName"]
+    config = aws_call(sm, "DescribeEndpointConfig", EndpointConfigName=config_name)
+    capture = config.get("DataCaptureConfig") or {}
+    if not capture.get("DestinationS3Uri"):
+        raise JobError(f"{endpoint}: endpoint config {config_name} has no data capture; set "
+                       "data_capture_percent for its stage")
+    variant = config["ProductionVariants"][0]
+    model = aws_call(sm, "DescribeModel", ModelName=variant["ModelName"])
+    containers = model.get("Containers") or [model.get("PrimaryContainer") or {}]
+    package_arn = containers[0].get("ModelPackageName")
+    if not package_arn:
+        raise JobError(f"{endpoint}: model {variant['ModelName']} was not created from a model "
+                       "package; cannot find its training data")
+    package = aws_call(sm, "DescribeModelPackage", ModelPackageName=package_arn)
+    if package.get("ModelPackageGroupName") != group:
+        raise JobError(f"{endpoint}: model package {package_arn} is not in group {group}")
+    return config_name, variant["VariantName"], capture["DestinationS3Uri"], package
+
+
+def reference_data(s3, package: dict, data_uri: str, workdir: Path):
+    """The exact train.csv the package was trained on (its recorded S3 object version)."""
+    from pipeline_src.monitoring import read_reference
+
+    prop = DATA_VERSION_PROPERTY.format(split=REFERENCE_SPLIT)
+    version = (package.get("CustomerMetadataProperties") or {}).get(prop)
+    if not version:
+        raise JobError(f"model package {package['ModelPackageArn']} has no {prop} metadata "
+                       "(trained before the train job recorded data versions); retrain it")
+    bucket, key = common.split_s3_uri(join_s3(data_uri, f"{REFERENCE_SPLIT}.csv"))
+    body = aws_call(s3, "GetObject", Bucket=bucket, Key=key, VersionId=version)["Body"].read()
+    path = workdir / "reference.csv"
+    path.write_bytes(body)
+    return read_reference(path), f"s3://{bucket}/{key}?versionId={version}"
+
+
+def load_package_model(s3, package: dict, workdir: Path) -> dict:
+    from pipeline_src.inference import model_fn
+    from pipeline_src.model_io import extract_model_tarball
+
+    url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    tarball = common.download(s3, url, workdir / "model.tar.gz")
+    return model_fn(str(extract_model_tarball(tarball, workdir / "model")))
+
+
+def list_keys(s3, bucket: str, prefix: str) -> list[str]:
+    keys, token = [], None
+    while True:
+        kwargs = {"Bucket": bucket, "Prefix": prefix}
+        if token:
+            kwargs["ContinuationToken"] = token
+        page = aws_call(s3, "ListObjectsV2", **kwargs)
+        keys += [o["Key"] for o in page.get("Contents", [])]
+        if not page.get("IsTruncated"):
+            return keys
+        token = page["NextContinuationToken"]
+
+
+def read_capture(s3, destination: str, endpoint: str, variant: str, hours):
+    from pipeline_src import capture
+
+    bucket, prefix = common.split_s3_uri(destination)
+    rows = capture.CaptureRows()
+    files = 0
+    for hour in hours:
+        hour_prefix = "/".join(p for p in (prefix, capture.hour_prefix(endpoint, variant, hour))
+                               if p) + "/"
+        for key in list_keys(s3, bucket, hour_prefix):
+            if not key.endswith(".jsonl"):
+                continue
+            body = aws_call(s3, "GetObject", Bucket=bucket, Key=key)["Body"].read()
+            capture.read_lines(io.TextIOWrapper(io.BytesIO(body), encoding="utf-8",
+                                                errors="replace"), rows)
+            files += 1
+    return rows, files
+
+
+def read_ground_truth(s3, ground_truth_uri: str, endpoint: str, hours, workdir: Path):
+    """Every labels CSV under <ground truth>/<endpoint>/yyyy/mm/dd/ of the window's days."""
+    import pandas as pd
+
+    from pipeline_src.monitoring import read_labels
+
+    bucket, prefix = common.split_s3_uri(join_s3(ground_truth_uri, endpoint))
+    frames = []
+    for day in sorted({h.strftime("%Y/%m/%d") for h in hours}):
+        for key in list_keys(s3, bucket, f"{prefix}/{day}/"):
+            if key.endswith(".csv"):
+                path = workdir / "labels" / key.replace("/", "_")
+                common.download(s3, f"s3://{bucket}/{key}", path)
+                frames.append(read_labels(path))
+    if not frames:
+        return None
+    labels = pd.concat(frames, ignore_index=True)
+    return labels.drop_duplicates(["inference_id", "row"], keep="last")
+
+
+def window_name(hours) -> str:
+    return f"{hours[0]:%Y%m%dT%H}-{len(hours)}h"
+
+
+def publish_metrics(cw, namespace: str, endpoint: str, summary: dict, when: datetime) -> int:
+    from pipeline_src.monitoring import metric_values
+
+    data = []
+    for name, value, unit, feature in metric_values(summary):
+        dimensions = [{"Name": "EndpointName", "Value": endpoint}]
+        if feature is not None:
+            dimensions.append({"Name": "Feature", "Value": feature})
+        data.append({"MetricName": name, "Dimensions": dimensions, "Timestamp": when,
+                     "Value": float(value), "Unit": unit})
+    for start in range(0, len(data), 500):
+        aws_call(cw, "PutMetricData", Namespace=namespace, MetricData=data[start:start + 500])
+    return len(data)
+
+
+def monitor_endpoint(session, settings: dict, endpoint: str, window_end: datetime,
+                     output_dir: Path) -> dict | None:
+    import json
+
+    from pipeline_src import capture
+    from pipeline_src.capture import PROBABILITY
+    from pipeline_src.evaluate import score
+    from pipeline_src.monitoring import analyse, write_report
+
+    s3, sm, cw = session.client("s3"), session.client("sagemaker"), session.client("cloudwatch")
+    chain = serving_chain(sm, endpoint, settings["MODEL_PACKAGE_GROUP"])
+    if chain is None:
+        print(f"{endpoint}: no such endpoint (not deployed yet); skipped")
+        return None
+    config_name, variant, destination, package = chain
+    hours = capture.window_hours(window_end, common.env_int(settings, "MONITOR_WINDOW_HOURS"))
+    window = window_name(hours)
+    print(f"{endpoint}: config {config_name}, package {package['ModelPackageArn']}, "
+          f"window {window}")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        reference, reference_uri = reference_data(s3, package, settings["DATA_S3_URI"], workdir)
+        model = load_package_model(s3, package, workdir)
+        reference = reference.assign(**{PROBABILITY: score(model, reference)})
+        rows, files = read_capture(s3, destination, endpoint, variant, hours)
+        labels = read_ground_truth(s3, settings["GROUND_TRUTH_S3_URI"], endpoint, hours, workdir)
+        current = rows.frame()
+        base = {"endpoint": endpoint, "endpoint_config": config_name,
+                "model_package_arn": package["ModelPackageArn"], "window": window,
+                "window_start": hours[0].isoformat(), "capture_files": files,
+                "reference": reference_uri}
+        if len(current) == 0:
+            summary = {**base, "records": rows.records, "rows": 0,
+                       "contract_violations": rows.violations,
+                       "contract_violation_reasons": rows.violation_reasons,
+                       "verdict": "no usable captured rows", "alert": False}
+            report = None
+        else:
+            summary, frames = analyse(reference, current, monitor_settings(settings),
+                                      labels=labels, violations=rows.violations,
+                                      violation_reasons=rows.violation_reasons,
+                                      records=rows.records)
+            summary = {**base, **summary}
+            report = workdir / "report.html"
+            write_report(frames, summary, report, threshold=model["threshold"])
+        out_uri = join_s3(settings["MONITORING_OUTPUT_S3_URI"], endpoint, window)
+        body = (json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n").encode()
+        common.upload_bytes(s3, join_s3(out_uri, "summary.json"), body, settings["KMS_KEY_ARN"],
+                            "application/json")
+        for path in sorted(workdir.glob("report*.html")) if report else []:
+            common.upload_bytes(s3, join_s3(out_uri, path.name), path.read_bytes(),
+                                settings["KMS_KEY_ARN"], "text/html")
+        common.write_json(output_dir / endpoint / "summary.json", summary)
+    if summary.get("rows"):
+        count = publish_metrics(cw, settings["METRIC_NAMESPACE"], endpoint, summary,
+                                hours[-1].replace(minute=59))
+        print(f"{endpoint}: published {count} metric values to {settings['METRIC_NAMESPACE']}")
+    else:
+        publish_metrics_rows_only(cw, settings["METRIC_NAMESPACE"], endpoint, summary,
+                                  hours[-1].replace(minute=59))
+    print(f"{endpoint}: {summary['verdict']}; {summary.get('rows', 0)} rows, "
+          f"{summary['contract_violations']} contract violation(s); report {out_uri}/")
+    return summary
+
+
+def publish_metrics_rows_only(cw, namespace: str, endpoint: str, summary: dict, when) -> None:
+    aws_call(cw, "PutMetricData", Namespace=namespace, MetricData=[
+        {"MetricName": name, "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+         "Timestamp": when, "Value": float(summary[key]), "Unit": "Count"}
+        for name, key in (("Rows", "rows"), ("ContractViolations", "contract_violations"))])
+
+
+def parse_window_end(text):
+    if text is None:
+        return datetime.now(timezone.utc)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise JobError(f"--window-end {text!r} is not an ISO date/time, e.g. 2026-11-22T06:00")
+    return value.replace(tzinfo=value.tzinfo or timezone.utc)
+
+
+def run_job(endpoint, window_end, output_dir: Path, environ=None, session=None) -> int:
+    import os
+
+    import boto3
+
+    from pipeline_src.monitoring import disable_telemetry
+
+    disable_telemetry()
+    environ = os.environ if environ is None else environ
+    settings = common.require_env(REQUIRED, environ)
+    endpoints = [e.strip() for e in settings["MONITOR_ENDPOINTS"].split(",") if e.strip()]
+    if endpoint is not None:
+        if endpoint not in endpoints:
+            raise JobError(f"--endpoint {endpoint!r} is not monitored here; monitored: "
+                           f"{', '.join(endpoints)}")
+        endpoints = [endpoint]
+    session = session or boto3.session.Session(region_name=settings["AWS_REGION"])
+    for name in endpoints:
+        monitor_endpoint(session, settings, name, window_end, output_dir)
+    # Drift or low quality is reported by metrics and alarms; a failed build means the job
+    # itself could not run.
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline_src.jobs.monitor",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint")
+    parser.add_argument("--window-end")
+    parser.add_argument("--output-dir", default="job-output", type=Path)
+    args = parser.parse_args(argv)
+    return common.run(lambda: run_job(args.endpoint, parse_window_end(args.window_end),
+                                      args.output_dir))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
