@@ -58,7 +58,7 @@ bench: setup container-setup
 
 ## Tool environments, each a uv project of its own under envs/ (pyproject.toml + uv.lock), with
 ## the Python it is for and where its requirements file is exported (default: beside it).
-TOOL_ENVS := envs/checkov envs/lambda-py313 envs/jobs-py312 envs/container-py312
+TOOL_ENVS := envs/checkov envs/lambda-py313 envs/jobs-py312 envs/monitor-py312 envs/container-py312
 # python3.13 for the Lambda's environment, python3.12 for the CodeBuild jobs' and the scikit-learn
 # container's: on PATH, else pyenv's.
 PYTHON313 ?= $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || ls -d "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
@@ -66,9 +66,11 @@ PYTHON312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/nu
 PYTHON_envs/checkov      = $(PYTHON)
 PYTHON_envs/lambda-py313 = $(PYTHON313)
 PYTHON_envs/jobs-py312   = $(PYTHON312)
+PYTHON_envs/monitor-py312 = $(PYTHON312)
 PYTHON_envs/container-py312 = $(PYTHON312)
 # The CodeBuild jobs install it from the source zip (pipeline_src/buildspecs).
 EXPORT_envs/jobs-py312   = pipeline_src/requirements-jobs.txt
+EXPORT_envs/monitor-py312 = pipeline_src/requirements-monitor.txt
 export_of = $(or $(EXPORT_$(1)),$(1)/requirements.txt)
 
 .venv-lambda/.installed: envs/lambda-py313/pyproject.toml envs/lambda-py313/uv.lock $(UV)

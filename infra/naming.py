@@ -83,6 +83,26 @@ class Names:
         return f"/aws/codebuild/{project}"
 
     @property
+    def monitor_project(self) -> str:
+        return f"{self.prefix}-monitor"
+
+    @property
+    def retrain_function(self) -> str:
+        return f"{self.prefix}-retrain"
+
+    @property
+    def dashboard(self) -> str:
+        return self.prefix
+
+    @property
+    def metric_namespace(self) -> str:
+        # Per project; endpoints (named <prefix>-<stage>) tell environments apart.
+        return f"{self.config.project}/Monitoring"
+
+    def lambda_log_group_of(self, function: str) -> str:
+        return f"/aws/lambda/{function}"
+
+    @property
     def lambda_log_group(self) -> str:
         return f"/aws/lambda/{self.deploy_function}"
 
@@ -94,14 +114,17 @@ class Names:
     # One object per CodePipeline job the deploy step answered (lambda_deploy/claims.py).
     DEPLOY_CLAIMS_PREFIX = "deploy-claims"
     DEPLOY_CLAIMS_EXPIRY_DAYS = 30
+    MONITORING_PREFIX = "monitoring"
+    GROUND_TRUTH_PREFIX = "ground-truth"
 
     @property
     def pipeline_artifact_prefix(self) -> str:
         # CodePipeline stores artifacts under the first 20 characters of the pipeline name.
         return self.pipeline[:20]
 
-    ROLE_PURPOSES = ("sagemaker-training", "sagemaker-serving", "codebuild-train", "codebuild-test", "codepipeline",
-                     "deploy-lambda", "events")
+    ROLE_PURPOSES = ("sagemaker-training", "sagemaker-serving", "codebuild-train", "codebuild-test",
+                     "codepipeline", "deploy-lambda", "events", "codebuild-monitor",
+                     "monitor-schedule", "retrain-lambda")
 
     def validate(self, label: str) -> None:
         """Fail before synth when a derived name would break an AWS limit."""

@@ -11,16 +11,19 @@ from infra.artifact_store import ArtifactStore
 from infra.builds import BuildInputs, ModelTestBuild, TrainingBuild
 from infra.config import EnvironmentConfig
 from infra.deploy_function import DeployFunction, DeployInputs
+from infra.dashboard import Dashboard
 from infra.encryption import EncryptionKey
 from infra.endpoint_alarms import EndpointAlarms
 from infra.environment import DeploymentTarget
 from infra.execution_role import ServingRole, TrainingRole
 from infra.images import ContainerImages
 from infra.model_registry import ModelRegistry
+from infra.monitoring import MonitoringAlarms, MonitoringInputs, MonitoringJob
 from infra.naming import STAGES, Names
 from infra.notifications import Notifications
 from infra.packaging import ZipArchive
 from infra.pipeline import Pipeline, PipelineInputs
+from infra.retraining import RetrainingInputs, RetrainingTriggers
 from infra.source import PipelineSource, PipelineTrigger
 
 
@@ -68,6 +71,21 @@ class MlopsStack(TerraformStack):
                         object_key=source.object_key, pipeline_arn=pipeline.pipeline_arn)
         notifications.notify_failed_executions(target=target,
                                                pipeline_name=pipeline.pipeline_name)
+        monitor = MonitoringJob(self, "monitoring", inputs=MonitoringInputs(
+            target=target, bucket_name=store.bucket_name, bucket_arn=store.bucket_arn,
+            key_arn=key.key_arn, group_name=registry.group_name,
+            packages_arn=registry.packages_arn, source_key=source.object_key,
+            topic_arn=notifications.topic_arn))
+        monitoring_alarms = MonitoringAlarms(self, "monitoring_alarms", target=target,
+                                             topic_arn=notifications.topic_arn)
+        RetrainingTriggers(self, "retraining", inputs=RetrainingInputs(
+            target=target, archive=deploy_zip, bucket_name=store.bucket_name,
+            key_arn=key.key_arn, pipeline_name=pipeline.pipeline_name,
+            pipeline_arn=pipeline.pipeline_arn,
+            drift_alarm_arns=monitoring_alarms.drift_alarm_arns,
+            quality_alarm_arns=monitoring_alarms.quality_alarm_arns))
+        Dashboard(self, "dashboard", target=target, monitored_endpoints=monitor.endpoints,
+                  build_projects=[train.project_name, test.project_name])
 
         outputs = {
             "pipeline_name": (pipeline.pipeline_name, "CodePipeline that trains, tests, deploys"),
@@ -79,6 +97,11 @@ class MlopsStack(TerraformStack):
             "prod_endpoint": (names.endpoint("prod"), "Endpoint of the prod stage"),
             "notification_topic_arn": (notifications.topic_arn, "Approvals, alarms, failures"),
             "kms_key_arn": (key.key_arn, "Customer key encrypting the pipeline's data"),
+            "monitor_project": (monitor.project_name, "CodeBuild project of the monitor job"),
+            "ground_truth_upload_uri": (
+                f"s3://{store.bucket_name}/{Names.GROUND_TRUTH_PREFIX}/<endpoint>/yyyy/mm/dd/",
+                "Upload delayed labels (inference_id,row,is_fraud CSV) here"),
+            "dashboard_name": (names.dashboard, "CloudWatch dashboard of this environment"),
         }
         for output_id, (value, description) in outputs.items():
             TerraformOutput(self, output_id, value=value, description=description)

@@ -275,7 +275,8 @@ def metric_values(summary: dict) -> list[tuple[str, float, str, Optional[str]]]:
     """(metric name, value, unit, feature) for CloudWatch; the dashboard and alarms read these."""
     values = [("Rows", summary["rows"], "Count", None),
               ("ContractViolations", summary["contract_violations"], "Count", None),
-              ("DriftedFeatureShare", summary["drift_share"], "None", None)]
+              ("DriftedFeatureShare", summary["drift_share"], "None", None),
+              ("DriftDetected", 1.0 if summary["drift_detected"] else 0.0, "None", None)]
     if summary.get("positive_rate") is not None:
         values.append(("PositiveRate", summary["positive_rate"], "None", None))
     for row in summary["features"]:

@@ -151,7 +151,8 @@ def test_train_build_outlasts_the_training_job_it_waits_for(stacks):
     # dev: max runtime 3600 s; the job waits up to runtime + 60 min, plus 20 min of setup.
     projects = stacks["fraud-mlops-dev"]["resource"]["aws_codebuild_project"].values()
     timeouts = {p["name"]: p["build_timeout"] for p in projects}
-    assert timeouts == {"fraud-mlops-dev-train": 140, "fraud-mlops-dev-test": 60}
+    assert timeouts == {"fraud-mlops-dev-train": 140, "fraud-mlops-dev-test": 60,
+                        "fraud-mlops-dev-monitor": 60}
 
 
 def test_serving_role_can_read_the_rollback_alarms(stacks):

@@ -1,0 +1,201 @@
+"""Monitoring: the monitor job (CodeBuild), its schedule, and the drift/quality alarms.
+
+The job (pipeline_src/jobs/monitor.py) runs from the pipeline's own source zip, reads each
+captured endpoint's data capture, the served package's training data and delayed labels, and
+publishes metrics under ``Names.metric_namespace``; the alarms watch those metrics.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from constructs import Construct
+from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from cdktf_cdktf_provider_aws.codebuild_project import (
+    CodebuildProject, CodebuildProjectArtifacts, CodebuildProjectEnvironment,
+    CodebuildProjectEnvironmentEnvironmentVariable, CodebuildProjectLogsConfig,
+    CodebuildProjectLogsConfigCloudwatchLogs, CodebuildProjectSource)
+
+from infra.builds import BUILD_IMAGE, BUILDSPEC_DIR
+from infra.environment import DeploymentTarget
+from infra.iam import kms_use_statement, log_statement, service_role, statement
+from infra.naming import STAGES, Names
+from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
+
+# Metric names the job publishes (pipeline_src/monitoring.py metric_values) that alarms watch.
+DRIFT_METRIC = "DriftDetected"
+QUALITY_METRICS = {"PrAuc": "min_pr_auc", "Recall": "min_recall", "Precision": "min_precision",
+                   "F1": "min_f1"}
+JOB_TIMEOUT_MINUTES = 60
+
+
+def monitored_stages(target: DeploymentTarget) -> list[str]:
+    """Stages whose endpoints capture data: only those can be monitored."""
+    return [s for s in STAGES if getattr(target.config, s).data_capture_percent > 0]
+
+
+@dataclass(frozen=True)
+class MonitoringInputs:
+    target: DeploymentTarget
+    bucket_name: str
+    bucket_arn: str
+    key_arn: str
+    group_name: str
+    packages_arn: str
+    source_key: str
+    topic_arn: str
+
+
+class MonitoringJob(Construct):
+    """CodeBuild project running the monitor job, and the EventBridge schedule that starts it."""
+
+    def __init__(self, scope: Construct, id_: str, *, inputs: MonitoringInputs) -> None:
+        super().__init__(scope, id_)
+        target = inputs.target
+        names, config = target.names, target.config
+        monitoring = config.monitoring
+        self.endpoints = [names.endpoint(s) for s in monitored_stages(target)]
+        project_name = names.monitor_project
+        log_group_name = names.codebuild_log_group(project_name)
+        log_group = CloudwatchLogGroup(self, "logs", name=log_group_name,
+                                       retention_in_days=config.log_retention_days,
+                                       kms_key_id=inputs.key_arn)
+        bucket = inputs.bucket_arn
+        prefix = names.prefix
+        role = service_role(
+            self, "role", name=names.role("codebuild-monitor"),
+            service="codebuild.amazonaws.com", account_id=target.account_id,
+            description="Monitor job: drift and quality of captured endpoint traffic",
+            policies={"monitor": [
+                log_statement(target.log_group_arn(log_group_name)),
+                statement("ReadSourceZip", ["s3:GetObject", "s3:GetObjectVersion"],
+                          [f"{bucket}/{inputs.source_key}"]),
+                # The reference is the exact version of the training data the package records.
+                statement("ReadTrainingDataVersions", ["s3:GetObject", "s3:GetObjectVersion"],
+                          [f"{bucket}/{Names.DATA_PREFIX}/*"]),
+                statement("ReadModelArtifacts", ["s3:GetObject"],
+                          [f"{bucket}/{Names.TRAINING_OUTPUT_PREFIX}/*"]),
+                statement("ReadCaptureAndLabels", ["s3:GetObject"],
+                          [f"{bucket}/{Names.DATA_CAPTURE_PREFIX}/*",
+                           f"{bucket}/{Names.GROUND_TRUTH_PREFIX}/*"]),
+                statement("ListCaptureAndLabels", ["s3:ListBucket"], [bucket],
+                          conditions={"StringLike": {"s3:prefix": [
+                              f"{Names.DATA_CAPTURE_PREFIX}/*",
+                              f"{Names.GROUND_TRUTH_PREFIX}/*"]}}),
+                statement("WriteReports", ["s3:PutObject"],
+                          [f"{bucket}/{Names.MONITORING_PREFIX}/*"]),
+                kms_use_statement(inputs.key_arn),
+                statement("FollowEndpointToModelPackage", [
+                    "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DescribeModel"], [
+                    target.sagemaker_arn("endpoint", f"{prefix}-*"),
+                    target.sagemaker_arn("endpoint-config", f"{prefix}-*"),
+                    target.sagemaker_arn("model", f"{prefix}-*")]),
+                statement("ReadModelPackages", ["sagemaker:DescribeModelPackage"],
+                          [inputs.packages_arn]),
+                # PutMetricData has no resource-level permissions; the namespace condition
+                # limits it to this project's monitoring metrics.
+                statement("PublishMonitoringMetrics", ["cloudwatch:PutMetricData"], "*",
+                          conditions={"StringEquals": {
+                              "cloudwatch:namespace": names.metric_namespace}}),
+            ]})
+        environment = {
+            "PROJECT_NAME": config.project,
+            "ENVIRONMENT": config.name,
+            "RESOURCE_PREFIX": prefix,
+            "MONITOR_ENDPOINTS": ",".join(self.endpoints),
+            "MONITOR_WINDOW_HOURS": str(monitoring.schedule_hours),
+            "MONITOR_DRIFT_SHARE": str(monitoring.drift_share),
+            "MONITOR_ROW_CAP": str(monitoring.row_cap),
+            "MONITOR_MIN_LABELLED_POSITIVES": str(monitoring.min_labelled_positives),
+            "METRIC_NAMESPACE": names.metric_namespace,
+            "MONITORING_OUTPUT_S3_URI": f"s3://{inputs.bucket_name}/{Names.MONITORING_PREFIX}",
+            "GROUND_TRUTH_S3_URI": f"s3://{inputs.bucket_name}/{Names.GROUND_TRUTH_PREFIX}",
+            "DATA_S3_URI": f"s3://{inputs.bucket_name}/{Names.DATA_PREFIX}",
+            "MODEL_PACKAGE_GROUP": inputs.group_name,
+            "KMS_KEY_ARN": inputs.key_arn,
+            GATE_THRESHOLDS_ENV: config.quality_gate.thresholds().to_json(),
+        }
+        self.project = CodebuildProject(
+            self, "project", name=project_name,
+            description="Monitor: drift and model quality of captured endpoint traffic",
+            service_role=role.arn, build_timeout=JOB_TIMEOUT_MINUTES, queued_timeout=60,
+            encryption_key=inputs.key_arn,
+            source=CodebuildProjectSource(
+                type="S3", location=f"{inputs.bucket_name}/{inputs.source_key}",
+                buildspec=f"{BUILDSPEC_DIR}/monitor.yml"),
+            artifacts=CodebuildProjectArtifacts(type="NO_ARTIFACTS"),
+            environment=CodebuildProjectEnvironment(
+                compute_type=config.codebuild_compute_type, image=BUILD_IMAGE,
+                type="LINUX_CONTAINER", privileged_mode=False,
+                image_pull_credentials_type="CODEBUILD",
+                environment_variable=[
+                    CodebuildProjectEnvironmentEnvironmentVariable(name=k, value=v,
+                                                                   type="PLAINTEXT")
+                    for k, v in sorted(environment.items())]),
+            logs_config=CodebuildProjectLogsConfig(
+                cloudwatch_logs=CodebuildProjectLogsConfigCloudwatchLogs(
+                    group_name=log_group.name, status="ENABLED")))
+        self.project_name = project_name
+        self.project_arn = self.project.arn
+
+        schedule_role = service_role(
+            self, "schedule_role", name=names.role("monitor-schedule"),
+            service="events.amazonaws.com", account_id=target.account_id,
+            description="EventBridge starts the monitor job on its schedule",
+            policies={"start-monitor": [
+                statement("StartMonitorJob", ["codebuild:StartBuild"], [self.project.arn])]})
+        hours = monitoring.schedule_hours
+        rule = CloudwatchEventRule(
+            self, "schedule", name=names.rule("monitor-schedule"),
+            description=f"Run {project_name} every {hours} h over the last {hours} h of capture",
+            schedule_expression=f"rate({hours} hour{'s' if hours > 1 else ''})",
+            state="ENABLED" if self.endpoints else "DISABLED")
+        CloudwatchEventTarget(self, "schedule_target", rule=rule.name, arn=self.project.arn,
+                              role_arn=schedule_role.arn, target_id="monitor")
+
+
+class MonitoringAlarms(Construct):
+    """Per monitored endpoint: drift, and each quality metric below the gate, to the topic."""
+
+    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
+                 topic_arn: str) -> None:
+        super().__init__(scope, id_)
+        names, config = target.names, target.config
+        gate = config.quality_gate
+        # One data point per run; an alarm evaluates at most a day (schedule_hours <= 24).
+        period = config.monitoring.schedule_hours * 3600
+        self.drift_alarm_arns: list[str] = []
+        self.quality_alarm_arns: list[str] = []
+        self.alarm_names: list[str] = []
+        for stage in monitored_stages(target):
+            endpoint = names.endpoint(stage)
+            common = dict(namespace=names.metric_namespace,
+                          dimensions={"EndpointName": endpoint}, period=period,
+                          evaluation_periods=1, datapoints_to_alarm=1,
+                          # No run, or no labels yet: nothing to judge.
+                          treat_missing_data="notBreaching", alarm_actions=[topic_arn],
+                          ok_actions=[topic_arn])
+            name = names.alarm(stage, "drift")
+            drift = CloudwatchMetricAlarm(
+                self, f"{stage}_drift", alarm_name=name,
+                alarm_description=(f"{endpoint}: captured traffic drifted from the served "
+                                   "model's training data (see the monitor report)"),
+                metric_name=DRIFT_METRIC, statistic="Maximum",
+                comparison_operator="GreaterThanOrEqualToThreshold", threshold=1, **common)
+            self.drift_alarm_arns.append(drift.arn)
+            self.alarm_names.append(name)
+            for metric, field in QUALITY_METRICS.items():
+                name = names.alarm(stage, metric.lower())
+                alarm = CloudwatchMetricAlarm(
+                    self, f"{stage}_{metric.lower()}", alarm_name=name,
+                    alarm_description=(f"{endpoint}: {metric} on labelled traffic below the "
+                                       f"quality gate's {getattr(gate, field)}"),
+                    metric_name=metric, statistic="Minimum",
+                    comparison_operator="LessThanThreshold",
+                    threshold=getattr(gate, field), **common)
+                self.quality_alarm_arns.append(alarm.arn)
+                self.alarm_names.append(name)
+

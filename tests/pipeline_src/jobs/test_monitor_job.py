@@ -1,0 +1,150 @@
+"""The monitor job against moto: endpoint -> config -> model -> package -> the recorded version
+of the training data; capture and labels in S3; report, summary and metrics out."""
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from pipeline_src import sample_capture
+from pipeline_src.jobs import monitor as monitor_job, train as train_job
+from pipeline_src.jobs.common import JobError
+from tests.pipeline_src.conftest import BUCKET, GROUP, KMS, ROLE, job_environment
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+WINDOW_END = datetime(2026, 11, 22, 7, 10, tzinfo=timezone.utc)   # window 06:00-07:00
+ENDPOINT = "fraud-mlops-dev-staging"
+NAMESPACE = "fraud-mlops/Monitoring"
+GATE = json.dumps({"min_pr_auc": 0.2, "min_roc_auc": 0.9, "min_recall": 0.3,
+                   "min_precision": 0.2, "min_f1": 0.3, "champion_tolerance": 0.02})
+
+
+def monitor_environment(**overrides):
+    env = {"MONITOR_ENDPOINTS": f"{ENDPOINT},fraud-mlops-dev-prod", "MONITOR_WINDOW_HOURS": "1",
+           "MONITOR_DRIFT_SHARE": "0.05", "MONITOR_ROW_CAP": "200000",
+           "MONITOR_MIN_LABELLED_POSITIVES": "5", "METRIC_NAMESPACE": NAMESPACE,
+           "MONITORING_OUTPUT_S3_URI": f"s3://{BUCKET}/monitoring",
+           "GROUND_TRUTH_S3_URI": f"s3://{BUCKET}/ground-truth",
+           "DATA_S3_URI": f"s3://{BUCKET}/data", "MODEL_PACKAGE_GROUP": GROUP,
+           "KMS_KEY_ARN": KMS, "AWS_REGION": "eu-west-1", "GATE_THRESHOLDS": GATE}
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+@pytest.fixture(scope="module")
+def shifted_capture(tmp_path_factory):
+    out = tmp_path_factory.mktemp("capture")
+    assert sample_capture.main(["--out", str(out), "--rows", "1500", "--seed", "9",
+                                "--start", "2026-11-22T06:00", "--endpoint", ENDPOINT,
+                                "--shift", "amount=1.5"]) == 0
+    return out
+
+
+@pytest.fixture
+def deployed(aws, fake_training, shifted_capture, data_dir, tmp_path):
+    """Versioned bucket, a package trained by the real train job (recording data versions), a
+    newer train.csv uploaded afterwards, and the endpoint the deploy step would have built."""
+    from tests.pipeline_src.conftest import tarball
+
+    s3, sm = aws.client("s3"), aws.client("sagemaker")
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=BUCKET, Key="data/train.csv", Body=(data_dir / "train.csv").read_bytes())
+    fake_training["model_dir"] = shifted_capture / "model"
+    assert train_job.run_job(tmp_path / "train-out", environ=job_environment(), session=aws,
+                             now=NOW, poll_seconds=0) == 0
+    package_arn = json.loads((tmp_path / "train-out" / "model_package.json").read_text())[
+        "model_package_arn"]
+    # New data lands after training: the monitor must still compare with the old version.
+    s3.put_object(Bucket=BUCKET, Key="data/train.csv",
+                  Body=(data_dir / "train.csv").read_text().splitlines()[0].encode() + b"\n"
+                  + b"\n".join(l.encode() for l in
+                               (data_dir / "train.csv").read_text().splitlines()[1:101]) + b"\n")
+    name = f"{ENDPOINT}-v1-abcdef12"
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
+                    Containers=[{"ModelPackageName": package_arn}])
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": name,
+                             "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+        DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
+                           "DestinationS3Uri": f"s3://{BUCKET}/data-capture/{ENDPOINT}",
+                           "CaptureOptions": [{"CaptureMode": "Input"},
+                                              {"CaptureMode": "Output"}]})
+    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=name)
+    for path in sorted((shifted_capture / ENDPOINT).rglob("*.jsonl")):
+        key = f"data-capture/{ENDPOINT}/{path.relative_to(shifted_capture).as_posix()}"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
+    s3.put_object(Bucket=BUCKET, Key=f"ground-truth/{ENDPOINT}/2026/11/22/labels.csv",
+                  Body=(shifted_capture / "labels.csv").read_bytes())
+    return package_arn
+
+
+def test_train_job_records_training_data_versions(aws, deployed):
+    s3, sm = aws.client("s3"), aws.client("sagemaker")
+    props = sm.describe_model_package(ModelPackageName=deployed)["CustomerMetadataProperties"]
+    versions = s3.list_object_versions(Bucket=BUCKET, Prefix="data/train.csv")["Versions"]
+    oldest_first = sorted(versions, key=lambda v: v["LastModified"])
+    assert props["data_version_train"] == oldest_first[-2]["VersionId"]  # not the newest upload
+    assert props["data_version_train"] != oldest_first[-1]["VersionId"]
+    assert {"data_version_validation", "data_version_test"} <= set(props)
+
+
+def test_monitor_job_reports_drift_on_the_served_models_training_data(aws, deployed, tmp_path,
+                                                                       capsys):
+    rc = monitor_job.run_job(None, WINDOW_END, tmp_path, environ=monitor_environment(),
+                             session=aws)
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "fraud-mlops-dev-prod: no such endpoint" in out
+    s3 = aws.client("s3")
+    prefix = f"monitoring/{ENDPOINT}/20261122T06-1h/"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]}
+    assert {prefix + "summary.json", prefix + "report.html"} <= keys
+    head = s3.head_object(Bucket=BUCKET, Key=prefix + "report.html")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    summary = json.loads(s3.get_object(Bucket=BUCKET, Key=prefix + "summary.json")["Body"].read())
+    assert summary["model_package_arn"] == deployed
+    assert summary["rows"] == 1500 and summary["contract_violations"] == 0
+    assert summary["drift_detected"] is True and "amount" in summary["drifted_features"]
+    # The reference is the recorded version (the full split), not the 100-row newer upload.
+    assert summary["reference_rows"] > 1000 and "versionId=" in summary["reference"]
+    assert summary["labels_matched"] == 1500
+
+    cw = aws.client("cloudwatch")
+    metrics = cw.list_metrics(Namespace=NAMESPACE)["Metrics"]
+    names = {m["MetricName"] for m in metrics}
+    assert {"Rows", "ContractViolations", "DriftedFeatureShare", "DriftDetected", "DriftScore",
+            "PositiveRate"} <= names
+    features = {d["Value"] for m in metrics if m["MetricName"] == "DriftScore"
+                for d in m["Dimensions"] if d["Name"] == "Feature"}
+    assert {"amount", "probability"} <= features
+    stats = cw.get_metric_statistics(
+        Namespace=NAMESPACE, MetricName="DriftDetected",
+        Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}],
+        StartTime=datetime(2026, 11, 22, 6, tzinfo=timezone.utc),
+        EndTime=datetime(2026, 11, 22, 8, tzinfo=timezone.utc), Period=3600,
+        Statistics=["Maximum"])
+    assert [p["Maximum"] for p in stats["Datapoints"]] == [1.0]
+
+
+def test_window_without_capture_reports_zero_rows(aws, deployed, tmp_path):
+    later = datetime(2026, 11, 23, 7, tzinfo=timezone.utc)
+    assert monitor_job.run_job(ENDPOINT, later, tmp_path, environ=monitor_environment(),
+                               session=aws) == 0
+    summary = json.loads((tmp_path / ENDPOINT / "summary.json").read_text())
+    assert summary["rows"] == 0 and summary["alert"] is False
+
+
+def test_package_without_recorded_versions_is_named(aws, tmp_path):
+    package = {"ModelPackageArn": "arn:aws:sagemaker:eu-west-1:123456789012:model-package/x/1",
+               "CustomerMetadataProperties": {"source_revision": "abc"}}
+    with pytest.raises(JobError, match="has no data_version_train metadata"):
+        monitor_job.reference_data(aws.client("s3"), package, f"s3://{BUCKET}/data", tmp_path)
+
+
+def test_unknown_endpoint_and_missing_settings(aws, tmp_path):
+    with pytest.raises(JobError, match="is not monitored here"):
+        monitor_job.run_job("other", WINDOW_END, tmp_path, environ=monitor_environment(),
+                            session=aws)
+    with pytest.raises(JobError, match="missing environment setting.*MONITOR_ROW_CAP"):
+        monitor_job.run_job(None, WINDOW_END, tmp_path,
+                            environ=monitor_environment(MONITOR_ROW_CAP=None), session=aws)
