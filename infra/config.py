@@ -238,9 +238,9 @@ class MonitoringConfig(Settings):
     schedule_hours: int = Field(24, ge=1, le=24, description=(
         "the monitor runs every N hours per captured endpoint, over the last N whole hours "
         "(at most 24: an alarm evaluates at most one day)"))
-    drift_share: float = Field(0.05, ge=0.01, le=1, description=(
-        "share of contract features drifting that makes a window drifted (0.05: any one of "
-        "20); a drifted predicted probability alone also does"))
+    drift_share: float = Field(0.15, ge=0.01, le=1, description=(
+        "share of contract features drifting that makes a window drifted (0.15: 3 of 20); "
+        "a drifted predicted probability alone also does"))
     row_cap: int = Field(200_000, ge=1000, le=10_000_000,
                          description="captured rows analysed; beyond it a seeded sample")
     min_labelled_positives: int = Field(5, ge=1, le=100000, description=(

@@ -72,6 +72,9 @@ class MonitoringJob(Construct):
                 log_statement(target.log_group_arn(log_group_name)),
                 statement("ReadSourceZip", ["s3:GetObject", "s3:GetObjectVersion"],
                           [f"{bucket}/{inputs.source_key}"]),
+                # CodeBuild checks the bucket of an S3 source before downloading it.
+                statement("LocateSourceBucket", ["s3:GetBucketAcl", "s3:GetBucketLocation"],
+                          [bucket]),
                 # The reference is the exact version of the training data the package records.
                 statement("ReadTrainingDataVersions", ["s3:GetObject", "s3:GetObjectVersion"],
                           [f"{bucket}/{Names.DATA_PREFIX}/*"]),

@@ -73,5 +73,6 @@ def test_deploy_step_accepts_the_settings_infrastructure_writes(stacks):
         assert stage.endpoint_name == f"fraud-mlops-dev-{stage_name}"
         alarms = {a["alarm_name"] for a in
                   stacks["fraud-mlops-dev"]["resource"]["aws_cloudwatch_metric_alarm"].values()
-                  if a["dimensions"]["EndpointName"] == stage.endpoint_name}
+                  if a["dimensions"]["EndpointName"] == stage.endpoint_name
+                  and a["namespace"] == "AWS/SageMaker"}
         assert set(stage.alarm_names) == alarms

@@ -115,7 +115,7 @@ def test_pass_role_names_one_execution_role_for_sagemaker_only(stack):
 
 def test_trust_policies_are_service_only_and_guarded_by_source_account(stack):
     roles = stack["resource"]["aws_iam_role"]
-    assert len(roles) == 7
+    assert len(roles) == 9  # 7 + the monitor job and its schedule
     services = set()
     for logical_id, role in roles.items():
         document = json.loads(role["assume_role_policy"])

@@ -1,0 +1,159 @@
+"""Monitoring in the synthesized stacks: the monitor job and its schedule, drift and quality
+alarms, the dashboard, and the retraining triggers (off by default, on through config)."""
+import json
+
+import pytest
+
+from pipeline_src.jobs import monitor as monitor_job
+
+STACKS = ["fraud-mlops-dev", "fraud-mlops-prod"]
+
+
+def resources(stack, kind):
+    return stack["resource"].get(kind, {})
+
+
+def monitor_project(stack):
+    (project,) = [p for p in resources(stack, "aws_codebuild_project").values()
+                  if p["name"].endswith("-monitor")]
+    return project
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_monitor_job_runs_the_source_zip_with_every_setting_it_requires(stacks, name):
+    stack = stacks[name]
+    project = monitor_project(stack)
+    assert project["source"]["type"] == "S3"
+    assert project["source"]["location"].endswith("/source/pipeline_src.zip")
+    assert project["source"]["buildspec"] == "pipeline_src/buildspecs/monitor.yml"
+    assert project["environment"]["privileged_mode"] is False
+    assert project["encryption_key"]
+    env = {v["name"]: v["value"] for v in project["environment"]["environment_variable"]}
+    # CodeBuild sets AWS_REGION itself; everything else the job requires comes from here.
+    assert set(monitor_job.REQUIRED) - {"AWS_REGION"} <= set(env)
+    # Both stages capture data in these configs, so both endpoints are monitored.
+    prefix = name
+    assert env["MONITOR_ENDPOINTS"] == f"{prefix}-staging,{prefix}-prod"
+    assert env["METRIC_NAMESPACE"] == "fraud-mlops/Monitoring"
+    assert env["MONITOR_WINDOW_HOURS"] == "24"
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_schedule_starts_only_the_monitor_job(stacks, name):
+    stack = stacks[name]
+    (rule,) = [r for r in resources(stack, "aws_cloudwatch_event_rule").values()
+               if r["name"].endswith("monitor-schedule")]
+    assert rule["schedule_expression"] == "rate(24 hours)" and rule["state"] == "ENABLED"
+    (target,) = [t for t in resources(stack, "aws_cloudwatch_event_target").values()
+                 if t["target_id"] == "monitor"]
+    assert "codebuild_project" in target["arn"] and "monitoring" in target["arn"]
+    policies = [json.loads(p["policy"]) for lid, p in resources(stack, "aws_iam_role_policy").items()
+                if lid.startswith("monitoring_schedule_role")]
+    (policy,) = policies
+    (statement,) = policy["Statement"]
+    assert statement["Action"] == ["codebuild:StartBuild"]
+    assert statement["Resource"] == [target["arn"]]
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_drift_and_quality_alarms_per_endpoint_at_the_gate(stacks, name):
+    from infra.config import load_environment
+
+    config = load_environment(name.rsplit("-", 1)[1])
+    alarms = {a["alarm_name"]: a for a in resources(stacks[name],
+                                                   "aws_cloudwatch_metric_alarm").values()
+              if a.get("namespace") == "fraud-mlops/Monitoring"}
+    gate = config.quality_gate
+    expected = {}
+    for stage in ("staging", "prod"):
+        expected[f"{name}-{stage}-drift"] = ("DriftDetected", 1)
+        expected.update({f"{name}-{stage}-prauc": ("PrAuc", gate.min_pr_auc),
+                         f"{name}-{stage}-recall": ("Recall", gate.min_recall),
+                         f"{name}-{stage}-precision": ("Precision", gate.min_precision),
+                         f"{name}-{stage}-f1": ("F1", gate.min_f1)})
+    assert {n: (a["metric_name"], a["threshold"]) for n, a in alarms.items()} == expected
+    for alarm in alarms.values():
+        assert alarm["alarm_actions"] == alarm["ok_actions"] and len(alarm["alarm_actions"]) == 1
+        assert "sns_topic" in alarm["alarm_actions"][0]
+        assert alarm["period"] == 86400 and alarm["treat_missing_data"] == "notBreaching"
+        assert alarm["dimensions"]["EndpointName"].startswith(name)
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_dashboard_shows_traffic_drift_quality_and_pipeline_runs(stacks, name):
+    (dashboard,) = resources(stacks[name], "aws_cloudwatch_dashboard").values()
+    assert dashboard["dashboard_name"] == name
+    body = json.loads(dashboard["dashboard_body"])
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    for word in ("Invocations", "latency", "Errors", "Drifted", "Quality", "Pipeline runs"):
+        assert any(word in t for t in titles), word
+    metrics = {tuple(m[:2]) for w in body["widgets"] for m in w["properties"]["metrics"]}
+    assert ("fraud-mlops/Monitoring", "DriftedFeatureShare") in metrics
+    assert ("AWS/SageMaker", "ModelLatency") in metrics
+    assert ("AWS/CodeBuild", "FailedBuilds") in metrics
+
+
+def test_retraining_is_off_by_default(stacks):
+    for stack in stacks.values():
+        assert not any(f["function_name"].endswith("-retrain")
+                       for f in resources(stack, "aws_lambda_function").values())
+
+
+@pytest.fixture(scope="module")
+def retraining_stack(tmp_path_factory):
+    from infra.app import synthesize
+    from infra.config import load_environments
+
+    configs = load_environments(["dev"], {"dev": {"monitoring": {
+        "retrain_on_drift": True, "retrain_on_quality": True, "retrain_on_new_data": True,
+        "retrain_cooldown_hours": 12}}})
+    (path,) = synthesize(configs, tmp_path_factory.mktemp("retrain") / "out").values()
+    return json.loads(path.read_text())
+
+
+def test_retraining_triggers_start_the_pipeline_through_the_cooldown_function(retraining_stack):
+    stack = retraining_stack
+    (function,) = [f for f in resources(stack, "aws_lambda_function").values()
+                   if f["function_name"] == "fraud-mlops-dev-retrain"]
+    assert function["handler"] == "lambda_deploy.retrain.handler"
+    assert function["reserved_concurrent_executions"] == 1
+    assert function["environment"]["variables"] == {"PIPELINE_NAME": "fraud-mlops-dev-pipeline",
+                                                    "COOLDOWN_HOURS": "12"}
+    rules = {r["name"]: json.loads(r["event_pattern"])
+             for r in resources(stack, "aws_cloudwatch_event_rule").values()
+             if "retrain" in r["name"]}
+    alarm = rules["fraud-mlops-dev-retrain-on-alarm"]
+    assert alarm["detail"]["state"]["value"] == ["ALARM"]
+    assert len(alarm["resources"]) == 10  # drift + 4 quality alarms for each of 2 endpoints
+    data = rules["fraud-mlops-dev-retrain-on-new-data"]
+    assert data["detail"]["object"]["key"] == [{"prefix": "data/"}]
+    permissions = resources(stack, "aws_lambda_permission").values()
+    assert {p["principal"] for p in permissions} == {"events.amazonaws.com"}
+    assert len(permissions) == 2
+    (policy,) = [json.loads(p["policy"]) for lid, p in resources(stack, "aws_iam_role_policy").items()
+                 if lid.startswith("retraining_role")]
+    start = next(s for s in policy["Statement"] if s["Sid"] == "StartPipelineAfterCooldown")
+    assert start["Action"] == ["codepipeline:ListPipelineExecutions",
+                               "codepipeline:StartPipelineExecution"]
+    assert start["Resource"] == [
+        "arn:aws:codepipeline:eu-west-1:${data.aws_caller_identity.current.account_id}"
+        ":fraud-mlops-dev-pipeline"]
+
+
+def test_monitor_requirements_are_the_projects_pins():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def pins(path):
+        out = set()
+        for line in path.read_text().splitlines():
+            line = line.split("#")[0].strip().rstrip("\\").strip()
+            if "==" in line and not line.startswith("-"):
+                name, version = line.split("==", 1)
+                out.add((name.lower().replace("_", "-"), version.split(";")[0].strip()))
+        return out
+
+    monitor = pins(root / "pipeline_src/requirements-monitor.txt")
+    assert ("evidently", "0.7.23") in monitor
+    assert monitor <= pins(root / "requirements.txt"), monitor - pins(root / "requirements.txt")
