@@ -12,13 +12,16 @@ from pipeline_src import capture, monitor_local, monitoring, sample_capture
 from pipeline_src.contract import feature_names
 
 START = "2026-11-22T05:00"
+# Writing 12k rows of capture through the handlers and two Evidently reports take a minute on
+# an idle machine; allow for a shared one.
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="session")
 def clean(tmp_path_factory):
     out = tmp_path_factory.mktemp("clean-capture")
     assert sample_capture.main(["--out", str(out), "--rows", "12000", "--seed", "7",
-                                "--start", START]) == 0
+                                "--start", START, "--max-batch", "25"]) == 0
     return out
 
 
