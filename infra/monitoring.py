@@ -20,7 +20,8 @@ from cdktf_cdktf_provider_aws.codebuild_project import (
 
 from infra.builds import BUILD_IMAGE, BUILDSPEC_DIR
 from infra.environment import DeploymentTarget
-from infra.iam import kms_use_statement, log_statement, service_role, statement
+from infra.encryption import EncryptionKey
+from infra.iam import log_statement, service_role, statement
 from infra.naming import STAGES, Names
 from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
 
@@ -41,7 +42,7 @@ class MonitoringInputs:
     target: DeploymentTarget
     bucket_name: str
     bucket_arn: str
-    key_arn: str
+    key: EncryptionKey
     group_name: str
     packages_arn: str
     source_key: str
@@ -61,7 +62,7 @@ class MonitoringJob(Construct):
         log_group_name = names.codebuild_log_group(project_name)
         log_group = CloudwatchLogGroup(self, "logs", name=log_group_name,
                                        retention_in_days=config.log_retention_days,
-                                       kms_key_id=inputs.key_arn)
+                                       kms_key_id=inputs.key.key_arn)
         bucket = inputs.bucket_arn
         prefix = names.prefix
         role = service_role(
@@ -89,7 +90,7 @@ class MonitoringJob(Construct):
                               f"{Names.GROUND_TRUTH_PREFIX}/*"]}}),
                 statement("WriteReports", ["s3:PutObject"],
                           [f"{bucket}/{Names.MONITORING_PREFIX}/*"]),
-                kms_use_statement(inputs.key_arn),
+                inputs.key.use(),
                 statement("FollowEndpointToModelPackage", [
                     "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
                     "sagemaker:DescribeModel"], [
@@ -118,14 +119,14 @@ class MonitoringJob(Construct):
             "GROUND_TRUTH_S3_URI": f"s3://{inputs.bucket_name}/{Names.GROUND_TRUTH_PREFIX}",
             "DATA_S3_URI": f"s3://{inputs.bucket_name}/{Names.DATA_PREFIX}",
             "MODEL_PACKAGE_GROUP": inputs.group_name,
-            "KMS_KEY_ARN": inputs.key_arn,
+            "KMS_KEY_ARN": inputs.key.key_arn,
             GATE_THRESHOLDS_ENV: config.quality_gate.thresholds().to_json(),
         }
         self.project = CodebuildProject(
             self, "project", name=project_name,
             description="Monitor: drift and model quality of captured endpoint traffic",
             service_role=role.arn, build_timeout=JOB_TIMEOUT_MINUTES, queued_timeout=60,
-            encryption_key=inputs.key_arn,
+            encryption_key=inputs.key.key_arn,
             source=CodebuildProjectSource(
                 type="S3", location=f"{inputs.bucket_name}/{inputs.source_key}",
                 buildspec=f"{BUILDSPEC_DIR}/monitor.yml"),

@@ -25,7 +25,7 @@ from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 
 from infra.deploy_function import RUNTIME
 from infra.environment import DeploymentTarget
-from infra.iam import kms_use_statement, log_statement, service_role, statement
+from infra.iam import log_statement, service_role, statement
 from infra.naming import Names
 from infra.packaging import ZipArchive
 
@@ -87,7 +87,6 @@ class RetrainingTriggers(Construct):
                 statement("StartPipelineAfterCooldown", [
                     "codepipeline:ListPipelineExecutions",
                     "codepipeline:StartPipelineExecution"], [inputs.pipeline_arn]),
-                kms_use_statement(inputs.key_arn),
                 # X-Ray's segment APIs have no resource-level permissions.
                 statement("WriteTraces", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
                           "*"),

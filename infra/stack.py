@@ -73,7 +73,7 @@ class MlopsStack(TerraformStack):
                                                pipeline_name=pipeline.pipeline_name)
         monitor = MonitoringJob(self, "monitoring", inputs=MonitoringInputs(
             target=target, bucket_name=store.bucket_name, bucket_arn=store.bucket_arn,
-            key_arn=key.key_arn, group_name=registry.group_name,
+            key=key, group_name=registry.group_name,
             packages_arn=registry.packages_arn, source_key=source.object_key,
             topic_arn=notifications.topic_arn))
         monitoring_alarms = MonitoringAlarms(self, "monitoring_alarms", target=target,

@@ -20,7 +20,10 @@ RECORDING_TESTS = ("tests/lambda_deploy", "tests/pipeline_src/jobs")
 
 # Module (or package) -> role purpose whose credentials the code runs with.
 ROLE_CODE = {
+    # Checked before the package entry below: the first match wins.
+    "lambda_deploy.retrain": "retrain-lambda",
     "lambda_deploy": "deploy-lambda",
+    "pipeline_src.jobs.monitor": "codebuild-monitor",
     "pipeline_src.jobs.train": "codebuild-train",
     "pipeline_src.jobs.test": "codebuild-test",
     # The training entry point and the inference handlers run in SageMaker's containers with
@@ -29,7 +32,8 @@ ROLE_CODE = {
     "pipeline_src.inference": "sagemaker-serving",
 }
 # Helpers shared by several roles' code: their calls belong to whichever role calls them.
-SHARED_CODE = {"pipeline_src.jobs.common": ("codebuild-train", "codebuild-test")}
+SHARED_CODE = {"pipeline_src.jobs.common": ("codebuild-train", "codebuild-test",
+                                             "codebuild-monitor")}
 # Client factories whose clients act as another principal than the calling code's role.
 CLIENT_FACTORIES = {
     # CodePipeline hands the deploy step temporary credentials for its input artifact: a session

@@ -166,5 +166,6 @@ def test_serving_role_can_read_the_rollback_alarms(stacks):
     statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
     assert statements["ReadRollbackAlarms"]["Action"] == ["cloudwatch:DescribeAlarms"]
     alarms = {f"${{aws_cloudwatch_metric_alarm.{lid}.arn}}"
-              for lid in resources["aws_cloudwatch_metric_alarm"]}
+              for lid, a in resources["aws_cloudwatch_metric_alarm"].items()
+              if a["namespace"] == "AWS/SageMaker"}
     assert len(alarms) == 4 and set(statements["ReadRollbackAlarms"]["Resource"]) == alarms
