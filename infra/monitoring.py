@@ -77,7 +77,7 @@ class MonitoringJob(Construct):
                 statement("LocateSourceBucket", ["s3:GetBucketAcl", "s3:GetBucketLocation"],
                           [bucket]),
                 # The reference is the exact version of the training data the package records.
-                statement("ReadTrainingDataVersions", ["s3:GetObject", "s3:GetObjectVersion"],
+                statement("ReadTrainingDataVersions", ["s3:GetObjectVersion"],
                           [f"{bucket}/{Names.DATA_PREFIX}/*"]),
                 statement("ReadModelArtifacts", ["s3:GetObject"],
                           [f"{bucket}/{Names.TRAINING_OUTPUT_PREFIX}/*"]),

@@ -60,7 +60,8 @@ def test_approval_message_uses_variables_the_deploy_step_publishes(stacks):
 def test_deploy_step_accepts_the_settings_infrastructure_writes(stacks):
     from lambda_deploy.settings import load_settings, parse_user_parameters
 
-    (function,) = stacks["fraud-mlops-dev"]["resource"]["aws_lambda_function"].values()
+    function = stacks["fraud-mlops-dev"]["resource"]["aws_lambda_function"][
+        "deploy_function_F2AD761A"]
     # Terraform references (role ARN, bucket name) resolve at apply time.
     environ = {key: re.sub(r"\$\{[^}]+\}", "resolved", value)
                for key, value in function["environment"]["variables"].items()}

@@ -26,6 +26,8 @@ IAM_PREFIX = {"sagemaker-runtime": "sagemaker", "monitoring": "cloudwatch"}
 ARN_VARIABLE_PARAMS = {
     "BucketName": ("Bucket",),
     "ObjectName": ("Key",),
+    # CodePipeline's API names the pipeline in lower camel case (pipelineName, or name).
+    "PipelineName": ("pipelineName", "name"),
 }
 
 # Condition keys a request sets through a parameter of another name. Each key is checked to be
@@ -54,6 +56,7 @@ CONDITION_KEY_PARAMS = {
         "sagemaker:ModelApprovalStatus": ("ModelApprovalStatus",),
     },
     ("s3", "ListBucket"): {"s3:prefix": ("Prefix",)},
+    ("cloudwatch", "PutMetricData"): {"cloudwatch:namespace": ("Namespace",)},
     **{("application-autoscaling", action): {
         "application-autoscaling:service-namespace": ("ServiceNamespace",),
         "application-autoscaling:scalable-dimension": ("ScalableDimension",)}
@@ -260,6 +263,9 @@ def needs_for_call(principal: str, service: str, operation: str, params: Mapping
                    resource_tags: Mapping[str, Mapping[str, str]]) -> CallNeeds:
     prefix = iam_prefix(service)
     action = API_ACTIONS.get((prefix, operation), operation)
+    # Same page: reading a specific version of an object takes s3:GetObjectVersion.
+    if prefix == "s3" and action == "GetObject" and params.get("VersionId"):
+        action = "GetObjectVersion"
     info = privilege(prefix, action)
     types = info["resource_types"]
     required = [t for t, e in types.items() if t and e["required"]]

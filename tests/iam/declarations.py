@@ -83,6 +83,8 @@ CODEPIPELINE_ROLE_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/usergu
                          "security-iam.html#how-to-custom-role")
 CODEPIPELINE_S3_SOURCE_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/userguide/"
                               "action-reference-S3.html (service role permissions)")
+EVENTS_CODEBUILD_DOC = ("https://docs.aws.amazon.com/eventbridge/latest/userguide/"
+                        "eb-use-identity-based.html (targets that need a role: CodeBuild)")
 EVENTS_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/userguide/"
               "create-cloudtrail-S3-source-console.html")
 LAMBDA_LOGS_DOC = ("https://docs.aws.amazon.com/lambda/latest/dg/"
@@ -375,6 +377,26 @@ def stack_service_needs(model, prefix: str) -> Iterable[ServiceNeed]:
                                       f"{why}: publishes to the encrypted topic", SNS_KMS_DOC,
                                       **{"kms:ViaService": f"sns.{region}.amazonaws.com"})
 
+    # CodeBuild projects outside the pipeline download their own S3 source and write their logs
+    # with their service role.
+    for lid, project in model.all_of("aws_codebuild_project").items():
+        (source,) = project["source"] if isinstance(project["source"], list) else [project["source"]]
+        if source.get("type") != "S3":
+            continue
+        build_role = model.resolve(project["service_role"])
+        name = model.resolve(project["name"])
+        bucket, key = model.resolve(source["location"]).split("/", 1)
+        bwhy = f"CodeBuild project {name}"
+        for act in ("s3:GetObject", "s3:GetObjectVersion"):
+            yield _need(build_role, act, arn("s3", "object", BucketName=bucket, ObjectName=key),
+                        f"{bwhy}: downloads its S3 source", CODEBUILD_ROLE_DOC)
+        for act in ("s3:GetBucketAcl", "s3:GetBucketLocation"):
+            yield _need(build_role, act, arn("s3", "bucket", BucketName=bucket),
+                        f"{bwhy}: checks its S3 source bucket", CODEBUILD_ROLE_DOC)
+        group = model.resolve(project["logs_config"]["cloudwatch_logs"]["group_name"])
+        yield from _logs(build_role, _World(model), group, "0b1c2d3e-build",
+                         f"{bwhy}: writes build logs", CODEBUILD_ROLE_DOC, create_group=False)
+
     for lid, target in model.all_of("aws_cloudwatch_event_target").items():
         target_arn = model.resolve(target["arn"])
         if target.get("role_arn"):
@@ -382,6 +404,9 @@ def stack_service_needs(model, prefix: str) -> Iterable[ServiceNeed]:
             if ":codepipeline:" in target_arn:
                 yield _need(role, "codepipeline:StartPipelineExecution", target_arn,
                             f"EventBridge target {lid} starts the pipeline", EVENTS_DOC)
+            if ":codebuild:" in target_arn:
+                yield _need(role, "codebuild:StartBuild", target_arn,
+                            f"EventBridge target {lid} starts the build", EVENTS_CODEBUILD_DOC)
         elif ":sns:" in target_arn:
             yield from _publisher_needs(model, "events.amazonaws.com", target_arn,
                                         f"EventBridge target {lid}", EVENTS_SNS_DOC)

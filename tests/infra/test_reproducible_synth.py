@@ -69,8 +69,13 @@ def test_code_change_changes_only_the_affected_hashes(other_checkout, synth_outd
     changed = [(rtype, lid, attr) for rtype, items in before["resource"].items()
                for lid, res in items.items() for attr in res
                if after["resource"][rtype][lid].get(attr) != res[attr]]
+    # dev switches a retraining trigger on: its function runs from the deploy function's zip.
     assert sorted(changed) == [("aws_lambda_function", "deploy_function_F2AD761A", "filename"),
                                ("aws_lambda_function", "deploy_function_F2AD761A",
+                                "source_code_hash"),
+                               ("aws_lambda_function", "retraining_function_86D2BFC0",
+                                "filename"),
+                               ("aws_lambda_function", "retraining_function_86D2BFC0",
                                 "source_code_hash")]
 
 

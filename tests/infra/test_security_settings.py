@@ -67,7 +67,10 @@ def test_codebuild_projects_encrypted_unprivileged_and_logged(synthesized):
 def test_log_groups_encrypted_with_retention(stacks):
     for name, stack in stacks.items():
         groups = stack["resource"]["aws_cloudwatch_log_group"].values()
-        assert len(groups) == 4  # train, test, deploy, monitor
+        # train, test and monitor builds, and one per function: deploy, and retraining where a
+        # trigger is switched on (dev)
+        functions = stack["resource"]["aws_lambda_function"]
+        assert len(groups) == 3 + len(functions)
         for group in groups:
             assert group["kms_key_id"] == KEY
             assert group["retention_in_days"] in (30, 365)
@@ -109,7 +112,7 @@ def test_alarms_reach_the_deploy_step(stacks):
         alarm_names = sorted(a["alarm_name"]
                              for a in stack["resource"]["aws_cloudwatch_metric_alarm"].values()
                              if a["namespace"] == "AWS/SageMaker")
-        (function,) = stack["resource"]["aws_lambda_function"].values()
+        function = stack["resource"]["aws_lambda_function"]["deploy_function_F2AD761A"]
         settings = json.loads(function["environment"]["variables"]["STAGE_SETTINGS"])
         assert sorted(n for s in settings.values() for n in s["alarm_names"]) == alarm_names
         assert len(alarm_names) == 4
