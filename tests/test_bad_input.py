@@ -70,7 +70,7 @@ SD = ["-m-sample-data", "--out", "{tmp}/data"]
 CASES = [
     # ---- main.py ----
     Case("unknown command", ["frobnicate"], 2,
-         "unknown command 'frobnicate'; commands: synth, run-local, teardown, diff"),
+         "unknown command 'frobnicate'; commands: synth, run-local, monitor-local, teardown, diff"),
     # ---- synth: command line and context ----
     Case("repeated --env", ["synth", "--env", "dev", "--env", "dev", *OUT], 2,
          "environment 'dev': chosen more than once", untouched=("out",)),
