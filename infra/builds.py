@@ -51,6 +51,23 @@ class BuildInputs:
         return self.key.key_arn
 
 
+def build_environment(compute_type: str,
+                      variables: Mapping[str, str]) -> CodebuildProjectEnvironment:
+    """The build image every project of this app runs on, with its plain-text variables."""
+    return CodebuildProjectEnvironment(
+        compute_type=compute_type, image=BUILD_IMAGE, type="LINUX_CONTAINER",
+        privileged_mode=False, image_pull_credentials_type="CODEBUILD",
+        environment_variable=[
+            CodebuildProjectEnvironmentEnvironmentVariable(name=k, value=v, type="PLAINTEXT")
+            for k, v in sorted(variables.items())])
+
+
+def build_logs(group_name: str) -> CodebuildProjectLogsConfig:
+    return CodebuildProjectLogsConfig(
+        cloudwatch_logs=CodebuildProjectLogsConfigCloudwatchLogs(group_name=group_name,
+                                                                 status="ENABLED"))
+
+
 def _common_environment(inputs: BuildInputs) -> dict[str, str]:
     config, names = inputs.target.config, inputs.target.names
     return {
@@ -103,17 +120,8 @@ class PipelineBuild(Construct):
             source=CodebuildProjectSource(type="CODEPIPELINE",
                                           buildspec=f"{BUILDSPEC_DIR}/{buildspec}"),
             artifacts=CodebuildProjectArtifacts(type="CODEPIPELINE"),
-            environment=CodebuildProjectEnvironment(
-                compute_type=target.config.codebuild_compute_type, image=BUILD_IMAGE,
-                type="LINUX_CONTAINER", privileged_mode=False,
-                image_pull_credentials_type="CODEBUILD",
-                environment_variable=[
-                    CodebuildProjectEnvironmentEnvironmentVariable(name=k, value=v,
-                                                                   type="PLAINTEXT")
-                    for k, v in sorted(environment.items())]),
-            logs_config=CodebuildProjectLogsConfig(
-                cloudwatch_logs=CodebuildProjectLogsConfigCloudwatchLogs(
-                    group_name=log_group.name, status="ENABLED")))
+            environment=build_environment(target.config.codebuild_compute_type, environment),
+            logs_config=build_logs(log_group.name))
         self.project_name = project_name
         self.project_arn = self.project.arn
         self.role_arn = role.arn

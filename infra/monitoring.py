@@ -14,11 +14,9 @@ from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarg
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.codebuild_project import (
-    CodebuildProject, CodebuildProjectArtifacts, CodebuildProjectEnvironment,
-    CodebuildProjectEnvironmentEnvironmentVariable, CodebuildProjectLogsConfig,
-    CodebuildProjectLogsConfigCloudwatchLogs, CodebuildProjectSource)
+    CodebuildProject, CodebuildProjectArtifacts, CodebuildProjectSource)
 
-from infra.builds import BUILD_IMAGE, BUILDSPEC_DIR
+from infra.builds import BUILDSPEC_DIR, build_environment, build_logs
 from infra.environment import DeploymentTarget
 from infra.encryption import EncryptionKey
 from infra.iam import log_statement, service_role, statement
@@ -131,17 +129,8 @@ class MonitoringJob(Construct):
                 type="S3", location=f"{inputs.bucket_name}/{inputs.source_key}",
                 buildspec=f"{BUILDSPEC_DIR}/monitor.yml"),
             artifacts=CodebuildProjectArtifacts(type="NO_ARTIFACTS"),
-            environment=CodebuildProjectEnvironment(
-                compute_type=config.codebuild_compute_type, image=BUILD_IMAGE,
-                type="LINUX_CONTAINER", privileged_mode=False,
-                image_pull_credentials_type="CODEBUILD",
-                environment_variable=[
-                    CodebuildProjectEnvironmentEnvironmentVariable(name=k, value=v,
-                                                                   type="PLAINTEXT")
-                    for k, v in sorted(environment.items())]),
-            logs_config=CodebuildProjectLogsConfig(
-                cloudwatch_logs=CodebuildProjectLogsConfigCloudwatchLogs(
-                    group_name=log_group.name, status="ENABLED")))
+            environment=build_environment(config.codebuild_compute_type, environment),
+            logs_config=build_logs(log_group.name))
         self.project_name = project_name
         self.project_arn = self.project.arn
 
