@@ -329,16 +329,21 @@ doc = json.loads(Path("stack.json").read_text())
 '''
 
 
-def test_git_ref_base_is_synthesized_in_a_temporary_worktree(tmp_path, base_doc, monkeypatch):
-    repo = tmp_path / "repo"
+def committed_fake_app(repo: Path, doc: dict) -> Path:
+    """A git repository whose one commit holds FAKE_APP and the stack it synthesizes."""
     repo.mkdir()
     git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a],  # noqa: E731
                                     cwd=repo, check=True, capture_output=True)
     git("init", "-q", "-b", "main")
     (repo / "main.py").write_text(FAKE_APP)
-    (repo / "stack.json").write_text(json.dumps(base_doc))
+    (repo / "stack.json").write_text(json.dumps(doc))
     git("add", ".")
     git("commit", "-qm", "base")
+    return repo
+
+
+def test_git_ref_base_is_synthesized_in_a_temporary_worktree(tmp_path, base_doc, monkeypatch):
+    repo = committed_fake_app(tmp_path / "repo", base_doc)
     after = copy.deepcopy(base_doc)
     after[R]["aws_kms_key"]["encryption_key_EEB70057"]["enable_key_rotation"] = False
     head = write_outdir(tmp_path / "head", {STACK: after})
@@ -397,15 +402,7 @@ def test_long_reports_drop_attribute_details_before_security_findings(base_doc, 
 
 
 def test_a_broken_working_tree_is_not_blamed_on_the_base(tmp_path, base_doc, monkeypatch, capsys):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a],  # noqa: E731
-                                    cwd=repo, check=True, capture_output=True)
-    git("init", "-q", "-b", "main")
-    (repo / "main.py").write_text(FAKE_APP)
-    (repo / "stack.json").write_text(json.dumps(base_doc))
-    git("add", ".")
-    git("commit", "-qm", "base")
+    repo = committed_fake_app(tmp_path / "repo", base_doc)
     (repo / "stack.json").write_text("{broken")  # the uncommitted change breaks synthesis
     monkeypatch.setattr(synth_diff, "REPO_ROOT", repo)
     assert synth_diff.main(["--base", "main"]) == 2
