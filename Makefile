@@ -9,10 +9,11 @@ UV     := .venv-uv/bin/uv
 # --locked: refuse to install if uv.lock no longer matches its pyproject.toml.
 UV_SYNC := $(UV) sync --locked --quiet
 
-.PHONY: run setup synth local test test-lambda check bench lock requirements add clean container-setup
+.PHONY: run setup setup-run synth local test test-lambda check bench lock requirements add clean container-setup
 
-## Set up the virtualenv, synthesize every environment, and run the ML path locally.
-run: setup
+## Set up the virtualenv (what synth and run-local import), synthesize every environment, and
+## run the ML path locally.
+run: setup-run
 	$(PY) main.py synth
 	$(PY) main.py run-local --workdir .work/local-run
 
@@ -22,16 +23,26 @@ $(UV): envs/uv/requirements.txt
 	.venv-uv/bin/python -m pip install --disable-pip-version-check --quiet --require-hashes --no-deps -r envs/uv/requirements.txt
 	touch $@
 
-## Project virtualenv: exactly the packages of uv.lock (re-run when it changes).
+## Project virtualenv: exactly the packages of uv.lock, every dependency group (re-run when it
+## changes), with bytecode compiled (pyproject.toml: compile-bytecode).
 setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml uv.lock $(UV)
 	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV) $(UV_SYNC) --python $(PYTHON)
 	touch $@
 
-synth: setup
+## What `make run` needs: [project.dependencies] of uv.lock only, no dependency group (dev,
+## sagemaker, monitor), and no bytecode compilation (about 80 s of CPU for the first install;
+## `make setup` does it). --inexact: packages another target installed stay, so switching between
+## `make run` and `make test` installs nothing twice.
+setup-run: $(VENV)/.installed-run
+$(VENV)/.installed-run: pyproject.toml uv.lock $(UV)
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV) $(UV_SYNC) --python $(PYTHON) --no-default-groups --inexact --no-compile-bytecode
+	touch $@
+
+synth: setup-run
 	$(PY) main.py synth
 
-local: setup
+local: setup-run
 	$(PY) main.py run-local --workdir .work/local-run
 
 ## The whole test suite (what CI runs), then the deploy Lambda's tests on its own runtime.
@@ -119,5 +130,5 @@ checkov: setup checkov-setup
 	scripts/checkov.sh
 
 ## Review the change against a base ref or folder: make diff BASE=origin/main
-diff: setup
+diff: setup-run
 	$(PY) main.py diff --base $(BASE)

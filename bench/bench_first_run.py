@@ -4,15 +4,19 @@ Each run clones the committed HEAD into a temporary folder and gives it its own 
 UV_CACHE_DIR and PIP_CACHE_DIR, then times, wall clock, everything until the local ML run ends:
   uv   `make run` as the README says (uv bootstrapped from PyPI, `uv sync` of uv.lock, synth,
        run-local);
-  pip  the pip path it replaced: `python3 -m venv .venv`, `pip install -r requirements.txt`
-       (the export of uv.lock, same pins and hashes), then the same synth and run-local;
+  pip  the pip path it replaced: `python3 -m venv .venv`, `pip install -r` the packages `make run`
+       installs (uv.lock's [project.dependencies] exported before the clock starts, same pins and
+       hashes; requirements.txt holds every dependency group too), then the same synth and
+       run-local. pip compiles bytecode as it installs (its default); `make run` does not;
   uv-offline  `UV_OFFLINE=1 make run` in another fresh clone that reuses the uv run's cache:
        a second checkout on the same machine, installing with no index access at all.
 Runs alternate pip, uv, uv-offline so drift on a shared machine hits all alike; the figure
 that ranks is the uv/pip ratio of each pair. Downloads dominate the cold runs, so the
 registry's speed moves both; report the spread. Target: uv `make run` <= 60 s.
 
-    python3 bench/bench_first_run.py [--runs N]     (N pairs, default 2; ~2-6 min per pair)
+    python3 bench/bench_first_run.py [--runs N]     (N rounds, default 2; ~3-6 min each)
+
+Each line also gives the 1-minute load average when the run ended (a shared machine).
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 60.0
 PYTHON = os.environ.get("PYTHON", "python3")
 LOCAL_RUN = ["main.py", "run-local", "--workdir", ".work/local-run"]
+UV = ROOT / ".venv-uv" / "bin" / "uv"  # only to export the pip path's requirements
 
 
 def fresh_clone(parent: Path, name: str) -> Path:
@@ -46,7 +51,7 @@ def run_steps(steps: list[list[str]], cwd: Path, env: dict, log: Path) -> float:
             if proc.returncode:
                 raise SystemExit(f"error: {' '.join(step)} failed in {cwd} (exit {proc.returncode}); see {log}")
     elapsed = time.perf_counter() - started
-    print(f"{log.stem}: {elapsed:.1f} s", flush=True)
+    print(f"{log.stem}: {elapsed:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
     return elapsed
 
 
@@ -54,6 +59,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
+    if not UV.exists():
+        raise SystemExit(f"error: {UV} missing; run `make setup` first")
     times: dict[str, list[float]] = {"pip": [], "uv": [], "uv-offline": []}
     logs = ROOT / "bench" / "results" / "first-run"  # kept: a failed step names its log
     logs.mkdir(parents=True, exist_ok=True)
@@ -66,10 +73,14 @@ def main() -> int:
             uv_env = {**base, "PIP_CACHE_DIR": str(caches["uv"] / "pip"), "UV_CACHE_DIR": str(caches["uv"] / "uv")}
 
             clone = fresh_clone(tmp, f"pip-{i}")
+            run_set = clone / ".work" / "requirements-run.txt"
+            run_set.parent.mkdir()
+            subprocess.run([str(UV), "export", "--frozen", "--quiet", "--no-emit-project", "--no-default-groups",
+                            "--project", str(clone), "-o", str(run_set)], check=True, env=pip_env)
             times["pip"].append(run_steps([
                 [PYTHON, "-m", "venv", ".venv"],
                 [".venv/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--quiet",
-                 "-r", "requirements.txt"],
+                 "-r", str(run_set)],
                 [".venv/bin/python", "main.py", "synth"],
                 [".venv/bin/python", *LOCAL_RUN],
             ], clone, pip_env, logs / f"pip-{i}.log"))
@@ -83,7 +94,7 @@ def main() -> int:
             print(f"pair {i + 1}: pip {times['pip'][-1]:.1f} s, uv {times['uv'][-1]:.1f} s, "
                   f"uv offline (warm cache) {times['uv-offline'][-1]:.1f} s", flush=True)
     ratios = [u / p for u, p in zip(times["uv"], times["pip"])]
-    result = {"runs": args.runs, "target_uv_s": TARGET_S, "ratio_uv_over_pip": [round(r, 3) for r in ratios]}
+    result = {"runs": args.runs, "load_at_end": round(os.getloadavg()[0], 1), "target_uv_s": TARGET_S, "ratio_uv_over_pip": [round(r, 3) for r in ratios]}
     for kind, values in times.items():
         result[kind] = {"median_s": round(statistics.median(values), 1), "min_s": round(min(values), 1),
                         "max_s": round(max(values), 1)}

@@ -22,7 +22,8 @@ SCOPES = ("training", "inference")
 def _sdk_image_config() -> dict:
     spec = find_spec("sagemaker")  # top-level: located, not imported
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the sagemaker package (requirements.txt) is not installed")
+        raise RuntimeError("the SageMaker SDK's sagemaker-core package is not installed: run "
+                           "`make setup-run`")
     path = Path(list(spec.submodule_search_locations)[0]) / "core" / "image_uri_config" / \
         "sklearn.json"
     return json.loads(path.read_text(encoding="utf-8"))

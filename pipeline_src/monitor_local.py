@@ -13,6 +13,7 @@ Exit status: 0 no drift and quality holds, 1 drift or quality below the gate, 2 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
@@ -130,6 +131,11 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path(".work/monitor"))
     parser.add_argument("--env", default="dev")
     args = parser.parse_args(argv)
+    if importlib.util.find_spec("evidently") is None:
+        # `make run` installs only what synth and run-local need; evidently is the monitor group.
+        print("error: monitor-local needs evidently (dependency group `monitor`), which `make run` "
+              "does not install: run `make setup`", file=sys.stderr)
+        return 2
     from pipeline_src.model_io import ModelLoadError
 
     try:

@@ -86,3 +86,95 @@ def test_the_lambda_environment_is_the_functions_runtime():
     assert RUNTIME == "python" + meta["project"]["requires-python"].strip("=.*")
     pins = dict(d.split("==") for d in meta["project"]["dependencies"] if d.startswith(("boto3==", "botocore==")))
     assert pins["boto3"] == pins["botocore"]
+
+
+# Loaded by every Python process of the run below (PYTHONPATH): imports of a module whose file
+# belongs to a distribution that only a dependency group brings fail as if it were not installed
+# (and say so on stderr).
+BLOCKER = '''
+import importlib.abc, importlib.machinery, os, sys
+_BLOCKED = set(open(os.environ["RUN_SET_BLOCKED_FILES"]).read().split("\\n"))
+
+def _shared(folders):
+    """A package folder that an installed distribution shares (sagemaker/: sagemaker-core)."""
+    return any(os.path.normpath(os.path.join(top, f)) not in _BLOCKED
+               for folder in folders for top, _, files in os.walk(folder)
+               for f in files if f.endswith(".py"))
+
+
+class _GroupOnly(importlib.abc.MetaPathFinder):
+    """sys.path's finder, not finding what only a dependency group installs."""
+    def find_spec(self, name, path=None, target=None):
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is None or not spec.origin or os.path.normpath(spec.origin) not in _BLOCKED:
+            return spec
+        folders = list(spec.submodule_search_locations or ())
+        if folders and _shared(folders):  # without its __init__.py: a namespace package
+            namespace = importlib.machinery.ModuleSpec(name, None, is_package=True)
+            namespace.submodule_search_locations = folders
+            return namespace
+        print(f"blocked: {name} (only a dependency group installs it)", file=sys.stderr)
+        return None
+
+    find_distributions = staticmethod(importlib.machinery.PathFinder.find_distributions)
+    invalidate_caches = staticmethod(importlib.machinery.PathFinder.invalidate_caches)
+
+sys.meta_path[sys.meta_path.index(importlib.machinery.PathFinder)] = _GroupOnly()
+'''
+
+
+def exported(uv, *options) -> set[str]:
+    proc = subprocess.run([str(uv), "export", "--frozen", "--quiet", "--no-emit-project", "--no-hashes",
+                           *options], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return {line.split("==")[0] for line in proc.stdout.splitlines() if "==" in line and line[0] != "#"}
+
+
+def test_make_run_needs_no_dependency_group(uv, tmp_path):
+    """`make run` installs [project.dependencies] only (Makefile: setup-run); its synth and
+    run-local (with the project's training toolkit, as on a fresh clone) must import nothing that
+    only the dev, sagemaker or monitor groups bring."""
+    import importlib.metadata as metadata
+    import os
+    import sys
+
+    run_set, everything = exported(uv, "--no-default-groups"), exported(uv)
+    assert {"cdktf", "sagemaker-core", "scikit-learn"} <= run_set
+    group_only = everything - run_set
+    assert {"sagemaker", "evidently", "pytest", "mlflow"} <= group_only
+    blocked = set()
+    for name in group_only:
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:  # for another platform (e.g. colorama, pywin32)
+            continue
+        blocked |= {os.path.normpath(dist.locate_file(f)) for f in dist.files or ()
+                    if f.suffix in (".py", ".so")}
+    (tmp_path / "blocked.txt").write_text("\n".join(sorted(blocked)))
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCKER)
+    env = {**os.environ, "RUN_SET_BLOCKED_FILES": str(tmp_path / "blocked.txt"),
+           "PYTHONPATH": str(tmp_path / "site")}
+    env.pop("CDKTF_OUTDIR", None)
+    probe = subprocess.run([sys.executable, "-c", "import evidently"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert "No module named 'evidently'" in probe.stderr  # the blocker is in effect
+    synth = subprocess.run([sys.executable, "main.py", "synth", "--outdir", str(tmp_path / "out")],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert synth.returncode == 0, synth.stderr[-3000:]
+    # .venv-container (make test) would run the toolkit on the image's packages; make run has none.
+    local = ("import sys; from pathlib import Path; from pipeline_src import local_run; "
+             "local_run.CONTAINER_PYTHON = Path('/nonexistent'); "
+             f"sys.exit(local_run.main(['--workdir', {str(tmp_path / 'run')!r}]))")
+    run = subprocess.run([sys.executable, "-c", local], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert "NOT the image's versions" in run.stdout and "gate: PASSED" in run.stdout
+    # The one command that needs a group says so in one line.
+    monitor = subprocess.run([sys.executable, "main.py", "monitor-local", "--capture", str(tmp_path),
+                              "--reference", str(tmp_path / "reference.csv")], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+    said = [line for line in monitor.stderr.splitlines() if not line.startswith("blocked: ")]
+    assert (monitor.returncode, said) == (2, [
+        "error: monitor-local needs evidently (dependency group `monitor`), which `make run` does "
+        "not install: run `make setup`"])
