@@ -1,31 +1,38 @@
-"""The fraud model: a scorecard learned from the data, and how its decision threshold is chosen.
+"""The fraud model: a stepwise scorecard of learned cuts, and how its decision threshold is chosen.
 
 Why a scorecard and not a tree ensemble: with ~100 frauds in 30-40k rows, the few feature
 combinations that carry most of the fraud are too rare for trees to learn one by one, and
 histogram trees can only cut between quantile bin edges, far from where the label changes on
-skewed features. A scorecard cuts each useful feature at its exact best point (between two
-observed values), drops features whose best cut is no better than a cut on shuffled labels,
-and adds the cuts' effects in a logistic regression, so a rare combination inherits what its
-parts taught. Each selected feature also enters through its empirical CDF, a bounded
-continuous term that orders rows within a cell instead of leaving them tied.
+skewed features. This model adds one cut ("feature > value", at an exact midpoint between two
+observed values) at a time to a logistic regression, each chosen given the cuts already in it:
 
-Nothing here knows the data set: the cut points, the features kept and the weights are all
-learned from the training rows.
+- the next cut is the one whose two sides the current model mispredicts most: the likelihood-ratio
+  statistic G = 2 Σ O·log(O/E) over the cut's two sides, O the frauds observed, E the frauds the
+  current model expects. A feature that only matters together with another (fraud needs both)
+  shows its effect once the other is in the model, which a one-feature-at-a-time screen misses;
+- a cut joins only if its G is more than `margin` times the best G of the same search on shadow
+  columns (each feature's values paired with the rows' labels and predictions shuffled), so noise
+  features, however many cut points they offer, stay out. The same feature may be cut again
+  where the data supports a second step.
+
+The scores are piecewise constant (one value per cell of the cuts): rows the cuts cannot tell
+apart tie, rather than being ordered by noise.
+
+Nothing here knows the data set: the features, the cut points and the weights are all learned
+from the training rows.
 """
 from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-# Points of each selected feature's empirical CDF kept in the model (interpolated between).
-CDF_POINTS = 257
-
 
 def best_cut(x_sorted: np.ndarray, y_sorted: np.ndarray, min_samples_leaf: int):
     """(gain, threshold) of the single split of a sorted feature that most reduces Gini impurity.
 
     The threshold sits midway between two distinct observed values, with at least
-    min_samples_leaf rows each side; (0.0, nan) when no such split exists.
+    min_samples_leaf rows each side; (0.0, nan) when no such split exists. (A stump's split, for
+    reference in tests and reports; the model itself searches with cut_statistics.)
     """
     n = len(y_sorted)
     positives = np.cumsum(y_sorted, dtype=float)
@@ -38,7 +45,6 @@ def best_cut(x_sorted: np.ndarray, y_sorted: np.ndarray, min_samples_leaf: int):
              & (right_n >= min_samples_leaf))
     if not valid.any():
         return 0.0, float("nan")
-    # n * Gini = 2 * pos * (n - pos) / n, summed over both sides.
     children = (2 * left_pos * (left_n - left_pos) / left_n
                 + 2 * right_pos * (right_n - right_pos) / right_n)
     gain = np.where(valid, 2 * total * (n - total) / n - children, -np.inf)
@@ -46,22 +52,140 @@ def best_cut(x_sorted: np.ndarray, y_sorted: np.ndarray, min_samples_leaf: int):
     return float(gain[i]) / n, float((x_sorted[i] + x_sorted[i + 1]) / 2)
 
 
-class ScorecardClassifier(ClassifierMixin, BaseEstimator):
-    """Binary classifier: one learned cut per useful feature + its CDF, in a logistic regression.
+def g_statistic(observed, expected, total_observed, total_expected):
+    """G = 2 Σ [O log(O/E) - (O - E)] over a cut's upper side (observed, expected) and lower side
+    (the totals' remainders): the likelihood ratio of letting each side its own rate."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lower_o, lower_e = total_observed - observed, total_expected - expected
+        upper = np.where(observed > 0, observed * np.log(observed / expected), 0.0)
+        lower = np.where(lower_o > 0, lower_o * np.log(lower_o / lower_e), 0.0)
+        return 2 * (upper + lower - (total_observed - total_expected))
 
-    n_shadows: label permutations a feature's best cut must beat (Boruta-style selection).
+
+def shift_deviance(rows, frauds, logit, iterations: int = 30):
+    """Deviance gain of giving a group of rows its own logit shift, the rows summarised per cell:
+    rows[..., c] and frauds[..., c] of cell c, whose current logit is logit[c]. Solved by
+    safeguarded Newton steps on sum_c rows_c * sigmoid(logit_c + shift) = sum_c frauds_c."""
+    observed = frauds.sum(axis=-1)
+    total = rows.sum(axis=-1)
+    shift = np.zeros(observed.shape)
+    low, high = np.full(observed.shape, -40.0), np.full(observed.shape, 40.0)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(logit + shift[..., None])))
+        excess = (rows * p).sum(axis=-1) - observed
+        slope = (rows * p * (1 - p)).sum(axis=-1)
+        high = np.where(excess > 0, shift, high)
+        low = np.where(excess <= 0, shift, low)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = shift - excess / slope
+        shift = np.where((step > low) & (step < high), step, (low + high) / 2)
+    shift = np.where(observed == 0, -40.0, np.where(observed == total, 40.0, shift))
+    base = 1.0 / (1.0 + np.exp(-logit))
+    new = 1.0 / (1.0 + np.exp(-(logit + shift[..., None])))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = (frauds * np.log(new / base)
+                + np.where(rows > frauds, (rows - frauds) * np.log((1 - new) / (1 - base)), 0.0))
+    return 2 * gain.sum(axis=-1)
+
+
+class _CutSearch:
+    """What the cut search reuses at every step: each column's sort order, its valid cut
+    positions, and the candidate positions of the real columns and of their shadows.
+
+    A cut at sorted position k puts rows k+1.. of a column above it. Between two consecutive
+    frauds in that order the number of frauds above the cut is constant while the expected number
+    only grows as the cut moves down, and G is convex in the expected number: so the best cut of
+    each such stretch is at one of its two ends, and only those (at most 2 per fraud + 2) are
+    evaluated. Shadows pair each column's values with the rows' labels and predictions shuffled
+    (a fixed permutation per shadow), so they offer as many cut points as the real column.
+    """
+
+    def __init__(self, X, y, min_samples_leaf: int, n_shadows: int, rng):
+        n, d = X.shape
+        order = np.argsort(X, axis=0, kind="stable")
+        self.x_sorted = np.take_along_axis(X, order, axis=0)
+        k = np.arange(n - 1)[:, None]
+        valid = ((self.x_sorted[1:] > self.x_sorted[:-1]) & (k + 1 >= min_samples_leaf)
+                 & (n - 1 - k >= min_samples_leaf))
+        next_valid = np.minimum.accumulate(np.where(valid, k, n)[::-1], axis=0)[::-1]
+        prev_valid = np.maximum.accumulate(np.where(valid, k, -1), axis=0)
+        self.frauds = int(y.sum())
+        runs = np.arange(self.frauds + 1)
+        # Frauds above a cut in run i (after the i-th fraud in sorted order): frauds - i.
+        self.above = np.concatenate([self.frauds - runs, self.frauds - runs]).astype(float)
+        self.rows, self.candidates = [], []
+        for shadow in range(n_shadows + 1):
+            rows = order if shadow == 0 else rng.permutation(n)[order]
+            fraud_at = np.nonzero(y[rows].T)[1].reshape(d, self.frauds).T   # (frauds, d)
+            starts = np.vstack([np.zeros((1, d), dtype=np.intp), fraud_at])
+            ends = np.vstack([fraud_at - 1, np.full((1, d), n - 2, dtype=np.intp)])
+            lo = np.take_along_axis(next_valid, np.clip(starts, 0, n - 2), axis=0)
+            hi = np.take_along_axis(prev_valid, np.clip(ends, 0, n - 2), axis=0)
+            usable = (starts <= ends) & (lo <= ends)
+            self.rows.append(rows)
+            self.candidates.append(np.vstack([np.where(usable, lo, -1),
+                                              np.where(usable, hi, -1)]))
+
+    def best(self, p, shadow: int = 0):
+        """(G, sorted position) of each column's best cut, given the current predictions p."""
+        cumulative = np.cumsum(p[self.rows[shadow]], axis=0)
+        candidates = self.candidates[shadow]
+        total_expected = cumulative[-1]
+        expected = total_expected - np.take_along_axis(cumulative, np.maximum(candidates, 0), 0)
+        g = np.where(candidates >= 0,
+                     g_statistic(self.above[:, None], expected, self.frauds, total_expected),
+                     -np.inf)
+        best = np.argmax(g, axis=0)
+        columns = np.arange(g.shape[1])
+        return g[best, columns], candidates[best, columns]
+
+    def refine(self, column: int, cell_of, cell_logit, y) -> int:
+        """Sorted position of the column's cut with the largest deviance gain when each side of
+        it gets its own logit shift over the current model (binomial, so a side whose rows the
+        model already gives high probabilities cannot claim more than all of them)."""
+        order = self.rows[0][:, column]
+        onehot = np.zeros((len(order), len(cell_logit)))
+        onehot[np.arange(len(order)), cell_of[order]] = 1.0
+        rows_below = np.cumsum(onehot, axis=0)
+        frauds_below = np.cumsum(onehot * y[order, None], axis=0)
+        candidates = np.unique(self.candidates[0][:, column])
+        candidates = candidates[candidates >= 0]
+        below_r, below_f = rows_below[candidates], frauds_below[candidates]
+        gain = (shift_deviance(rows_below[-1] - below_r, frauds_below[-1] - below_f, cell_logit)
+                + shift_deviance(below_r, below_f, cell_logit))
+        return int(candidates[int(np.argmax(gain))])
+
+    def cut_value(self, position: int, column: int) -> float:
+        return float((self.x_sorted[position, column] + self.x_sorted[position + 1, column]) / 2)
+
+
+def _cells(Z):
+    """Distinct rows of a 0/1 design (the cells of the cuts) and each row's cell."""
+    bits = np.arange(Z.shape[1])
+    keys, cell_of = np.unique(Z.astype(np.int64) @ (1 << bits), return_inverse=True)
+    return ((keys[:, None] >> bits) & 1).astype(float), cell_of.ravel()
+
+
+class ScorecardClassifier(ClassifierMixin, BaseEstimator):
+    """Binary classifier: cuts added one at a time to an L2 logistic regression (module docstring).
+
+    min_samples_leaf: fewest rows on either side of a cut.
+    n_shadows: shuffled copies of every feature the search also runs on.
+    margin: how many times the best shadow cut's G a cut's G must exceed to join.
+    max_cuts: most cuts in the model.
     C: inverse L2 strength of the logistic regression.
     """
 
-    def __init__(self, min_samples_leaf: int = 50, n_shadows: int = 3, C: float = 10.0,
-                 random_state: int = 42):
+    def __init__(self, min_samples_leaf: int = 50, n_shadows: int = 3, margin: float = 2.0,
+                 max_cuts: int = 16, C: float = 10.0, random_state: int = 42):
         self.min_samples_leaf = min_samples_leaf
         self.n_shadows = n_shadows
+        self.margin = margin
+        self.max_cuts = max_cuts
         self.C = C
         self.random_state = random_state
 
     def fit(self, X, y):
-        from sklearn.linear_model import LogisticRegression
         from sklearn.utils.validation import check_X_y
 
         X, y = check_X_y(X, y, dtype=float)
@@ -69,43 +193,54 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) != 2:
             raise ValueError(f"ScorecardClassifier needs two classes, got {len(self.classes_)}")
         self.n_features_in_ = X.shape[1]
-        rng = np.random.RandomState(self.random_state)
-        shadows = [rng.permutation(y) for _ in range(self.n_shadows)]
-        gains, cuts, shadow_best = [], [], 0.0
-        orders = np.argsort(X, axis=0, kind="stable")
-        for j in range(X.shape[1]):
-            xs = X[orders[:, j], j]
-            gain, cut = best_cut(xs, y[orders[:, j]], self.min_samples_leaf)
-            gains.append(gain)
+        search = _CutSearch(X, y, self.min_samples_leaf, self.n_shadows,
+                            np.random.RandomState(self.random_state))
+        features, cuts, self.steps_ = [], [], []
+        p = np.full(len(y), y.mean())
+        cell_of, cell_logit = np.zeros(len(y), np.intp), np.array([np.log(y.mean() / (1 - y.mean()))])
+        self.coef_, self.intercept_ = np.zeros(0), float(cell_logit[0])
+        while len(cuts) < self.max_cuts:
+            gains, _ = search.best(p)
+            j = int(np.argmax(gains))
+            shadow = max(float(search.best(p, s)[0].max()) for s in range(1, self.n_shadows + 1))
+            self.steps_.append({"feature": j, "g": float(gains[j]), "shadow_g": shadow})
+            if not (np.isfinite(gains[j]) and gains[j] > self.margin * shadow):
+                break
+            cut = search.cut_value(search.refine(j, cell_of, cell_logit, y), j)
+            if (j, cut) in zip(features, cuts):
+                break  # the model already has this cut: nothing left it can add
+            features.append(j)
             cuts.append(cut)
-            for ys in shadows:
-                shadow_best = max(shadow_best, best_cut(xs, ys[orders[:, j]],
-                                                        self.min_samples_leaf)[0])
-        keep = [j for j in range(X.shape[1]) if gains[j] > shadow_best and np.isfinite(cuts[j])]
-        self.features_ = np.array(keep, dtype=np.intp)
-        self.cuts_ = np.array([cuts[j] for j in keep], dtype=float)
-        grid = np.linspace(0.0, 1.0, CDF_POINTS)
-        self.cdf_knots_ = (np.quantile(X[:, keep], grid, axis=0).T if keep
-                           else np.empty((0, CDF_POINTS)))
-        self.feature_gains_ = np.array(gains)
-        self.shadow_gain_ = shadow_best
-        if not keep:  # nothing beats shuffled labels: the honest model is the base rate
-            self.coef_ = np.zeros(0)
-            self.intercept_ = float(np.log(y.mean() / (1 - y.mean())))
-            return self
-        regression = LogisticRegression(C=self.C, max_iter=1000)
-        regression.fit(self._design(X), y)
-        self.coef_ = regression.coef_.ravel().copy()
-        self.intercept_ = float(regression.intercept_[0])
+            self.features_, self.cuts_ = np.array(features, np.intp), np.array(cuts)
+            cell_logit, cell_of = self._fit_weights(self._design(X), y)
+            p = self._probability(cell_logit)[cell_of]
+        self.features_, self.cuts_ = np.array(features, np.intp), np.array(cuts, float)
         return self
 
+    def _fit_weights(self, Z, y):
+        """Fit the logistic regression on the cells (same optimum as on the rows, far fewer rows);
+        return each cell's logit and each row's cell."""
+        from sklearn.linear_model import LogisticRegression
+
+        cells, cell_of = _cells(Z)
+        frauds = np.bincount(cell_of, weights=y, minlength=len(cells))
+        rows = np.bincount(cell_of, minlength=len(cells)).astype(float)
+        both = np.vstack([cells, cells])
+        labels = np.concatenate([np.ones(len(cells)), np.zeros(len(cells))])
+        weights = np.concatenate([frauds, rows - frauds])
+        keep = weights > 0
+        regression = LogisticRegression(C=self.C, max_iter=1000)
+        regression.fit(both[keep], labels[keep], sample_weight=weights[keep])
+        self.coef_ = regression.coef_.ravel().copy()
+        self.intercept_ = float(regression.intercept_[0])
+        return cells @ self.coef_ + self.intercept_, cell_of
+
     def _design(self, X):
-        grid = np.linspace(0.0, 1.0, CDF_POINTS)
-        steps = X[:, self.features_] > self.cuts_
-        cdfs = [np.interp(X[:, j], knots, grid)
-                for j, knots in zip(self.features_, self.cdf_knots_)]
-        return np.column_stack([steps.astype(float), *cdfs]) if len(self.features_) else \
-            np.zeros((len(X), 0))
+        return (X[:, self.features_] > self.cuts_).astype(float)
+
+    @staticmethod
+    def _probability(z):
+        return 1.0 / (1.0 + np.exp(-z))
 
     def decision_function(self, X):
         X = np.asarray(X, dtype=float)
@@ -115,7 +250,7 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
         return self._design(X) @ self.coef_ + self.intercept_
 
     def predict_proba(self, X):
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        p = self._probability(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X):

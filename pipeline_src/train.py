@@ -4,8 +4,8 @@ SageMaker (and `sagemaker-training` locally) runs this with hyperparameters as `
 channels in SM_CHANNEL_TRAIN / SM_CHANNEL_VALIDATION, and writes SM_MODEL_DIR (packed into
 model.tar.gz) and SM_OUTPUT_DATA_DIR (packed into output.tar.gz).
 
-The classifier is pipeline_src.model's scorecard (learned cuts and feature selection under a
-logistic regression). Its decision threshold maximises F1 on out-of-fold scores over the train
+The classifier is pipeline_src.model's scorecard (cuts added one at a time to a logistic
+regression while they beat the same search on shuffled columns). Its decision threshold maximises F1 on out-of-fold scores over the train
 and validation channels together (5-fold), so it rests on every fraud case available rather than
 the few in validation; the final model is then fitted on both channels. Test data is never seen.
 """
@@ -81,7 +81,12 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
     Hyperparameter("min-samples-leaf", int, 50, 1, 100_000,
                    help="fewest rows on either side of a learned cut"),
     Hyperparameter("shadows", int, 3, 1, 100,
-                   help="label permutations a feature's best cut must beat to be kept"),
+                   help="shuffled copies of every feature the cut search also runs on (with the "
+                        "20 features, 3 give 60 shadows; give more with fewer features)"),
+    Hyperparameter("selection-margin", float, 2.0, 1.0, 1000.0,
+                   help="how many times the best shuffled cut's statistic a cut must exceed "
+                        "to join the model"),
+    Hyperparameter("max-cuts", int, 16, 1, 60, help="most cuts in the model"),
     Hyperparameter("regularization-c", float, 10.0, 1e-6, 1e6,
                    help="inverse L2 strength of the logistic regression"),
     Hyperparameter("threshold-folds", int, 5, 2, 20,
@@ -150,6 +155,7 @@ def build_estimator(args: argparse.Namespace):
     from pipeline_src.model import ScorecardClassifier
 
     return ScorecardClassifier(min_samples_leaf=args.min_samples_leaf, n_shadows=args.shadows,
+                               margin=args.selection_margin, max_cuts=args.max_cuts,
                                C=args.regularization_c, random_state=args.random_state)
 
 

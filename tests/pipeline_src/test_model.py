@@ -2,9 +2,11 @@ import pickle
 
 import numpy as np
 import pytest
-from sklearn.tree import DecisionTreeClassifier
+from scipy import optimize, stats
+from sklearn.linear_model import LogisticRegression
 
-from pipeline_src.model import ScorecardClassifier, best_cut, f1_threshold, out_of_fold_scores
+from pipeline_src.model import (ScorecardClassifier, _CutSearch, f1_threshold, g_statistic,
+                                out_of_fold_scores, shift_deviance)
 
 
 def step_data(n=20_000, seed=0):
@@ -16,44 +18,124 @@ def step_data(n=20_000, seed=0):
     return X, y
 
 
-@pytest.mark.parametrize("min_samples_leaf", [1, 50, 400])
-def test_best_cut_is_scikit_learns_stump_split(min_samples_leaf):
-    X, y = step_data()
-    order = np.argsort(X[:, 1], kind="stable")
-    gain, cut = best_cut(X[order, 1], y[order], min_samples_leaf)
-    stump = DecisionTreeClassifier(max_depth=1, min_samples_leaf=min_samples_leaf,
-                                   random_state=0).fit(X[:, 1:2], y)
-    # scikit-learn trees compare in float32; the cut is the same midpoint.
-    assert cut == pytest.approx(stump.tree_.threshold[0], rel=1e-6)
-    tree = stump.tree_
-    expected = (tree.impurity[0] - (tree.weighted_n_node_samples[1] * tree.impurity[1]
-                                    + tree.weighted_n_node_samples[2] * tree.impurity[2])
-                / tree.weighted_n_node_samples[0])
-    assert gain == pytest.approx(expected, rel=1e-9)
+def joint_data(n=40_000, seed=0):
+    """Fraud needs column 0 above 3 AND column 2 equal to 1 (an integer column), or column 3
+    above 2.5 alone; column 1 and 4 are noise."""
+    rng = np.random.RandomState(seed)
+    X = np.column_stack([rng.exponential(1, n), rng.normal(size=n), rng.randint(0, 3, n),
+                         rng.normal(size=n), rng.uniform(size=n)])
+    p = np.where((X[:, 0] > 3) & (X[:, 2] == 1), 0.6, np.where(X[:, 3] > 2.5, 0.3, 0.001))
+    return X, (rng.uniform(size=n) < p).astype(int)
 
 
-def test_no_split_when_leaves_cannot_hold_min_samples():
-    gain, cut = best_cut(np.arange(10.0), np.array([0, 1] * 5), 6)
-    assert gain == 0.0 and np.isnan(cut)
+def test_g_statistic_is_scipys_log_likelihood_ratio():
+    observed = np.array([7.0, 53.0])
+    expected = np.array([1.5, 58.5])
+    ours = g_statistic(observed[0], expected[0], observed.sum(), expected.sum())
+    scipy_g = stats.power_divergence(observed, expected, lambda_="log-likelihood").statistic
+    assert ours == pytest.approx(scipy_g, rel=1e-12)
 
 
-def test_selection_keeps_the_informative_column_and_drops_noise():
+def test_shift_deviance_is_the_likelihood_gain_of_the_best_shift():
+    rows = np.array([400.0, 30.0, 12.0])
+    frauds = np.array([2.0, 9.0, 11.0])
+    logit = np.array([-5.0, -1.0, 1.5])
+
+    def loglik(shift):
+        p = 1 / (1 + np.exp(-(logit + shift)))
+        return float((frauds * np.log(p) + (rows - frauds) * np.log(1 - p)).sum())
+
+    best = optimize.minimize_scalar(lambda s: -loglik(s), bounds=(-20, 20), method="bounded",
+                                    options={"xatol": 1e-10})
+    expected = 2 * (loglik(best.x) - loglik(0.0))
+    assert shift_deviance(rows, frauds, logit) == pytest.approx(expected, rel=1e-6)
+    # No frauds: the shift runs to -inf and the gain is what the frauds-free rows were charged.
+    empty = shift_deviance(rows, np.zeros(3), logit)
+    assert empty == pytest.approx(-2 * (rows * np.log(1 - 1 / (1 + np.exp(-logit)))).sum(),
+                                  rel=1e-9)
+
+
+@pytest.mark.parametrize("min_samples_leaf", [1, 50, 3000])
+def test_cut_search_finds_the_best_valid_cut_of_every_column(min_samples_leaf):
+    """Evaluating only the ends of each stretch between frauds finds the same maximum as
+    evaluating every valid cut (ties in integer columns, min_samples_leaf respected)."""
+    X, y = joint_data(n=8_000)
+    p = np.random.RandomState(1).uniform(0.0005, 0.05, len(y))
+    p *= y.sum() / p.sum()
+    search = _CutSearch(X, y, min_samples_leaf, n_shadows=1, rng=np.random.RandomState(0))
+    for shadow in (0, 1):
+        gains, positions = search.best(p, shadow)
+        rows = search.rows[shadow]
+        for j in range(X.shape[1]):
+            xs, ys, ps = search.x_sorted[:, j], y[rows[:, j]], p[rows[:, j]]
+            # Every valid cut, evaluated directly.
+            k = np.arange(len(xs) - 1)
+            valid = ((xs[1:] > xs[:-1]) & (k + 1 >= min_samples_leaf)
+                     & (len(xs) - 1 - k >= min_samples_leaf))
+            above_y, above_p = ys[::-1].cumsum()[::-1][1:], ps[::-1].cumsum()[::-1][1:]
+            brute = g_statistic(above_y[valid], above_p[valid], ys.sum(), ps.sum())
+            if not valid.any():
+                assert gains[j] == -np.inf
+                continue
+            assert gains[j] == pytest.approx(brute.max(), rel=1e-9)
+            k = positions[j]
+            assert g_statistic(ys[k + 1:].sum(), ps[k + 1:].sum(), ys.sum(), ps.sum()) == \
+                pytest.approx(gains[j], rel=1e-9)
+
+
+def test_weights_fitted_on_cells_equal_scikit_learns_fit_on_the_rows():
+    X, y = joint_data()
+    model = ScorecardClassifier().fit(X, y)
+    rows = LogisticRegression(C=model.C, max_iter=1000).fit(model._design(X), y)
+    np.testing.assert_allclose(model.coef_, rows.coef_.ravel(), rtol=1e-3, atol=1e-3)
+    assert model.intercept_ == pytest.approx(rows.intercept_[0], abs=1e-3)
+
+
+def test_finds_each_informative_cut_and_no_noise_column():
     X, y = step_data()
     model = ScorecardClassifier().fit(X, y)
     assert model.features_.tolist() == [1]
     assert model.cuts_[0] == pytest.approx(30, abs=1.0)
-    # Noise columns' best cuts do no better than cuts on shuffled labels.
-    assert all(model.feature_gains_[j] <= model.shadow_gain_ for j in (0, 2, 3, 4))
+    # The search stopped because its best cut did no better than the shadows allow.
+    assert model.steps_[-1]["g"] <= model.margin * model.steps_[-1]["shadow_g"]
 
 
-def test_ranks_above_the_cut_first_and_breaks_ties_within_a_cell():
+def test_finds_a_column_that_only_matters_together_with_another():
+    X, y = joint_data()
+    # Five columns: 10 shuffled copies each give the 50 shadows the default 3 copies of the
+    # pipeline's 20 features give (too few shadows and the noise maximum is underestimated).
+    model = ScorecardClassifier(n_shadows=10).fit(X, y)
+    found = dict(zip(model.features_.tolist(), model.cuts_.tolist()))
+    assert set(found) <= {0, 2, 3}
+    assert found[0] == pytest.approx(3, abs=0.15) and found[3] == pytest.approx(2.5, abs=0.1)
+    assert 2 in found  # column 2 == 1 is cut as > 0.5 or > 1.5, with its other side learned too
+    X_new, y_new = joint_data(seed=1)
+    p = model.predict_proba(X_new)[:, 1]
+    both = (X_new[:, 0] > 3.2) & (X_new[:, 2] == 1) & (X_new[:, 3] < 2.4)
+    alone = (X_new[:, 0] > 3.2) & (X_new[:, 2] != 1) & (X_new[:, 3] < 2.4)
+    assert p[both].min() > p[alone].max()
+
+
+def test_scores_are_one_value_per_cell_of_the_cuts():
     X, y = step_data()
     model = ScorecardClassifier().fit(X, y)
-    X_new, y_new = step_data(seed=1)
+    X_new, _ = step_data(seed=1)
     p = model.predict_proba(X_new)[:, 1]
+    assert len(np.unique(p)) == len(np.unique(model._design(X_new), axis=0)) == 2
     assert p[X_new[:, 1] > 31].min() > p[X_new[:, 1] < 29].max()
-    assert len(np.unique(p)) > len(p) // 2  # continuous: AP is not at the mercy of tie handling
     np.testing.assert_allclose(model.predict_proba(X_new).sum(axis=1), 1.0)
+
+
+def test_max_cuts_bounds_the_model():
+    X, y = joint_data()
+    assert len(ScorecardClassifier(max_cuts=1).fit(X, y).cuts_) == 1
+
+
+def test_fit_is_deterministic_for_a_random_state():
+    X, y = joint_data(n=10_000)
+    a, b = ScorecardClassifier(random_state=3).fit(X, y), ScorecardClassifier(random_state=3).fit(X, y)
+    np.testing.assert_array_equal(a.cuts_, b.cuts_)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
 
 
 def test_single_rows_score_like_the_batch_and_survive_pickling():
@@ -71,7 +153,6 @@ def test_out_of_fold_scores_come_from_models_that_did_not_see_the_row():
     in_sample = ScorecardClassifier().fit(X, y).predict_proba(X)[:, 1]
     oof = out_of_fold_scores(ScorecardClassifier(), X, y, folds=4)
     assert oof.shape == y.shape and not np.allclose(oof, in_sample)
-    # Each row's score is what a model fitted on the other folds gives it.
     assert 0 < f1_threshold(y, oof) < 1
 
 
@@ -87,3 +168,9 @@ def test_labels_without_signal_give_the_base_rate():
     model = ScorecardClassifier().fit(X, y)
     assert model.features_.tolist() == []
     np.testing.assert_allclose(model.predict_proba(X[:5])[:, 1], y.mean())
+
+
+def test_one_class_is_refused():
+    X, _ = step_data(n=200)
+    with pytest.raises(ValueError, match="two classes, got 1"):
+        ScorecardClassifier().fit(X, np.zeros(200))

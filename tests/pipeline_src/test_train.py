@@ -14,12 +14,14 @@ def test_hyperparameters_parse_as_sagemaker_passes_them(monkeypatch):
     monkeypatch.setenv("SM_MODEL_DIR", "/opt/ml/model")
     monkeypatch.setenv("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")
     args = train.parse_args(["--min-samples-leaf", "30", "--shadows", "2",
+                             "--selection-margin", "3.5", "--max-cuts", "4",
                              "--regularization-c", "0.5", "--threads", "2"])
-    assert (args.min_samples_leaf, args.shadows, args.regularization_c, args.threads) == \
-        (30, 2, 0.5, 2)
+    assert (args.min_samples_leaf, args.shadows, args.selection_margin, args.max_cuts,
+            args.regularization_c, args.threads) == (30, 2, 3.5, 4, 0.5, 2)
     assert args.train == "/opt/ml/input/data/train" and args.model_dir == "/opt/ml/model"
     estimator = train.build_estimator(args)
-    assert (estimator.min_samples_leaf, estimator.n_shadows, estimator.C) == (30, 2, 0.5)
+    assert (estimator.min_samples_leaf, estimator.n_shadows, estimator.margin, estimator.max_cuts,
+            estimator.C) == (30, 2, 3.5, 4, 0.5)
 
 
 def test_missing_channel_fails_with_its_reason_in_the_failure_file(monkeypatch, capsys, tmp_path):
@@ -35,6 +37,8 @@ def test_missing_channel_fails_with_its_reason_in_the_failure_file(monkeypatch, 
 @pytest.mark.parametrize("argv, reason", [
     (["--shadows", "abc"], "argument --shadows: 'abc' is not an integer in [1, 100]"),
     (["--shadows", "2.5"], "argument --shadows: '2.5' is not an integer in [1, 100]"),
+    (["--selection-margin", "0.5"], "argument --selection-margin: '0.5' is outside a number in [1, 1000]"),
+    (["--max-cuts", "0"], "argument --max-cuts: '0' is outside an integer in [1, 60]"),
     (["--regularization-c", "0"], "argument --regularization-c: '0' is outside a number in [1e-06, 1e+06]"),
     (["--regularization-c", "nan"], "argument --regularization-c: 'nan' is not a number in [1e-06, 1e+06]"),
     (["--threshold-metric", "recall"], "argument --threshold-metric: 'recall' is not one of f1"),
