@@ -46,6 +46,7 @@ def test_small_run_prints_every_row_and_target(bench, capsys):
                        "--holdout-rows", "20000", "--latency-rounds", "2"]) == 0
     out = capsys.readouterr().out
     for row in ("this model", "RandomForest(100, d10) at 0.5", "F1 threshold on validation",
-                "Bayes-optimal scorer", "training procedure", "single-row predict_fn",
+                "Bayes-optimal scorer", "Bayes scorer, threshold by the same rule",
+                "training procedure", "single-row predict_fn",
                 "PR-AUC >= 0.95 x Bayes", "predict_fn <= 1/10 forest"):
         assert row in out
