@@ -3,8 +3,8 @@
 SageMaker assumes the role a request passes (CreateTrainingJob RoleArn, CreateModel
 ExecutionRoleArn) to pull the image, read and write S3, write logs and metrics
 (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html). Split, a served model
-can read only model artifacts and code bundles and write only data capture: it cannot touch the
-data set or write where registered models live.
+can read only model artifacts (its serving code is inside them: /opt/ml/model/code) and write
+only data capture: it cannot touch the data set, the code bundles or where registered models live.
 """
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ class ServingRole(SageMakerRole):
         names = target.names
         grants = [
             *images.pull(),
-            store.read(MODEL_ARTIFACTS, CODE_BUNDLES, sid="ReadModelAndCode"),
+            store.read(MODEL_ARTIFACTS, sid="ReadModelArtifacts"),
             store.write(f"{Names.DATA_CAPTURE_PREFIX}/*", sid="WriteDataCapture"),
             key.use(),
             *_logs(target, [f"/aws/sagemaker/Endpoints/{names.endpoint(s)}" for s in STAGES],

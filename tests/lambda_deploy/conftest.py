@@ -16,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deploy_helpers import (BUCKET, GROUP, REGION, CallLog, FakeAws,  # noqa: E402
                             lambda_environment)
 from lambda_deploy import aws as lambda_aws  # noqa: E402
+# The container environment the train job registers (stdlib only: runs on the Lambda's runtime too).
+from pipeline_src.jobs.common import serving_environment  # noqa: E402
 
 
 @pytest.fixture
@@ -75,10 +77,7 @@ def registry(aws_mock):
                     "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/"
                                              "sagemaker-scikit-learn:1.4-2-py312-cpu-py3",
                                     "ModelDataUrl": f"s3://{BUCKET}/training/job/output/model.tar.gz",
-                                    "Environment": {
-                                        "SAGEMAKER_PROGRAM": "inference.py",
-                                        "SAGEMAKER_SUBMIT_DIRECTORY":
-                                            f"s3://{BUCKET}/training/job/source/sourcedir.tar.gz"}}],
+                                    "Environment": serving_environment(REGION)}],
                     "SupportedContentTypes": ["text/csv"],
                     "SupportedResponseMIMETypes": ["application/json"]},
             )["ModelPackageArn"]
