@@ -91,10 +91,18 @@ class ArtifactStore(Construct):
         """ARN of the objects whose keys match pattern (e.g. "data/*")."""
         return f"{self.bucket_arn}/{pattern}"
 
+    def uri(self, key: str) -> str:
+        """s3:// URI of a key or prefix in the bucket, as jobs and outputs are told it."""
+        return f"s3://{self.bucket_name}/{key}"
+
     # -- what others may do with the bucket --------------------------------------------------------
     def read(self, *patterns: str, sid: str, versions: bool = False) -> dict:
         actions = ["s3:GetObject"] + (["s3:GetObjectVersion"] if versions else [])
         return statement(sid, actions, [self.objects_arn(p) for p in patterns])
+
+    def read_versions(self, *patterns: str, sid: str) -> dict:
+        """Read exact object versions only (a reference pinned by its version ID)."""
+        return statement(sid, ["s3:GetObjectVersion"], [self.objects_arn(p) for p in patterns])
 
     def write(self, *patterns: str, sid: str) -> dict:
         return statement(sid, ["s3:PutObject"], [self.objects_arn(p) for p in patterns])
@@ -107,6 +115,10 @@ class ArtifactStore(Construct):
         """List keys, only under the given prefixes (the s3:prefix of the request)."""
         return statement(sid, ["s3:ListBucket"], [self.bucket_arn],
                          conditions={"StringLike": {"s3:prefix": list(prefix_patterns)}})
+
+    def locate(self, *, sid: str = "LocateBucket") -> dict:
+        """What CodeBuild checks of the bucket of an S3 source before downloading it."""
+        return statement(sid, ["s3:GetBucketAcl", "s3:GetBucketLocation"], [self.bucket_arn])
 
     def check_versioning(self, *, sid: str = "CheckSourceBucketVersioning") -> dict:
         return statement(sid, ["s3:GetBucketVersioning"], [self.bucket_arn])

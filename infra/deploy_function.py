@@ -100,7 +100,6 @@ class DeployFunction(Construct):
         target = inputs.target
         names = target.names
         prefix = names.prefix
-        bucket_name = inputs.store.bucket_name
         log_group = CloudwatchLogGroup(self, "logs", name=names.lambda_log_group,
                                        retention_in_days=target.config.log_retention_days,
                                        kms_key_id=inputs.key.key_arn)
@@ -202,8 +201,8 @@ class DeployFunction(Construct):
             # The served model's role, passed to CreateModel.
             "SAGEMAKER_EXECUTION_ROLE_ARN": inputs.serving_role.role_arn,
             "KMS_KEY_ARN": inputs.key.key_arn,
-            "DATA_CAPTURE_S3_URI": f"s3://{bucket_name}/{Names.DATA_CAPTURE_PREFIX}",
-            "JOB_CLAIMS_S3_URI": f"s3://{bucket_name}/{Names.DEPLOY_CLAIMS_PREFIX}",
+            "DATA_CAPTURE_S3_URI": inputs.store.uri(Names.DATA_CAPTURE_PREFIX),
+            "JOB_CLAIMS_S3_URI": inputs.store.uri(Names.DEPLOY_CLAIMS_PREFIX),
             "SMOKE_TEST_CSV": inputs.smoke_test_csv,
             "STAGE_SETTINGS": stage_settings_variable(target, inputs.alarm_names),
         }

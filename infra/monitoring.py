@@ -16,6 +16,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAla
 from cdktf_cdktf_provider_aws.codebuild_project import (
     CodebuildProject, CodebuildProjectArtifacts, CodebuildProjectSource)
 
+from infra.artifact_store import ArtifactStore
 from infra.builds import BUILDSPEC_DIR, build_environment, build_logs
 from infra.environment import DeploymentTarget
 from infra.encryption import EncryptionKey
@@ -38,8 +39,7 @@ def monitored_stages(target: DeploymentTarget) -> list[str]:
 @dataclass(frozen=True)
 class MonitoringInputs:
     target: DeploymentTarget
-    bucket_name: str
-    bucket_arn: str
+    store: ArtifactStore
     key: EncryptionKey
     group_name: str
     packages_arn: str
@@ -61,7 +61,7 @@ class MonitoringJob(Construct):
         log_group = CloudwatchLogGroup(self, "logs", name=log_group_name,
                                        retention_in_days=config.log_retention_days,
                                        kms_key_id=inputs.key.key_arn)
-        bucket = inputs.bucket_arn
+        store = inputs.store
         prefix = names.prefix
         role = service_role(
             self, "role", name=names.role("codebuild-monitor"),
@@ -69,25 +69,16 @@ class MonitoringJob(Construct):
             description="Monitor job: drift and quality of captured endpoint traffic",
             policies={"monitor": [
                 log_statement(target.log_group_arn(log_group_name)),
-                statement("ReadSourceZip", ["s3:GetObject", "s3:GetObjectVersion"],
-                          [f"{bucket}/{inputs.source_key}"]),
-                # CodeBuild checks the bucket of an S3 source before downloading it.
-                statement("LocateSourceBucket", ["s3:GetBucketAcl", "s3:GetBucketLocation"],
-                          [bucket]),
+                store.read(inputs.source_key, sid="ReadSourceZip", versions=True),
+                store.locate(sid="LocateSourceBucket"),
                 # The reference is the exact version of the training data the package records.
-                statement("ReadTrainingDataVersions", ["s3:GetObjectVersion"],
-                          [f"{bucket}/{Names.DATA_PREFIX}/*"]),
-                statement("ReadModelArtifacts", ["s3:GetObject"],
-                          [f"{bucket}/{Names.TRAINING_OUTPUT_PREFIX}/*"]),
-                statement("ReadCaptureAndLabels", ["s3:GetObject"],
-                          [f"{bucket}/{Names.DATA_CAPTURE_PREFIX}/*",
-                           f"{bucket}/{Names.GROUND_TRUTH_PREFIX}/*"]),
-                statement("ListCaptureAndLabels", ["s3:ListBucket"], [bucket],
-                          conditions={"StringLike": {"s3:prefix": [
-                              f"{Names.DATA_CAPTURE_PREFIX}/*",
-                              f"{Names.GROUND_TRUTH_PREFIX}/*"]}}),
-                statement("WriteReports", ["s3:PutObject"],
-                          [f"{bucket}/{Names.MONITORING_PREFIX}/*"]),
+                store.read_versions(f"{Names.DATA_PREFIX}/*", sid="ReadTrainingDataVersions"),
+                store.read(f"{Names.TRAINING_OUTPUT_PREFIX}/*", sid="ReadModelArtifacts"),
+                store.read(f"{Names.DATA_CAPTURE_PREFIX}/*", f"{Names.GROUND_TRUTH_PREFIX}/*",
+                           sid="ReadCaptureAndLabels"),
+                store.list(f"{Names.DATA_CAPTURE_PREFIX}/*", f"{Names.GROUND_TRUTH_PREFIX}/*",
+                           sid="ListCaptureAndLabels"),
+                store.write(f"{Names.MONITORING_PREFIX}/*", sid="WriteReports"),
                 inputs.key.use(),
                 statement("FollowEndpointToModelPackage", [
                     "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
@@ -113,9 +104,9 @@ class MonitoringJob(Construct):
             "MONITOR_ROW_CAP": str(monitoring.row_cap),
             "MONITOR_MIN_LABELLED_POSITIVES": str(monitoring.min_labelled_positives),
             "METRIC_NAMESPACE": names.metric_namespace,
-            "MONITORING_OUTPUT_S3_URI": f"s3://{inputs.bucket_name}/{Names.MONITORING_PREFIX}",
-            "GROUND_TRUTH_S3_URI": f"s3://{inputs.bucket_name}/{Names.GROUND_TRUTH_PREFIX}",
-            "DATA_S3_URI": f"s3://{inputs.bucket_name}/{Names.DATA_PREFIX}",
+            "MONITORING_OUTPUT_S3_URI": store.uri(Names.MONITORING_PREFIX),
+            "GROUND_TRUTH_S3_URI": store.uri(Names.GROUND_TRUTH_PREFIX),
+            "DATA_S3_URI": store.uri(Names.DATA_PREFIX),
             "MODEL_PACKAGE_GROUP": inputs.group_name,
             "KMS_KEY_ARN": inputs.key.key_arn,
             GATE_THRESHOLDS_ENV: config.quality_gate.thresholds().to_json(),
@@ -126,7 +117,7 @@ class MonitoringJob(Construct):
             service_role=role.arn, build_timeout=JOB_TIMEOUT_MINUTES, queued_timeout=60,
             encryption_key=inputs.key.key_arn,
             source=CodebuildProjectSource(
-                type="S3", location=f"{inputs.bucket_name}/{inputs.source_key}",
+                type="S3", location=f"{store.bucket_name}/{inputs.source_key}",
                 buildspec=f"{BUILDSPEC_DIR}/monitor.yml"),
             artifacts=CodebuildProjectArtifacts(type="NO_ARTIFACTS"),
             environment=build_environment(config.codebuild_compute_type, environment),

@@ -72,8 +72,7 @@ class MlopsStack(TerraformStack):
         notifications.notify_failed_executions(target=target,
                                                pipeline_name=pipeline.pipeline_name)
         monitor = MonitoringJob(self, "monitoring", inputs=MonitoringInputs(
-            target=target, bucket_name=store.bucket_name, bucket_arn=store.bucket_arn,
-            key=key, group_name=registry.group_name,
+            target=target, store=store, key=key, group_name=registry.group_name,
             packages_arn=registry.packages_arn, source_key=source.object_key,
             topic_arn=notifications.topic_arn))
         monitoring_alarms = MonitoringAlarms(self, "monitoring_alarms", target=target,
@@ -90,7 +89,7 @@ class MlopsStack(TerraformStack):
         outputs = {
             "pipeline_name": (pipeline.pipeline_name, "CodePipeline that trains, tests, deploys"),
             "artifact_bucket": (store.bucket_name, "Bucket for source, data and artifacts"),
-            "data_upload_uri": (f"s3://{store.bucket_name}/{Names.DATA_PREFIX}/",
+            "data_upload_uri": (store.uri(f"{Names.DATA_PREFIX}/"),
                                 "Upload train.csv, validation.csv, test.csv here"),
             "model_package_group": (registry.group_name, "SageMaker model registry group"),
             "staging_endpoint": (names.endpoint("staging"), "Endpoint of the staging stage"),
@@ -99,7 +98,7 @@ class MlopsStack(TerraformStack):
             "kms_key_arn": (key.key_arn, "Customer key encrypting the pipeline's data"),
             "monitor_project": (monitor.project_name, "CodeBuild project of the monitor job"),
             "ground_truth_upload_uri": (
-                f"s3://{store.bucket_name}/{Names.GROUND_TRUTH_PREFIX}/<endpoint>/yyyy/mm/dd/",
+                store.uri(f"{Names.GROUND_TRUTH_PREFIX}/<endpoint>/yyyy/mm/dd/"),
                 "Upload delayed labels (inference_id,row,is_fraud CSV) here"),
             "dashboard_name": (names.dashboard, "CloudWatch dashboard of this environment"),
         }
