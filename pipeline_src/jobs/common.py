@@ -38,14 +38,18 @@ def serving_environment(region: str) -> dict:
 
 
 class JobError(RuntimeError):
-    """The job cannot continue; str() is the one line printed before exiting non-zero."""
+    """The job cannot continue; str() is the one line printed before exiting 1."""
+
+
+class SettingsError(JobError):
+    """Bad input: an environment setting, argument or input file the job was given (exit 2)."""
 
 
 def require_env(names, environ=None) -> dict:
     environ = os.environ if environ is None else environ
     missing = [n for n in names if not environ.get(n, "").strip()]
     if missing:
-        raise JobError(f"missing environment setting(s): {', '.join(missing)}")
+        raise SettingsError(f"missing environment setting(s): {', '.join(missing)}")
     return {n: environ[n].strip() for n in names}
 
 
@@ -53,14 +57,14 @@ def env_float(settings: dict, name: str) -> float:
     try:
         return float(settings[name])
     except ValueError:
-        raise JobError(f"environment setting {name}={settings[name]!r} is not a number") from None
+        raise SettingsError(f"environment setting {name}={settings[name]!r} is not a number") from None
 
 
 def env_int(settings: dict, name: str) -> int:
     try:
         return int(settings[name])
     except ValueError:
-        raise JobError(f"environment setting {name}={settings[name]!r} is not an integer") from None
+        raise SettingsError(f"environment setting {name}={settings[name]!r} is not an integer") from None
 
 
 # A stalled connection fails the build instead of hanging it: short timeouts, bounded retries.
@@ -154,12 +158,16 @@ def write_json(path, data: dict) -> Path:
 
 
 def run(main_body) -> int:
-    """Run a job body; JobError and contract errors end with one line on stderr."""
+    """Run a job body; its errors end with one line on stderr and exit 2 for bad input (settings,
+    arguments, input files, data breaking the contract), 1 for anything else that stops it."""
     from pipeline_src.contract import ContractError
     from pipeline_src.model_io import ModelLoadError
 
     try:
         return main_body()
-    except (JobError, ContractError, ModelLoadError) as exc:
+    except (SettingsError, ContractError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (JobError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pipeline_src.evaluate import GATE_THRESHOLDS_ENV, GateThresholds
 from pipeline_src.jobs import common
-from pipeline_src.jobs.common import JobError, aws_call, join_s3
+from pipeline_src.jobs.common import JobError, SettingsError, aws_call, join_s3
 
 REQUIRED = (
     "MONITOR_ENDPOINTS", "MONITOR_WINDOW_HOURS", "MONITOR_DRIFT_SHARE", "MONITOR_ROW_CAP",
@@ -42,7 +42,7 @@ def monitor_settings(settings: dict):
     try:
         gate = GateThresholds.from_json(settings[GATE_THRESHOLDS_ENV])
     except ValueError as exc:
-        raise JobError(f"environment setting {GATE_THRESHOLDS_ENV}: {exc}") from None
+        raise SettingsError(f"environment setting {GATE_THRESHOLDS_ENV}: {exc}") from None
     return MonitorSettings(
         drift_share=common.env_float(settings, "MONITOR_DRIFT_SHARE"),
         row_cap=common.env_int(settings, "MONITOR_ROW_CAP"),
@@ -258,7 +258,7 @@ def parse_window_end(text):
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise JobError(f"--window-end {text!r} is not an ISO date/time, e.g. 2026-11-22T06:00")
+        raise SettingsError(f"--window-end {text!r} is not an ISO date/time, e.g. 2026-11-22T06:00")
     return value.replace(tzinfo=value.tzinfo or timezone.utc)
 
 
@@ -275,7 +275,7 @@ def run_job(endpoint, window_end, output_dir: Path, environ=None, session=None) 
     endpoints = [e.strip() for e in settings["MONITOR_ENDPOINTS"].split(",") if e.strip()]
     if endpoint is not None:
         if endpoint not in endpoints:
-            raise JobError(f"--endpoint {endpoint!r} is not monitored here; monitored: "
+            raise SettingsError(f"--endpoint {endpoint!r} is not monitored here; monitored: "
                            f"{', '.join(endpoints)}")
         endpoints = [endpoint]
     session = session or boto3.session.Session(region_name=settings["AWS_REGION"])

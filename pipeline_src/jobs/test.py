@@ -21,7 +21,7 @@ from pipeline_src.contract import LABEL, read_csv
 from pipeline_src.evaluate import (GATE_THRESHOLDS_ENV, GateThresholds, evaluate, gate,
                                    write_results)
 from pipeline_src.jobs import common
-from pipeline_src.jobs.common import JobError, aws_call, join_s3
+from pipeline_src.jobs.common import JobError, SettingsError, aws_call, join_s3
 from pipeline_src.model_io import ModelLoadError, extract_model_tarball, load_model
 
 REQUIRED = ("MODEL_PACKAGE_GROUP", "DATA_S3_URI", "AWS_REGION", GATE_THRESHOLDS_ENV)
@@ -31,19 +31,19 @@ def gate_thresholds(settings: dict) -> GateThresholds:
     try:
         return GateThresholds.from_json(settings[GATE_THRESHOLDS_ENV])
     except ValueError as exc:
-        raise JobError(f"environment setting {GATE_THRESHOLDS_ENV}: {exc}") from None
+        raise SettingsError(f"environment setting {GATE_THRESHOLDS_ENV}: {exc}") from None
 
 
 def read_train_output(directory: Path) -> dict:
     path = directory / "model_package.json"
     if not path.is_file():
-        raise JobError(f"{path}: missing; the Train stage writes it (is TrainOutput an input?)")
+        raise SettingsError(f"{path}: missing; the Train stage writes it (is TrainOutput an input?)")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise JobError(f"{path}: not valid JSON ({exc.msg})") from None
+        raise SettingsError(f"{path}: not valid JSON ({exc.msg})") from None
     if not isinstance(data, dict) or not data.get("model_package_arn"):
-        raise JobError(f"{path}: no model_package_arn")
+        raise SettingsError(f"{path}: no model_package_arn")
     return data
 
 

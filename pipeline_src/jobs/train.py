@@ -19,7 +19,7 @@ from pathlib import Path
 from pipeline_src import SKLEARN_FRAMEWORK_VERSION, SKLEARN_VERSION
 from pipeline_src.contract import SPLITS, read_csv
 from pipeline_src.jobs import common
-from pipeline_src.jobs.common import JobError, aws_call, join_s3
+from pipeline_src.jobs.common import JobError, SettingsError, aws_call, join_s3
 
 REQUIRED = (
     "RESOURCE_PREFIX", "DATA_S3_URI", "TRAINING_OUTPUT_S3_URI", "MODEL_PACKAGE_GROUP",
@@ -37,17 +37,17 @@ def parse_hyperparameters(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise JobError(f"HYPERPARAMETERS is not valid JSON: {exc.msg}") from None
+        raise SettingsError(f"HYPERPARAMETERS is not valid JSON: {exc.msg}") from None
     if not isinstance(value, dict) or not all(isinstance(v, (str, int, float))
                                               for v in value.values()):
-        raise JobError("HYPERPARAMETERS must be a JSON object of strings")
+        raise SettingsError("HYPERPARAMETERS must be a JSON object of strings")
     from pipeline_src.train import check_hyperparameters
 
     try:
         # The entry point's own definitions: refuse here, before a training job is paid for.
         return check_hyperparameters({str(k): str(v) for k, v in value.items()})
     except ValueError as exc:
-        raise JobError(f"HYPERPARAMETERS: {exc}") from None
+        raise SettingsError(f"HYPERPARAMETERS: {exc}") from None
 
 
 def check_data(s3, data_uri: str, workdir: Path) -> dict:
@@ -202,8 +202,8 @@ def run_job(output_dir: Path, environ=None, session=None, now=None, poll_seconds
     environ = os.environ if environ is None else environ
     settings = common.require_env(REQUIRED, environ)
     if settings["SKLEARN_FRAMEWORK_VERSION"] != SKLEARN_FRAMEWORK_VERSION:
-        raise JobError(f"SKLEARN_FRAMEWORK_VERSION is {settings['SKLEARN_FRAMEWORK_VERSION']} but "
-                       f"pipeline_src is pinned to {SKLEARN_FRAMEWORK_VERSION}")
+        raise SettingsError(f"SKLEARN_FRAMEWORK_VERSION is {settings['SKLEARN_FRAMEWORK_VERSION']} "
+                            f"but pipeline_src is pinned to {SKLEARN_FRAMEWORK_VERSION}")
     hyperparameters = parse_hyperparameters(settings["HYPERPARAMETERS"])
     revision = environ.get("CODEBUILD_RESOLVED_SOURCE_VERSION", "").strip() or "local"
     session = session or boto3.session.Session(region_name=settings["AWS_REGION"])

@@ -95,14 +95,38 @@ def test_missing_settings_are_named(aws, tmp_path):
     assert str(exc.value) == "missing environment setting(s): KMS_KEY_ARN, HYPERPARAMETERS"
 
 
-def test_train_job_main_prints_one_line_and_exits_non_zero(monkeypatch, capsys, tmp_path):
+def test_train_job_main_prints_one_line_and_exits_2_for_missing_settings(monkeypatch, capsys,
+                                                                         tmp_path):
     for key in list(job_environment()):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("RESOURCE_PREFIX", "p-dev")
-    assert train_job.main(["--output-dir", str(tmp_path)]) == 1
+    assert train_job.main(["--output-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: missing environment setting(s): DATA_S3_URI, ")
     assert "\n" not in err
+
+
+@pytest.mark.parametrize("error, status", [
+    (common.SettingsError("HYPERPARAMETERS is not valid JSON: Expecting value"), 2),
+    (common.JobError("training job p-dev-1 Failed: AlgorithmError"), 1),
+])
+def test_jobs_exit_2_for_bad_input_and_1_when_the_work_fails(error, status, capsys):
+    def body():
+        raise error
+
+    assert common.run(body) == status
+    assert capsys.readouterr().err == f"error: {error}\n"
+
+
+def test_test_job_without_the_train_stages_output_exits_2(monkeypatch, capsys, tmp_path):
+    for name, value in {"MODEL_PACKAGE_GROUP": GROUP, "DATA_S3_URI": f"s3://{BUCKET}/data",
+                        "AWS_REGION": "eu-west-1", "GATE_THRESHOLDS": gate_thresholds()}.items():
+        monkeypatch.setenv(name, value)
+    assert test_job.main(["--train-output", str(tmp_path / "none"),
+                          "--output-dir", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'none' / 'model_package.json'}: "
+                                       "missing; the Train stage writes it (is TrainOutput an "
+                                       "input?)\n")
 
 
 def test_contract_breach_stops_before_any_training_job(aws, fake_training, splits, tmp_path):
