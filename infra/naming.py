@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from infra.config import EnvironmentConfig, _fail
 # The deploy step reads per-stage settings, so it declares the stages (its zip holds only
 # lambda_deploy/); its tags, which teardown relies on, are declared in lambda_deploy/deploy.py.
+from lambda_deploy.deploy import NAME_SUFFIX_MAX as DEPLOY_SUFFIX_BUDGET
 from lambda_deploy.settings import SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_RE, STAGES
 
 IAM_ROLE_NAME_MAX = 64
 BUCKET_NAME_MAX = 63
 LAMBDA_NAME_MAX = 64
-# Budget the deploy step needs after the prefix: -<stage>-v<version:6>-<job id:8>.
-DEPLOY_SUFFIX_BUDGET = len("-staging-v999999-abcdef12")
 # Worst case of the training job suffix: -train-YYYYmmddHHMMSS-<rev:8>.
 TRAINING_SUFFIX_BUDGET = len("-20261122T024900-abcdef12")
 

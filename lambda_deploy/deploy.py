@@ -9,7 +9,7 @@ from lambda_deploy import aws, scaling
 from lambda_deploy.errors import ConfigurationFailure, DeployFailure, aws_failure
 from lambda_deploy.logs import log
 from lambda_deploy.package import ModelPackage
-from lambda_deploy.settings import SAGEMAKER_NAME_MAX, Settings, StageSettings
+from lambda_deploy.settings import SAGEMAKER_NAME_MAX, STAGES, Settings, StageSettings
 
 # Tag keys and values of docs/interfaces.md, declared here for everything that reads them
 # (ops/teardown.py finds the deploy step's resources by these).
@@ -31,8 +31,16 @@ VARIANT_NAME = "AllTraffic"
 BUSY_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 
 
+JOB_SUFFIX_LENGTH = 8
+# Model package versions the name budget allows for (a group would need a million versions).
+VERSION_DIGITS = 6
+# The most resource_name adds after the prefix, -<stage>-v<version>-<job>: infra/naming.py checks
+# before synth that every environment's prefix leaves room for it.
+NAME_SUFFIX_MAX = len(f"-{max(STAGES, key=len)}-v{'9' * VERSION_DIGITS}-{'x' * JOB_SUFFIX_LENGTH}")
+
+
 def job_suffix(job_id: str) -> str:
-    return re.sub(r"[^a-zA-Z0-9]", "", job_id)[:8].lower()
+    return re.sub(r"[^a-zA-Z0-9]", "", job_id)[:JOB_SUFFIX_LENGTH].lower()
 
 
 def config_prefix(settings: Settings, stage: str) -> str:
