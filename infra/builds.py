@@ -23,6 +23,7 @@ from infra.execution_role import CODE_BUNDLES, MODEL_ARTIFACTS, TrainingRole
 from infra.iam import log_statement, service_role, statement
 from infra.model_registry import ModelRegistry
 from infra.naming import Names
+from lambda_deploy.deploy import TAG_ENVIRONMENT, TAG_PROJECT
 from pipeline_src import SKLEARN_FRAMEWORK_VERSION
 from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
 
@@ -144,6 +145,11 @@ class TrainingBuild(PipelineBuild):
             "HYPERPARAMETERS": json.dumps(training.hyperparameters, sort_keys=True),
             "INFERENCE_INSTANCE_TYPES": ",".join(inference_types),
         }
+        # Training jobs carry this environment's ownership tags (the deploy step's keys), so the
+        # role creates and watches only its own environment's jobs, whatever their names.
+        tags = {TAG_PROJECT: target.config.project, TAG_ENVIRONMENT: target.config.name}
+        environment["TRAINING_JOB_TAGS"] = json.dumps(tags, sort_keys=True)
+        request_tags = {f"aws:RequestTag/{k}": v for k, v in tags.items()}
         training_jobs = target.sagemaker_arn("training-job", f"{names.prefix}-*")
         key_arn = inputs.key.key_arn
         statements = [
@@ -156,10 +162,16 @@ class TrainingBuild(PipelineBuild):
                           "Bool": {"sagemaker:NetworkIsolation": "true",
                                    "sagemaker:InterContainerTrafficEncryption": "true"},
                           "StringEquals": {"sagemaker:VolumeKmsKey": key_arn,
-                                           "sagemaker:OutputKmsKey": key_arn},
+                                           "sagemaker:OutputKmsKey": key_arn, **request_tags},
                           "ForAllValues:StringEquals": {
                               "sagemaker:InstanceTypes": [training.instance_type]}}),
-            statement("WatchTrainingJobs", ["sagemaker:DescribeTrainingJob"], [training_jobs]),
+            # Tags passed to CreateTrainingJob are authorized as sagemaker:AddTags too.
+            statement("TagNewTrainingJobs", ["sagemaker:AddTags"], [training_jobs],
+                      conditions={"StringEquals": request_tags,
+                                  "ForAllValues:StringEquals": {"aws:TagKeys": sorted(tags)}}),
+            statement("WatchTrainingJobs", ["sagemaker:DescribeTrainingJob"], [training_jobs],
+                      conditions={"StringEquals": {f"aws:ResourceTag/{k}": v
+                                                   for k, v in tags.items()}}),
             inputs.registry.register(),
             inputs.store.write(CODE_BUNDLES, f"{Names.TRAINING_OUTPUT_PREFIX}/*/metrics/*",
                                sid="UploadCodeBundlesAndMetrics"),

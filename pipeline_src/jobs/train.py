@@ -26,6 +26,7 @@ REQUIRED = (
     "SAGEMAKER_EXECUTION_ROLE_ARN", "KMS_KEY_ARN", "SKLEARN_FRAMEWORK_VERSION",
     "TRAINING_INSTANCE_TYPE", "TRAINING_INSTANCE_COUNT", "TRAINING_VOLUME_SIZE_GB",
     "TRAINING_MAX_RUNTIME_SECONDS", "HYPERPARAMETERS", "INFERENCE_INSTANCE_TYPES", "AWS_REGION",
+    "TRAINING_JOB_TAGS",
 )
 TERMINAL = ("Completed", "Failed", "Stopped")
 CODE_CHANNEL_DIR = "/opt/ml/input/data/code"
@@ -48,6 +49,19 @@ def parse_hyperparameters(text: str) -> dict:
         return check_hyperparameters({str(k): str(v) for k, v in value.items()})
     except ValueError as exc:
         raise SettingsError(f"HYPERPARAMETERS: {exc}") from None
+
+
+def parse_tags(text: str) -> list[dict]:
+    """TRAINING_JOB_TAGS: the tags infra requires on every training job this build starts (its
+    role may only create and watch jobs carrying them), a JSON object of strings."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"TRAINING_JOB_TAGS is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict) or not value or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise SettingsError("TRAINING_JOB_TAGS must be a non-empty JSON object of strings")
+    return [{"Key": k, "Value": v} for k, v in sorted(value.items())]
 
 
 def check_data(s3, data_uri: str, workdir: Path) -> dict:
@@ -112,6 +126,7 @@ def training_job_request(settings: dict, name: str, hyperparameters: dict, image
             "MaxRuntimeInSeconds": common.env_int(settings, "TRAINING_MAX_RUNTIME_SECONDS")},
         "EnableNetworkIsolation": True,
         "EnableInterContainerTrafficEncryption": True,
+        "Tags": parse_tags(settings["TRAINING_JOB_TAGS"]),
     }
 
 

@@ -103,6 +103,7 @@ def job_environment(**overrides) -> dict:
         "HYPERPARAMETERS": json.dumps({"min-samples-leaf": "30", "regularization-c": "1.0",
                                        "threshold-folds": "4", "threads": "1"}),
         "INFERENCE_INSTANCE_TYPES": "ml.m5.large,ml.m5.xlarge",
+        "TRAINING_JOB_TAGS": json.dumps({"mlops:environment": "dev", "mlops:project": "fraud-mlops"}),
         # Below what the 20k-row fixture model reaches on its 11 test frauds (PR-AUC ~0.35).
         "GATE_THRESHOLDS": gate_thresholds(),
         "AWS_REGION": REGION, "CODEBUILD_RESOLVED_SOURCE_VERSION": "3Hq.w_9xYzAbCdEf",

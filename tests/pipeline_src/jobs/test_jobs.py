@@ -39,6 +39,9 @@ def test_train_job_starts_training_and_registers_package(aws, fake_training, mod
     assert json.loads(hps["sagemaker_program"]) == "pipeline_src/train.py"
     assert json.loads(hps["sagemaker_submit_directory"]) == "/opt/ml/input/data/code/sourcedir.tar.gz"
     assert request["EnableNetworkIsolation"] is True
+    # The ownership tags the build's role requires on every training job it creates.
+    assert request["Tags"] == [{"Key": "mlops:environment", "Value": "dev"},
+                               {"Key": "mlops:project", "Value": "fraud-mlops"}]
 
     s3 = aws.client("s3")
     source = s3.head_object(Bucket=BUCKET, Key=f"training/{name}/source/sourcedir.tar.gz")
@@ -258,3 +261,20 @@ def test_hyperparameters_the_entry_point_would_refuse_stop_the_job_before_traini
         parse_hyperparameters('{"max_depth": "3"}')
     assert str(exc.value).startswith("HYPERPARAMETERS: max_depth: not a hyperparameter of the "
                                      "training entry point")
+
+
+@pytest.mark.parametrize("text, error", [
+    ("", "TRAINING_JOB_TAGS is not valid JSON: Expecting value"),
+    ("[]", "TRAINING_JOB_TAGS must be a non-empty JSON object of strings"),
+    ("{}", "TRAINING_JOB_TAGS must be a non-empty JSON object of strings"),
+    ('{"mlops:project": 1}', "TRAINING_JOB_TAGS must be a non-empty JSON object of strings"),
+])
+def test_bad_training_job_tags_are_refused_before_anything_starts(text, error):
+    with pytest.raises(common.SettingsError) as exc:
+        train_job.parse_tags(text)
+    assert str(exc.value) == error
+
+
+def test_training_job_carries_the_tags_it_was_given():
+    assert train_job.parse_tags('{"mlops:project": "p", "mlops:environment": "dev"}') == [
+        {"Key": "mlops:environment", "Value": "dev"}, {"Key": "mlops:project", "Value": "p"}]
