@@ -22,6 +22,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       ValidationError, WithJsonSchema, create_model, model_validator)
 from pydantic_core import PydanticCustomError
 
+from lambda_deploy.settings import MAX_COOLDOWN_SECONDS, AutoscalingSettings
 from pipeline_src.evaluate import GateThresholds
 from pipeline_src.train import check_hyperparameters
 
@@ -173,6 +174,13 @@ class AutoscalingConfig(Settings):
     target_invocations_per_instance: int = Field(
         ge=1, le=1_000_000,
         description="invocations per instance per minute the policy keeps the fleet at")
+    # Defaults are the deploy step's (lambda_deploy.settings.AutoscalingSettings).
+    scale_out_cooldown_seconds: int = Field(
+        AutoscalingSettings.scale_out_cooldown_seconds, ge=0, le=MAX_COOLDOWN_SECONDS,
+        description="seconds after a scale-out before the policy may scale out again")
+    scale_in_cooldown_seconds: int = Field(
+        AutoscalingSettings.scale_in_cooldown_seconds, ge=0, le=MAX_COOLDOWN_SECONDS,
+        description="seconds after a scale-in before the policy may scale in again")
 
     @model_validator(mode="after")
     def _bounds(self):

@@ -20,9 +20,6 @@ from lambda_deploy.settings import StageSettings
 NAMESPACE = "sagemaker"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 METRIC = "SageMakerVariantInvocationsPerInstance"
-# Scale out quickly on load; scale in slowly so a short lull does not drop capacity.
-SCALE_OUT_COOLDOWN_SECONDS = 60
-SCALE_IN_COOLDOWN_SECONDS = 300
 
 
 def resource_id(endpoint: str, variant: str) -> str:
@@ -61,8 +58,8 @@ def register(stage: StageSettings, variant: str) -> None:
           TargetTrackingScalingPolicyConfiguration={
               "TargetValue": float(scaling.target_invocations_per_instance),
               "PredefinedMetricSpecification": {"PredefinedMetricType": METRIC},
-              "ScaleOutCooldown": SCALE_OUT_COOLDOWN_SECONDS,
-              "ScaleInCooldown": SCALE_IN_COOLDOWN_SECONDS})
+              "ScaleOutCooldown": scaling.scale_out_cooldown_seconds,
+              "ScaleInCooldown": scaling.scale_in_cooldown_seconds})
     log("autoscaling_registered", resource_id=target, min=scaling.min_instances,
         max=scaling.max_instances, target=scaling.target_invocations_per_instance)
 

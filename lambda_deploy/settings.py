@@ -38,6 +38,9 @@ class AutoscalingSettings:
     min_instances: int
     max_instances: int
     target_invocations_per_instance: int
+    # Scale out quickly on load; scale in slowly so a short lull does not drop capacity.
+    scale_out_cooldown_seconds: int = 60
+    scale_in_cooldown_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,8 @@ def _deployment(data, where: str) -> DeploymentSettings:
 MAX_INSTANCES = 100
 # SageMakerVariantInvocationsPerInstance is invocations per instance per minute.
 MAX_TARGET_INVOCATIONS = 1_000_000
+MAX_COOLDOWN_SECONDS = 3600
+COOLDOWNS = ("scale_out_cooldown_seconds", "scale_in_cooldown_seconds")
 
 
 def _autoscaling(data, where: str, initial_count: int) -> AutoscalingSettings | None:
@@ -117,20 +122,21 @@ def _autoscaling(data, where: str, initial_count: int) -> AutoscalingSettings | 
         return None
     if not isinstance(data, dict):
         _fail(where, "expected an object or null")
-    unknown = sorted(set(data) - {"min_instances", "max_instances",
-                                  "target_invocations_per_instance"})
+    allowed = ("min_instances", "max_instances", "target_invocations_per_instance") + COOLDOWNS
+    unknown = sorted(set(data) - set(allowed))
     if unknown:
-        _fail(f"{where}.{unknown[0]}", "unknown setting; allowed: min_instances, "
-              "max_instances, target_invocations_per_instance")
+        _fail(f"{where}.{unknown[0]}", f"unknown setting; allowed: {', '.join(allowed)}")
     low = _int(data, "min_instances", where, 1, MAX_INSTANCES)
     high = _int(data, "max_instances", where, low, MAX_INSTANCES)
     if not low <= initial_count <= high:
         _fail(f"{where}", f"initial_instance_count {initial_count} is outside "
               f"min_instances..max_instances ({low}..{high})")
+    cooldowns = {key: _int(data, key, where, 0, MAX_COOLDOWN_SECONDS)
+                 for key in COOLDOWNS if key in data}
     return AutoscalingSettings(
         min_instances=low, max_instances=high,
         target_invocations_per_instance=_int(data, "target_invocations_per_instance", where,
-                                             1, MAX_TARGET_INVOCATIONS))
+                                             1, MAX_TARGET_INVOCATIONS), **cooldowns)
 
 
 def _stage(stage: str, data, prefix: str) -> StageSettings:

@@ -191,6 +191,9 @@ def test_cli_bad_input_is_one_line_exit_2_no_traceback(tmp_path, args, env, expe
     ("staging.deployment.linear_step_percent", 5,
      "config/dev.json.staging.deployment.linear_step_percent: 5 is outside the allowed range 10..50"),
     ("name", "prod", "config/dev.json.name: 'prod' must match the file name 'dev'"),
+    ("prod.autoscaling.scale_in_cooldown_seconds", 3601,
+     "config/dev.json.prod.autoscaling.scale_in_cooldown_seconds: 3601 is outside the allowed "
+     "range 0..3600"),
 ])
 def test_strict_types_and_cross_field_rules(tmp_path, path, value, expected):
     assert error_for(tmp_path, with_setting(path, value)).startswith(expected)
@@ -333,3 +336,18 @@ def test_synth_runs_the_deploy_steps_own_validation_on_its_settings():
 
     value = stage_settings_variable(DeploymentTarget(config, Names(config), "1"), alarms)
     assert parse_stage_settings(value, "fraud-mlops-dev")["prod"].deployment.canary_percent == 50
+
+
+def test_autoscaling_cooldowns_reach_the_deploy_step_with_its_defaults():
+    from infra.deploy_function import stage_settings_variable
+    from infra.environment import DeploymentTarget
+    from lambda_deploy.settings import parse_stage_settings
+
+    config = load_environment("dev", overrides={"prod": {"autoscaling": {
+        "min_instances": 2, "max_instances": 4, "target_invocations_per_instance": 200,
+        "scale_in_cooldown_seconds": 900}}})
+    names = Names(config)
+    alarms = {stage: [names.alarm(stage, "5xx-errors")] for stage in ("staging", "prod")}
+    value = stage_settings_variable(DeploymentTarget(config, names, "1"), alarms)
+    scaling = parse_stage_settings(value, "fraud-mlops-dev")["prod"].autoscaling
+    assert (scaling.scale_out_cooldown_seconds, scaling.scale_in_cooldown_seconds) == (60, 900)

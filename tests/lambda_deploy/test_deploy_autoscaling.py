@@ -35,7 +35,7 @@ def registration() -> tuple[list[dict], list[dict]]:
                                 "TargetTrackingScalingPolicyConfiguration")} for p in policies])
 
 
-def expected(min_instances=2, max_instances=6, target=150.0):
+def expected(min_instances=2, max_instances=6, target=150.0, scale_out=60, scale_in=300):
     return ([{"ResourceId": RESOURCE, "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
               "MinCapacity": min_instances, "MaxCapacity": max_instances}],
             [{"PolicyName": POLICY, "ResourceId": RESOURCE, "PolicyType": "TargetTrackingScaling",
@@ -43,7 +43,7 @@ def expected(min_instances=2, max_instances=6, target=150.0):
                   "TargetValue": target,
                   "PredefinedMetricSpecification": {
                       "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-                  "ScaleOutCooldown": 60, "ScaleInCooldown": 300}}])
+                  "ScaleOutCooldown": scale_out, "ScaleInCooldown": scale_in}}])
 
 
 def deploy(fake, registry, artifacts, job_id, *, roll_back=False):
@@ -156,6 +156,13 @@ def test_changed_bounds_apply_with_the_next_deploy(scaled, registry, artifacts, 
     assert registration() == expected(max_instances=10, target=300.0)
 
 
+def test_configured_cooldowns_reach_the_scaling_policy(scaled, registry, artifacts, lambda_env):
+    lambda_env(prod={"autoscaling": {**SCALING, "scale_out_cooldown_seconds": 120,
+                                     "scale_in_cooldown_seconds": 900}})
+    deploy(scaled, registry, artifacts, JOB_A)
+    assert registration() == expected(scale_out=120, scale_in=900)
+
+
 def test_autoscaling_removed_from_the_settings_is_deregistered(scaled, registry, artifacts,
                                                                lambda_env):
     deploy(scaled, registry, artifacts, JOB_A)
@@ -203,6 +210,10 @@ def test_registration_refused_fails_the_job_naming_the_call(scaled, registry, ar
                                                "integer, got null"),
     ({"min_instances": 1, "max_instances": 5, "target_invocations_per_instance": 9,
       "cooldown": 5}, "prod.autoscaling.cooldown: unknown setting"),
+    ({**SCALING, "scale_in_cooldown_seconds": 3601},
+     "prod.autoscaling.scale_in_cooldown_seconds: 3601 is outside 0..3600"),
+    ({**SCALING, "scale_out_cooldown_seconds": "60"},
+     'prod.autoscaling.scale_out_cooldown_seconds: expected an integer, got "60"'),
     ([1, 5], "prod.autoscaling: expected an object or null"),
 ])
 def test_bad_autoscaling_settings_are_refused(scaling, expected_error):
