@@ -165,7 +165,8 @@ def _thin(values, keep: int = 200) -> list[float]:
     return [round(float(v), 6) for v in list(values)[::step]]
 
 
-def report_text(metrics: dict, result: dict, champion: Optional[dict] = None) -> str:
+def report_text(metrics: dict, result: dict, champion: Optional[dict] = None,
+                scorecard: Optional[dict] = None) -> str:
     cm = metrics["confusion_matrix"]
     lines = [
         "# Model evaluation",
@@ -187,6 +188,12 @@ def report_text(metrics: dict, result: dict, champion: Optional[dict] = None) ->
     lines += ["", f"Confusion matrix: TP {cm['tp']}, FP {cm['fp']}, FN {cm['fn']}, TN {cm['tn']}"]
     if champion:
         lines.append(f"Champion: {champion.get('arn', 'n/a')}")
+    if scorecard:
+        lines += ["", "## The model", "",
+                  f"Log-odds of fraud = {scorecard['intercept']:.3f} + the weights of the cuts a "
+                  "row is above:", "", "| feature | above | weight |", "|---|---|---|"]
+        lines += [f"| {c['feature']} | {c['above']:.6g} | {c['weight']:+.3f} |"
+                  for c in scorecard["cuts"]]
     return "\n".join(lines) + "\n"
 
 
@@ -209,8 +216,10 @@ def plot_pr_curve(y_true, scores, path, challenger_label="challenger", champion_
 
 
 def write_results(out_dir, metrics: dict, result: dict, y_true, scores,
-                  champion: Optional[dict] = None, extra: Optional[dict] = None) -> dict:
-    """evaluation.json, model_quality.json, report.md and pr_curve.png in out_dir."""
+                  champion: Optional[dict] = None, extra: Optional[dict] = None,
+                  scorecard: Optional[dict] = None) -> dict:
+    """evaluation.json, model_quality.json, report.md and pr_curve.png in out_dir; scorecard (the
+    model's metadata "scorecard") is shown in the report."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     evaluation = {
@@ -233,7 +242,7 @@ def write_results(out_dir, metrics: dict, result: dict, y_true, scores,
     paths["evaluation"].write_text(json.dumps(evaluation, indent=2, sort_keys=True) + "\n")
     paths["model_quality"].write_text(
         json.dumps(model_quality_json(metrics, y_true, scores), indent=2) + "\n")
-    paths["report"].write_text(report_text(metrics, result, champion))
+    paths["report"].write_text(report_text(metrics, result, champion, scorecard))
     plot_pr_curve(y_true, scores, paths["pr_curve"],
                   champion_scores=champion.get("scores") if champion else None)
     return paths

@@ -225,7 +225,8 @@ def main(argv=None) -> int:
                     result = gate(metrics, thresholds)
                     write_results(staging, metrics, result, frames["test"][LABEL].to_numpy(),
                                   scores, extra={"model_dir": str(workdir / "opt_ml" / "model"),
-                                                 "data": source})
+                                                 "data": source},
+                                  scorecard=model["metadata"].get("scorecard"))
                 with stage("inference smoke test (model_fn, transform_fn)"):
                     print(f"    {smoke_test(model_dir)}")
             except (RuntimeError, ModelLoadError) as exc:

@@ -235,6 +235,13 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
         self.intercept_ = float(regression.intercept_[0])
         return cells @ self.coef_ + self.intercept_, cell_of
 
+    def scorecard(self, feature_names) -> dict:
+        """What the model computes, for people: logit = intercept + the weights of the cuts a row
+        is above (in the order the search added them)."""
+        return {"intercept": self.intercept_,
+                "cuts": [{"feature": feature_names[j], "above": float(c), "weight": float(w)}
+                         for j, c, w in zip(self.features_, self.cuts_, self.coef_)]}
+
     def _design(self, X):
         return (X[:, self.features_] > self.cuts_).astype(float)
 

@@ -217,6 +217,7 @@ def train(train_df, validation_df, args: argparse.Namespace) -> tuple[object, di
         "label": LABEL,
         "threshold": threshold,
         "estimator": type(estimator).__name__,
+        "scorecard": estimator.scorecard(features),
         "hyperparameters": hyperparameters,
         "training_metrics": metrics,
     }

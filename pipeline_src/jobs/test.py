@@ -119,7 +119,8 @@ def run_job(train_output: Path, output_dir: Path, environ=None, session=None) ->
                  CustomerMetadataProperties={f"test_{k}": f"{metrics[k]:.6f}"
                                              for k in ("roc_auc", "pr_auc", "precision", "recall", "f1")})
         write_results(output_dir, metrics, result, test_df[LABEL].to_numpy(), scores, champion,
-                      extra={"model_package_arn": arn})
+                      extra={"model_package_arn": arn},
+                      scorecard=model["metadata"].get("scorecard"))
     common.write_json(output_dir / "model_package.json", {**info, "approval_status": status})
     print(f"{arn}: {status}: {result['summary']}")
     if not result["passed"]:

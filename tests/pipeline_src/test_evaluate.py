@@ -67,3 +67,21 @@ def test_write_results_in_sagemaker_model_quality_shape(model_dir, splits, tmp_p
     assert quality["confusion_matrix"]["1"]["1"] == m["confusion_matrix"]["tp"]
     assert paths["pr_curve"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| pr_auc |" in paths["report"].read_text()
+
+
+def test_report_shows_the_scorecard_the_model_computes(model_dir, splits, tmp_path):
+    model = load_model(model_dir)
+    scorecard = model["metadata"]["scorecard"]
+    estimator = model["estimator"]
+    # The metadata says what the estimator computes: its logit from the listed cuts and weights.
+    rows = splits["test"][model["features"]]
+    logit = scorecard["intercept"] + sum(
+        cut["weight"] * (rows[cut["feature"]] > cut["above"]) for cut in scorecard["cuts"])
+    np.testing.assert_allclose(logit, estimator.decision_function(rows.to_numpy(float)))
+    m, scores = ev.evaluate(model, splits["test"])
+    paths = ev.write_results(tmp_path, m, ev.gate(m, ev.GateThresholds()),
+                             splits["test"]["is_fraud"].to_numpy(), scores, scorecard=scorecard)
+    report = paths["report"].read_text()
+    assert "## The model" in report
+    for cut in scorecard["cuts"]:
+        assert f"| {cut['feature']} | {cut['above']:.6g} | {cut['weight']:+.3f} |" in report
