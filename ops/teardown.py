@@ -109,9 +109,6 @@ def _call(client, operation: str, **kwargs):
 
     try:
         return getattr(client, operation)(**kwargs)
-    except BadSetup as exc:
-        print_error(exc)
-        return 2
     except NoCredentialsError:
         raise
     except (ClientError, BotoCoreError) as exc:
