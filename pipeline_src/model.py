@@ -243,7 +243,16 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
                          for j, c, w in zip(self.features_, self.cuts_, self.coef_)]}
 
     def _design(self, X):
-        return (X[:, self.features_] > self.cuts_).astype(float)
+        steps = (X[:, self.features_] > self.cuts_).astype(float)
+        knots = getattr(self, "cdf_knots_", None)
+        if knots is None:
+            return steps
+        # A model fitted by the previous version (one cut per kept feature plus that feature's
+        # empirical CDF): the registry's champion may be one, and the test stage scores it with
+        # this code, so it must score exactly as it did.
+        grid = np.linspace(0.0, 1.0, knots.shape[1])
+        cdfs = [np.interp(X[:, j], row, grid) for j, row in zip(self.features_, knots)]
+        return np.column_stack([steps, *cdfs]) if len(self.features_) else steps
 
     @staticmethod
     def _probability(z):

@@ -1,5 +1,8 @@
+import json
 import pickle
+from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 from scipy import optimize, stats
@@ -174,3 +177,19 @@ def test_one_class_is_refused():
     X, _ = step_data(n=200)
     with pytest.raises(ValueError, match="two classes, got 1"):
         ScorecardClassifier().fit(X, np.zeros(200))
+
+
+def test_a_model_saved_by_the_previous_version_scores_as_it_did():
+    """data/scorecard_v1.joblib: the previous ScorecardClassifier (cuts + empirical CDFs, git
+    74acd35) fitted on generate(30_000, seed=5) and saved with joblib as model_io does; the
+    expected probabilities are what that code gave. The test stage scores the registry's
+    champion with this code, and the champion may be such a model."""
+    from pipeline_src.contract import feature_names
+    from pipeline_src.sample_data import generate
+
+    data = Path(__file__).parent / "data"
+    model = joblib.load(data / "scorecard_v1.joblib")
+    expected = json.loads((data / "scorecard_v1_expected.json").read_text())
+    rows = generate(2_000, seed=expected["seed"])[feature_names()].to_numpy(float)
+    p = model.predict_proba(rows[:expected["rows"]])[:, 1]
+    np.testing.assert_allclose(p, expected["probabilities"], rtol=1e-12)
