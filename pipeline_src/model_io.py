@@ -101,12 +101,30 @@ def load_model(model_dir) -> dict:
     path = model_dir / MODEL_FILE
     if not path.is_file():
         raise ModelLoadError(f"{path}: missing")
+    estimator = joblib.load(path)
+    check_scores(estimator, path)
     return {
-        "estimator": joblib.load(path),
+        "estimator": estimator,
         "threshold": float(metadata["threshold"]),
         "features": metadata["features"],
         "metadata": metadata,
     }
+
+
+def check_scores(estimator, path) -> None:
+    """A model that cannot score the contract's example rows is unusable, whatever unpickled:
+    say so at load time, as a ModelLoadError, rather than fail later inside a metric."""
+    import numpy as np
+
+    from pipeline_src.contract import example_rows
+
+    try:
+        p = estimator.predict_proba(np.asarray(example_rows(2), dtype=float))[:, 1]
+    except Exception as exc:  # noqa: BLE001 - any failure to score means the model is unusable
+        raise ModelLoadError(f"{path}: cannot score the contract's example rows: "
+                             f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
+    if not np.all((p >= 0) & (p <= 1)):
+        raise ModelLoadError(f"{path}: scores example rows outside [0, 1]: {p.tolist()}")
 
 
 def extract_model_tarball(tarball, dest) -> Path:

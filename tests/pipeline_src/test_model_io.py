@@ -64,3 +64,18 @@ def test_model_with_other_features_is_refused(model_dir, tmp_path):
     with pytest.raises(ModelLoadError) as exc:
         load_model(copy)
     assert str(exc.value).startswith("model features do not match the data contract")
+
+
+def test_model_that_cannot_score_is_refused_at_load_time(model_dir, tmp_path):
+    """An estimator that unpickles but cannot score (an incompatible or foreign object) is
+    refused where it is loaded, naming the file, instead of failing inside a metric later."""
+    import joblib
+
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    joblib.dump({"not": "an estimator"}, copy / "model.joblib")
+    with pytest.raises(ModelLoadError) as exc:
+        load_model(copy)
+    assert str(exc.value) == (f"{copy / 'model.joblib'}: cannot score the contract's example "
+                              "rows: AttributeError: 'dict' object has no attribute "
+                              "'predict_proba'")
