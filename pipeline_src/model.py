@@ -6,10 +6,12 @@ histogram trees can only cut between quantile bin edges, far from where the labe
 skewed features. This model adds one cut ("feature > value", at an exact midpoint between two
 observed values) at a time to a logistic regression, each chosen given the cuts already in it:
 
-- the next cut is the one whose two sides the current model mispredicts most: the likelihood-ratio
-  statistic G = 2 Σ O·log(O/E) over the cut's two sides, O the frauds observed, E the frauds the
-  current model expects. A feature that only matters together with another (fraud needs both)
-  shows its effect once the other is in the model, which a one-feature-at-a-time screen misses;
+- the next cut is on the feature whose best cut's two sides the current model mispredicts most:
+  the likelihood-ratio statistic G = 2 Σ O·log(O/E) over the two sides, O the frauds observed, E
+  the frauds the current model expects. A feature that only matters together with another (fraud
+  needs both) shows its effect once the other is in the model, which a one-feature-at-a-time
+  screen misses. Within that feature the cut goes where giving each side its own logit shift
+  gains most binomial deviance (G alone favours tiny sides the model already puts near 1);
 - a cut joins only if its G is more than `margin` times the best G of the same search on shadow
   columns (each feature's values paired with the rows' labels and predictions shuffled), so noise
   features, however many cut points they offer, stay out. The same feature may be cut again
@@ -25,31 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-
-
-def best_cut(x_sorted: np.ndarray, y_sorted: np.ndarray, min_samples_leaf: int):
-    """(gain, threshold) of the single split of a sorted feature that most reduces Gini impurity.
-
-    The threshold sits midway between two distinct observed values, with at least
-    min_samples_leaf rows each side; (0.0, nan) when no such split exists. (A stump's split, for
-    reference in tests and reports; the model itself searches with cut_statistics.)
-    """
-    n = len(y_sorted)
-    positives = np.cumsum(y_sorted, dtype=float)
-    total = positives[-1]
-    left_n = np.arange(1, n + 1, dtype=float)[:-1]
-    left_pos = positives[:-1]
-    right_n = n - left_n
-    right_pos = total - left_pos
-    valid = ((x_sorted[1:] > x_sorted[:-1]) & (left_n >= min_samples_leaf)
-             & (right_n >= min_samples_leaf))
-    if not valid.any():
-        return 0.0, float("nan")
-    children = (2 * left_pos * (left_n - left_pos) / left_n
-                + 2 * right_pos * (right_n - right_pos) / right_n)
-    gain = np.where(valid, 2 * total * (n - total) / n - children, -np.inf)
-    i = int(np.argmax(gain))
-    return float(gain[i]) / n, float((x_sorted[i] + x_sorted[i + 1]) / 2)
 
 
 def g_statistic(observed, expected, total_observed, total_expected):
@@ -195,11 +172,14 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         search = _CutSearch(X, y, self.min_samples_leaf, self.n_shadows,
                             np.random.RandomState(self.random_state))
-        features, cuts, self.steps_ = [], [], []
+        # No cuts yet: one cell, the base rate.
+        cell_of = np.zeros(len(y), np.intp)
+        cell_logit = np.array([np.log(y.mean() / (1 - y.mean()))])
         p = np.full(len(y), y.mean())
-        cell_of, cell_logit = np.zeros(len(y), np.intp), np.array([np.log(y.mean() / (1 - y.mean()))])
+        self.features_, self.cuts_ = np.zeros(0, np.intp), np.zeros(0)
         self.coef_, self.intercept_ = np.zeros(0), float(cell_logit[0])
-        while len(cuts) < self.max_cuts:
+        self.steps_ = []
+        while len(self.cuts_) < self.max_cuts:
             gains, _ = search.best(p)
             j = int(np.argmax(gains))
             shadow = max(float(search.best(p, s)[0].max()) for s in range(1, self.n_shadows + 1))
@@ -207,14 +187,12 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
             if not (np.isfinite(gains[j]) and gains[j] > self.margin * shadow):
                 break
             cut = search.cut_value(search.refine(j, cell_of, cell_logit, y), j)
-            if (j, cut) in zip(features, cuts):
+            if (j, cut) in zip(self.features_.tolist(), self.cuts_.tolist()):
                 break  # the model already has this cut: nothing left it can add
-            features.append(j)
-            cuts.append(cut)
-            self.features_, self.cuts_ = np.array(features, np.intp), np.array(cuts)
+            self.features_ = np.append(self.features_, j)
+            self.cuts_ = np.append(self.cuts_, cut)
             cell_logit, cell_of = self._fit_weights(self._design(X), y)
             p = self._probability(cell_logit)[cell_of]
-        self.features_, self.cuts_ = np.array(features, np.intp), np.array(cuts, float)
         return self
 
     def _fit_weights(self, Z, y):
