@@ -143,11 +143,17 @@ def _cells(Z):
     return ((keys[:, None] >> bits) & 1).astype(float), cell_of.ravel()
 
 
+# The best of this many shuffled columns estimates how far a noise feature's best cut can reach;
+# with fewer features each is shuffled more often to get there.
+MIN_SHADOW_COLUMNS = 60
+
+
 class ScorecardClassifier(ClassifierMixin, BaseEstimator):
     """Binary classifier: cuts added one at a time to an L2 logistic regression (module docstring).
 
     min_samples_leaf: fewest rows on either side of a cut.
-    n_shadows: shuffled copies of every feature the search also runs on.
+    n_shadows: shuffled copies of every feature the search also runs on (more when that gives
+        fewer than MIN_SHADOW_COLUMNS shadows in all).
     margin: how many times the best shadow cut's G a cut's G must exceed to join.
     max_cuts: most cuts in the model.
     C: inverse L2 strength of the logistic regression.
@@ -170,7 +176,8 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) != 2:
             raise ValueError(f"ScorecardClassifier needs two classes, got {len(self.classes_)}")
         self.n_features_in_ = X.shape[1]
-        search = _CutSearch(X, y, self.min_samples_leaf, self.n_shadows,
+        self.n_shadows_ = max(self.n_shadows, -(-MIN_SHADOW_COLUMNS // X.shape[1]))
+        search = _CutSearch(X, y, self.min_samples_leaf, self.n_shadows_,
                             np.random.RandomState(self.random_state))
         # No cuts yet: one cell, the base rate.
         cell_of = np.zeros(len(y), np.intp)
@@ -182,7 +189,8 @@ class ScorecardClassifier(ClassifierMixin, BaseEstimator):
         while len(self.cuts_) < self.max_cuts:
             gains, _ = search.best(p)
             j = int(np.argmax(gains))
-            shadow = max(float(search.best(p, s)[0].max()) for s in range(1, self.n_shadows + 1))
+            shadow = max(float(search.best(p, s)[0].max())
+                         for s in range(1, self.n_shadows_ + 1))
             self.steps_.append({"feature": j, "g": float(gains[j]), "shadow_g": shadow})
             if not (np.isfinite(gains[j]) and gains[j] > self.margin * shadow):
                 break

@@ -81,8 +81,8 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
     Hyperparameter("min-samples-leaf", int, 50, 1, 100_000,
                    help="fewest rows on either side of a learned cut"),
     Hyperparameter("shadows", int, 3, 1, 100,
-                   help="shuffled copies of every feature the cut search also runs on (with the "
-                        "20 features, 3 give 60 shadows; give more with fewer features)"),
+                   help="shuffled copies of every feature the cut search also runs on (more if "
+                        "that gives fewer than 60 shadow columns)"),
     Hyperparameter("selection-margin", float, 2.0, 1.0, 1000.0,
                    help="how many times the best shuffled cut's statistic a cut must exceed "
                         "to join the model"),

@@ -105,9 +105,9 @@ def test_finds_each_informative_cut_and_no_noise_column():
 
 def test_finds_a_column_that_only_matters_together_with_another():
     X, y = joint_data()
-    # Five columns: 10 shuffled copies each give the 50 shadows the default 3 copies of the
-    # pipeline's 20 features give (too few shadows and the noise maximum is underestimated).
-    model = ScorecardClassifier(n_shadows=10).fit(X, y)
+    model = ScorecardClassifier().fit(X, y)
+    # Five columns: shuffled 12 times each, for the 60 shadows 3 copies of 20 features give.
+    assert model.n_shadows_ == 12
     found = dict(zip(model.features_.tolist(), model.cuts_.tolist()))
     assert set(found) <= {0, 2, 3}
     assert found[0] == pytest.approx(3, abs=0.15) and found[3] == pytest.approx(2.5, abs=0.1)
