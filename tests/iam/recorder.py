@@ -153,6 +153,7 @@ def pytest_unconfigure(config):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
+    """Calls made while a test's fixtures are set up or its body runs are that test's."""
     _current_test["nodeid"] = item.nodeid
     try:
         yield
@@ -160,13 +161,7 @@ def pytest_runtest_call(item):
         _current_test["nodeid"] = ""
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_setup(item):
-    _current_test["nodeid"] = item.nodeid
-    try:
-        yield
-    finally:
-        _current_test["nodeid"] = ""
+pytest_runtest_setup = pytest_runtest_call
 
 
 def pytest_collection_modifyitems(session, config, items):

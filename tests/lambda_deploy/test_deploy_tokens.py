@@ -123,11 +123,7 @@ def test_token_of_a_rolled_back_deployment_is_stale(fake, started):
 
 
 def test_output_variables_come_from_what_serves(fake, registry, artifacts):
-    arn = registry.register()
-    key = artifacts.package(arn)
-    handler(job_event(JOB_A, "staging", key), None)
-    token = fake.last_reply()[1]["continuationToken"]
-    handler(job_event(JOB_A, "staging", key, token=token), None)
+    deploy_to_in_service(fake, artifacts, registry.register(), JOB_A)
     variables = fake.last_reply()[1]["outputVariables"]
     config = fake.sm.describe_endpoint_config(EndpointConfigName=variables["EndpointConfigName"])
     model = fake.sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
