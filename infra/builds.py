@@ -23,7 +23,6 @@ from infra.execution_role import CODE_BUNDLES, MODEL_ARTIFACTS, TrainingRole
 from infra.iam import log_statement, service_role, statement
 from infra.model_registry import ModelRegistry
 from infra.naming import Names
-from lambda_deploy.deploy import TAG_ENVIRONMENT, TAG_PROJECT
 from pipeline_src import SKLEARN_FRAMEWORK_VERSION
 from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
 
@@ -147,9 +146,9 @@ class TrainingBuild(PipelineBuild):
         }
         # Training jobs carry this environment's ownership tags (the deploy step's keys), so the
         # role creates and watches only its own environment's jobs, whatever their names.
-        tags = {TAG_PROJECT: target.config.project, TAG_ENVIRONMENT: target.config.name}
+        tags = target.ownership_tags
         environment["TRAINING_JOB_TAGS"] = json.dumps(tags, sort_keys=True)
-        request_tags = {f"aws:RequestTag/{k}": v for k, v in tags.items()}
+        request_tags = target.owned("RequestTag")
         training_jobs = target.sagemaker_arn("training-job", f"{names.prefix}-*")
         key_arn = inputs.key.key_arn
         statements = [
@@ -170,8 +169,7 @@ class TrainingBuild(PipelineBuild):
                       conditions={"StringEquals": request_tags,
                                   "ForAllValues:StringEquals": {"aws:TagKeys": sorted(tags)}}),
             statement("WatchTrainingJobs", ["sagemaker:DescribeTrainingJob"], [training_jobs],
-                      conditions={"StringEquals": {f"aws:ResourceTag/{k}": v
-                                                   for k, v in tags.items()}}),
+                      conditions={"StringEquals": target.owned("ResourceTag")}),
             inputs.registry.register(),
             inputs.store.write(CODE_BUNDLES, f"{Names.TRAINING_OUTPUT_PREFIX}/*/metrics/*",
                                sid="UploadCodeBundlesAndMetrics"),

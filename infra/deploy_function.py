@@ -22,7 +22,6 @@ from infra.iam import log_statement, service_role, statement
 from infra.model_registry import ModelRegistry
 from infra.naming import STAGES, Names
 from infra.packaging import ZipArchive
-from lambda_deploy.deploy import TAG_ENVIRONMENT, TAG_PROJECT
 from lambda_deploy.errors import ConfigurationFailure
 from lambda_deploy.scaling import DIMENSION as SCALABLE_DIMENSION
 from lambda_deploy.scaling import NAMESPACE as SCALING_NAMESPACE
@@ -111,11 +110,8 @@ class DeployFunction(Construct):
         # Ownership by tag: this environment only creates what it tags as its own and only
         # changes or deletes what carries its tags, so a "dev" role cannot touch "dev-eu"
         # resources even where the name patterns overlap.
-        owned = {"StringEquals": {f"aws:ResourceTag/{TAG_PROJECT}": target.config.project,
-                                  f"aws:ResourceTag/{TAG_ENVIRONMENT}": target.config.name}}
-        tagged_as_own = {"StringEquals": {
-            f"aws:RequestTag/{TAG_PROJECT}": target.config.project,
-            f"aws:RequestTag/{TAG_ENVIRONMENT}": target.config.name}}
+        owned = {"StringEquals": target.owned("ResourceTag")}
+        tagged_as_own = {"StringEquals": target.owned("RequestTag")}
         grants = [
             log_statement(target.log_group_arn(names.lambda_log_group)),
             inputs.registry.read_packages(),

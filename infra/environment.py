@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from infra.config import EnvironmentConfig
 from infra.naming import Names
+from lambda_deploy.deploy import TAG_ENVIRONMENT, TAG_PROJECT
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,17 @@ class DeploymentTarget:
 
     def log_group_arn(self, name: str) -> str:
         return self.arn("logs", f"log-group:{name}")
+
+    @property
+    def ownership_tags(self) -> dict[str, str]:
+        """The tags that mark a resource as this environment's (keys declared by the deploy step,
+        which teardown finds resources by)."""
+        return {TAG_PROJECT: self.config.project, TAG_ENVIRONMENT: self.config.name}
+
+    def owned(self, kind: str) -> dict[str, str]:
+        """IAM condition keys requiring the ownership tags: kind "RequestTag" (what a request
+        creates or tags) or "ResourceTag" (what it touches)."""
+        return {f"aws:{kind}/{key}": value for key, value in self.ownership_tags.items()}
 
     def service_principal(self, service: str) -> str:
         return f"{service}.amazonaws.com"
