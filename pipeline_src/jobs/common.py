@@ -57,14 +57,26 @@ def env_float(settings: dict, name: str) -> float:
     try:
         return float(settings[name])
     except ValueError:
-        raise SettingsError(f"environment setting {name}={settings[name]!r} is not a number") from None
+        raise SettingsError(f"environment setting {name}={settings[name]!r} is not a "
+                            "number") from None
 
 
 def env_int(settings: dict, name: str) -> int:
     try:
         return int(settings[name])
     except ValueError:
-        raise SettingsError(f"environment setting {name}={settings[name]!r} is not an integer") from None
+        raise SettingsError(f"environment setting {name}={settings[name]!r} is not an "
+                            "integer") from None
+
+
+def gate_thresholds(settings: dict):
+    """The quality gate infra passes as JSON (GateThresholds.to_json) in GATE_THRESHOLDS."""
+    from pipeline_src.evaluate import GATE_THRESHOLDS_ENV, GateThresholds
+
+    try:
+        return GateThresholds.from_json(settings[GATE_THRESHOLDS_ENV])
+    except ValueError as exc:
+        raise SettingsError(f"environment setting {GATE_THRESHOLDS_ENV}: {exc}") from None
 
 
 # A stalled connection fails the build instead of hanging it: short timeouts, bounded retries.

@@ -21,7 +21,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline_src.evaluate import GATE_THRESHOLDS_ENV, GateThresholds
+from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
 from pipeline_src.jobs import common
 from pipeline_src.jobs.common import JobError, SettingsError, aws_call, join_s3
 
@@ -39,10 +39,7 @@ REFERENCE_SPLIT = "train"
 def monitor_settings(settings: dict):
     from pipeline_src.monitoring import MonitorSettings
 
-    try:
-        gate = GateThresholds.from_json(settings[GATE_THRESHOLDS_ENV])
-    except ValueError as exc:
-        raise SettingsError(f"environment setting {GATE_THRESHOLDS_ENV}: {exc}") from None
+    gate = common.gate_thresholds(settings)
     return MonitorSettings(
         drift_share=common.env_float(settings, "MONITOR_DRIFT_SHARE"),
         row_cap=common.env_int(settings, "MONITOR_ROW_CAP"),
@@ -258,7 +255,8 @@ def parse_window_end(text):
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise SettingsError(f"--window-end {text!r} is not an ISO date/time, e.g. 2026-11-22T06:00")
+        raise SettingsError(f"--window-end {text!r} is not an ISO date/time, "
+                            "e.g. 2026-11-22T06:00")
     return value.replace(tzinfo=value.tzinfo or timezone.utc)
 
 
@@ -276,7 +274,7 @@ def run_job(endpoint, window_end, output_dir: Path, environ=None, session=None) 
     if endpoint is not None:
         if endpoint not in endpoints:
             raise SettingsError(f"--endpoint {endpoint!r} is not monitored here; monitored: "
-                           f"{', '.join(endpoints)}")
+                                f"{', '.join(endpoints)}")
         endpoints = [endpoint]
     session = session or boto3.session.Session(region_name=settings["AWS_REGION"])
     for name in endpoints:

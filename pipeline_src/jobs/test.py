@@ -18,20 +18,12 @@ import tempfile
 from pathlib import Path
 
 from pipeline_src.contract import LABEL, read_csv
-from pipeline_src.evaluate import (GATE_THRESHOLDS_ENV, GateThresholds, evaluate, gate,
-                                   write_results)
+from pipeline_src.evaluate import GATE_THRESHOLDS_ENV, evaluate, gate, write_results
 from pipeline_src.jobs import common
 from pipeline_src.jobs.common import JobError, SettingsError, aws_call, join_s3
 from pipeline_src.model_io import ModelLoadError, extract_model_tarball, load_model
 
 REQUIRED = ("MODEL_PACKAGE_GROUP", "DATA_S3_URI", "AWS_REGION", GATE_THRESHOLDS_ENV)
-
-
-def gate_thresholds(settings: dict) -> GateThresholds:
-    try:
-        return GateThresholds.from_json(settings[GATE_THRESHOLDS_ENV])
-    except ValueError as exc:
-        raise SettingsError(f"environment setting {GATE_THRESHOLDS_ENV}: {exc}") from None
 
 
 def read_train_output(directory: Path) -> dict:
@@ -76,7 +68,7 @@ def run_job(train_output: Path, output_dir: Path, environ=None, session=None) ->
 
     environ = os.environ if environ is None else environ
     settings = common.require_env(REQUIRED, environ)
-    thresholds = gate_thresholds(settings)
+    thresholds = common.gate_thresholds(settings)
     info = read_train_output(train_output)
     arn = info["model_package_arn"]
     session = session or boto3.session.Session(region_name=settings["AWS_REGION"])
