@@ -16,8 +16,9 @@ on both); and the Bayes-optimal scorer P(fraud | x), derived here from the gener
 what a learned threshold can do, at the threshold the entry point's rule (F1-best) picks on each
 seed's train + validation rows. PR-AUC is average precision with tied scores ordered at random
 (the Bayes scorer has four values and this model one per cell of its cuts; scikit-learn's tie
-handling understates both); `sklearn AP` shows scikit-learn's own figure. Fit time is process CPU time with one thread (the forest with n_jobs=1, BLAS/OpenMP
-limited to 1), so other load on the machine does not enter it. Latency is the single-row
+handling understates both); `sklearn AP` shows scikit-learn's own figure. Fit time is process
+CPU time with one thread (the forest with n_jobs=1, BLAS/OpenMP limited to 1), so other load on
+the machine does not enter it. Latency is the single-row
 predict_fn, this model against the forest, interleaved, median of rounds.
 
 Targets (issue #11), on means over seeds: PR-AUC >= 0.95 x Bayes and > forest; F1 >= 0.96 x

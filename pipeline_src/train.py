@@ -5,9 +5,10 @@ channels in SM_CHANNEL_TRAIN / SM_CHANNEL_VALIDATION, and writes SM_MODEL_DIR (p
 model.tar.gz) and SM_OUTPUT_DATA_DIR (packed into output.tar.gz).
 
 The classifier is pipeline_src.model's scorecard (cuts added one at a time to a logistic
-regression while they beat the same search on shuffled columns). Its decision threshold maximises F1 on out-of-fold scores over the train
-and validation channels together (5-fold), so it rests on every fraud case available rather than
-the few in validation; the final model is then fitted on both channels. Test data is never seen.
+regression while they beat the same search on shuffled columns). Its decision threshold
+maximises F1 on out-of-fold scores over the train and validation channels together (5-fold), so
+it rests on every fraud case available rather than the few in validation; the final model is then
+fitted on both channels. Test data is never seen.
 """
 from __future__ import annotations
 

@@ -69,6 +69,14 @@ def env_int(settings: dict, name: str) -> int:
                             "integer") from None
 
 
+def json_setting(name: str, text: str):
+    """A setting infra writes as JSON (json.dumps), parsed; SettingsError naming it otherwise."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{name} is not valid JSON: {exc.msg}") from None
+
+
 def gate_thresholds(settings: dict):
     """The quality gate infra passes as JSON (GateThresholds.to_json) in GATE_THRESHOLDS."""
     from pipeline_src.evaluate import GATE_THRESHOLDS_ENV, GateThresholds

@@ -35,10 +35,7 @@ METRIC_NAMES = ("validation_roc_auc", "validation_pr_auc", "validation_precision
 
 
 def parse_hyperparameters(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"HYPERPARAMETERS is not valid JSON: {exc.msg}") from None
+    value = common.json_setting("HYPERPARAMETERS", text)
     if not isinstance(value, dict) or not all(isinstance(v, (str, int, float))
                                               for v in value.values()):
         raise SettingsError("HYPERPARAMETERS must be a JSON object of strings")
@@ -54,10 +51,7 @@ def parse_hyperparameters(text: str) -> dict:
 def parse_tags(text: str) -> list[dict]:
     """TRAINING_JOB_TAGS: the tags infra requires on every training job this build starts (its
     role may only create and watch jobs carrying them), a JSON object of strings."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"TRAINING_JOB_TAGS is not valid JSON: {exc.msg}") from None
+    value = common.json_setting("TRAINING_JOB_TAGS", text)
     if not isinstance(value, dict) or not value or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise SettingsError("TRAINING_JOB_TAGS must be a non-empty JSON object of strings")

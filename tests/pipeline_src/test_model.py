@@ -136,7 +136,7 @@ def test_max_cuts_bounds_the_model():
 
 def test_fit_is_deterministic_for_a_random_state():
     X, y = joint_data(n=10_000)
-    a, b = ScorecardClassifier(random_state=3).fit(X, y), ScorecardClassifier(random_state=3).fit(X, y)
+    a, b = (ScorecardClassifier(random_state=3).fit(X, y) for _ in range(2))
     np.testing.assert_array_equal(a.cuts_, b.cuts_)
     np.testing.assert_array_equal(a.coef_, b.coef_)
 
