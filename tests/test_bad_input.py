@@ -25,6 +25,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import main as entry  # noqa: E402
+from tests.config_edit import with_setting  # noqa: E402
 
 DEV = json.loads((ROOT / "config" / "dev.json").read_text())
 PROD = json.loads((ROOT / "config" / "prod.json").read_text())
@@ -51,16 +52,6 @@ class Case:
 def config_files(**docs) -> dict:
     return {name: text if isinstance(text, (str, bytes)) else json.dumps(text)
             for name, text in docs.items()}
-
-
-def with_(doc: dict, path: str, value) -> dict:
-    doc = json.loads(json.dumps(doc))
-    node = doc
-    *parents, leaf = path.split(".")
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value
-    return doc
 
 
 OUT = ["--outdir", "{tmp}/out"]
@@ -173,23 +164,24 @@ CASES = [
     Case("canary_percent the deploy step refuses beside all_at_once",
          ["synth", "--env", "dev", *OUT], 2,
          "config/dev.json.staging.deployment.canary_percent: 0 is outside the allowed range 1..50",
-         config=config_files(dev=with_(DEV, "staging.deployment.canary_percent", 0)),
+         config=config_files(dev=with_setting(DEV, "staging.deployment.canary_percent", 0)),
          untouched=("out",)),
     Case("true for a number", ["synth", "--env", "dev", *OUT], 2,
          "config/dev.json.alarms.evaluation_periods: expected an integer, got true",
-         config=config_files(dev=with_(DEV, "alarms.evaluation_periods", True)),
+         config=config_files(dev=with_setting(DEV, "alarms.evaluation_periods", True)),
          untouched=("out",)),
     Case("prod accepting unapproved models", ["synth", "--env", "dev", *OUT], 2,
          "config/dev.json.prod.accept_pending_approval: prod deploys Approved model packages "
          "only; allowed: false",
-         config=config_files(dev=with_(DEV, "prod.accept_pending_approval", True)),
+         config=config_files(dev=with_setting(DEV, "prod.accept_pending_approval", True)),
          untouched=("out",)),
     Case("name in the file differs from the file name", ["synth", "--env", "dev", *OUT], 2,
          "config/dev.json.name: 'prod' must match the file name 'dev'",
-         config=config_files(dev=with_(DEV, "name", "prod")), untouched=("out",)),
+         config=config_files(dev=with_setting(DEV, "name", "prod")), untouched=("out",)),
     Case("a project name that overflows AWS name limits", ["synth", "--env", "dev", *OUT], 2,
          "config/dev.json.project: 'a-project-name-that-is-far-too-long' must be 1-16 lowercase",
-         config=config_files(dev=with_(DEV, "project", "a-project-name-that-is-far-too-long")),
+         config=config_files(
+             dev=with_setting(DEV, "project", "a-project-name-that-is-far-too-long")),
          untouched=("out",)),
     # ---- run-local ----
     Case("--data '' (an unset variable in CI)", [*RL, "--data", ""], 2,

@@ -10,6 +10,7 @@ import pytest
 
 from infra.config import ConfigError, load_environment, load_environments
 from infra.naming import Names
+from tests.config_edit import with_setting
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = json.loads((ROOT / "config" / "dev.json").read_text())
@@ -18,16 +19,6 @@ BASE = json.loads((ROOT / "config" / "dev.json").read_text())
 def write_env(tmp_path: Path, data: dict, name: str = "dev") -> Path:
     (tmp_path / f"{name}.json").write_text(json.dumps(data))
     return tmp_path
-
-
-def with_setting(path: str, value) -> dict:
-    data = json.loads(json.dumps(BASE))
-    node = data
-    *parents, leaf = path.split(".")
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value
-    return data
 
 
 def error_for(tmp_path: Path, data: dict) -> str:
@@ -96,13 +87,13 @@ def test_repository_configs_load():
      "config/dev.json.training.hyperparameters.max-iter: expected a string or number, got list"),
 ])
 def test_bad_setting_names_setting_and_allowed_values(tmp_path, path, value, expected):
-    assert error_for(tmp_path, with_setting(path, value)).startswith(expected)
+    assert error_for(tmp_path, with_setting(BASE, path, value)).startswith(expected)
 
 
 def test_derived_names_respect_aws_limits(tmp_path):
     # 16 + 1 + 8 = 25 characters of prefix, the longest allowed, in a 14-character region
     # (the longest region names): every derived name still fits.
-    data = with_setting("project", "p" * 16)
+    data = with_setting(BASE, "project", "p" * 16)
     data["region"] = "ap-southeast-3"
     (tmp_path / "abcdefgh.json").write_text(json.dumps(data))
     config = load_environment("abcdefgh", config_dir=tmp_path)
@@ -196,11 +187,11 @@ def test_cli_bad_input_is_one_line_exit_2_no_traceback(tmp_path, args, env, expe
      "range 0..3600"),
 ])
 def test_strict_types_and_cross_field_rules(tmp_path, path, value, expected):
-    assert error_for(tmp_path, with_setting(path, value)).startswith(expected)
+    assert error_for(tmp_path, with_setting(BASE, path, value)).startswith(expected)
 
 
 def test_several_problems_report_the_first_and_count_the_rest(tmp_path):
-    data = with_setting("region", "Europe")
+    data = with_setting(BASE, "region", "Europe")
     data["training"]["instance_count"] = 3
     assert error_for(tmp_path, data) == ("config/dev.json.region: 'Europe' is not an AWS region "
                                          "name, e.g. eu-west-1 (and 1 more problem(s))")
@@ -310,7 +301,8 @@ def test_schema_validates_the_repository_configs():
         if path.name != "schema.json":
             jsonschema.validate(json.loads(path.read_text()), json_schema())
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(with_setting("prod.deployment.canary_percent", 60), json_schema())
+        jsonschema.validate(with_setting(BASE, "prod.deployment.canary_percent", 60),
+                            json_schema())
 
 
 def test_synth_runs_the_deploy_steps_own_validation_on_its_settings():
