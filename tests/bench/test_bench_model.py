@@ -50,3 +50,33 @@ def test_small_run_prints_every_row_and_target(bench, capsys):
                 "training procedure", "single-row predict_fn",
                 "PR-AUC >= 0.95 x Bayes", "predict_fn <= 1/10 forest"):
         assert row in out
+
+
+THRESHOLD_FLOOR = BENCH.parent / "threshold_floor.py"
+
+
+@pytest.fixture(scope="module")
+def floor():
+    spec = importlib.util.spec_from_file_location("threshold_floor", THRESHOLD_FLOOR)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_threshold_floor_f1_is_scikit_learns(floor):
+    from sklearn.metrics import f1_score
+
+    rng = np.random.RandomState(1)
+    y = rng.uniform(size=4000) < 0.1
+    p = np.round(rng.uniform(size=4000) * 0.5 + 0.5 * y, 1)
+    for threshold in (0.2, 0.5, 0.7):
+        assert floor.f1_at(y, p, threshold) == pytest.approx(f1_score(y, p >= threshold))
+
+
+def test_threshold_floor_small_run_reports_each_evaluation_set(floor, capsys):
+    assert floor.main(["--seeds", "10", "--population-rows", "20000"]) == 0
+    out = capsys.readouterr().out
+    for line in ("200,000 held-out rows", "500,000 held-out rows", "20,000 rows, seed 99",
+                 "P(10-seed std <= 0.02)", "seeds whose rows pick another"):
+        assert line in out
+    assert floor.main(["--seeds", "5"]) == 2
