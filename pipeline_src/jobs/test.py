@@ -83,8 +83,11 @@ def run_job(train_output: Path, output_dir: Path, environ=None, session=None) ->
         workdir = Path(tmp)
         test_df = read_csv(common.download(s3, join_s3(settings["DATA_S3_URI"], "test.csv"),
                                            workdir / "test.csv"))
-        model = fetch_model(s3, model_data_url_of(package), workdir / "challenger")
-        metrics, scores = evaluate(model, test_df)
+        try:
+            model = fetch_model(s3, model_data_url_of(package), workdir / "challenger")
+            metrics, scores = evaluate(model, test_df)
+        except ModelLoadError as exc:
+            raise JobError(f"challenger {arn} cannot be evaluated: {exc}") from None
         print("challenger: " + ", ".join(f"{k}={metrics[k]:.4f}"
                                           for k in ("roc_auc", "pr_auc", "precision", "recall", "f1")))
 
@@ -95,9 +98,9 @@ def run_job(train_output: Path, output_dir: Path, environ=None, session=None) ->
             try:
                 champion_model = fetch_model(s3, model_data_url_of(champion_package),
                                              workdir / "champion")
+                champion_metrics, champion_scores = evaluate(champion_model, test_df)
             except ModelLoadError as exc:
                 raise JobError(f"champion {champion_arn} cannot be evaluated: {exc}") from None
-            champion_metrics, champion_scores = evaluate(champion_model, test_df)
             champion = {"arn": champion_arn, "metrics": champion_metrics, "scores": champion_scores}
             print(f"champion {champion_arn}: pr_auc={champion_metrics['pr_auc']:.4f}, "
                   f"f1={champion_metrics['f1']:.4f}")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline_src import train as train_entry
+from pipeline_src.model import ScorecardClassifier
 from pipeline_src.sample_data import generate, split, write_splits
 
 REGION = "eu-west-1"
@@ -49,6 +50,38 @@ def train_model(data_dir: Path, out: Path, extra_args=(), train_file=None) -> Pa
 @pytest.fixture(scope="session")
 def model_dir(data_dir, tmp_path_factory) -> Path:
     return train_model(data_dir, tmp_path_factory.mktemp("trained"))
+
+
+# Amount above which nan_scoring_copy's model scores NaN: the contract's example rows lie below,
+# a few rows of the 20k-row data's test split above.
+NAN_ABOVE_AMOUNT = 300.0
+
+
+def nan_scoring_copy(model_dir: Path, dest: Path) -> Path:
+    """A copy of the trained model that unpickles and scores the contract's example rows, so
+    load_model accepts it, but scores NaN for rows with amount > NAN_ABOVE_AMOUNT."""
+    import shutil
+
+    import joblib
+
+    shutil.copytree(model_dir, dest)
+    estimator = joblib.load(dest / "model.joblib")
+    broken = NanAboveAmount.__new__(NanAboveAmount)
+    broken.__dict__.update(estimator.__dict__)
+    joblib.dump(broken, dest / "model.joblib")
+    return dest
+
+
+class NanAboveAmount(ScorecardClassifier):
+    def predict_proba(self, X):
+        import numpy as np
+
+        from pipeline_src.contract import feature_names
+
+        p = super().predict_proba(X)
+        amount = np.asarray(X, dtype=float)[:, feature_names().index("amount")]
+        p[amount > NAN_ABOVE_AMOUNT] = np.nan
+        return p
 
 
 @pytest.fixture(scope="session")

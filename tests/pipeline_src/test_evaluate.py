@@ -5,6 +5,7 @@ import pytest
 
 from pipeline_src import evaluate as ev
 from pipeline_src.model_io import load_model
+from tests.pipeline_src.conftest import NAN_ABOVE_AMOUNT, nan_scoring_copy
 
 
 def test_metrics_at_threshold_and_no_skill_baseline():
@@ -85,3 +86,17 @@ def test_report_shows_the_scorecard_the_model_computes(model_dir, splits, tmp_pa
     assert "## The model" in report
     for cut in scorecard["cuts"]:
         assert f"| {cut['feature']} | {cut['above']:.6g} | {cut['weight']:+.3f} |" in report
+
+
+
+def test_scores_outside_0_1_on_any_row_are_refused_naming_the_first(model_dir, splits, tmp_path):
+    from pipeline_src.model_io import ModelLoadError
+
+    model = load_model(nan_scoring_copy(model_dir, tmp_path / "broken"))
+    test = splits["test"]
+    over = np.flatnonzero(test["amount"].to_numpy() > NAN_ABOVE_AMOUNT)
+    assert 0 < len(over) < len(test)
+    with pytest.raises(ModelLoadError) as exc:
+        ev.score(model, test)
+    assert str(exc.value) == (f"scores {len(over)} of {len(test)} rows outside [0, 1] "
+                              f"(row {over[0]}: nan)")
