@@ -1,5 +1,5 @@
-"""The IAM sufficiency and excess tests evaluate the dev stack (tests/infra/test_iam_sufficiency.py):
-the recorded calls carry dev's names. They speak for every environment only if each environment's
+"""The IAM sufficiency and excess tests (tests/infra/test_iam_sufficiency.py) evaluate the dev
+stack: the recorded calls carry dev's names. They speak for every environment only if each environment's
 policies are dev's with that environment's own names and settings put in. This checks that, for
 every policy document of every stack (role, trust, bucket, key, topic policies), so a grant that
 depends on an environment's settings in any other way fails here instead of going unevaluated.
@@ -67,8 +67,8 @@ def test_policies_are_the_reference_environments_with_names_and_settings_put_in(
     assert set(reference) - set(other) == expected_only_in_reference
     assert set(other) - set(reference) == set()
     differing = [key for key in sorted(set(reference) & set(other)) if reference[key] != other[key]]
-    assert not differing, "\n".join(
-        f"{'.'.join(key)} differs from {REFERENCE}'s beyond names and settings" for key in differing)
+    assert not differing, "\n".join(f"{'.'.join(key)} differs from {REFERENCE}'s beyond names "
+                                     "and settings" for key in differing)
 
 
 def test_placeholders_hide_only_what_each_environment_sets(stacks):
