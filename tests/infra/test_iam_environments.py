@@ -1,8 +1,9 @@
 """The IAM sufficiency and excess tests (tests/infra/test_iam_sufficiency.py) evaluate the dev
-stack: the recorded calls carry dev's names. They speak for every environment only if each environment's
-policies are dev's with that environment's own names and settings put in. This checks that, for
-every policy document of every stack (role, trust, bucket, key, topic policies), so a grant that
-depends on an environment's settings in any other way fails here instead of going unevaluated.
+stack: the recorded calls carry dev's names. They speak for every environment only if each
+environment's policies are dev's with that environment's own names and settings put in. This
+checks that for every policy document of every stack (role, trust, bucket, key, topic
+policies), so a grant that depends on an environment's settings in any other way fails here
+instead of going unevaluated.
 """
 from __future__ import annotations
 
