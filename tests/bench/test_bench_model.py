@@ -12,12 +12,16 @@ from pipeline_src.sample_data import generate
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_model.py"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_model", BENCH)
+def load_script(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_script(BENCH)
 
 
 def test_bayes_probability_matches_the_generators_fraud_rate_per_value(bench):
@@ -57,10 +61,7 @@ THRESHOLD_FLOOR = BENCH.parent / "threshold_floor.py"
 
 @pytest.fixture(scope="module")
 def floor():
-    spec = importlib.util.spec_from_file_location("threshold_floor", THRESHOLD_FLOOR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(THRESHOLD_FLOOR)
 
 
 def test_threshold_floor_f1_is_scikit_learns(floor):

@@ -230,30 +230,36 @@ def test_champion_is_evaluated_on_the_same_data_and_can_reject(
     assert "> tolerance 0.0200" in description
 
 
+def package_arn(train_out) -> str:
+    return json.loads((train_out / "model_package.json").read_text())["model_package_arn"]
+
+
+def job_error(aws, train_out, tmp_path) -> str:
+    with pytest.raises(JobError) as exc:
+        run_test(aws, train_out, tmp_path)
+    return str(exc.value)
+
+
 def test_a_model_that_cannot_score_the_test_rows_fails_the_job_naming_it(
         aws, fake_training, model_dir, tmp_path):
     """load_model checks two example rows; a NaN on any test row must still stop the job with
     one line naming the package, not a metric's traceback, and leave the approval untouched."""
     broken = nan_scoring_copy(model_dir, tmp_path / "broken-model")
     champion_out = register(aws, fake_training, broken, tmp_path, "champion")
-    champion_arn = json.loads((champion_out / "model_package.json").read_text())[
-        "model_package_arn"]
-    with pytest.raises(JobError) as exc:
-        run_test(aws, champion_out, tmp_path)
-    assert str(exc.value).startswith(f"challenger {champion_arn} cannot be evaluated: scores ")
+    champion_arn = package_arn(champion_out)
+    error = job_error(aws, champion_out, tmp_path)
+    assert error.startswith(f"challenger {champion_arn} cannot be evaluated: scores ")
     assert status(aws, champion_arn)["ModelApprovalStatus"] == "PendingManualApproval"
 
-    # The same model as an approved champion (approved by hand, as a reviewer can).
+    # The broken model as the approved champion (approved by hand, as a reviewer can).
     aws.client("sagemaker").update_model_package(ModelPackageArn=champion_arn,
                                                  ModelApprovalStatus="Approved")
     challenger_out = register(aws, fake_training, model_dir, tmp_path, "challenger")
-    challenger_arn = json.loads((challenger_out / "model_package.json").read_text())[
-        "model_package_arn"]
-    with pytest.raises(JobError) as exc:
-        run_test(aws, challenger_out, tmp_path)
-    assert str(exc.value).startswith(f"champion {champion_arn} cannot be evaluated: scores ")
-    assert "rows outside [0, 1]" in str(exc.value) and "\n" not in str(exc.value)
-    assert status(aws, challenger_arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    error = job_error(aws, challenger_out, tmp_path)
+    assert error.startswith(f"champion {champion_arn} cannot be evaluated: scores ")
+    assert "rows outside [0, 1]" in error and "\n" not in error
+    challenger = status(aws, package_arn(challenger_out))
+    assert challenger["ModelApprovalStatus"] == "PendingManualApproval"
 
 
 def test_missing_train_output(aws, tmp_path):
