@@ -65,15 +65,14 @@ def score(model: dict, df):
 
     from pipeline_src.contract import feature_names
     from pipeline_src.inference import predict_fn
-
-    from pipeline_src.model_io import ModelLoadError
+    from pipeline_src.model_io import ModelLoadError, outside_unit_interval
 
     X = df[feature_names()].to_numpy(dtype=float)
     fast = dict(model, fast=None)  # batch path: scikit-learn's own predict_proba
     scores = np.array([p["probability"] for p in predict_fn(X, fast)], dtype=float)
     # load_model checked two example rows; a score outside [0, 1] (NaN included) on any other row
     # would otherwise end in a metric's traceback or a meaningless gate decision.
-    bad = np.flatnonzero(~((scores >= 0) & (scores <= 1)))
+    bad = outside_unit_interval(scores)
     if bad.size:
         raise ModelLoadError(f"scores {bad.size} of {len(scores)} rows outside [0, 1] "
                              f"(row {bad[0]}: {scores[bad[0]]})")

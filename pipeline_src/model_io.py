@@ -111,6 +111,14 @@ def load_model(model_dir) -> dict:
     }
 
 
+def outside_unit_interval(probabilities):
+    """Indices of the probabilities that are not in [0, 1] (NaN included)."""
+    import numpy as np
+
+    p = np.asarray(probabilities, dtype=float)
+    return np.flatnonzero(~((p >= 0) & (p <= 1)))
+
+
 def check_scores(estimator, path) -> None:
     """A model that cannot score the contract's example rows is unusable, whatever unpickled:
     say so at load time, as a ModelLoadError, rather than fail later inside a metric."""
@@ -123,7 +131,7 @@ def check_scores(estimator, path) -> None:
     except Exception as exc:  # noqa: BLE001 - any failure to score means the model is unusable
         raise ModelLoadError(f"{path}: cannot score the contract's example rows: "
                              f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
-    if not np.all((p >= 0) & (p <= 1)):
+    if outside_unit_interval(p).size:
         raise ModelLoadError(f"{path}: scores example rows outside [0, 1]: {p.tolist()}")
 
 

@@ -44,6 +44,16 @@ def fetch_model(s3, model_data_url: str, dest: Path) -> dict:
     return load_model(extract_model_tarball(tarball, dest / "model"))
 
 
+def evaluate_package(s3, package: dict, role: str, arn: str, test_df, workdir: Path):
+    """(model, metrics, scores) of a registered package on the test rows; a JobError naming it
+    (role: challenger or champion) when its model cannot be loaded or cannot score them."""
+    try:
+        model = fetch_model(s3, model_data_url_of(package), workdir / role)
+        return (model, *evaluate(model, test_df))
+    except ModelLoadError as exc:
+        raise JobError(f"{role} {arn} cannot be evaluated: {exc}") from None
+
+
 def find_champion(sm, group: str, challenger_arn: str):
     """The most recently approved package in the group other than the challenger, or None."""
     response = aws_call(sm, "ListModelPackages", ModelPackageGroupName=group,
@@ -83,11 +93,7 @@ def run_job(train_output: Path, output_dir: Path, environ=None, session=None) ->
         workdir = Path(tmp)
         test_df = read_csv(common.download(s3, join_s3(settings["DATA_S3_URI"], "test.csv"),
                                            workdir / "test.csv"))
-        try:
-            model = fetch_model(s3, model_data_url_of(package), workdir / "challenger")
-            metrics, scores = evaluate(model, test_df)
-        except ModelLoadError as exc:
-            raise JobError(f"challenger {arn} cannot be evaluated: {exc}") from None
+        model, metrics, scores = evaluate_package(s3, package, "challenger", arn, test_df, workdir)
         print("challenger: " + ", ".join(f"{k}={metrics[k]:.4f}"
                                           for k in ("roc_auc", "pr_auc", "precision", "recall", "f1")))
 
@@ -95,12 +101,8 @@ def run_job(train_output: Path, output_dir: Path, environ=None, session=None) ->
         champion_arn = find_champion(sm, group, arn)
         if champion_arn:
             champion_package = aws_call(sm, "DescribeModelPackage", ModelPackageName=champion_arn)
-            try:
-                champion_model = fetch_model(s3, model_data_url_of(champion_package),
-                                             workdir / "champion")
-                champion_metrics, champion_scores = evaluate(champion_model, test_df)
-            except ModelLoadError as exc:
-                raise JobError(f"champion {champion_arn} cannot be evaluated: {exc}") from None
+            _, champion_metrics, champion_scores = evaluate_package(
+                s3, champion_package, "champion", champion_arn, test_df, workdir)
             champion = {"arn": champion_arn, "metrics": champion_metrics, "scores": champion_scores}
             print(f"champion {champion_arn}: pr_auc={champion_metrics['pr_auc']:.4f}, "
                   f"f1={champion_metrics['f1']:.4f}")
