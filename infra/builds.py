@@ -134,7 +134,7 @@ class TrainingBuild(PipelineBuild):
         target = inputs.target
         config, names = target.config, target.names
         training = config.training
-        inference_types = sorted({config.staging.instance_type, config.prod.instance_type})
+        inference_types = sorted({stage.instance_type for stage in config.stages})
         environment = {
             **_common_environment(inputs),
             "TRAINING_INSTANCE_TYPE": training.instance_type,

@@ -22,7 +22,9 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       ValidationError, WithJsonSchema, create_model, model_validator)
 from pydantic_core import PydanticCustomError
 
-from lambda_deploy.settings import MAX_COOLDOWN_SECONDS, AutoscalingSettings
+from lambda_deploy.settings import (DEFAULT_VARIANT, MAX_COOLDOWN_SECONDS, MAX_STAGES,
+                                    MAX_VARIANTS, SAGEMAKER_NAME, STAGE_NAME, STAGE_NAME_MAX,
+                                    VARIANT_NAME_MAX, AutoscalingSettings)
 from pipeline_src.evaluate import GateThresholds
 from pipeline_src.train import check_hyperparameters
 
@@ -70,6 +72,8 @@ _NAME = r"[a-z][a-z0-9]*(-[a-z0-9]+)*"
 InstanceType = Annotated[str, Field(json_schema_extra={"pattern": r"^ml\.[a-z0-9]+\.[a-z0-9]+$"}),
                          _matches(r"ml\.[a-z0-9]+\.[a-z0-9]+", "is not a SageMaker instance type; "
                                   "expected ml.<family>.<size>, e.g. ml.m5.large")]
+AccountId = Annotated[str, Field(json_schema_extra={"pattern": r"^\d{12}$"}),
+                      _matches(r"\d{12}", "is not a 12-digit AWS account ID")]
 _REGION = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d"
 REGION_PATTERN = re.compile(_REGION)
 Region = Annotated[str, Field(json_schema_extra={"pattern": f"^{_REGION}$"}),
@@ -190,6 +194,17 @@ class AutoscalingConfig(Settings):
         return self
 
 
+class VariantConfig(Settings):
+    """One production variant of a stage's endpoint; it serves the deployed model."""
+
+    name: Annotated[str, Field(json_schema_extra={"pattern": f"^{SAGEMAKER_NAME}$"},
+                               max_length=VARIANT_NAME_MAX),
+                    _matches(SAGEMAKER_NAME, "is not a SageMaker variant name (letters, digits, "
+                             "single hyphens inside)")] = Field(description="variant name")
+    # SageMaker sends each variant weight / sum of weights of the traffic.
+    weight: float = Field(1.0, gt=0, le=1000, description="relative share of the traffic")
+
+
 class EndpointStageConfig(Settings):
     """One deploy stage's endpoint."""
 
@@ -199,7 +214,8 @@ class EndpointStageConfig(Settings):
                                          description="see `deployment.*`")
     # Staging may serve a model still PendingManualApproval; prod never does.
     accept_pending_approval: bool = Field(
-        False, description="deploy a PendingManualApproval package (staging only)")
+        False, description="deploy a PendingManualApproval package (not at or after a manual "
+                           "approval)")
     data_capture_percent: int = Field(0, ge=0, le=100,
                                       description="share of requests captured to S3")
     # Endpoint configs and models kept after a deploy, for a manual rollback.
@@ -220,6 +236,41 @@ class EndpointStageConfig(Settings):
                        f"{scaling.max_instances}); it is the size a new endpoint starts at")
         return self
 
+
+
+
+class StageConfig(EndpointStageConfig):
+    """One deploy stage: where its endpoint lives and how it serves. Stages deploy in order."""
+
+    name: Annotated[str, Field(json_schema_extra={"pattern": f"^{STAGE_NAME}$"},
+                               max_length=STAGE_NAME_MAX),
+                    _matches(STAGE_NAME, f"is not a stage name: 1-{STAGE_NAME_MAX} lowercase "
+                             "letters or digits, starting with a letter")] = Field(
+        description="stage name (in every name of its endpoint, `<project>-<env>-<stage>`)")
+    account_id: Optional[AccountId] = Field(
+        None, description="account of the stage's endpoint; unset: the environment's account")
+    region: Optional[Region] = Field(
+        None, description="region of the stage's endpoint; unset: the environment's region")
+    approval: bool = Field(False, description="a person approves in CodePipeline (notified "
+                                              "through the topic) before this stage deploys")
+    variants: Annotated[list[VariantConfig], Field(min_length=1, max_length=MAX_VARIANTS)] = \
+        Field([VariantConfig(name=DEFAULT_VARIANT)], description=(
+            f"production variants, each serving the deployed model with its weight (at most "
+            f"{MAX_VARIANTS}: every variant has two rollback alarms and an update takes 10)"))
+
+    @model_validator(mode="after")
+    def _unique_variants(self):
+        names = [v.name for v in self.variants]
+        for index, variant in enumerate(names):
+            if variant in names[:index]:
+                raise rule(f"variants.{index}.name", f"{variant!r} is named twice")
+        return self
+
+
+def _default_stages() -> list:
+    # The fraud demo: staging serves what the test stage registered, prod what a person approved.
+    return [StageConfig(name="staging", accept_pending_approval=True),
+            StageConfig(name="prod", approval=True)]
 
 class AlarmConfig(Settings):
     """Per-endpoint alarms; the deploy step rolls an update back when one fires."""
@@ -293,18 +344,16 @@ class EnvironmentConfig(Settings):
                          description="1-16 lowercase letters/digits/hyphens; prefixes every name "
                                      "(`<project>-<env>-...`)")
     region: Region = Field(description="AWS region")
-    account_id: Optional[Annotated[str, Field(json_schema_extra={"pattern": r"^\d{12}$"}),
-                                   _matches(r"\d{12}", "is not a 12-digit AWS account ID")]] \
-        = Field(None, description="optional account guard (`allowed_account_ids` on the provider)")
+    account_id: Optional[AccountId] = Field(
+        None, description="optional account guard (`allowed_account_ids` on the provider)")
     training: TrainingConfig = Field(default_factory=TrainingConfig,
                                      description="the SageMaker training job")
     quality_gate: QualityGateConfig = Field(default_factory=QualityGateConfig,
                                             description="thresholds on held-out data (0..1)")
-    staging: EndpointStageConfig = Field(
-        default_factory=lambda: EndpointStageConfig(accept_pending_approval=True),
-        description="staging endpoint")
-    prod: EndpointStageConfig = Field(default_factory=EndpointStageConfig,
-                                      description="prod endpoint")
+    stages: Annotated[list[StageConfig], Field(min_length=1, max_length=MAX_STAGES)] = Field(
+        default_factory=_default_stages, description=(
+            "deploy stages in pipeline order (see `stages[].*`); default: staging, then prod "
+            "after a manual approval"))
     alarms: AlarmConfig = Field(default_factory=AlarmConfig,
                                 description="rollback alarms of each endpoint")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig,
@@ -324,11 +373,34 @@ class EnvironmentConfig(Settings):
                                                     description="extra provider default tags")
 
     @model_validator(mode="after")
-    def _prod_approved_only(self):
-        if self.prod.accept_pending_approval:
-            raise rule("prod.accept_pending_approval",
-                       "prod deploys Approved model packages only; allowed: false")
+    def _stage_order(self):
+        seen, approved = [], False
+        for index, stage in enumerate(self.stages):
+            if stage.name in seen:
+                raise rule(f"stages.{index}.name", f"{stage.name!r} is named twice")
+            seen.append(stage.name)
+            approved = approved or stage.approval
+            # What a person approved goes on; a later stage must not serve an unapproved one.
+            if approved and stage.accept_pending_approval:
+                raise rule(f"stages.{index}.accept_pending_approval",
+                           "a stage at or after a manual approval deploys Approved model "
+                           "packages only; allowed: false")
+            # Each stage's endpoint is in its own account/region once stacks per account exist;
+            # until then every stage is in the environment's account and region.
+            for setting, own in (("account_id", self.account_id), ("region", self.region)):
+                value = getattr(stage, setting)
+                if value is not None and value != own:
+                    raise rule(f"stages.{index}.{setting}",
+                               f"{value!r} differs from the environment's {setting} {own!r}; "
+                               "stages in other accounts or regions are not supported yet")
         return self
+
+    def stage(self, name: str) -> StageConfig:
+        return next(s for s in self.stages if s.name == name)
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
 
 
 # --- error messages ----------------------------------------------------------------------------
@@ -348,10 +420,14 @@ def _given(value: Any) -> str:
 
 
 def _model_of(annotation):
-    """The model class behind a field annotation (Optional unwrapped), or None."""
+    """The model class behind a field annotation (Optional, Annotated and list unwrapped)."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
     if get_origin(annotation) in (Union, UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
         annotation = args[0] if len(args) == 1 else None
+    if get_origin(annotation) is list:
+        annotation = get_args(annotation)[0]
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) \
         else None
 
@@ -359,6 +435,8 @@ def _model_of(annotation):
 def _model_at(root: type, loc: tuple):
     model = root
     for part in loc:
+        if isinstance(part, int):
+            continue  # a list item: the list's element model is already `model`
         if model is None or part not in model.model_fields:
             return None
         model = _model_of(model.model_fields[part].annotation)
@@ -382,7 +460,10 @@ def _message(error: dict, root: type) -> tuple[tuple, str]:
     kind, loc, given = error["type"], tuple(error["loc"]), error.get("input")
     ctx = error.get("ctx") or {}
     if kind == "rule":
-        setting = tuple(p for p in str(ctx.get("setting", "")).split(".") if p)
+        parts = [p for p in str(ctx.get("setting", "")).split(".") if p]
+        # "stages.1.name": list items are numbered in a rule's setting as pydantic numbers them.
+        setting = tuple(int(p) if p.isdigit() and i and parts[i - 1] in ("stages", "variants")
+                        else p for i, p in enumerate(parts))
         return loc + setting, ctx["message"]
     if kind == "format":
         return loc, error["msg"]
@@ -392,6 +473,12 @@ def _message(error: dict, root: type) -> tuple[tuple, str]:
         return loc, f"unknown setting; allowed: {allowed}"
     if kind == "missing":
         return loc, "required setting is missing"
+    if kind == "too_short":
+        return loc, f"expected at least {ctx.get('min_length')} entries, got " \
+                    f"{ctx.get('actual_length')}"
+    if kind == "too_long":
+        return loc, f"expected at most {ctx.get('max_length')} entries, got " \
+                    f"{ctx.get('actual_length')}"
     if kind in _EXPECTED:
         return loc, f"expected {_EXPECTED[kind]}, got {_given(given)}"
     if kind in ("greater_than_equal", "less_than_equal"):
@@ -418,7 +505,9 @@ def _message(error: dict, root: type) -> tuple[tuple, str]:
 
 
 def _setting(part) -> str:
-    """One step of a setting path; a key that is not a plain name is quoted."""
+    """One step of a setting path; a list index is [i], a key that is not a plain name quoted."""
+    if isinstance(part, int):
+        return f"[{part}]"
     text = str(part)
     return f".{text}" if re.fullmatch(r"[\w:/@+=-]+", text) else f"[{json.dumps(text)}]"
 
@@ -435,11 +524,26 @@ def format_error(exc: ValidationError, label: str, root: type = None) -> str:
 
 # --- loading -----------------------------------------------------------------------------------
 
+def _named(items) -> bool:
+    return isinstance(items, list) and all(isinstance(i, dict) and "name" in i for i in items)
+
+
 def deep_merge(base: dict, override: dict) -> dict:
+    """override over base; objects merge key by key, and lists of named objects (stages,
+    variants) item by item by name (an item of a new name is appended)."""
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value)
+        elif _named(value) and _named(merged.get(key)):
+            items = list(merged[key])
+            for item in value:
+                at = next((i for i, old in enumerate(items) if old["name"] == item["name"]), None)
+                if at is None:
+                    items.append(item)
+                else:
+                    items[at] = deep_merge(items[at], item)
+            merged[key] = items
         else:
             merged[key] = value
     return merged

@@ -28,9 +28,14 @@ def json_schema() -> dict:
     for name, field in EnvironmentConfig.model_fields.items():
         if field.default_factory is not None:
             value = field.get_default(call_default_factory=True)
-            schema["properties"][name]["default"] = (
-                value.model_dump(mode="json") if hasattr(value, "model_dump") else value)
+            schema["properties"][name]["default"] = _plain(value)
     return schema
+
+
+def _plain(value):
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return [_plain(v) for v in value] if isinstance(value, list) else value
 
 
 def schema_text() -> str:
@@ -63,7 +68,9 @@ def _allowed(node: dict, defs: dict) -> str:
     text = {"integer": "integer", "number": "number", "boolean": "true/false", "string": "string",
             "object": "object of strings"}.get(kind, kind)
     low, high = node.get("minimum"), node.get("maximum")
-    if low is not None and high is not None:
+    if node.get("exclusiveMinimum") is not None:
+        text += f" > {node['exclusiveMinimum']}" + (f", ≤ {high}" if high is not None else "")
+    elif low is not None and high is not None:
         text += f" {low}..{high}" if low != high else f" {low}"
     elif low is not None:
         text += f" ≥ {low}"
@@ -89,6 +96,17 @@ def _rows(properties: dict, defs: dict, prefix: str, defaults: dict, required: l
         if target.get("type") == "object" and "properties" in target:
             rows += _rows(target["properties"], defs, f"{path}.",
                           default if isinstance(default, dict) else {}, target.get("required", []))
+            continue
+        item = _resolve(target.get("items", {}), defs) if target.get("type") == "array" else {}
+        if item.get("type") == "object" and "properties" in item:
+            # A list of sections (stages, variants): one row for the list, then its items'
+            # settings as <list>[].<setting> with the item's own defaults.
+            low, high = target.get("minItems"), target.get("maxItems")
+            shown = ", ".join(str(v.get("name", v)) for v in default) \
+                if isinstance(default, list) else _default(default)
+            rows.append((path, f"list of {low}..{high}", f"{shown}" if shown else "",
+                         prop.get("description", "")))
+            rows += _rows(item["properties"], defs, f"{path}[].", {}, item.get("required", []))
             continue
         shown = ("required" if not prefix else "required in the section") \
             if name in required and name not in defaults else _default(default)

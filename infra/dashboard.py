@@ -11,9 +11,7 @@ from typing import Sequence
 from constructs import Construct
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 
-from infra.endpoint_alarms import VARIANT_NAME
 from infra.environment import DeploymentTarget
-from infra.naming import STAGES
 
 WIDTH = 8
 HEIGHT = 6
@@ -33,13 +31,19 @@ def dashboard_body(target: DeploymentTarget, monitored_endpoints: Sequence[str],
                    build_projects: Sequence[str]) -> dict:
     names, config = target.names, target.config
     region = config.region
-    endpoints = [names.endpoint(s) for s in STAGES]
+    endpoints = [names.endpoint(s) for s in config.stage_names]
+    variants = {names.endpoint(s.name): [v.name for v in s.variants] for s in config.stages}
 
     def per_endpoint(metric: str, namespace="AWS/SageMaker", variant=True, eps=endpoints):
         rows = []
         for endpoint in eps:
-            dims = ["EndpointName", endpoint] + (["VariantName", VARIANT_NAME] if variant else [])
-            rows.append([namespace, metric, *dims, {"label": endpoint}])
+            if not variant:
+                rows.append([namespace, metric, "EndpointName", endpoint, {"label": endpoint}])
+                continue
+            for name in variants[endpoint]:
+                label = endpoint if len(variants[endpoint]) == 1 else f"{endpoint} {name}"
+                rows.append([namespace, metric, "EndpointName", endpoint, "VariantName", name,
+                             {"label": label}])
         return rows
 
     gate = config.quality_gate

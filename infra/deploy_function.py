@@ -14,19 +14,19 @@ from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
     LambdaFunctionEventInvokeConfig)
 
 from infra.artifact_store import ArtifactStore
-from infra.config import ConfigError, EndpointStageConfig
+from infra.config import ConfigError
 from infra.encryption import EncryptionKey
 from infra.environment import DeploymentTarget
 from infra.execution_role import ServingRole
 from infra.iam import log_statement, service_role, statement
 from infra.model_registry import ModelRegistry
-from infra.naming import STAGES, Names
+from infra.naming import Names
 from infra.packaging import ZipArchive
 from lambda_deploy.errors import ConfigurationFailure
 from lambda_deploy.scaling import DIMENSION as SCALABLE_DIMENSION
 from lambda_deploy.scaling import NAMESPACE as SCALING_NAMESPACE
 from lambda_deploy.settings import (AutoscalingSettings, DeploymentSettings, StageSettings,
-                                    dump_stage_settings, parse_stage_settings)
+                                    Variant, dump_stage_settings, parse_stage_settings)
 
 RUNTIME = "python3.13"
 HANDLER = "lambda_deploy.handler.handler"
@@ -57,8 +57,8 @@ def stage_settings(target: DeploymentTarget,
                    alarm_names: Mapping[str, Sequence[str]]) -> dict[str, StageSettings]:
     """Each stage's settings in the deploy step's own type (lambda_deploy/settings.py)."""
     settings = {}
-    for stage in STAGES:
-        cfg: EndpointStageConfig = getattr(target.config, stage)
+    for cfg in target.config.stages:
+        stage = cfg.name
         d = cfg.deployment
         settings[stage] = StageSettings(
             stage=stage,
@@ -75,6 +75,7 @@ def stage_settings(target: DeploymentTarget,
             data_capture_percent=cfg.data_capture_percent,
             keep_previous=cfg.keep_previous,
             smoke_test=cfg.smoke_test,
+            variants=tuple(Variant(v.name, v.weight) for v in cfg.variants),
             autoscaling=AutoscalingSettings(**cfg.autoscaling.model_dump())
             if cfg.autoscaling else None,
         )
@@ -103,10 +104,11 @@ class DeployFunction(Construct):
                                        retention_in_days=target.config.log_retention_days,
                                        kms_key_id=inputs.key.key_arn)
         # Exact endpoint names, and model/config names of the deploy step's stages only.
-        endpoints = [target.sagemaker_arn("endpoint", names.endpoint(s)) for s in STAGES]
-        models = [target.sagemaker_arn("model", f"{names.endpoint(s)}-v*") for s in STAGES]
+        stages = target.config.stage_names
+        endpoints = [target.sagemaker_arn("endpoint", names.endpoint(s)) for s in stages]
+        models = [target.sagemaker_arn("model", f"{names.endpoint(s)}-v*") for s in stages]
         configs = [target.sagemaker_arn("endpoint-config", f"{names.endpoint(s)}-v*")
-                   for s in STAGES]
+                   for s in stages]
         # Ownership by tag: this environment only creates what it tags as its own and only
         # changes or deletes what carries its tags, so a "dev" role cannot touch "dev-eu"
         # resources even where the name patterns overlap.

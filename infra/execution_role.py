@@ -17,7 +17,7 @@ from infra.encryption import EncryptionKey
 from infra.environment import DeploymentTarget
 from infra.iam import service_role, statement
 from infra.images import ContainerImages
-from infra.naming import STAGES, Names
+from infra.naming import Names
 
 SAGEMAKER = "sagemaker.amazonaws.com"
 # Keys SageMaker writes under training/<job name>/ (docs/interfaces.md, artifact bucket layout).
@@ -94,7 +94,8 @@ class ServingRole(SageMakerRole):
             store.read(MODEL_ARTIFACTS, sid="ReadModelArtifacts"),
             store.write(f"{Names.DATA_CAPTURE_PREFIX}/*", sid="WriteDataCapture"),
             key.use(),
-            *_logs(target, [f"/aws/sagemaker/Endpoints/{names.endpoint(s)}" for s in STAGES],
+            *_logs(target, [f"/aws/sagemaker/Endpoints/{names.endpoint(s)}"
+                                   for s in target.config.stage_names],
                    "*", "WriteEndpointLogs"),
             _metrics("/aws/sagemaker/Endpoints"),
             # UpdateEndpoint's AutoRollbackConfiguration: SageMaker reads the rollback alarms as

@@ -21,7 +21,7 @@ from infra.builds import BUILDSPEC_DIR, build_environment, build_logs
 from infra.environment import DeploymentTarget
 from infra.encryption import EncryptionKey
 from infra.iam import log_statement, service_role, statement
-from infra.naming import STAGES, Names
+from infra.naming import Names
 from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
 
 # Metric names the job publishes (pipeline_src/monitoring.py metric_values) that alarms watch.
@@ -33,7 +33,7 @@ JOB_TIMEOUT_MINUTES = 60
 
 def monitored_stages(target: DeploymentTarget) -> list[str]:
     """Stages whose endpoints capture data: only those can be monitored."""
-    return [s for s in STAGES if getattr(target.config, s).data_capture_percent > 0]
+    return [s.name for s in target.config.stages if s.data_capture_percent > 0]
 
 
 @dataclass(frozen=True)

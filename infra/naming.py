@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.config import EnvironmentConfig, _fail
-# The deploy step reads per-stage settings, so it declares the stages (its zip holds only
-# lambda_deploy/); its tags, which teardown relies on, are declared in lambda_deploy/deploy.py.
-from lambda_deploy.deploy import NAME_SUFFIX_MAX as DEPLOY_SUFFIX_BUDGET
-from lambda_deploy.settings import SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_RE, STAGES
+# The deploy step names what it creates (its zip holds only lambda_deploy/); its tags, which
+# teardown relies on, are declared in lambda_deploy/deploy.py.
+from lambda_deploy.deploy import name_suffix_max
+from lambda_deploy.settings import DEFAULT_VARIANT, SAGEMAKER_NAME_MAX, SAGEMAKER_NAME_RE
 
 IAM_ROLE_NAME_MAX = 64
 BUCKET_NAME_MAX = 63
@@ -52,8 +52,11 @@ class Names:
     def endpoint(self, stage: str) -> str:
         return f"{self.prefix}-{stage}"
 
-    def alarm(self, stage: str, metric: str) -> str:
-        return f"{self.prefix}-{stage}-{metric}"
+    def alarm(self, stage: str, metric: str, variant: str = DEFAULT_VARIANT) -> str:
+        # A stage's default variant keeps the names alarms had before stages had variants.
+        if variant == DEFAULT_VARIANT:
+            return f"{self.prefix}-{stage}-{metric}"
+        return f"{self.prefix}-{stage}-{variant}-{metric}"
 
     @property
     def train_project(self) -> str:
@@ -133,10 +136,11 @@ class Names:
                    for p in self.ROLE_PURPOSES]
         checks.append((f"Lambda name {self.deploy_function!r}", len(self.deploy_function),
                        LAMBDA_NAME_MAX))
-        sagemaker_names = [self.model_package_group] + [self.endpoint(s) for s in STAGES]
+        stages = self.config.stage_names
+        sagemaker_names = [self.model_package_group] + [self.endpoint(s) for s in stages]
         checks += [(f"SageMaker name {n!r}", len(n), SAGEMAKER_NAME_MAX) for n in sagemaker_names]
-        checks.append((f"deploy-step names '{self.prefix}-<stage>-v<version>-<job>'",
-                       len(self.prefix) + DEPLOY_SUFFIX_BUDGET, SAGEMAKER_NAME_MAX))
+        checks += [(f"deploy-step names '{self.prefix}-{s}-v<version>-<job>'",
+                    len(self.prefix) + name_suffix_max(s), SAGEMAKER_NAME_MAX) for s in stages]
         checks.append((f"training job names '{self.prefix}-<time>-<revision>'",
                        len(self.prefix) + TRAINING_SUFFIX_BUDGET, SAGEMAKER_NAME_MAX))
         for what, length, limit in checks:

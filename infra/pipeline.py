@@ -1,4 +1,5 @@
-"""Pipeline: CodePipeline V2, Source -> Train -> Test -> Deploy staging -> approval -> Deploy prod."""
+"""Pipeline: CodePipeline V2, Source -> Train -> Test -> for each configured stage in order:
+[manual approval ->] Deploy <stage> (the fraud demo: Deploy staging -> approval -> Deploy prod)."""
 from __future__ import annotations
 
 import json
@@ -46,7 +47,35 @@ def _deploy_action(stage: str, function_name: str):
     return _action(f"Deploy-{stage}", "Invoke", "Lambda",
                    {"FunctionName": function_name,
                     "UserParameters": json.dumps({"stage": stage})},
-                   inputs=[TEST_ARTIFACT], namespace=f"Deploy{stage.capitalize()}")
+                   inputs=[TEST_ARTIFACT], namespace=_namespace(stage))
+
+
+def _namespace(stage: str) -> str:
+    return f"Deploy{stage.capitalize()}"
+
+
+def deploy_stages(target: DeploymentTarget, deploy_function: str,
+                  topic_arn: str) -> list[CodepipelineStage]:
+    """Each configured stage in order, after a manual approval where the config asks for one."""
+    stages, previous = [], None
+    for stage in target.config.stages:
+        name = stage.name
+        if stage.approval:
+            if previous is None:
+                served = "the model package the Test stage approved"
+            else:
+                # Output variables published by the previous deploy's final reply.
+                served = (f"{previous.capitalize()} endpoint {target.names.endpoint(previous)} "
+                          f"serves model package #{{{_namespace(previous)}.ModelPackageArn}} "
+                          f"(endpoint config #{{{_namespace(previous)}.EndpointConfigName}}). "
+                          "Approve to deploy it")
+            stages.append(CodepipelineStage(name=f"Approve{name.capitalize()}", action=[_action(
+                f"Approve{name.capitalize()}", "Approval", "Manual",
+                {"NotificationArn": topic_arn, "CustomData": f"{served} to {name}."})]))
+        stages.append(CodepipelineStage(name=_namespace(name),
+                                        action=[_deploy_action(name, deploy_function)]))
+        previous = name
+    return stages
 
 
 class Pipeline(Construct):
@@ -76,7 +105,6 @@ class Pipeline(Construct):
                           [inputs.deploy_function_arn]),
                 statement("NotifyApprovers", ["sns:Publish"], [inputs.topic_arn]),
             ]})
-        staging = names.endpoint("staging")
         self.pipeline = Codepipeline(
             self, "pipeline", name=names.pipeline, pipeline_type="V2",
             execution_mode="QUEUED", role_arn=role.arn,
@@ -98,16 +126,5 @@ class Pipeline(Construct):
                     "EvaluateAndGate", "Test", "CodeBuild",
                     {"ProjectName": inputs.test_project, "PrimarySource": SOURCE_ARTIFACT},
                     inputs=[SOURCE_ARTIFACT, TRAIN_ARTIFACT], outputs=[TEST_ARTIFACT])]),
-                CodepipelineStage(name="DeployStaging", action=[
-                    _deploy_action("staging", inputs.deploy_function)]),
-                CodepipelineStage(name="ApproveProd", action=[_action(
-                    "ApproveProd", "Approval", "Manual",
-                    {"NotificationArn": inputs.topic_arn,
-                     # Output variables published by the staging deploy's final reply.
-                     "CustomData": (f"Staging endpoint {staging} serves model package "
-                                    "#{DeployStaging.ModelPackageArn} (endpoint config "
-                                    "#{DeployStaging.EndpointConfigName}). Approve to deploy "
-                                    "it to prod.")})]),
-                CodepipelineStage(name="DeployProd", action=[
-                    _deploy_action("prod", inputs.deploy_function)]),
+                *deploy_stages(target, inputs.deploy_function, inputs.topic_arn),
             ])

@@ -19,7 +19,7 @@ from infra.execution_role import ServingRole, TrainingRole
 from infra.images import ContainerImages
 from infra.model_registry import ModelRegistry
 from infra.monitoring import MonitoringAlarms, MonitoringInputs, MonitoringJob
-from infra.naming import STAGES, Names
+from infra.naming import Names
 from infra.notifications import Notifications
 from infra.packaging import ZipArchive
 from infra.pipeline import Pipeline, PipelineInputs
@@ -42,7 +42,7 @@ class MlopsStack(TerraformStack):
         notifications = Notifications(self, "notifications", target=target, key_arn=key.key_arn)
         alarms = {stage: EndpointAlarms(self, f"alarms_{stage}", target=target, stage=stage,
                                         topic_arn=notifications.topic_arn)
-                  for stage in STAGES}
+                  for stage in config.stage_names}
         alarm_arns = [arn for a in alarms.values() for arn in a.alarm_arns]
         images = ContainerImages(target)
         training_role = TrainingRole(self, "sagemaker_training", target=target, store=store,
@@ -92,8 +92,8 @@ class MlopsStack(TerraformStack):
             "data_upload_uri": (store.uri(f"{Names.DATA_PREFIX}/"),
                                 "Upload train.csv, validation.csv, test.csv here"),
             "model_package_group": (registry.group_name, "SageMaker model registry group"),
-            "staging_endpoint": (names.endpoint("staging"), "Endpoint of the staging stage"),
-            "prod_endpoint": (names.endpoint("prod"), "Endpoint of the prod stage"),
+            **{f"{stage}_endpoint": (names.endpoint(stage), f"Endpoint of the {stage} stage")
+               for stage in config.stage_names},
             "notification_topic_arn": (notifications.topic_arn, "Approvals, alarms, failures"),
             "kms_key_arn": (key.key_arn, "Customer key encrypting the pipeline's data"),
             "monitor_project": (monitor.project_name, "CodeBuild project of the monitor job"),

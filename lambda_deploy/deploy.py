@@ -9,7 +9,7 @@ from lambda_deploy import aws, scaling
 from lambda_deploy.errors import ConfigurationFailure, DeployFailure, aws_failure
 from lambda_deploy.logs import log
 from lambda_deploy.package import ModelPackage
-from lambda_deploy.settings import SAGEMAKER_NAME_MAX, STAGES, Settings, StageSettings
+from lambda_deploy.settings import SAGEMAKER_NAME_MAX, Settings, StageSettings
 
 # Tag keys and values of docs/interfaces.md, declared here for everything that reads them
 # (ops/teardown.py finds the deploy step's resources by these).
@@ -26,17 +26,18 @@ TAG_DEPLOYED_AT = "mlops:deployed-at"
 # finished deployment is stale.
 TAG_OUTCOME = "mlops:outcome"
 
-# The alarms infra creates use the dimension VariantName=AllTraffic.
-VARIANT_NAME = "AllTraffic"
 BUSY_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 
 
 JOB_SUFFIX_LENGTH = 8
 # Model package versions the name budget allows for (a group would need a million versions).
 VERSION_DIGITS = 6
-# The most resource_name adds after the prefix, -<stage>-v<version>-<job>: infra/naming.py checks
-# before synth that every environment's prefix leaves room for it.
-NAME_SUFFIX_MAX = len(f"-{max(STAGES, key=len)}-v{'9' * VERSION_DIGITS}-{'x' * JOB_SUFFIX_LENGTH}")
+
+
+def name_suffix_max(stage: str) -> int:
+    """The most resource_name adds after the prefix, -<stage>-v<version>-<job>: infra/naming.py
+    checks before synth that every environment's prefix and stages leave room for it."""
+    return len(f"-{stage}-v{'9' * VERSION_DIGITS}-{'x' * JOB_SUFFIX_LENGTH}")
 
 
 def job_suffix(job_id: str) -> str:
@@ -105,16 +106,18 @@ def create_model(name: str, package: ModelPackage, settings: Settings, stage: st
 
 
 def endpoint_config_request(name: str, settings: Settings, stage: StageSettings,
-                            package: ModelPackage, job_id: str, instance_count: int) -> dict:
+                            package: ModelPackage, job_id: str,
+                            instance_counts: dict[str, int]) -> dict:
+    """Every variant serves the new model, with its own weight and instance count."""
     request = {
         "EndpointConfigName": name,
         "ProductionVariants": [{
-            "VariantName": VARIANT_NAME,
+            "VariantName": variant.name,
             "ModelName": name,
             "InstanceType": stage.instance_type,
-            "InitialInstanceCount": instance_count,
-            "InitialVariantWeight": 1.0,
-        }],
+            "InitialInstanceCount": instance_counts[variant.name],
+            "InitialVariantWeight": variant.weight,
+        } for variant in stage.variants],
         "KmsKeyId": settings.kms_key_arn,
         "Tags": ownership_tags(settings, stage.stage)
         + [{"Key": TAG_PACKAGE_ARN, "Value": package.arn}, {"Key": TAG_JOB_ID, "Value": job_id}],
@@ -133,15 +136,16 @@ def endpoint_config_request(name: str, settings: Settings, stage: StageSettings,
 
 
 def create_endpoint_config(name: str, settings: Settings, stage: StageSettings,
-                           package: ModelPackage, job_id: str, instance_count: int) -> None:
+                           package: ModelPackage, job_id: str,
+                           instance_counts: dict[str, int]) -> None:
     try:
         aws.client("sagemaker").create_endpoint_config(
-            **endpoint_config_request(name, settings, stage, package, job_id, instance_count))
+            **endpoint_config_request(name, settings, stage, package, job_id, instance_counts))
     except ClientError as exc:
         if _already_exists(exc):
             raise _duplicate("endpoint config", name, job_id) from None
         raise aws_failure("sagemaker:CreateEndpointConfig", exc) from None
-    log("endpoint_config_created", endpoint_config=name, instance_count=instance_count)
+    log("endpoint_config_created", endpoint_config=name, instance_counts=instance_counts)
 
 
 def deployment_config(stage: StageSettings) -> dict:
@@ -193,14 +197,15 @@ def read_endpoint(stage: StageSettings) -> dict | None:
     return endpoint
 
 
-def serving_instance_type(endpoint: dict) -> str | None:
+def serving_instance_types(endpoint: dict) -> dict[str, str | None]:
+    """{variant: instance type} of the config the endpoint serves."""
     try:
         config = aws.client("sagemaker").describe_endpoint_config(
             EndpointConfigName=endpoint["EndpointConfigName"])
     except ClientError as exc:
         raise aws_failure("sagemaker:DescribeEndpointConfig", exc) from None
-    return next((v.get("InstanceType") for v in config.get("ProductionVariants", [])
-                 if v.get("VariantName") == VARIANT_NAME), None)
+    return {v.get("VariantName"): v.get("InstanceType")
+            for v in config.get("ProductionVariants", [])}
 
 
 def start_endpoint(config_name: str, endpoint: dict | None, settings: Settings,
@@ -216,13 +221,18 @@ def start_endpoint(config_name: str, endpoint: dict | None, settings: Settings,
             raise aws_failure("sagemaker:CreateEndpoint", exc) from None
         log("endpoint_create_started", endpoint=endpoint_name, endpoint_config=config_name)
         return "create"
-    deregistered = False
-    if serving_instance_type(endpoint) != stage.instance_type \
-            and scaling.is_registered(endpoint_name, VARIANT_NAME):
-        # AWS: an update changing an autoscaled variant's instance type fails unless the variant
-        # is deregistered first; scaling is registered again once the endpoint is InService.
-        scaling.deregister(endpoint_name, VARIANT_NAME)
-        deregistered = True
+    deregistered = []
+    serving = serving_instance_types(endpoint)
+    kept = {v.name for v in stage.variants}
+    for variant in serving:
+        if (serving[variant] != stage.instance_type or variant not in kept) \
+                and scaling.is_registered(endpoint_name, variant):
+            # AWS: an update changing an autoscaled variant's instance type fails unless the
+            # variant is deregistered first; scaling is registered again once InService. A
+            # variant the new config drops is deregistered too (its scalable target would
+            # otherwise outlive it).
+            scaling.deregister(endpoint_name, variant)
+            deregistered.append(variant)
     try:
         # RetainAllVariantProperties=False: the new config's instance type, count (the fleet's
         # current size when it autoscales) and data capture apply.
@@ -234,7 +244,8 @@ def start_endpoint(config_name: str, endpoint: dict | None, settings: Settings,
         if deregistered and stage.autoscaling is not None:
             # The old fleet keeps serving: give it its scaling back.
             try:
-                scaling.register(stage, VARIANT_NAME)
+                for variant in deregistered:
+                    scaling.register(stage, variant)
             except DeployFailure as restore:
                 failure = DeployFailure(f"{failure} Autoscaling of the serving config could "
                                         f"not be restored: {restore}", failure.failure_type)

@@ -75,15 +75,15 @@ def start(job: Job, settings: Settings, stage: StageSettings, now: int):
     log("deploy_starting", job_id=job.id, stage=stage.stage, model_package_arn=package.arn,
         approval_status=package.status, name=name)
     endpoint = deploy.read_endpoint(stage)
-    count = scaling.carried_instance_count(stage, endpoint, deploy.VARIANT_NAME)
+    counts = scaling.carried_instance_counts(stage, endpoint)
     deploy.create_model(name, package, settings, stage.stage, job.id)
-    deploy.create_endpoint_config(name, settings, stage, package, job.id, count)
+    deploy.create_endpoint_config(name, settings, stage, package, job.id, counts)
     action = deploy.start_endpoint(name, endpoint, settings, stage)
     progress = Progress(stage=stage.stage, endpoint_config=name, package_arn=package.arn,
                         package_version=package.version, started_at=now, action=action,
                         job=job.id)
     summary = (f"{action} of {stage.endpoint_name} to {name} (package version "
-               f"{package.version}, {count} instances) started")
+               f"{package.version}, {sum(counts.values())} instances) started")
     return lambda: codepipeline.continue_later(job.id, progress.to_token(), summary)
 
 
@@ -97,7 +97,7 @@ def resume(job: Job, settings: Settings, stage: StageSettings, now: int):
         if not status.done:
             return lambda: codepipeline.continue_later(job.id, job.continuation_token,
                                                        status.detail)
-        summary = f"{status.detail}; {scaling.apply(stage, deploy.VARIANT_NAME)}"
+        summary = f"{status.detail}; {scaling.apply(stage)}"
         if stage.smoke_test:
             rows = run_smoke_test(stage.endpoint_name, settings.smoke_test_csv)
             summary += f"; smoke test passed on {rows} rows"
@@ -124,7 +124,7 @@ def _ended(failure: DeployFailure, deployment: Deployment, stage: StageSettings,
     message = str(failure)
     if isinstance(failure, monitor.RolledBack):
         try:
-            scaling.apply(stage, deploy.VARIANT_NAME)
+            scaling.apply(stage)
         except DeployFailure as exc:
             message += f" Autoscaling of the previous config could not be restored: {exc}"
     problem = record_outcome(deployment, "failed", job.id)

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambda_deploy import aws
 from lambda_deploy.errors import aws_failure
 from lambda_deploy.logs import log
-from lambda_deploy.settings import StageSettings
+from lambda_deploy.settings import DEFAULT_VARIANT, StageSettings
 
 NAMESPACE = "sagemaker"
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -26,8 +26,10 @@ def resource_id(endpoint: str, variant: str) -> str:
     return f"endpoint/{endpoint}/variant/{variant}"
 
 
-def policy_name(endpoint: str) -> str:
-    return f"{endpoint}-invocations-per-instance"
+def policy_name(endpoint: str, variant: str) -> str:
+    # One policy per variant; the first variant's keeps the name it had when there was one.
+    return f"{endpoint}-invocations-per-instance" if variant == DEFAULT_VARIANT \
+        else f"{endpoint}-{variant}-invocations-per-instance"
 
 
 def _call(operation: str, **request):
@@ -52,7 +54,7 @@ def register(stage: StageSettings, variant: str) -> None:
     _call("register_scalable_target", ServiceNamespace=NAMESPACE, ResourceId=target,
           ScalableDimension=DIMENSION, MinCapacity=scaling.min_instances,
           MaxCapacity=scaling.max_instances)
-    _call("put_scaling_policy", PolicyName=policy_name(stage.endpoint_name),
+    _call("put_scaling_policy", PolicyName=policy_name(stage.endpoint_name, variant),
           ServiceNamespace=NAMESPACE, ResourceId=target, ScalableDimension=DIMENSION,
           PolicyType="TargetTrackingScaling",
           TargetTrackingScalingPolicyConfiguration={
@@ -78,26 +80,34 @@ def deregister(endpoint: str, variant: str) -> None:
         policies=[p["PolicyName"] for p in policies])
 
 
-def apply(stage: StageSettings, variant: str) -> str:
-    """After the endpoint is InService: make its scaling match the stage settings."""
+def apply(stage: StageSettings) -> str:
+    """After the endpoint is InService: make each variant's scaling match the stage settings."""
+    removed = False
+    for variant in stage.variants:
+        if stage.autoscaling is not None:
+            register(stage, variant.name)
+        elif is_registered(stage.endpoint_name, variant.name):
+            deregister(stage.endpoint_name, variant.name)
+            removed = True
     if stage.autoscaling is not None:
-        register(stage, variant)
         s = stage.autoscaling
         return (f"autoscaling {s.min_instances}..{s.max_instances} instances at "
                 f"{s.target_invocations_per_instance} invocations/instance/minute")
-    if is_registered(stage.endpoint_name, variant):
-        deregister(stage.endpoint_name, variant)
-        return "autoscaling removed (not configured for this stage)"
-    return "fixed instance count"
+    return "autoscaling removed (not configured for this stage)" if removed \
+        else "fixed instance count"
 
 
-def carried_instance_count(stage: StageSettings, endpoint: dict | None, variant: str) -> int:
-    """Instance count for a new endpoint config: the fleet's current size, within bounds."""
-    if endpoint is None or stage.autoscaling is None:
-        return stage.initial_instance_count
-    current = next((v.get("DesiredInstanceCount") or v.get("CurrentInstanceCount")
-                    for v in endpoint.get("ProductionVariants", [])
-                    if v.get("VariantName") == variant), None)
-    if not isinstance(current, int):
-        return stage.initial_instance_count
-    return max(stage.autoscaling.min_instances, min(stage.autoscaling.max_instances, current))
+def carried_instance_counts(stage: StageSettings, endpoint: dict | None) -> dict[str, int]:
+    """Instance count of each variant for a new endpoint config: the variant's current fleet
+    size, within bounds, when it autoscales; the configured count otherwise."""
+    current = {v.get("VariantName"): v.get("DesiredInstanceCount") or v.get("CurrentInstanceCount")
+               for v in (endpoint or {}).get("ProductionVariants", [])}
+    counts = {}
+    for variant in stage.variants:
+        count = current.get(variant.name)
+        if stage.autoscaling is None or not isinstance(count, int):
+            counts[variant.name] = stage.initial_instance_count
+        else:
+            counts[variant.name] = max(stage.autoscaling.min_instances,
+                                       min(stage.autoscaling.max_instances, count))
+    return counts

@@ -12,10 +12,18 @@ from dataclasses import asdict, dataclass
 
 from lambda_deploy.errors import ConfigurationFailure
 
-STAGES = ("staging", "prod")
 STRATEGIES = ("all_at_once", "canary", "linear")
-SAGEMAKER_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+SAGEMAKER_NAME = r"[a-zA-Z0-9](-*[a-zA-Z0-9])*"
+SAGEMAKER_NAME_RE = re.compile(f"^{SAGEMAKER_NAME}$")
 SAGEMAKER_NAME_MAX = 63
+# Stages are data (config/<env>.json "stages"); a stage name is part of its endpoint's name.
+STAGE_NAME = r"[a-z][a-z0-9]*"
+STAGE_NAME_MAX = 16
+MAX_STAGES = 10
+# Each variant has two rollback alarms; AutoRollbackConfiguration takes at most 10.
+MAX_VARIANTS = 5
+VARIANT_NAME_MAX = 63
+DEFAULT_VARIANT = "AllTraffic"
 REQUIRED_ENV = ("PROJECT_NAME", "ENVIRONMENT", "RESOURCE_PREFIX", "MODEL_PACKAGE_GROUP",
                 "SAGEMAKER_EXECUTION_ROLE_ARN", "KMS_KEY_ARN", "DATA_CAPTURE_S3_URI",
                 "STAGE_SETTINGS")
@@ -44,6 +52,14 @@ class AutoscalingSettings:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """A production variant; every variant of a stage serves the model the stage deploys."""
+
+    name: str
+    weight: float
+
+
+@dataclass(frozen=True)
 class StageSettings:
     stage: str
     endpoint_name: str
@@ -55,6 +71,7 @@ class StageSettings:
     data_capture_percent: int
     keep_previous: int
     smoke_test: bool
+    variants: tuple[Variant, ...] = (Variant(DEFAULT_VARIANT, 1.0),)
     autoscaling: AutoscalingSettings | None = None
 
 
@@ -139,6 +156,27 @@ def _autoscaling(data, where: str, initial_count: int) -> AutoscalingSettings | 
                                              1, MAX_TARGET_INVOCATIONS), **cooldowns)
 
 
+def _variants(data, where: str) -> tuple[Variant, ...]:
+    if not isinstance(data, list) or not 1 <= len(data) <= MAX_VARIANTS:
+        _fail(where, f"expected 1 to {MAX_VARIANTS} variants")
+    variants = []
+    for index, item in enumerate(data):
+        at = f"{where}[{index}]"
+        if not isinstance(item, dict) or set(item) != {"name", "weight"}:
+            _fail(at, "expected {\"name\": ..., \"weight\": ...}")
+        name, weight = item["name"], item["weight"]
+        if not isinstance(name, str) or len(name) > VARIANT_NAME_MAX \
+                or not SAGEMAKER_NAME_RE.fullmatch(name):
+            _fail(f"{at}.name", f"{json.dumps(name)} is not a SageMaker variant name")
+        if name in [v.name for v in variants]:
+            _fail(f"{at}.name", f"{json.dumps(name)} is named twice")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+                or not 0 < weight <= 1000:
+            _fail(f"{at}.weight", f"{json.dumps(weight)} is not a weight in (0, 1000]")
+        variants.append(Variant(name, float(weight)))
+    return tuple(variants)
+
+
 def _stage(stage: str, data, prefix: str) -> StageSettings:
     where = f"STAGE_SETTINGS.{stage}"
     if not isinstance(data, dict):
@@ -158,8 +196,10 @@ def _stage(stage: str, data, prefix: str) -> StageSettings:
             or not all(isinstance(a, str) and a for a in alarms):
         _fail(f"{where}.alarm_names", "expected 1 to 10 CloudWatch alarm names")
     accept_pending = _bool(data, "accept_pending_approval", where)
-    if stage == "prod" and accept_pending:
-        _fail(f"{where}.accept_pending_approval", "prod deploys Approved packages only")
+    variants = _variants(data.get("variants"), f"{where}.variants")
+    # Two rollback alarms per variant; AutoRollbackConfiguration takes at most 10.
+    if len(alarms) < len(variants):
+        _fail(f"{where}.alarm_names", f"{len(alarms)} alarm(s) for {len(variants)} variants")
     initial_count = _int(data, "initial_instance_count", where, 1, MAX_INSTANCES)
     return StageSettings(
         stage=stage,
@@ -172,6 +212,7 @@ def _stage(stage: str, data, prefix: str) -> StageSettings:
         data_capture_percent=_int(data, "data_capture_percent", where, 0, 100),
         keep_previous=_int(data, "keep_previous", where, 0, 10),
         smoke_test=_bool(data, "smoke_test", where),
+        variants=variants,
         autoscaling=_autoscaling(data.get("autoscaling"), f"{where}.autoscaling", initial_count),
     )
 
@@ -183,11 +224,12 @@ def parse_stage_settings(raw: str, prefix: str) -> dict:
         raw_stages = json.loads(raw)
     except json.JSONDecodeError as exc:
         _fail("STAGE_SETTINGS", f"not valid JSON ({exc.msg} at column {exc.colno})")
-    if not isinstance(raw_stages, dict) or not raw_stages:
-        _fail("STAGE_SETTINGS", "expected an object keyed by stage")
-    unknown = sorted(set(raw_stages) - set(STAGES))
-    if unknown:
-        _fail(f"STAGE_SETTINGS.{unknown[0]}", f"unknown stage; allowed: {', '.join(STAGES)}")
+    if not isinstance(raw_stages, dict) or not 1 <= len(raw_stages) <= MAX_STAGES:
+        _fail("STAGE_SETTINGS", f"expected an object keyed by stage (1 to {MAX_STAGES})")
+    for name in raw_stages:
+        if len(name) > STAGE_NAME_MAX or not re.fullmatch(STAGE_NAME, name):
+            _fail(f"STAGE_SETTINGS.{name}", f"not a stage name ({STAGE_NAME}, at most "
+                  f"{STAGE_NAME_MAX} characters)")
     return {name: _stage(name, data, prefix) for name, data in raw_stages.items()}
 
 
@@ -231,16 +273,17 @@ def load_settings(environ=None) -> Settings:
 
 
 def parse_user_parameters(raw, settings: Settings) -> StageSettings:
-    """UserParameters is {"stage": "staging"|"prod"}; anything else is a pipeline definition bug."""
+    """UserParameters is {"stage": <a stage of STAGE_SETTINGS>}; anything else is a pipeline
+    definition bug."""
     where = "action UserParameters"
     try:
         params = json.loads(raw) if isinstance(raw, str) else None
     except json.JSONDecodeError as exc:
         raise ConfigurationFailure(f"{where}: not valid JSON ({exc.msg}); expected "
-                                   '{"stage": "staging"} or {"stage": "prod"}') from None
+                                   '{"stage": "<stage>"}') from None
     if not isinstance(params, dict) or set(params) != {"stage"}:
-        raise ConfigurationFailure(f'{where}: expected {{"stage": "staging"}} or '
-                                   '{"stage": "prod"}')
+        raise ConfigurationFailure(f'{where}: expected {{"stage": "<stage>"}}, one of '
+                                   f"{', '.join(settings.stages)}")
     stage = params["stage"]
     if stage not in settings.stages:
         raise ConfigurationFailure(

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from lambda_deploy import aws
 from lambda_deploy.codepipeline import Progress
-from lambda_deploy.deploy import (TAG_JOB_ID, TAG_OUTCOME, TAG_PACKAGE_ARN, VARIANT_NAME,
+from lambda_deploy.deploy import (TAG_JOB_ID, TAG_OUTCOME, TAG_PACKAGE_ARN,
                                   _is_missing, ownership_tags)
 from lambda_deploy.errors import DeployFailure, aws_failure
 from lambda_deploy.settings import Settings, StageSettings
@@ -74,8 +74,9 @@ def verify(progress: Progress, artifact_package_arn: str, settings: Settings,
     if TAG_OUTCOME in tags:
         raise _untrusted(f"the deployment of {progress.endpoint_config} by job {progress.job} "
                          f"already ended ({tags[TAG_OUTCOME]}); the token is stale")
-    model_name = next((v.get("ModelName") for v in config.get("ProductionVariants", [])
-                       if v.get("VariantName") == VARIANT_NAME), None)
+    # The deploy step puts one model behind every variant of a config it creates.
+    model_names = {v.get("ModelName") for v in config.get("ProductionVariants", [])}
+    model_name = model_names.pop() if len(model_names) == 1 else None
     model = _describe("sagemaker:DescribeModel", sagemaker.describe_model,
                       ModelName=model_name) if model_name else None
     served = [c.get("ModelPackageName") for c in (model or {}).get("Containers", [])]

@@ -32,7 +32,8 @@ def error_for(tmp_path: Path, data: dict) -> str:
 def test_repository_configs_load():
     configs = load_environments()
     assert [c.name for c in configs] == ["dev", "prod"]
-    assert configs[1].prod.deployment.strategy == "linear"
+    assert configs[1].stage("prod").deployment.strategy == "linear"
+    assert configs[0].stage_names == configs[1].stage_names == ["staging", "prod"]
     assert configs[1].state_backend.use_lockfile is True
 
 
@@ -43,31 +44,31 @@ def test_repository_configs_load():
     ("training.instance_type", "m5.large",
      "config/dev.json.training.instance_type: 'm5.large' is not a SageMaker instance type; "
      "expected ml.<family>.<size>"),
-    ("prod.instance_type", "ml.m5", "config/dev.json.prod.instance_type: 'ml.m5' is not a "
+    ("stages.1.instance_type", "ml.m5", "config/dev.json.stages[1].instance_type: 'ml.m5' is not a "
                                     "SageMaker instance type"),
     ("training.max_runtime_seconds", 100000,
      "config/dev.json.training.max_runtime_seconds: 100000 is outside the allowed range 60..86400"),
     ("training.instance_count", "1",
      'config/dev.json.training.instance_count: expected an integer, got "1"'),
-    ("staging.accept_pending_approval", "yes",
-     'config/dev.json.staging.accept_pending_approval: expected true or false, got "yes"'),
+    ("stages.0.accept_pending_approval", "yes",
+     'config/dev.json.stages[0].accept_pending_approval: expected true or false, got "yes"'),
     ("quality_gate.min_pr_auc", 1.5,
      "config/dev.json.quality_gate.min_pr_auc: 1.5 is outside the allowed range 0..1"),
     ("quality_gate.champion_tolerance", -0.1,
      "config/dev.json.quality_gate.champion_tolerance: -0.1 is outside the allowed range"),
-    ("prod.deployment.strategy", "blue-green",
-     "config/dev.json.prod.deployment.strategy: 'blue-green' is not allowed; allowed: "
+    ("stages.1.deployment.strategy", "blue-green",
+     "config/dev.json.stages[1].deployment.strategy: 'blue-green' is not allowed; allowed: "
      "all_at_once, canary, linear"),
-    ("prod.deployment.canary_percent", 60,
-     "config/dev.json.prod.deployment.canary_percent: 60 is outside the allowed range 1..50"),
-    ("prod.deployment.wait_seconds", 4000,
-     "config/dev.json.prod.deployment.wait_seconds: 4000 is outside the allowed range 0..3600"),
-    ("prod.deployment.max_execution_timeout_seconds", 300,
-     "config/dev.json.prod.deployment.max_execution_timeout_seconds: 300 is outside the allowed "
+    ("stages.1.deployment.canary_percent", 60,
+     "config/dev.json.stages[1].deployment.canary_percent: 60 is outside the allowed range 1..50"),
+    ("stages.1.deployment.wait_seconds", 4000,
+     "config/dev.json.stages[1].deployment.wait_seconds: 4000 is outside the allowed range 0..3600"),
+    ("stages.1.deployment.max_execution_timeout_seconds", 300,
+     "config/dev.json.stages[1].deployment.max_execution_timeout_seconds: 300 is outside the allowed "
      "range 600..28800"),
-    ("prod.accept_pending_approval", True,
-     "config/dev.json.prod.accept_pending_approval: prod deploys Approved model packages only; "
-     "allowed: false"),
+    ("stages.1.accept_pending_approval", True,
+     "config/dev.json.stages[1].accept_pending_approval: a stage at or after a manual approval "
+     "deploys Approved model packages only; allowed: false"),
     ("log_retention_days", 45,
      "config/dev.json.log_retention_days: 45 is not allowed; allowed: 1, 3, 5, 7, 14, 30"),
     ("region", "Europe", "config/dev.json.region: 'Europe' is not an AWS region name"),
@@ -134,8 +135,10 @@ def test_overrides_apply_and_are_validated():
 @pytest.mark.parametrize("args, env, expected", [
     (["synth", "--env", "qa"], {}, "error: environment 'qa': no such environment; "
                                    "available: dev, prod"),
-    (["synth"], {"CDKTF_CONTEXT_JSON": '{"overrides": {"prod": {"prod": {"instance_count": 0}}}}'},
-     "error: config/prod.json.prod.instance_count: 0 is outside the allowed range 1..20"),
+    (["synth"], {"CDKTF_CONTEXT_JSON":
+                 '{"overrides": {"prod": {"training": {"max_runtime_seconds": 10}}}}'},
+     "error: config/prod.json.training.max_runtime_seconds: 10 is outside the allowed range "
+     "60..86400"),
     (["synth", "-c", "environments=dev", "-c",
       'overrides={"dev": {"quality_gate": {"min_recall": 2}}}'], {},
      "error: config/dev.json.quality_gate.min_recall: 2 is outside the allowed range 0..1"),
@@ -163,9 +166,9 @@ def test_cli_bad_input_is_one_line_exit_2_no_traceback(tmp_path, args, env, expe
                                       "integer, got true"),
     ("training.instance_count", 1.0, "config/dev.json.training.instance_count: expected an "
                                      "integer, got 1.0"),
-    ("prod.smoke_test", 0, "config/dev.json.prod.smoke_test: expected true or false, got 0"),
+    ("stages.1.smoke_test", 0, "config/dev.json.stages[1].smoke_test: expected true or false, got 0"),
     ("region", None, "config/dev.json.region: expected a string, got null"),
-    ("prod.deployment", [], "config/dev.json.prod.deployment: expected an object, got []"),
+    ("stages.1.deployment", [], "config/dev.json.stages[1].deployment: expected an object, got []"),
     ("tags", {"aws:owner": "me"}, "config/dev.json.tags: 'aws:owner' is not a valid tag key"),
     ("tags", {"Owner": 5}, "config/dev.json.tags.Owner: expected a string, got 5"),
     ("training.hyperparameters", {"Max Iter": 3},
@@ -177,13 +180,13 @@ def test_cli_bad_input_is_one_line_exit_2_no_traceback(tmp_path, args, env, expe
      "config/dev.json.codebuild_compute_type: 'BUILD_GENERAL1_HUGE' is not allowed; allowed: "
      "BUILD_GENERAL1_SMALL, BUILD_GENERAL1_MEDIUM, BUILD_GENERAL1_LARGE"),
     # The deploy step refuses these whatever the strategy, so synth does too.
-    ("staging.deployment.canary_percent", 0,
-     "config/dev.json.staging.deployment.canary_percent: 0 is outside the allowed range 1..50"),
-    ("staging.deployment.linear_step_percent", 5,
-     "config/dev.json.staging.deployment.linear_step_percent: 5 is outside the allowed range 10..50"),
+    ("stages.0.deployment.canary_percent", 0,
+     "config/dev.json.stages[0].deployment.canary_percent: 0 is outside the allowed range 1..50"),
+    ("stages.0.deployment.linear_step_percent", 5,
+     "config/dev.json.stages[0].deployment.linear_step_percent: 5 is outside the allowed range 10..50"),
     ("name", "prod", "config/dev.json.name: 'prod' must match the file name 'dev'"),
-    ("prod.autoscaling.scale_in_cooldown_seconds", 3601,
-     "config/dev.json.prod.autoscaling.scale_in_cooldown_seconds: 3601 is outside the allowed "
+    ("stages.1.autoscaling.scale_in_cooldown_seconds", 3601,
+     "config/dev.json.stages[1].autoscaling.scale_in_cooldown_seconds: 3601 is outside the allowed "
      "range 0..3600"),
 ])
 def test_strict_types_and_cross_field_rules(tmp_path, path, value, expected):
@@ -269,17 +272,18 @@ def test_schema_and_readme_table_are_generated_from_the_model():
     assert result.returncode == 0, result.stderr
     # Every setting the model accepts is in the table, with its default.
     table = config_schema.readme_table()
-    assert "| `staging.accept_pending_approval` | true/false | `true` |" in table
-    assert "| `prod.accept_pending_approval` | true/false | `false` |" in table
-    assert "| `prod.deployment.canary_percent` | integer 1..50 | `10` |" in table
+    assert "| `stages` | list of 1..10 | staging, prod |" in table
+    assert "| `stages[].accept_pending_approval` | true/false | `false` |" in table
+    assert "| `stages[].deployment.canary_percent` | integer 1..50 | `10` |" in table
+    assert "| `stages[].variants[].weight` | number > 0, ≤ 1000 | `1.0` |" in table
 
 
 def test_schema_check_fails_when_a_setting_changes(tmp_path, monkeypatch):
     from infra import config_schema
 
     readme = tmp_path / "README.md"
-    readme.write_text((ROOT / "README.md").read_text().replace("`prod.keep_previous`",
-                                                               "`prod.keep_old`"))
+    readme.write_text((ROOT / "README.md").read_text().replace("`stages[].keep_previous`",
+                                                               "`stages[].keep_old`"))
     schema = tmp_path / "schema.json"
     schema.write_text(config_schema.schema_text())
     monkeypatch.setattr(config_schema, "ROOT", tmp_path)
@@ -288,7 +292,7 @@ def test_schema_check_fails_when_a_setting_changes(tmp_path, monkeypatch):
     assert config_schema.main(["--check"]) == 1
     assert config_schema.main(["--write"]) == 0
     assert config_schema.main(["--check"]) == 0
-    assert "`prod.keep_previous`" in readme.read_text()
+    assert "`stages[].keep_previous`" in readme.read_text()
 
 
 def test_schema_validates_the_repository_configs():
@@ -301,7 +305,7 @@ def test_schema_validates_the_repository_configs():
         if path.name != "schema.json":
             jsonschema.validate(json.loads(path.read_text()), json_schema())
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(with_setting(BASE, "prod.deployment.canary_percent", 60),
+        jsonschema.validate(with_setting(BASE, "stages.1.deployment.canary_percent", 60),
                             json_schema())
 
 
@@ -309,13 +313,15 @@ def test_synth_runs_the_deploy_steps_own_validation_on_its_settings():
     """A value the config schema would let through but the deploy step refuses fails synth."""
     from infra.deploy_function import stage_settings_variable
     from infra.environment import DeploymentTarget
-    from infra.config import DeploymentConfig, EndpointStageConfig
+    from infra.config import DeploymentConfig, StageConfig
 
     config = load_environment("dev")
     # model_construct skips the schema: it stands for a schema that drifted from the function.
-    drifted = config.model_copy(update={"prod": EndpointStageConfig.model_construct(
-        **{**dict(config.prod), "deployment": DeploymentConfig.model_construct(
-            **{**dict(config.prod.deployment), "canary_percent": 0})})})
+    prod = config.stage("prod")
+    drifted = config.model_copy(update={"stages": [config.stage("staging"),
+                                                   StageConfig.model_construct(
+        **{**dict(prod), "deployment": DeploymentConfig.model_construct(
+            **{**dict(prod.deployment), "canary_percent": 0})})]})
     names = Names(drifted)
     alarms = {stage: [names.alarm(stage, "5xx-errors")] for stage in ("staging", "prod")}
     target = DeploymentTarget(drifted, names, "123456789012")
@@ -335,11 +341,82 @@ def test_autoscaling_cooldowns_reach_the_deploy_step_with_its_defaults():
     from infra.environment import DeploymentTarget
     from lambda_deploy.settings import parse_stage_settings
 
-    config = load_environment("dev", overrides={"prod": {"autoscaling": {
+    config = load_environment("dev", overrides={"stages": [{"name": "prod", "autoscaling": {
         "min_instances": 2, "max_instances": 4, "target_invocations_per_instance": 200,
-        "scale_in_cooldown_seconds": 900}}})
+        "scale_in_cooldown_seconds": 900}}]})
     names = Names(config)
     alarms = {stage: [names.alarm(stage, "5xx-errors")] for stage in ("staging", "prod")}
     value = stage_settings_variable(DeploymentTarget(config, names, "1"), alarms)
     scaling = parse_stage_settings(value, "fraud-mlops-dev")["prod"].autoscaling
     assert (scaling.scale_out_cooldown_seconds, scaling.scale_in_cooldown_seconds) == (60, 900)
+
+
+STAGING_PROD = [{"name": "staging", "accept_pending_approval": True},
+                {"name": "prod", "approval": True}]
+
+
+@pytest.mark.parametrize("stages, expected", [
+    ([], "config/dev.json.stages: expected at least 1 entries, got 0"),
+    ([{"name": "qa"}, {"name": "qa"}], "config/dev.json.stages[1].name: 'qa' is named twice"),
+    ([{"name": "Prod"}], "config/dev.json.stages[0].name: 'Prod' is not a stage name: 1-16 "
+                         "lowercase letters or digits, starting with a letter"),
+    ([{"name": "prod", "approval": True}, {"name": "late", "accept_pending_approval": True}],
+     "config/dev.json.stages[1].accept_pending_approval: a stage at or after a manual approval "
+     "deploys Approved model packages only; allowed: false"),
+    ([{"name": "prod", "variants": [{"name": "a"}, {"name": "a"}]}],
+     "config/dev.json.stages[0].variants[1].name: 'a' is named twice"),
+    ([{"name": "prod", "variants": [{"name": "a", "weight": 0}]}],
+     "config/dev.json.stages[0].variants[0].weight: 0: Input should be greater than 0"),
+    ([{"name": "prod", "variants": [{"name": "a_b"}]}],
+     "config/dev.json.stages[0].variants[0].name: 'a_b' is not a SageMaker variant name"),
+    ([{"name": "prod", "variants": [{"name": f"v{i}"} for i in range(6)]}],
+     "config/dev.json.stages[0].variants: expected at most 5 entries, got 6"),
+    ([{"name": "prod", "account_id": "222222222222"}],
+     "config/dev.json.stages[0].account_id: '222222222222' differs from the environment's "
+     "account_id None; stages in other accounts or regions are not supported yet"),
+    ([{"name": "prod", "region": "us-east-1"}],
+     "config/dev.json.stages[0].region: 'us-east-1' differs from the environment's region "
+     "'eu-west-1'"),
+    ([{"name": "prod", "instance_cnt": 2}],
+     "config/dev.json.stages[0].instance_cnt: unknown setting; allowed: instance_type, "),
+])
+def test_stages_are_validated_with_one_line_naming_the_stage_setting(tmp_path, stages, expected):
+    assert error_for(tmp_path, {**BASE, "stages": stages}).startswith(expected)
+
+
+def test_stages_are_data_in_order_with_their_variants(tmp_path):
+    """A third stage and a second variant are config edits: the pipeline, alarms, deploy
+    settings and IAM scopes follow them."""
+    from infra.deploy_function import stage_settings_variable
+    from infra.environment import DeploymentTarget
+    from infra.pipeline import deploy_stages
+    from lambda_deploy.settings import parse_stage_settings
+
+    stages = [*STAGING_PROD[:1], {"name": "canary", "approval": True,
+                                  "variants": [{"name": "Blue", "weight": 3},
+                                               {"name": "Green", "weight": 1}]},
+              STAGING_PROD[1]]
+    config = load_environment("dev", config_dir=write_env(tmp_path, {**BASE, "stages": stages}))
+    assert config.stage_names == ["staging", "canary", "prod"]
+    names = Names(config)
+    alarms = {"staging": ["a"], "canary": ["b", "c"], "prod": ["d"]}
+    parsed = parse_stage_settings(stage_settings_variable(
+        DeploymentTarget(config, names, "1"), alarms), names.prefix)
+    assert [(v.name, v.weight) for v in parsed["canary"].variants] == [("Blue", 3.0),
+                                                                         ("Green", 1.0)]
+    assert names.alarm("canary", "5xx-errors", "Blue") == "fraud-mlops-dev-canary-Blue-5xx-errors"
+    assert names.alarm("prod", "5xx-errors") == "fraud-mlops-dev-prod-5xx-errors"
+    pipeline = [(s.name, [a.name for a in s.action]) for s in deploy_stages(
+        DeploymentTarget(config, names, "1"), "fn", "topic")]
+    assert pipeline == [("DeployStaging", ["Deploy-staging"]),
+                        ("ApproveCanary", ["ApproveCanary"]), ("DeployCanary", ["Deploy-canary"]),
+                        ("ApproveProd", ["ApproveProd"]), ("DeployProd", ["Deploy-prod"])]
+
+
+def test_context_overrides_merge_stages_by_name():
+    (config,) = load_environments(["dev"], {"dev": {"stages": [
+        {"name": "prod", "instance_count": 3}, {"name": "extra"}]}})
+    assert config.stage_names == ["staging", "prod", "extra"]
+    assert config.stage("prod").instance_count == 3
+    # Everything else about prod is the file's.
+    assert config.stage("prod").deployment.strategy == "canary"

@@ -58,6 +58,7 @@ def stage_settings(stage: str, **overrides) -> dict:
         "data_capture_percent": 100 if stage == "staging" else 20,
         "keep_previous": 1,
         "smoke_test": stage == "staging",
+        "variants": [{"name": "AllTraffic", "weight": 1.0}],
     }
     settings.update(overrides)
     return settings

@@ -237,3 +237,40 @@ def test_update_refused_after_deregistering_gives_scaling_back(scaled, registry,
         "sagemaker:UpdateEndpoint failed: An error occurred (ResourceLimitExceeded)")
     assert moto_endpoint(f"{PREFIX}-prod").endpoint_config_name == f"{PREFIX}-prod-v1-a1b2c3d4"
     assert registration() == expected()
+
+
+TWO_VARIANTS = [{"name": "Blue", "weight": 3.0}, {"name": "Green", "weight": 1.0}]
+# The dev stack's prod alarms: the IAM sufficiency test judges these calls against dev's policies.
+TWO_VARIANT_ALARMS = [f"{PREFIX}-prod-5xx-errors", f"{PREFIX}-prod-model-latency"]
+
+
+def test_every_variant_serves_the_package_with_its_weight_and_scales(fake, lambda_env, registry,
+                                                                    artifacts):
+    """Variants are data: each gets the new model with its weight and the stage's count, its
+    own scalable target and policy; a later update carries each variant's scaled-out size."""
+    lambda_env(prod={"autoscaling": SCALING, "variants": TWO_VARIANTS,
+                     "alarm_names": TWO_VARIANT_ALARMS})
+    assert deploy(fake, registry, artifacts, JOB_A) == "PutJobSuccessResult"
+    variants = fake.sm.describe_endpoint_config(
+        EndpointConfigName=f"{PREFIX}-prod-v1-{JOB_A[:8]}")["ProductionVariants"]
+    assert [(v["VariantName"], v["InitialVariantWeight"], v["InitialInstanceCount"],
+             v["ModelName"]) for v in variants] == [
+        ("Blue", 3.0, 2, f"{PREFIX}-prod-v1-{JOB_A[:8]}"),
+        ("Green", 1.0, 2, f"{PREFIX}-prod-v1-{JOB_A[:8]}")]
+    targets, policies = registration()
+    assert sorted(t["ResourceId"] for t in targets) == [
+        f"endpoint/{PREFIX}-prod/variant/Blue", f"endpoint/{PREFIX}-prod/variant/Green"]
+    assert sorted(p["PolicyName"] for p in policies) == [
+        f"{PREFIX}-prod-Blue-invocations-per-instance",
+        f"{PREFIX}-prod-Green-invocations-per-instance"]
+    endpoint = moto_endpoint(f"{PREFIX}-prod")
+    for variant, count in zip(endpoint.production_variants, (5, 3)):
+        variant["DesiredInstanceCount"] = variant["CurrentInstanceCount"] = count
+    assert deploy(fake, registry, artifacts, JOB_B) == "PutJobSuccessResult"
+    update = [params for name, params in fake.calls if name == "UpdateEndpoint"][-1]
+    assert [a["AlarmName"] for a in update["DeploymentConfig"]["AutoRollbackConfiguration"][
+        "Alarms"]] == TWO_VARIANT_ALARMS
+    variants = fake.sm.describe_endpoint_config(
+        EndpointConfigName=f"{PREFIX}-prod-v2-{JOB_B[:8]}")["ProductionVariants"]
+    assert [(v["VariantName"], v["InitialInstanceCount"]) for v in variants] == [
+        ("Blue", 5), ("Green", 3)]

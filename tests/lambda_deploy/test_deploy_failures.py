@@ -110,9 +110,9 @@ def test_action_without_input_artifact_is_a_configuration_error(fake):
 @pytest.mark.parametrize("user_parameters, expected", [
     ("stage=staging", "not valid JSON"),
     ('{"stage": "qa"}', 'stage "qa" has no entry in STAGE_SETTINGS'),
-    ("{}", 'expected {"stage": "staging"} or {"stage": "prod"}'),
-    ('["staging"]', 'expected {"stage": "staging"}'),
-    ('{"stage": "prod", "force": true}', 'expected {"stage": "staging"}'),
+    ("{}", 'expected {"stage": "<stage>"}, one of staging, prod'),
+    ('["staging"]', 'expected {"stage": "<stage>"}, one of staging, prod'),
+    ('{"stage": "prod", "force": true}', 'expected {"stage": "<stage>"}'),
     ("", "expected"),
 ])
 def test_malformed_user_parameters(fake, artifacts, registry, user_parameters, expected):
@@ -127,7 +127,8 @@ def test_malformed_user_parameters(fake, artifacts, registry, user_parameters, e
 
 @pytest.mark.parametrize("variable, value, expected", [
     ("STAGE_SETTINGS", "{broken", "STAGE_SETTINGS: not valid JSON"),
-    ("STAGE_SETTINGS", json.dumps({"qa": {}}), "STAGE_SETTINGS.qa: unknown stage"),
+    ("STAGE_SETTINGS", json.dumps({"QA": {}}), "STAGE_SETTINGS.QA: not a stage name"),
+    ("STAGE_SETTINGS", json.dumps({"qa": {}}), "STAGE_SETTINGS.qa.endpoint_name: null must be"),
     ("KMS_KEY_ARN", "", "KMS_KEY_ARN: not set"),
     ("RESOURCE_PREFIX", "other-dev", "RESOURCE_PREFIX: 'other-dev' is not PROJECT_NAME-ENVIRONMENT"),
     ("DATA_CAPTURE_S3_URI", "bucket/prefix", "DATA_CAPTURE_S3_URI: expected s3://"),
@@ -145,7 +146,15 @@ def test_broken_environment_is_a_reported_configuration_error(
 
 
 @pytest.mark.parametrize("stage, override, expected", [
-    ("prod", {"accept_pending_approval": True}, "prod.accept_pending_approval: prod deploys"),
+    ("prod", {"variants": []}, "prod.variants: expected 1 to 5 variants"),
+    ("prod", {"variants": [{"name": "a", "weight": 1}, {"name": "a", "weight": 2}]},
+     'prod.variants[1].name: "a" is named twice'),
+    ("prod", {"variants": [{"name": "a_b", "weight": 1}]},
+     'prod.variants[0].name: "a_b" is not a SageMaker variant name'),
+    ("prod", {"variants": [{"name": "a", "weight": 0}]}, "prod.variants[0].weight: 0 is not"),
+    ("prod", {"alarm_names": ["x"], "variants": [{"name": "a", "weight": 1},
+                                                 {"name": "b", "weight": 1}]},
+     "prod.alarm_names: 1 alarm(s) for 2 variants"),
     ("prod", {"alarm_names": []}, "prod.alarm_names: expected 1 to 10"),
     ("staging", {"endpoint_name": "someone-else"}, "staging.endpoint_name"),
     ("staging", {"deployment": {"strategy": "yolo"}}, "staging.deployment.strategy"),

@@ -26,7 +26,7 @@ def test_names_are_deterministic_and_fit_the_budget():
     assert name == "fraud-mlops-dev-staging-v999999-0a1b2c3d"
     assert name == deploy.resource_name(s, "staging", 999999, job)
     # The budget infra/naming.py reserves after the prefix is what the deploy step uses.
-    assert len(name) - len(s.prefix) == naming.DEPLOY_SUFFIX_BUDGET
+    assert len(name) - len(s.prefix) == naming.name_suffix_max("staging")
     assert naming.SAGEMAKER_NAME_RE.fullmatch(name)
 
 
