@@ -64,14 +64,13 @@ def select_environments(context: dict, cli_envs: Optional[list[str]]) -> list[En
 def build_packages(build_dir: Path):
     """The two deterministic zips and the smoke-test rows, shared by all stacks."""
     from infra.packaging import build_zip
-    from pipeline_src.contract import example_rows
+    from pipeline_src.contract import csv_text, example_rows
 
     source_zip = build_zip(PROJECT_ROOT / "pipeline_src", build_dir / "pipeline_src.zip",
                            "pipeline_src")
     deploy_zip = build_zip(PROJECT_ROOT / "lambda_deploy", build_dir / "lambda_deploy.zip",
                            "lambda_deploy")
-    smoke_csv = "\n".join(",".join(repr(v) if isinstance(v, float) else str(v) for v in row)
-                          for row in example_rows())
+    smoke_csv = csv_text(example_rows())
     return source_zip, deploy_zip, smoke_csv
 
 

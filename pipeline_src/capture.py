@@ -61,13 +61,12 @@ class CaptureRows:
         import numpy as np
         import pandas as pd
 
-        names = [f.name for f in FEATURES]
+        from pipeline_src.contract import decode
+
         matrix = (np.concatenate(self.features) if self.features
-                  else np.empty((0, len(names))))
-        df = pd.DataFrame(matrix, columns=names)
-        for f in FEATURES:
-            if f.dtype == "int":
-                df[f.name] = df[f.name].astype("int64")
+                  else np.empty((0, len(FEATURES))))
+        # Categorical columns back to their declared values: the reference frame holds those.
+        df = decode(matrix)
         df[PROBABILITY] = np.asarray(self.probabilities, dtype=float)
         df[PREDICTED_LABEL] = np.asarray(self.labels, dtype="int64")
         df[INFERENCE_ID] = pd.Series(self.inference_ids, dtype="object")

@@ -63,11 +63,11 @@ def score(model: dict, df):
     """Fraud probabilities for a validated frame, through the same handler as serving."""
     import numpy as np
 
-    from pipeline_src.contract import feature_names
+    from pipeline_src.contract import encode
     from pipeline_src.inference import predict_fn
     from pipeline_src.model_io import ModelLoadError, outside_unit_interval
 
-    X = df[feature_names()].to_numpy(dtype=float)
+    X = encode(df)
     fast = dict(model, fast=None)  # batch path: scikit-learn's own predict_proba
     scores = np.array([p["probability"] for p in predict_fn(X, fast)], dtype=float)
     # load_model checked two example rows; a score outside [0, 1] (NaN included) on any other row

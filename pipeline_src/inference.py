@@ -1,7 +1,9 @@
 """Inference handlers for the SageMaker scikit-learn serving container.
 
-In: `text/csv` (no header, columns in contract order) or `application/json`
-(`{"instances": [[...], ...]}` or a list of objects keyed by feature name).
+In: `text/csv` (no header, columns in contract order, quoted as CSV where a value needs it) or
+`application/json` (`{"instances": [[...], ...]}` or a list of objects keyed by feature name).
+Numeric columns take numbers; categorical columns take their declared values as text (in JSON a
+string, or a whole number: 7 means "7"). An empty CSV cell or JSON null is a missing value.
 Out: `application/json`: `{"predictions": [{"probability": p, "label": 0|1}, ...]}`.
 
 The container (sagemaker-containers 2.8.6.post2) turns any exception of input_fn/predict_fn/
@@ -13,9 +15,12 @@ Invocation4XXErrors, never in the Invocation5XXErrors alarm that drives rollback
 """
 from __future__ import annotations
 
+import io
 import json
+import math
 
-from pipeline_src.contract import FEATURES, NUMBER_SYNTAX, ContractError, check_rows, feature_names
+from pipeline_src.contract import (NUMBER_SYNTAX, ContractError, category_text, encode_cells,
+                                   feature_names, load)
 
 MAX_PAYLOAD_BYTES = 5 * 1024 * 1024  # SageMaker real-time payloads are capped at 6 MB.
 MAX_ROWS = 10_000
@@ -76,7 +81,7 @@ def check_accept(accept) -> None:
 
 
 def input_fn(request_body, request_content_type):
-    """Parse and check a request body into a float matrix in contract column order."""
+    """Parse and check a request body into the model's X (contract.encode_cells)."""
     media = _media_type(request_content_type)
     if media not in (CSV, JSON):
         raise PayloadError(f"unsupported content type {request_content_type!r}; "
@@ -93,9 +98,9 @@ def input_fn(request_body, request_content_type):
             raise PayloadError("request body is not UTF-8 text") from None
     if not request_body.strip():
         raise PayloadError("empty request body")
-    X = _parse_csv(request_body) if media == CSV else _parse_json(request_body)
+    rows = _parse_csv(request_body) if media == CSV else _parse_json(request_body)
     try:
-        return check_rows(X)
+        return encode_cells(rows)
     except ContractError as exc:
         raise PayloadError(str(exc)) from None
 
@@ -106,28 +111,40 @@ def _check_row_count(n: int) -> None:
 
 
 def _wrong_length(i: int, n: int) -> PayloadError:
-    return PayloadError(f"row {i} has {n} values; expected {len(FEATURES)} "
+    return PayloadError(f"row {i} has {n} values; expected {len(feature_names())} "
                         f"({', '.join(feature_names())})")
 
 
-def _parse_csv(text: str):
-    import numpy as np
+def _parse_csv(text: str) -> list:
+    import csv
 
-    lines = [line for line in text.splitlines() if line.strip()]
+    features = load().features
+    try:
+        # Blank lines are skipped, as before; a line of empty cells is a row of missing values.
+        lines = [cells for cells in csv.reader(io.StringIO(text, newline=None), strict=True)
+                 if len(cells) > 1 or (cells and cells[0].strip())]
+    except csv.Error as exc:
+        raise PayloadError(f"request body is not readable CSV: {exc}") from None
     _check_row_count(len(lines))
     rows = []
-    for i, line in enumerate(lines, start=1):
-        cells = line.split(",")
-        if len(cells) != len(FEATURES):
+    for i, cells in enumerate(lines, start=1):
+        if len(cells) != len(features):
             raise _wrong_length(i, len(cells))
-        for j, cell in enumerate(cells):
-            if not NUMBER_SYNTAX.fullmatch(cell):
-                raise PayloadError(f"row {i}, column {FEATURES[j].name}: {cell.strip()!r} is not "
+        row = []
+        for f, cell in zip(features, cells):
+            if f.categorical:
+                row.append(category_text(cell))
+            elif not cell.strip(" \t"):
+                row.append(math.nan)
+            elif NUMBER_SYNTAX.fullmatch(cell):
+                # float() of a valid spelling never fails; a number too large for a double
+                # becomes inf, which the contract refuses as non-finite.
+                row.append(float(cell))
+            else:
+                raise PayloadError(f"row {i}, column {f.name}: {cell.strip()!r} is not "
                                    "a number (text/csv takes no header)")
-        rows.append(cells)
-    # float() of a valid spelling never fails; a number too large for a double becomes inf,
-    # which the contract refuses as non-finite.
-    return np.asarray(rows, dtype=float)
+        rows.append(row)
+    return rows
 
 
 def _json_number(token: str) -> float:
@@ -138,9 +155,7 @@ def _json_constant(token: str):
     raise PayloadError(f"{token} is not a number in JSON")
 
 
-def _parse_json(text: str):
-    import numpy as np
-
+def _parse_json(text: str) -> list:
     try:
         # Numbers become floats as they are read: no 400-digit Python ints, no NaN/Infinity.
         data = json.loads(text, parse_int=_json_number, parse_float=_json_number,
@@ -160,7 +175,8 @@ def _parse_json(text: str):
     if not data:
         raise PayloadError("no rows in the request")
     _check_row_count(len(data))
-    names = feature_names()
+    features = load().features
+    names = [f.name for f in features]
     rows = []
     for i, item in enumerate(data, start=1):
         if isinstance(item, dict):
@@ -175,15 +191,22 @@ def _parse_json(text: str):
         elif not isinstance(item, list):
             raise PayloadError(f"row {i} is {_json_type(item)}; expected a list of "
                                "numbers or an object keyed by feature name")
-        if len(item) != len(FEATURES):
+        if len(item) != len(features):
             raise _wrong_length(i, len(item))
-        for j, value in enumerate(item):
-            # json.loads made every JSON number a float; anything else is not a number.
-            if type(value) is not float:
-                raise PayloadError(f"row {i}, column {FEATURES[j].name}: "
-                                   f"{_json_text(value)} is not a number")
-        rows.append(item)
-    return np.asarray(rows, dtype=float)
+        row = []
+        for f, value in zip(features, item):
+            # json.loads made every JSON number a float.
+            if value is None:
+                row.append(None if f.categorical else math.nan)
+            elif f.categorical and isinstance(value, (str, float)):
+                row.append(category_text(value))
+            elif type(value) is float:
+                row.append(value)
+            else:
+                raise PayloadError(f"row {i}, column {f.name}: {_json_text(value)} is not "
+                                   + ("a string or a number" if f.categorical else "a number"))
+        rows.append(row)
+    return rows
 
 
 def _json_type(value) -> str:

@@ -136,11 +136,11 @@ def smoke_test(model_dir: Path) -> str:
     """Serve example rows through the handlers, as the container calls them (handle() is what
     transform_fn answers)."""
     from pipeline_src import inference
-    from pipeline_src.contract import feature_names
+    from pipeline_src.contract import csv_text, feature_names
 
     model = inference.model_fn(str(model_dir))
     rows = example_rows(3)
-    csv_body = "\n".join(",".join(str(v) for v in row) for row in rows)
+    csv_body = csv_text(rows)
     json_body = json.dumps([dict(zip(feature_names(), row)) for row in rows])
     answers = []
     for body, content_type in ((csv_body, "text/csv"), (json_body, "application/json")):

@@ -20,8 +20,8 @@ SERVING_CODE_DIR = "code"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The script-mode bundle (training code channel and the model's code/): pipeline_src's container
 # modules plus the top-level module the serving container imports (SAGEMAKER_PROGRAM).
-BUNDLE_MODULES = ("__init__.py", "contract.py", "model.py", "model_io.py", "train.py",
-                  "inference.py")
+BUNDLE_MODULES = ("__init__.py", "contract.py", "contract.json", "model.py", "model_io.py",
+                  "train.py", "inference.py")
 SERVING_PROGRAM = "inference.py"
 # Only model_fn and transform_fn: the container refuses transform_fn beside input_fn/predict_fn/
 # output_fn, and only transform_fn can answer a client error with a 4xx.
@@ -66,7 +66,9 @@ def save_model(model_dir, estimator, metadata: dict) -> Path:
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(estimator, model_dir / MODEL_FILE)
-    metadata = dict(metadata, sklearn_version=sklearn.__version__)
+    from pipeline_src.contract import encoding
+
+    metadata = dict(metadata, sklearn_version=sklearn.__version__, encoding=encoding())
     (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     write_serving_code(model_dir)
     return model_dir
@@ -87,7 +89,7 @@ def load_model(model_dir) -> dict:
     import joblib
     import sklearn
 
-    from pipeline_src.contract import feature_names
+    from pipeline_src.contract import encoding, feature_names
 
     model_dir = Path(model_dir)
     metadata = load_metadata(model_dir)
@@ -98,6 +100,14 @@ def load_model(model_dir) -> dict:
     if metadata.get("features") != feature_names():
         raise ModelLoadError("model features do not match the data contract: model has "
                              f"{metadata.get('features')}, contract has {feature_names()}")
+    # Models saved before the contract had categorical columns carry no encoding: every column
+    # was a number, and the demo's merchant_category codes equal its declared values' positions.
+    saved_encoding = metadata.get("encoding")
+    if saved_encoding is not None and saved_encoding != encoding():
+        changed = next(name for name in saved_encoding if saved_encoding[name] !=
+                       encoding().get(name))
+        raise ModelLoadError(f"model encodes column {changed} as {saved_encoding[changed]} but "
+                             f"the data contract as {encoding().get(changed)}; retrain the model")
     path = model_dir / MODEL_FILE
     if not path.is_file():
         raise ModelLoadError(f"{path}: missing")
@@ -122,12 +132,13 @@ def outside_unit_interval(probabilities):
 def check_scores(estimator, path) -> None:
     """A model that cannot score the contract's example rows is unusable, whatever unpickled:
     say so at load time, as a ModelLoadError, rather than fail later inside a metric."""
-    import numpy as np
+    import pandas as pd
 
-    from pipeline_src.contract import example_rows
+    from pipeline_src.contract import encode, example_rows, feature_names
 
     try:
-        p = estimator.predict_proba(np.asarray(example_rows(2), dtype=float))[:, 1]
+        X = encode(pd.DataFrame(example_rows(2), columns=feature_names()))
+        p = estimator.predict_proba(X)[:, 1]
     except Exception as exc:  # noqa: BLE001 - any failure to score means the model is unusable
         raise ModelLoadError(f"{path}: cannot score the contract's example rows: "
                              f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None

@@ -55,10 +55,13 @@ def disable_telemetry() -> None:
 
 
 def column_kinds() -> dict[str, str]:
+    """Per feature, the kind of drift test: the contract's categorical columns, and integer
+    columns with few values (a flag, an hour), get a categorical test; the rest a numerical one."""
     kinds = {}
     for f in FEATURES:
         span = f.max - f.min + 1
-        kinds[f.name] = "cat" if f.dtype == "int" and span <= MAX_CATEGORIES else "num"
+        kinds[f.name] = ("cat" if f.categorical or (f.dtype == "int" and span <= MAX_CATEGORIES)
+                         else "num")
     return kinds
 
 
@@ -121,7 +124,7 @@ def read_reference(path):
 
 def read_labels(path):
     """Labels CSV: ``inference_id``, optional ``row`` (1-based row of a multi-row request),
-    ``is_fraud`` (0/1). ContractError (one line) for anything else."""
+    the contract's label (its positive/negative values). ContractError (one line) otherwise."""
     import pandas as pd
 
     name = os.path.basename(str(path))
@@ -130,7 +133,7 @@ def read_labels(path):
     except FileNotFoundError:
         raise ContractError(f"{name}: no such file ({path})") from None
     except pd.errors.EmptyDataError:
-        raise ContractError(f"{name}: empty file (expected inference_id,[row,]is_fraud)") from None
+        raise ContractError(f"{name}: empty file (expected inference_id,[row,]{LABEL})") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ContractError(f"{name}: not a readable CSV file: "
                             f"{str(exc).strip().splitlines()[-1]}") from None
@@ -138,19 +141,17 @@ def read_labels(path):
     missing = [c for c in (INFERENCE_ID, LABEL) if c not in df.columns]
     extra = [str(c) for c in df.columns if c not in allowed]
     if missing or extra:
-        raise ContractError(f"{name}: columns must be inference_id, optional row, is_fraud; "
+        raise ContractError(f"{name}: columns must be inference_id, optional row, {LABEL}; "
                             + "; ".join(p for p in (
                                 f"missing {', '.join(missing)}" if missing else "",
                                 f"unexpected {', '.join(extra)}" if extra else "") if p))
     if df[INFERENCE_ID].isna().any():
         raise ContractError(f"{name}: column inference_id: {int(df[INFERENCE_ID].isna().sum())} "
                             "empty value(s)")
-    label = pd.to_numeric(df[LABEL], errors="coerce")
-    bad = label.isna() | ~label.isin((0, 1))
-    if bad.any():
-        raise ContractError(f"{name}: column is_fraud: {int(bad.sum())} value(s) not 0 or 1 "
-                            f"(first: {df[LABEL][bad].iloc[0]!r})")
-    out = pd.DataFrame({INFERENCE_ID: df[INFERENCE_ID].astype(str), LABEL: label.astype("int64")})
+    from pipeline_src.contract import label_values
+
+    label = label_values(df[LABEL], name, both_classes=False)
+    out = pd.DataFrame({INFERENCE_ID: df[INFERENCE_ID].astype(str), LABEL: label})
     if ROW in df.columns:
         row = pd.to_numeric(df[ROW], errors="coerce")
         bad = row.notna() & ((row < 1) | (row != row.round()))

@@ -37,13 +37,13 @@ class InputError(ValueError):
 
 
 def parse_shift(items) -> dict[str, float]:
-    names = feature_names()
     shifts = {}
     for item in items or []:
         feature, sep, factor = item.partition("=")
-        if not sep or feature not in names:
+        numeric = [f.name for f in FEATURES if not f.categorical]
+        if not sep or feature not in numeric:
             raise InputError(f"--shift {item!r}: expected FEATURE=FACTOR with FEATURE one of "
-                             f"{', '.join(names)}")
+                             f"the numeric columns {', '.join(numeric)}")
         try:
             value = float(factor)
         except ValueError:
@@ -87,13 +87,21 @@ def reference_model(out: Path, model_dir):
     return reference, model_fn(str(target))
 
 
+def _value(v):
+    """A cell as a client would send it: categorical text as is, whole numbers as integers."""
+    if isinstance(v, str):
+        return v
+    return int(v) if float(v).is_integer() else float(v)
+
+
 def _body(rows, content_type: str) -> str:
+    from pipeline_src.contract import csv_text
+
+    rows = [[_value(v) for v in row] for row in rows]
     if content_type == "text/csv":
-        return "\n".join(",".join(repr(float(v)) if not float(v).is_integer() else str(int(v))
-                                  for v in row) for row in rows)
+        return csv_text(rows)
     names = feature_names()
-    return json.dumps([{n: (int(v) if float(v).is_integer() else float(v))
-                        for n, v in zip(names, row)} for row in rows])
+    return json.dumps([dict(zip(names, row)) for row in rows])
 
 
 def write_capture(out: Path, traffic, model, *, endpoint: str, start: datetime, hours: int,
@@ -104,8 +112,11 @@ def write_capture(out: Path, traffic, model, *, endpoint: str, start: datetime, 
     from pipeline_src.inference import input_fn, output_fn, predict_fn
 
     rng = np.random.default_rng(seed)
-    X = traffic[feature_names()].to_numpy(dtype=float)
-    y = traffic[LABEL].to_numpy()
+    from pipeline_src.contract import load
+
+    contract = load()
+    X = traffic[feature_names()].to_numpy(dtype=object)
+    y = [contract.positive if v else contract.negative for v in traffic[LABEL].to_numpy()]
     sizes = []
     remaining = len(X)
     while remaining:
@@ -129,7 +140,7 @@ def write_capture(out: Path, traffic, model, *, endpoint: str, start: datetime, 
                 bytes=rng.bytes(16), version=4))), [])
         files[slot][1].append(capture.record_line(body, content_type, output, when, event_id,
                                                   inference_id))
-        labels.extend(f"{inference_id},{r + 1},{int(y[first + r])}" for r in range(size))
+        labels.extend(f"{inference_id},{r + 1},{y[first + r]}" for r in range(size))
         first += size
     for relative, lines in files.values():
         path = out / relative

@@ -4,6 +4,12 @@
 
 writes DIR/train.csv, DIR/validation.csv and DIR/test.csv (stratified 60/20/20) and prints the
 class balance of each split.
+
+The columns follow the data contract (pipeline_src/contract.json): the recipe's columns are drawn
+draw for draw and its label computed from them; a categorical column gets, for the recipe's
+integer draw i, the contract's i-th declared value; a contract column the recipe does not know
+is noise drawn from its declaration (a separate seeded stream, so the recipe's draws do not move);
+the label is written as the contract spells its positive and negative values.
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from pathlib import Path
 
 from pipeline_src.cli import (Parser, UsageError, int_in, output_folder, print_error,
                               staged_folder)
-from pipeline_src.contract import LABEL, SPLITS, feature_names
+from pipeline_src.contract import LABEL, SPLITS, feature_names, label_values, load
 
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
 # Stratifying 60/20/20 with both classes in every part needs a few of each class.
@@ -47,8 +53,32 @@ def generate(n_rows: int = 50_000, seed: int = 42):
     score = (0.3 * (df["amount"] > 200) + 0.2 * (df["hour"] > 22)
              + 0.25 * (df["distance_from_home"] > 50) + 0.1 * (df["online_transaction"] == 1)
              + 0.15 * rng.uniform(0, 1, n))
-    df[LABEL] = (score > 0.5).astype("int64")
-    return df[feature_names() + [LABEL]]
+    contract = load()
+    df = conform(df, np.random.RandomState([seed, 1]))
+    df[contract.label] = np.where(score > 0.5, contract.positive, contract.negative)
+    return df[feature_names() + [contract.label]]
+
+
+def conform(df, rng):
+    """The recipe's columns as the contract declares them (see the module docstring)."""
+    import numpy as np
+    import pandas as pd
+
+    out = {}
+    for f in load().features:
+        if f.name in df.columns and f.categorical:
+            codes = df[f.name].to_numpy()
+            out[f.name] = np.asarray(f.values, dtype=object)[codes % len(f.values)]
+        elif f.name in df.columns:
+            out[f.name] = df[f.name].to_numpy()
+        elif f.categorical:
+            out[f.name] = np.asarray(f.values, dtype=object)[rng.randint(0, len(f.values),
+                                                                         len(df))]
+        elif f.dtype == "int":
+            out[f.name] = rng.randint(int(f.min), int(f.max) + 1, len(df))
+        else:
+            out[f.name] = rng.uniform(f.min, f.max, len(df))
+    return pd.DataFrame(out, index=df.index)
 
 
 def split(df, seed: int = 42, source: str = "the data") -> dict:
@@ -57,16 +87,16 @@ def split(df, seed: int = 42, source: str = "the data") -> dict:
     ValueError (one line) when a class is too rare for every split to hold both classes."""
     from sklearn.model_selection import train_test_split
 
-    counts = df[LABEL].value_counts()
-    fewest = int(counts.min()) if len(counts) == 2 else 0
-    if fewest < MIN_PER_CLASS:
-        raise ValueError(f"{source}: {int(df[LABEL].sum())} fraud and "
-                         f"{len(df) - int(df[LABEL].sum())} legitimate rows; a 60/20/20 split "
-                         f"with both classes in every part needs at least {MIN_PER_CLASS} of each")
+    y = label_values(df[LABEL], source, both_classes=False)
+    positives = int(y.sum())
+    if min(positives, len(df) - positives) < MIN_PER_CLASS:
+        raise ValueError(f"{source}: {positives} fraud and {len(df) - positives} legitimate rows; "
+                         f"a 60/20/20 split with both classes in every part needs at least "
+                         f"{MIN_PER_CLASS} of each")
     train_frac, val_frac, test_frac = SPLIT_FRACTIONS
-    train, rest = train_test_split(df, train_size=train_frac, stratify=df[LABEL], random_state=seed)
+    train, rest = train_test_split(df, train_size=train_frac, stratify=y, random_state=seed)
     validation, test = train_test_split(rest, test_size=test_frac / (val_frac + test_frac),
-                                        stratify=rest[LABEL], random_state=seed)
+                                        stratify=y[rest.index], random_state=seed)
     return {name: part.reset_index(drop=True)
             for name, part in zip(SPLITS, (train, validation, test))}
 
@@ -84,7 +114,7 @@ def write_splits(splits: dict, out_dir) -> dict:
 def class_balance(splits: dict) -> str:
     lines = [f"{'split':<11}{'rows':>8}{'fraud':>8}{'rate':>9}"]
     for name, part in splits.items():
-        positives = int(part[LABEL].sum())
+        positives = int(label_values(part[LABEL], both_classes=False).sum())
         lines.append(f"{name:<11}{len(part):>8}{positives:>8}{positives / max(len(part), 1):>9.3%}")
     return "\n".join(lines)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipeline_src.contract import ContractError, LABEL, feature_names  # noqa: E402
+from pipeline_src.contract import ContractError, encode, feature_names, label_name  # noqa: E402
 
 SEED = 42
 
@@ -184,7 +184,8 @@ def train(train_df, validation_df, args: argparse.Namespace) -> tuple[object, di
     check_sklearn_version()
     features = feature_names()
     both = pd.concat([train_df, validation_df], ignore_index=True)
-    X, y = both[features].to_numpy(dtype=float), both[LABEL].to_numpy()
+    label = label_name()
+    X, y = encode(both), both[label].to_numpy()
     folds = min(args.threshold_folds, int(y.sum()), int(len(y) - y.sum()))
     if folds < 2:
         raise TrainingFailure(f"train and validation hold {int(y.sum())} fraud case(s) together; "
@@ -205,9 +206,9 @@ def train(train_df, validation_df, args: argparse.Namespace) -> tuple[object, di
         "validation_recall": float(recall_score(y, predicted, zero_division=0)),
         "validation_f1": float(f1_score(y, predicted, zero_division=0)),
         "train_rows": int(len(train_df)),
-        "train_positives": int(train_df[LABEL].sum()),
+        "train_positives": int(train_df[label].sum()),
         "validation_rows": int(len(validation_df)),
-        "validation_positives": int(validation_df[LABEL].sum()),
+        "validation_positives": int(validation_df[label].sum()),
         "threshold_folds": folds,
         "fit_seconds": round(fit_seconds, 3),
     }
@@ -215,7 +216,7 @@ def train(train_df, validation_df, args: argparse.Namespace) -> tuple[object, di
                        if k not in ("train", "validation", "model_dir", "output_data_dir")}
     metadata = {
         "features": features,
-        "label": LABEL,
+        "label": label,
         "threshold": threshold,
         "estimator": type(estimator).__name__,
         "scorecard": estimator.scorecard(features),

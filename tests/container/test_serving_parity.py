@@ -9,7 +9,7 @@ import json
 import pytest
 
 from pipeline_src import inference
-from pipeline_src.contract import example_rows, feature_names
+from pipeline_src.contract import FEATURES, example_rows, feature_names
 from pipeline_src.jobs.common import serving_environment
 from tests.container.serving import NO_NETWORK, Server, container_environment
 from tests.pipeline_src.test_inference import MALFORMED
@@ -59,7 +59,9 @@ def test_csv_answers_match_in_process_to_the_byte(server, in_process, parity_row
 def parity_rows(parity_data):
     import pandas as pd
 
-    return pd.read_csv(parity_data / "test.csv")[feature_names()].values.tolist()
+    # As a client sends them: categorical columns as their declared text (contract.json).
+    text = {f.name: str for f in FEATURES if f.categorical}
+    return pd.read_csv(parity_data / "test.csv", dtype=text)[feature_names()].values.tolist()
 
 
 @pytest.mark.parametrize("form", ["instances", "objects", "no content type", "accept any"])

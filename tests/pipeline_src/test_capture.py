@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from pipeline_src import capture
-from pipeline_src.contract import example_rows, row_violations
+from pipeline_src.contract import encode, example_rows, feature_names, row_violations
 
 ROW = example_rows(1)[0]
 CSV_ROW = ",".join(str(v) for v in ROW)
@@ -46,7 +46,8 @@ def test_csv_json_and_base64_bodies_give_the_same_row():
     rows = capture.read_lines(lines)
     df = rows.frame()
     assert rows.records == 3 and rows.violations == 0 and len(df) == 3
-    assert np.allclose(df[[c for c in df.columns][:20]].to_numpy(dtype=float), [ROW] * 3)
+    # Categorical columns come back as their declared values, as the reference frame holds them.
+    assert df[feature_names()].values.tolist() == [ROW] * 3
     assert list(df[capture.PROBABILITY]) == [0.25] * 3
     assert list(df[capture.INFERENCE_ID]) == ["id-1"] * 3 and list(df[capture.ROW]) == [1, 1, 1]
 
@@ -78,13 +79,18 @@ def test_rows_that_break_the_contract_are_counted_with_a_reason(line, reason):
     assert len(rows.frame()) == 1  # the good record still counts
 
 
-def test_row_violations_checks_range_integers_and_finiteness():
-    good = np.asarray(example_rows(3), dtype=float)
+def test_row_violations_checks_range_integers_finiteness_and_codes():
+    import pandas as pd
+
+    good = encode(pd.DataFrame(example_rows(5), columns=feature_names()))
     bad = good.copy()
-    bad[0, 1] = 24     # hour outside 0..23
-    bad[1, 2] = 2.5    # day_of_week not an integer
-    assert list(row_violations(good)) == [False, False, False]
-    assert list(row_violations(bad)) == [True, True, False]
+    column = feature_names().index("merchant_category")
+    bad[0, 1] = 24       # hour outside 0..23
+    bad[1, 2] = 2.5      # day_of_week not an integer
+    bad[2, column] = 20  # not the code of a declared value ("0".."19")
+    bad[3, column] = np.nan  # missing, in a closed, non-nullable vocabulary
+    assert list(row_violations(good)) == [False] * 5
+    assert list(row_violations(bad)) == [True, True, True, True, False]
 
 
 def test_layout_matches_data_capture():

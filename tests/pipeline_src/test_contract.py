@@ -1,3 +1,5 @@
+import copy
+import json
 import subprocess
 import sys
 
@@ -134,3 +136,184 @@ def test_label_not_binary(splits):
 def test_features_without_label_for_inference(splits):
     df = validate_frame(splits["test"].drop(columns=[LABEL]), require_label=False)
     assert list(df.columns) == contract.feature_names()
+
+
+# --- the contract file (pipeline_src/contract.json) and its encoding ---------------------------
+
+CONTRACT_JSON = json.loads(contract.CONTRACT_FILE.read_text())
+
+
+@pytest.fixture
+def use_contract(tmp_path, monkeypatch):
+    """Point pipeline_src.contract at an edited copy of contract.json (functions of this module
+    only: other modules keep what they imported). Returns edit(change) -> path."""
+
+    def edit(change):
+        data = copy.deepcopy(CONTRACT_JSON)
+        change(data)
+        path = tmp_path / "contract.json"
+        path.write_text(json.dumps(data))
+        monkeypatch.setattr(contract, "CONTRACT_FILE", path)
+        monkeypatch.setattr(contract, "_LOADED", {})
+        for name in ("FEATURES", "LABEL"):
+            monkeypatch.delattr(contract, name, raising=False)
+        return path
+
+    return edit
+
+
+def feature(data, name):
+    return next(f for f in data["features"] if f["name"] == name)
+
+
+def test_the_demo_contract_declares_merchant_category_categorical():
+    assert contract.categorical_mask() == [f["kind"] == "categorical"
+                                           for f in CONTRACT_JSON["features"]]
+    assert contract.categorical_mask().count(True) == 1
+    merchant = contract.FEATURES[contract.feature_names().index("merchant_category")]
+    assert merchant.values == tuple(str(i) for i in range(20)) and merchant.unseen == "reject"
+
+
+def test_encode_gives_codes_by_declared_position_and_nan_for_missing(use_contract):
+    import numpy as np
+    import pandas as pd
+
+    def change(data):
+        merchant = feature(data, "merchant_category")
+        merchant.update(values=["grocery", "fuel", "travel"], example="fuel", nullable=True)
+    use_contract(change)
+    rows = contract.example_rows(3)
+    assert [r[3] for r in rows] == ["fuel", "travel", "grocery"]
+    frame = pd.DataFrame(rows, columns=contract.feature_names())
+    frame.loc[1, "merchant_category"] = None
+    X = contract.encode(frame)
+    assert X.dtype == np.float64 and X.shape == (3, 20)
+    assert X[0, 3] == 1.0 and np.isnan(X[1, 3]) and X[2, 3] == 0.0
+    assert np.array_equal(X[:, 0], frame["amount"].to_numpy(dtype=float))
+    frame.loc[2, "merchant_category"] = "casino"
+    with pytest.raises(ContractError) as exc:
+        contract.encode(frame)
+    assert one_line(exc) == ("row 3, column merchant_category: 'casino' is an undeclared value; "
+                             "expected one of 3 declared values ('grocery', 'fuel', 'travel')")
+
+
+def test_open_vocabulary_reads_unseen_values_as_missing(use_contract):
+    import numpy as np
+    import pandas as pd
+
+    use_contract(lambda data: feature(data, "merchant_category").update(unseen="missing"))
+    frame = pd.DataFrame(contract.example_rows(2), columns=contract.feature_names())
+    frame.loc[0, "merchant_category"] = "casino"
+    checked = validate_frame(frame, require_label=False)
+    assert checked.loc[0, "merchant_category"] == "casino"  # the data as it is, for the monitor
+    X = contract.encode(checked)
+    assert np.isnan(X[0, 3]) and X[1, 3] == 8.0
+    assert list(contract.row_violations(X)) == [False, False]
+
+
+def test_numbers_in_a_categorical_column_match_their_integer_text(splits):
+    import numpy as np
+
+    # A CSV cell is text ("7"); a frame built in code may hold the integer 7 or the float 7.0:
+    # all three are the declared value "7".
+    text = splits["test"].drop(columns=[LABEL]).head(50)
+    numbers = text.astype({"merchant_category": "int64"})
+    floats = text.astype({"merchant_category": "float64"})
+    assert np.array_equal(contract.encode(numbers), contract.encode(text))
+    assert np.array_equal(contract.encode(floats), contract.encode(text))
+    assert np.array_equal(contract.encode(text)[:, 3], numbers["merchant_category"].to_numpy())
+    assert validate_frame(numbers, require_label=False).equals(
+        validate_frame(text, require_label=False))
+
+
+@pytest.mark.parametrize("value, message", [
+    ("20", "1 undeclared value(s) (first: '20')"),
+    ("07", "1 undeclared value(s) (first: '07')"),
+    ("", "1 missing value(s); expected one of 20 declared values"),
+])
+def test_training_refuses_an_undeclared_or_missing_category(tmp_path, splits, value, message):
+    df = splits["test"].astype({"merchant_category": object})
+    df.loc[4, "merchant_category"] = value
+    with pytest.raises(ContractError) as exc:
+        read_csv(write(tmp_path, df))
+    assert one_line(exc).startswith(f"data.csv: column merchant_category: {message}")
+
+
+def test_a_label_spelled_as_text(use_contract, splits):
+    def change(data):
+        data["label"] = {"name": "outcome", "positive": "fraud", "negative": "legit"}
+    use_contract(change)
+    df = splits["test"].rename(columns={LABEL: "outcome"})
+    df["outcome"] = df["outcome"].map({1: "fraud", 0: "legit"})
+    checked = validate_frame(df)
+    assert checked["outcome"].tolist() == splits["test"][LABEL].tolist()
+    df.loc[0, "outcome"] = "1"
+    with pytest.raises(ContractError) as exc:
+        validate_frame(df)
+    assert one_line(exc) == ("column outcome: 1 value(s) not legit or fraud (first: '1'); "
+                             "expected 'legit' or 'fraud', no nulls")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: feature(d, "hour").update(min=30), "features.1: min 30 is greater than max 23"),
+    (lambda d: feature(d, "hour").update(example=1.5),
+     "features.1: example 1.5 is not a whole number (dtype int)"),
+    (lambda d: feature(d, "amount").update(kind="text"), "features.0: Input tag 'text'"),
+    (lambda d: feature(d, "amount").update(unit="EUR"), "features.0.unit: Extra inputs"),
+    (lambda d: feature(d, "merchant_category").update(values=[str(i) for i in range(256)]),
+     "features.3.values: List should have at most 255 items"),
+    (lambda d: feature(d, "merchant_category").update(values=["a", "b", "a"], example="a"),
+     "features.3: values repeated: 'a'"),
+    (lambda d: feature(d, "merchant_category").update(values=[" a"], example=" a"),
+     "features.3.values.0: String should match pattern"),
+    (lambda d: feature(d, "merchant_category").update(example="99"),
+     "features.3: example '99' is not one of the values"),
+    (lambda d: feature(d, "merchant_category").update(values=[1, 2], example=1),
+     "features.3.values.0: Input should be a valid string"),
+    (lambda d: feature(d, "hour").update(name="amount"), "features: feature names repeated"),
+    (lambda d: feature(d, "hour").update(name="hour of day"), "features.1.name: String should"),
+    (lambda d: d["label"].update(name="amount"), "label 'amount' is also a feature"),
+    (lambda d: d["label"].update(positive=0), "label: positive and negative are both 0"),
+    (lambda d: d.update(features=[]), "features: List should have at least 1 item"),
+])
+def test_a_bad_contract_file_is_one_line_naming_the_place(use_contract, change, message):
+    use_contract(change)
+    with pytest.raises(ContractError) as exc:
+        contract.feature_names()
+    assert one_line(exc).startswith("contract.json: ") and message in one_line(exc)
+
+
+def test_a_contract_file_that_is_not_json(tmp_path, monkeypatch):
+    path = tmp_path / "contract.json"
+    path.write_text('{"label": ')
+    with pytest.raises(ContractError) as exc:
+        contract.load(path)
+    assert one_line(exc).startswith("contract.json: not valid JSON: Expecting value at line 1")
+
+
+def test_the_serving_container_reads_the_file_without_pydantic():
+    """The scikit-learn container has no pydantic (envs/container-py312): the contract loads
+    from the standard library alone, to the same features."""
+    code = ("import sys, json; sys.modules['pydantic'] = None\n"
+            "import pipeline_src.contract as c\n"
+            "print(json.dumps([c.feature_names(), c.categorical_mask(), c.encoding(), "
+            "c.example_rows(3), c.LABEL]))\n"
+            "print('pydantic' in sys.modules and sys.modules['pydantic'] is not None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, pydantic_used = out.stdout.strip().splitlines()
+    assert json.loads(loaded) == [contract.feature_names(), contract.categorical_mask(),
+                                  contract.encoding(), contract.example_rows(3), LABEL]
+    assert pydantic_used == "False"
+
+
+def test_the_contract_ships_in_the_source_zip_and_the_model_bundle(tmp_path):
+    import zipfile
+
+    from infra.packaging import build_zip
+    from pipeline_src.model_io import bundle_members
+
+    archive = build_zip(contract.CONTRACT_FILE.parent, tmp_path / "src.zip", "pipeline_src")
+    with zipfile.ZipFile(archive.path) as zf:
+        assert zf.read("pipeline_src/contract.json") == contract.CONTRACT_FILE.read_bytes()
+    assert dict(bundle_members())["pipeline_src/contract.json"] == \
+        contract.CONTRACT_FILE.read_bytes()
