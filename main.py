@@ -34,7 +34,13 @@ def main(argv: list[str]) -> int:
     module_name, function = COMMANDS[command]
     import importlib
 
-    return getattr(importlib.import_module(module_name), function)(rest)
+    from pipeline_src.contract import ContractError
+
+    try:
+        return getattr(importlib.import_module(module_name), function)(rest)
+    except ContractError as exc:  # pipeline_src/contract.json itself is invalid
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""config/schema.json and the README's configuration table, both generated from infra/config.py.
+"""Generated from the pydantic models: config/schema.json and the README's configuration table
+(infra/config.py); pipeline_src/contract.schema.json and the README's data contract tables (the
+file's settings and the contract's columns; pipeline_src/contract_schema.py, contract.json).
 
-    python -m infra.config_schema --write    regenerate both after changing a setting
-    python -m infra.config_schema --check    exit 1 when either is stale (tests do this)
+    python -m infra.config_schema --write    regenerate them after changing a setting or column
+    python -m infra.config_schema --check    exit 1 when any is stale (tests do this)
 """
 from __future__ import annotations
 
@@ -16,6 +18,11 @@ SCHEMA_FILE = ROOT / "config" / "schema.json"
 README = ROOT / "README.md"
 TABLE_START = "<!-- config-table:start (python -m infra.config_schema --write) -->"
 TABLE_END = "<!-- config-table:end -->"
+CONTRACT_SCHEMA_FILE = ROOT / "pipeline_src" / "contract.schema.json"
+CONTRACT_TABLE = ("<!-- contract-table:start (python -m infra.config_schema --write) -->",
+                  "<!-- contract-table:end -->")
+COLUMNS_TABLE = ("<!-- contract-columns:start (python -m infra.config_schema --write) -->",
+                 "<!-- contract-columns:end -->")
 
 
 def json_schema() -> dict:
@@ -52,7 +59,14 @@ def _resolve(node: dict, defs: dict) -> dict:
 
 
 def _allowed(node: dict, defs: dict) -> str:
+    options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
+    if len(options) > 1:
+        return " or ".join(_allowed(option, defs) for option in options)
     node = _resolve(node, defs)
+    if node.get("type") == "array" and "items" in node:
+        low, high = node.get("minItems"), node.get("maxItems")
+        size = f"{low}..{high} " if low is not None and high is not None else ""
+        return f"list of {size}({_allowed(node['items'], defs)})"
     if "enum" in node:
         values = node["enum"]
         if len(values) > 6:
@@ -126,9 +140,56 @@ def readme_table(schema: dict = None) -> str:
     return "\n".join(lines)
 
 
-def readme_with_table(readme: str, table: str) -> str:
-    start, end = readme.index(TABLE_START), readme.index(TABLE_END)
-    return readme[:start + len(TABLE_START)] + "\n" + table + "\n" + readme[end:]
+def readme_with_table(readme: str, table: str, markers=(TABLE_START, TABLE_END)) -> str:
+    start, end = readme.index(markers[0]), readme.index(markers[1])
+    return readme[:start + len(markers[0])] + "\n" + table + "\n" + readme[end:]
+
+
+# --- the data contract (pipeline_src/contract.json) ---------------------------------------------
+
+def contract_json_schema() -> dict:
+    """JSON Schema of pipeline_src/contract.json for editors (its "$schema" points here)."""
+    from pipeline_src.contract_schema import ContractFile
+
+    schema = ContractFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Data contract (pipeline_src/contract.json)"
+    return schema
+
+
+def contract_schema_text() -> str:
+    return json.dumps(contract_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def contract_readme_table(schema: dict = None) -> str:
+    """The file's settings: the label's, then each feature kind's, through the same rows as the
+    environment configuration's table."""
+    schema = schema or contract_json_schema()
+    defs = schema["$defs"]
+    rows = _rows(defs["Label"]["properties"], defs, "label.", {}, defs["Label"]["required"])
+    for kind in ("NumericFeature", "CategoricalFeature"):
+        properties = {k: v for k, v in defs[kind]["properties"].items() if k != "kind"}
+        tag = defs[kind]["properties"]["kind"]["const"]
+        rows += _rows(properties, defs, f"features[] ({tag}).", {}, defs[kind]["required"])
+    lines = ["| setting | allowed | default | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{path}` | {allowed} | {default} | {meaning} |"
+              for path, allowed, default, meaning in rows]
+    return "\n".join(lines)
+
+
+def contract_columns_table() -> str:
+    """The contract's columns in request order, as pipeline_src.contract reads the file."""
+    from pipeline_src.contract import load
+
+    contract = load()
+    rows = [(str(i), f"`{f.name}`", "categorical" if f.categorical else f"numeric ({f.dtype})",
+             f.describe(), "allowed" if f.nullable else "no", f.description)
+            for i, f in enumerate(contract.features, start=1)]
+    rows.append(("label", f"`{contract.label}`", "label", f"positive `{contract.positive}`, "
+                 f"negative `{contract.negative}`", "no", "what the model predicts"))
+    lines = ["| # | column | kind | allowed | nulls | meaning |", "|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
@@ -136,7 +197,11 @@ def main(argv: list[str]) -> int:
         print("usage: python -m infra.config_schema --write | --check", file=sys.stderr)
         return 2
     readme = README.read_text(encoding="utf-8")
-    wanted = {SCHEMA_FILE: schema_text(), README: readme_with_table(readme, readme_table())}
+    readme = readme_with_table(readme, readme_table())
+    readme = readme_with_table(readme, contract_readme_table(), CONTRACT_TABLE)
+    readme = readme_with_table(readme, contract_columns_table(), COLUMNS_TABLE)
+    wanted = {SCHEMA_FILE: schema_text(), CONTRACT_SCHEMA_FILE: contract_schema_text(),
+              README: readme}
     stale = [path for path, text in wanted.items()
              if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if argv == ["--check"]:

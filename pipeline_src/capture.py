@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 
-from pipeline_src.contract import FEATURES
+from pipeline_src.contract import features
 
 PROBABILITY = "probability"
 PREDICTED_LABEL = "predicted_label"
@@ -64,7 +64,7 @@ class CaptureRows:
         from pipeline_src.contract import decode
 
         matrix = (np.concatenate(self.features) if self.features
-                  else np.empty((0, len(FEATURES))))
+                  else np.empty((0, len(features()))))
         # Categorical columns back to their declared values: the reference frame holds those.
         df = decode(matrix)
         df[PROBABILITY] = np.asarray(self.probabilities, dtype=float)

@@ -151,6 +151,11 @@ def _features() -> tuple:
     return load().features
 
 
+def features() -> tuple:
+    """The features (Feature), in request column order."""
+    return load().features
+
+
 def feature_names() -> list[str]:
     """The features in request column order."""
     return [f.name for f in _features()]

@@ -3,8 +3,8 @@
 pipeline_src.contract validates the file with these models wherever pydantic is installed (synth,
 the CodeBuild jobs, local runs, tests). The SageMaker scikit-learn containers have no pydantic:
 they read the file synth already validated, shipped unchanged in the source zip and the model.
-`python -m pipeline_src.contract_schema --write` regenerates pipeline_src/contract.schema.json and
-the README's contract tables (`--check`: exit 1 when stale; tests do this).
+`python -m infra.config_schema --write` regenerates pipeline_src/contract.schema.json and the
+README's contract tables from these models (`--check`: exit 1 when stale; tests do this).
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from pipeline_src.contract import LABEL
+from pipeline_src.contract import label_name
 
 
 # The CodeBuild environment variable holding the thresholds (GateThresholds.to_json()).
@@ -108,7 +108,7 @@ def compute_metrics(y_true, scores, threshold: float) -> dict:
 def evaluate(model: dict, test_df) -> tuple[dict, object]:
     """Metrics of one model on a validated test frame; also returns its scores."""
     scores = score(model, test_df)
-    return compute_metrics(test_df[LABEL].to_numpy(), scores, model["threshold"]), scores
+    return compute_metrics(test_df[label_name()].to_numpy(), scores, model["threshold"]), scores
 
 
 def gate(metrics: dict, thresholds: GateThresholds, champion: Optional[dict] = None) -> dict:

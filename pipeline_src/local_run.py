@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pipeline_src.cli import (Parser, UsageError, int_in, output_folder, print_error,
                               remove_entries, staged_folder)
-from pipeline_src.contract import LABEL, SPLITS, ContractError, example_rows, read_csv
+from pipeline_src.contract import SPLITS, ContractError, example_rows, label_name, read_csv
 
 TOOLKIT = "from sagemaker_training.cli.train import main; main()"
 
@@ -223,7 +223,7 @@ def main(argv=None) -> int:
                     model = load_model(model_dir)
                     metrics, scores = evaluate(model, frames["test"])
                     result = gate(metrics, thresholds)
-                    write_results(staging, metrics, result, frames["test"][LABEL].to_numpy(),
+                    write_results(staging, metrics, result, frames["test"][label_name()].to_numpy(),
                                   scores, extra={"model_dir": str(workdir / "opt_ml" / "model"),
                                                  "data": source},
                                   scorecard=model["metadata"].get("scorecard"))

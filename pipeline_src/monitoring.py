@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from pipeline_src.capture import INFERENCE_ID, PREDICTED_LABEL, PROBABILITY, ROW
-from pipeline_src.contract import FEATURES, LABEL, ContractError
+from pipeline_src.contract import ContractError, features, label_name, label_values
 
 # Evidently 0.7: DO_NOT_TRACK is read by evidently.telemetry, EVIDENTLY_DISABLE_TELEMETRY by its
 # legacy config; ITERATIVE_DO_NOT_TRACK by the iterative-telemetry logger underneath both.
@@ -58,7 +58,7 @@ def column_kinds() -> dict[str, str]:
     """Per feature, the kind of drift test: the contract's categorical columns, and integer
     columns with few values (a flag, an hour), get a categorical test; the rest a numerical one."""
     kinds = {}
-    for f in FEATURES:
+    for f in features():
         span = f.max - f.min + 1
         kinds[f.name] = ("cat" if f.categorical or (f.dtype == "int" and span <= MAX_CATEGORIES)
                          else "num")
@@ -117,7 +117,7 @@ def read_reference(path):
             header = [c.strip() for c in handle.readline().strip().split(",")]
     except OSError:
         header = []
-    return read_csv(path, require_label=LABEL in header)
+    return read_csv(path, require_label=label_name() in header)
 
 
 # --- delayed ground truth -----------------------------------------------------------------------
@@ -127,31 +127,29 @@ def read_labels(path):
     the contract's label (its positive/negative values). ContractError (one line) otherwise."""
     import pandas as pd
 
-    name = os.path.basename(str(path))
+    name, label = os.path.basename(str(path)), label_name()
     try:
         df = pd.read_csv(path, dtype={INFERENCE_ID: str}, skipinitialspace=True)
     except FileNotFoundError:
         raise ContractError(f"{name}: no such file ({path})") from None
     except pd.errors.EmptyDataError:
-        raise ContractError(f"{name}: empty file (expected inference_id,[row,]{LABEL})") from None
+        raise ContractError(f"{name}: empty file (expected inference_id,[row,]{label})") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ContractError(f"{name}: not a readable CSV file: "
                             f"{str(exc).strip().splitlines()[-1]}") from None
-    allowed = {INFERENCE_ID, ROW, LABEL}
-    missing = [c for c in (INFERENCE_ID, LABEL) if c not in df.columns]
+    allowed = {INFERENCE_ID, ROW, label}
+    missing = [c for c in (INFERENCE_ID, label) if c not in df.columns]
     extra = [str(c) for c in df.columns if c not in allowed]
     if missing or extra:
-        raise ContractError(f"{name}: columns must be inference_id, optional row, {LABEL}; "
+        raise ContractError(f"{name}: columns must be inference_id, optional row, {label}; "
                             + "; ".join(p for p in (
                                 f"missing {', '.join(missing)}" if missing else "",
                                 f"unexpected {', '.join(extra)}" if extra else "") if p))
     if df[INFERENCE_ID].isna().any():
         raise ContractError(f"{name}: column inference_id: {int(df[INFERENCE_ID].isna().sum())} "
                             "empty value(s)")
-    from pipeline_src.contract import label_values
-
-    label = label_values(df[LABEL], name, both_classes=False)
-    out = pd.DataFrame({INFERENCE_ID: df[INFERENCE_ID].astype(str), LABEL: label})
+    values = label_values(df[label], name, both_classes=False)
+    out = pd.DataFrame({INFERENCE_ID: df[INFERENCE_ID].astype(str), label: values})
     if ROW in df.columns:
         row = pd.to_numeric(df[ROW], errors="coerce")
         bad = row.notna() & ((row < 1) | (row != row.round()))
@@ -180,7 +178,7 @@ def quality(joined, settings: MonitorSettings) -> dict:
     """PR-AUC on the captured probability, recall/precision/F1 on the endpoint's own decision."""
     from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
-    y = joined[LABEL].to_numpy()
+    y = joined[label_name()].to_numpy()
     positives = int(y.sum())
     result = {"labelled_rows": int(len(y)), "labelled_positives": positives,
               "pr_auc": None, "recall": None, "precision": None, "f1": None,
@@ -264,12 +262,13 @@ def write_report(frames: dict, summary: dict, path, threshold: Optional[float] =
     snapshot.save_html(str(path))
     labelled = frames.get("labelled")
     if summary.get("quality_evaluated") and labelled is not None:
+        label = label_name()
         quality_definition = DataDefinition(
-            numerical_columns=[PROBABILITY], categorical_columns=[LABEL, PREDICTED_LABEL],
-            classification=[BinaryClassification(target=LABEL, prediction_labels=PREDICTED_LABEL,
+            numerical_columns=[PROBABILITY], categorical_columns=[label, PREDICTED_LABEL],
+            classification=[BinaryClassification(target=label, prediction_labels=PREDICTED_LABEL,
                                                  prediction_probas=PROBABILITY, pos_label=1)])
         quality_snapshot = Report([ClassificationPreset(probas_threshold=threshold)]).run(
-            Dataset.from_pandas(labelled[[LABEL, PREDICTED_LABEL, PROBABILITY]],
+            Dataset.from_pandas(labelled[[label, PREDICTED_LABEL, PROBABILITY]],
                                 data_definition=quality_definition), None)
         quality_path = str(path).replace(".html", "-quality.html")
         quality_snapshot.save_html(quality_path)

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from pipeline_src import capture
-from pipeline_src.contract import FEATURES, LABEL, feature_names
+from pipeline_src.contract import ContractError, feature_names, features, label_name
 
 REFERENCE_ROWS = 50_000
 REFERENCE_SEED = 42
@@ -40,7 +40,7 @@ def parse_shift(items) -> dict[str, float]:
     shifts = {}
     for item in items or []:
         feature, sep, factor = item.partition("=")
-        numeric = [f.name for f in FEATURES if not f.categorical]
+        numeric = [f.name for f in features() if not f.categorical]
         if not sep or feature not in numeric:
             raise InputError(f"--shift {item!r}: expected FEATURE=FACTOR with FEATURE one of "
                              f"the numeric columns {', '.join(numeric)}")
@@ -58,7 +58,7 @@ def apply_shift(df, shifts: dict[str, float]):
     import numpy as np
 
     df = df.copy()
-    for f in FEATURES:
+    for f in features():
         if f.name in shifts:
             values = np.clip(df[f.name].to_numpy(dtype=float) * shifts[f.name], f.min, f.max)
             df[f.name] = np.round(values).astype("int64") if f.dtype == "int" else values
@@ -116,7 +116,7 @@ def write_capture(out: Path, traffic, model, *, endpoint: str, start: datetime, 
 
     contract = load()
     X = traffic[feature_names()].to_numpy(dtype=object)
-    y = [contract.positive if v else contract.negative for v in traffic[LABEL].to_numpy()]
+    y = [contract.positive if v else contract.negative for v in traffic[label_name()].to_numpy()]
     sizes = []
     remaining = len(X)
     while remaining:
@@ -199,7 +199,7 @@ def main(argv=None) -> int:
         reference.to_csv(args.out / "reference.csv", index=False)
         traffic = validate_frame(apply_shift(generate(args.rows, args.seed), shifts),
                                  source="sample traffic")
-    except InputError as exc:
+    except (InputError, ContractError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     requests, files = write_capture(args.out, traffic, model, endpoint=args.endpoint,

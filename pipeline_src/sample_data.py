@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pipeline_src.cli import (Parser, UsageError, int_in, output_folder, print_error,
                               staged_folder)
-from pipeline_src.contract import LABEL, SPLITS, feature_names, label_values, load
+from pipeline_src.contract import SPLITS, feature_names, label_name, label_values, load
 
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
 # Stratifying 60/20/20 with both classes in every part needs a few of each class.
@@ -87,7 +87,7 @@ def split(df, seed: int = 42, source: str = "the data") -> dict:
     ValueError (one line) when a class is too rare for every split to hold both classes."""
     from sklearn.model_selection import train_test_split
 
-    y = label_values(df[LABEL], source, both_classes=False)
+    y = label_values(df[label_name()], source, both_classes=False)
     positives = int(y.sum())
     if min(positives, len(df) - positives) < MIN_PER_CLASS:
         raise ValueError(f"{source}: {positives} fraud and {len(df) - positives} legitimate rows; "
@@ -114,7 +114,7 @@ def write_splits(splits: dict, out_dir) -> dict:
 def class_balance(splits: dict) -> str:
     lines = [f"{'split':<11}{'rows':>8}{'fraud':>8}{'rate':>9}"]
     for name, part in splits.items():
-        positives = int(label_values(part[LABEL], both_classes=False).sum())
+        positives = int(label_values(part[label_name()], both_classes=False).sum())
         lines.append(f"{name:<11}{len(part):>8}{positives:>8}{positives / max(len(part), 1):>9.3%}")
     return "\n".join(lines)
 

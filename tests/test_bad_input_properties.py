@@ -201,3 +201,67 @@ def test_any_sample_data_arguments(rows, seed, out):
         assert written == (["test.csv", "train.csv", "validation.csv"] if code == 0 else [])
         assert not [p for p in Path(tmp).iterdir() if ".partial-" in p.name]
 
+
+
+CONTRACT_FILE = Path(__file__).resolve().parent.parent / "pipeline_src" / "contract.json"
+
+
+@settings(PROPERTY, max_examples=80)
+@given(doc=mutated(json.loads(CONTRACT_FILE.read_text()), max_edits=3))
+def test_any_contract_file(doc):
+    """Any edit of contract.json either loads (and then its example rows pass its own checks) or
+    is one ContractError line naming the file; never another exception."""
+    import pandas as pd
+
+    from pipeline_src import contract
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "contract.json"
+        path.write_text(json.dumps(doc))
+        try:
+            loaded = contract.load(path)
+        except contract.ContractError as exc:
+            event("refused")
+            assert str(exc).startswith("contract.json: ") and "\n" not in str(exc)
+            return
+    event("loaded")
+    assert [f.name for f in loaded.features] == [f["name"] for f in doc["features"]]
+
+
+@pytest.fixture(scope="module")
+def served_model(tmp_path_factory):
+    from pipeline_src import inference
+    from pipeline_src.sample_data import generate, split, write_splits
+    from tests.pipeline_src.conftest import train_model
+
+    data = tmp_path_factory.mktemp("data")
+    write_splits(split(generate(5000, seed=5), seed=5), data)
+    return inference.model_fn(str(train_model(data, tmp_path_factory.mktemp("model"))))
+
+
+@settings(PROPERTY, max_examples=150)
+@given(value=st.text(max_size=20) | st.sampled_from(["7", " 19 ", "\t0", "20", "7.0", "-1"]),
+       media=st.sampled_from(["text/csv", "application/json"]))
+def test_any_text_in_a_categorical_column_is_scored_or_a_400(served_model, value, media):
+    """merchant_category is a closed vocabulary ("0".."19"): any text a client sends there is
+    scored when it is a declared value (spaces around it ignored) and a one-line 400 otherwise."""
+    import csv
+    import io
+
+    from pipeline_src import inference
+    from pipeline_src.contract import example_rows, feature_names
+
+    row = dict(zip(feature_names(), example_rows(1)[0]), merchant_category=value)
+    if media == "text/csv":
+        out = io.StringIO()
+        csv.writer(out).writerow(row.values())
+        body = out.getvalue()
+    else:
+        body = json.dumps([row])
+    status, text, _ = inference.handle(served_model, body, media, "application/json")
+    declared = value.strip(" \t") in {str(i) for i in range(20)}
+    event(f"{media} {status}")
+    if declared:
+        assert status == 200, text
+    else:
+        assert status == 400 and "\n" not in json.loads(text)["error"], text

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline_src.contract import LABEL, read_csv
+from pipeline_src.contract import label_name, read_csv
 from pipeline_src.evaluate import GATE_THRESHOLDS_ENV, evaluate, gate, write_results
 from pipeline_src.jobs import common
 from pipeline_src.jobs.common import JobError, SettingsError, aws_call, join_s3
@@ -115,7 +115,8 @@ def run_job(train_output: Path, output_dir: Path, environ=None, session=None) ->
                  ApprovalDescription=result["summary"][:1024],
                  CustomerMetadataProperties={f"test_{k}": f"{metrics[k]:.6f}"
                                              for k in ("roc_auc", "pr_auc", "precision", "recall", "f1")})
-        write_results(output_dir, metrics, result, test_df[LABEL].to_numpy(), scores, champion,
+        y_true = test_df[label_name()].to_numpy()
+        write_results(output_dir, metrics, result, y_true, scores, champion,
                       extra={"model_package_arn": arn},
                       scorecard=model["metadata"].get("scorecard"))
     common.write_json(output_dir / "model_package.json", {**info, "approval_status": status})

@@ -317,3 +317,27 @@ def test_the_contract_ships_in_the_source_zip_and_the_model_bundle(tmp_path):
         assert zf.read("pipeline_src/contract.json") == contract.CONTRACT_FILE.read_bytes()
     assert dict(bundle_members())["pipeline_src/contract.json"] == \
         contract.CONTRACT_FILE.read_bytes()
+
+
+def test_the_editor_schema_and_the_readme_tables_follow_the_models():
+    """contract.schema.json accepts the contract and refuses what the models refuse; the README
+    tables list every setting and every column (python -m infra.config_schema --check: stale
+    files fail tests/infra/test_config.py)."""
+    import jsonschema
+
+    from infra import config_schema
+
+    schema = json.loads((contract.CONTRACT_FILE.parent / "contract.schema.json").read_text())
+    assert schema == config_schema.contract_json_schema()
+    jsonschema.validate(CONTRACT_JSON, schema)
+    bad = copy.deepcopy(CONTRACT_JSON)
+    feature(bad, "merchant_category")["values"] = [str(i) for i in range(256)]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+    table = config_schema.contract_readme_table()
+    assert "| `features[] (categorical).unseen` | `reject` / `missing` | `\"reject\"` |" in table
+    columns = config_schema.contract_columns_table()
+    assert ("| 4 | `merchant_category` | categorical | one of 20 declared values ('0', '1', '2', "
+            "'3', ..., '19') | no |") in columns
+    readme = (config_schema.README).read_text()
+    assert table in readme and columns in readme
