@@ -9,7 +9,7 @@ UV     := .venv-uv/bin/uv
 # --locked: refuse to install if uv.lock no longer matches its pyproject.toml.
 UV_SYNC := $(UV) sync --locked --quiet
 
-.PHONY: run setup setup-run synth local test test-lambda check bench lock requirements add clean container-setup
+.PHONY: run setup setup-run synth synth-cdktn cdktn-setup local test test-lambda check bench lock requirements add clean container-setup
 
 ## Set up the virtualenv (what synth and run-local import), synthesize every environment, and
 ## run the ML path locally.
@@ -42,11 +42,21 @@ $(VENV)/.installed-run: pyproject.toml uv.lock $(UV)
 synth: setup-run
 	$(PY) main.py synth
 
+## The same app under CDK Terrain (cdktn + cdktn-provider-aws, .venv-cdktn from envs/cdktn), every
+## environment into cdktn.out (README: Moving to CDK Terrain).
+synth-cdktn: cdktn-setup
+	MLOPS_CDK_FLAVOUR=cdktn .venv-cdktn/bin/python main.py synth --outdir cdktn.out
+
+cdktn-setup: .venv-cdktn/.installed
+.venv-cdktn/.installed: envs/cdktn/pyproject.toml envs/cdktn/uv.lock $(UV)
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/.venv-cdktn $(UV_SYNC) --project envs/cdktn --python $(PYTHON)
+	touch $@
+
 local: setup-run
 	$(PY) main.py run-local --workdir .work/local-run
 
 ## The whole test suite (what CI runs), then the deploy Lambda's tests on its own runtime.
-test: setup cli-setup checkov-setup container-setup
+test: setup cli-setup checkov-setup cdktn-setup container-setup
 	$(PY) -m pytest
 	$(MAKE) test-lambda
 
@@ -55,7 +65,8 @@ test: setup cli-setup checkov-setup container-setup
 test-lambda: .venv-lambda/.installed
 	.venv-lambda/bin/python -m pytest -q tests/lambda_deploy -m "not infra"
 
-## Fast inner loop: the suite without the tests that need the installed tools (cdktf CLI, checkov).
+## Fast inner loop: the suite without the tests that need the installed tools (cdktf and cdktn
+## CLIs, .venv-cdktn, checkov).
 check: setup
 	$(PY) -m pytest -q -m "not tools"
 
@@ -64,17 +75,18 @@ check: setup
 container-setup: $(UV)
 	UV=$(UV) scripts/container-env.sh
 
-bench: setup container-setup
+bench: setup container-setup cdktn-setup
 	$(PY) bench/run_all.py
 
 ## Tool environments, each a uv project of its own under envs/ (pyproject.toml + uv.lock), with
 ## the Python it is for and where its requirements file is exported (default: beside it).
-TOOL_ENVS := envs/checkov envs/lambda-py313 envs/jobs-py312 envs/monitor-py312 envs/container-py312
+TOOL_ENVS := envs/checkov envs/cdktn envs/lambda-py313 envs/jobs-py312 envs/monitor-py312 envs/container-py312
 # python3.13 for the Lambda's environment, python3.12 for the CodeBuild jobs' and the scikit-learn
 # container's: on PATH, else pyenv's.
 PYTHON313 ?= $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || ls -d "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
 PYTHON312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || ls -d "$$(pyenv root 2>/dev/null)"/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
 PYTHON_envs/checkov      = $(PYTHON)
+PYTHON_envs/cdktn        = $(PYTHON)
 PYTHON_envs/lambda-py313 = $(PYTHON313)
 PYTHON_envs/jobs-py312   = $(PYTHON312)
 PYTHON_envs/monitor-py312 = $(PYTHON312)
@@ -107,13 +119,14 @@ add: $(UV)
 	$(MAKE) requirements
 
 clean:
-	rm -rf cdktf.out .work .pytest_cache
+	rm -rf cdktf.out cdktn.out .work .pytest_cache
 
 ## ---- Reviewing changes (docs/reviewing-changes.md) ----
 .PHONY: cli-setup checkov-setup checkov diff
 BASE ?= origin/main
 
-## The cdktf CLI pinned by package-lock.json, built for the project's Node 24 (run it with scripts/cdktf.sh).
+## The cdktf and cdktn CLIs pinned by package-lock.json, built for the project's Node 24 (run them
+## with scripts/cdktf.sh and scripts/cdktn.sh).
 cli-setup: node_modules/.installed
 node_modules/.installed: package.json package-lock.json | $(VENV)/.installed
 	scripts/install-cli.sh

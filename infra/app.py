@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from infra.bindings import FlavourError
 from infra.config import (ConfigError, EnvironmentConfig, load_environments, parse_json_object,
                           read_text_file)
 from pipeline_src.cli import Parser, UsageError, output_folder, print_error, staged_folder
@@ -123,7 +124,7 @@ def main(argv: list[str]) -> int:
             outdir = output_folder(os.environ.get("CDKTF_OUTDIR", DEFAULT_OUTDIR), "CDKTF_OUTDIR")
         configs = select_environments(read_context(args.context), args.env)
         stack_files = synthesize(configs, outdir)
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, FlavourError, UsageError) as exc:
         print_error(exc)
         return 2
     print(summarize(stack_files, outdir, time.perf_counter() - started))

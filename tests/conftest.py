@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +26,38 @@ def synth_outdir(tmp_path_factory) -> Path:
     outdir = tmp_path_factory.mktemp("cdktf") / "cdktf.out"
     synthesize(select_environments({}, None), outdir)
     return outdir
+
+
+@pytest.fixture(scope="session")
+def other_checkout(tmp_path_factory) -> Path:
+    """The working tree as a fresh clone has it, in another folder."""
+    from tests.synth_runs import export_checkout
+
+    return export_checkout(tmp_path_factory.mktemp("elsewhere") / "some" / "other-folder")
+
+
+CDKTN_PYTHON = PROJECT_ROOT / ".venv-cdktn" / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def cdktn_synth(other_checkout, tmp_path_factory) -> tuple[Path, str]:
+    """(outdir, -X importtime log): every environment synthesized once under CDK Terrain
+    (.venv-cdktn, MLOPS_CDK_FLAVOUR=cdktn), in another checkout folder."""
+    from tests.synth_runs import synth_env
+
+    assert CDKTN_PYTHON.exists(), "CDK Terrain is not installed: run `make cdktn-setup` (make test does)"
+    outdir = tmp_path_factory.mktemp("cdktn") / "cdktn.out"
+    proc = subprocess.run([str(CDKTN_PYTHON), "-X", "importtime", "main.py", "synth",
+                           "--outdir", str(outdir)], cwd=other_checkout,
+                          env=synth_env(**{bindings.FLAVOUR_ENV: "cdktn"}),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return outdir, proc.stderr
+
+
+@pytest.fixture(scope="session")
+def cdktn_outdir(cdktn_synth) -> Path:
+    return cdktn_synth[0]
 
 
 @pytest.fixture(scope="session")

@@ -82,6 +82,12 @@ CASES = [
          env={"CDKTF_OUTDIR": ""}),
     Case("unknown option", ["synth", "--envs", "dev"], 2,
          "unrecognized arguments: --envs dev (see python main.py synth --help)"),
+    Case("unknown MLOPS_CDK_FLAVOUR", ["synth", *OUT], 2,
+         "MLOPS_CDK_FLAVOUR='cdktfn': unknown flavour; use one of cdktf, cdktn (unset: cdktf)",
+         env={"MLOPS_CDK_FLAVOUR": "cdktfn"}, untouched=("out",)),
+    Case("MLOPS_CDK_FLAVOUR not installed here", ["synth", *OUT], 2,
+         "MLOPS_CDK_FLAVOUR=cdktn: the cdktn package is not installed in ",
+         env={"MLOPS_CDK_FLAVOUR": "cdktn"}, untouched=("out",)),
     Case("CDKTF_CONTEXT_JSON not JSON", ["synth", *OUT], 2,
          "CDKTF_CONTEXT_JSON: not valid JSON: Expecting property name enclosed in double quotes "
          "at line 1 column 2", env={"CDKTF_CONTEXT_JSON": "{environments: dev}"},
@@ -326,7 +332,7 @@ def _prepare(case: Case, tmp: Path, monkeypatch) -> None:
         (tmp / "project").mkdir()
         (tmp / "project" / "cdktf.json").write_text(case.cdktf_json)
         monkeypatch.setattr(app, "PROJECT_ROOT", tmp / "project")
-    for key in ("CDKTF_CONTEXT_JSON", "CDKTF_OUTDIR", "AWS_PROFILE"):
+    for key in ("CDKTF_CONTEXT_JSON", "CDKTF_OUTDIR", "AWS_PROFILE", "MLOPS_CDK_FLAVOUR"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     for key, value in case.env.items():

@@ -10,37 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.synth_runs import tree
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def export_checkout(destination: Path) -> Path:
-    """Copy the tracked and new (not ignored) files, as a fresh clone would have them."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                           capture_output=True, check=True).stdout.decode().split("\0")
-    destination.mkdir(parents=True)
-    for name in filter(None, files):
-        source = ROOT / name
-        if source.is_file():
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(source.read_bytes())
-    return destination
 
 
 def run_app(checkout: Path, outdir: Path, *args: str, extra_env=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "CDKTF_OUTDIR": str(outdir), **(extra_env or {})}
     return subprocess.run([sys.executable, "main.py", *args], cwd=checkout, env=env,
                           capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def other_checkout(tmp_path_factory) -> Path:
-    return export_checkout(tmp_path_factory.mktemp("elsewhere") / "some" / "other-folder")
 
 
 def test_other_folder_gives_byte_identical_output(other_checkout, synth_outdir, tmp_path):
