@@ -109,6 +109,8 @@ class DeployFunction(Construct):
         models = [target.sagemaker_arn("model", f"{names.endpoint(s)}-v*") for s in stages]
         configs = [target.sagemaker_arn("endpoint-config", f"{names.endpoint(s)}-v*")
                    for s in stages]
+        scaled = [target.sagemaker_arn("endpoint", names.endpoint(s)) for s in stages
+                  if target.config.stage(s).autoscaling is not None]
         # Ownership by tag: this environment only creates what it tags as its own and only
         # changes or deletes what carries its tags, so a "dev" role cannot touch "dev-eu"
         # resources even where the name patterns overlap.
@@ -132,9 +134,9 @@ class DeployFunction(Construct):
                                                     "sagemaker:UpdateEndpoint"],
                       [*configs, *endpoints], conditions=owned),
             # Registering a variant for autoscaling needs it on the endpoint (SageMaker guide,
-            # "Auto scaling prerequisites").
-            statement("ScaleOwnEndpoints", ["sagemaker:UpdateEndpointWeightsAndCapacities"],
-                      endpoints, conditions=owned),
+            # "Auto scaling prerequisites"): only the endpoints of stages that autoscale.
+            *([statement("ScaleOwnEndpoints", ["sagemaker:UpdateEndpointWeightsAndCapacities"],
+                         scaled, conditions=owned)] if scaled else []),
             # One conditional PutObject per job (If-None-Match: *): the atomic claim that lets
             # exactly one delivery of a CodePipeline job act and answer.
             inputs.store.write(f"{Names.DEPLOY_CLAIMS_PREFIX}/*", sid="ClaimJobs"),
@@ -177,10 +179,10 @@ class DeployFunction(Construct):
             # PutJob*Result have no resource-level permissions in IAM.
             statement("ReplyToCodePipeline", ["codepipeline:PutJobFailureResult",
                                               "codepipeline:PutJobSuccessResult"], "*"),
-            # Endpoint configs name the key for storage volumes and data capture: whoever
-            # creates or updates the endpoint lets SageMaker hold grants on it.
+            # Endpoint configs name the key for their storage volumes: the caller of
+            # CreateEndpoint needs kms:CreateGrant (SageMaker API permissions reference); the
+            # config's KmsKeyId extends it to UpdateEndpoint. No page asks for kms:DescribeKey.
             inputs.key.grant_to_aws_resources(),
-            inputs.key.describe(),
             # X-Ray's segment APIs have no resource-level permissions.
             statement("WriteTraces", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
                       "*"),

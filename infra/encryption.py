@@ -73,10 +73,13 @@ class EncryptionKey(Construct):
         return statement(sid, ["kms:Decrypt", "kms:GenerateDataKey"], [self.key_arn],
                          conditions=self._via(via))
 
+    def encrypt_output(self, *, via=("s3",), sid: str = "EncryptJobOutputWithProjectKey") -> dict:
+        """kms:Encrypt for a SageMaker job's role whose OutputDataConfig names the key: the API
+        reference (OutputDataConfig.KmsKeyId) and sagemaker-roles.html require it; the output is
+        S3 server-side encryption, so only through S3."""
+        return statement(sid, ["kms:Encrypt"], [self.key_arn], conditions=self._via(via))
+
     def grant_to_aws_resources(self, *, sid: str = "GrantKeyToSageMakerResources") -> dict:
         """Let SageMaker create the grants its volumes need; only grants for AWS resources."""
         return statement(sid, ["kms:CreateGrant"], [self.key_arn],
                          conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}})
-
-    def describe(self, *, sid: str = "DescribeProjectKey") -> dict:
-        return statement(sid, ["kms:DescribeKey"], [self.key_arn])

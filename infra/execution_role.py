@@ -72,6 +72,8 @@ class TrainingRole(SageMakerRole):
                        sid="ListChannels"),
             store.write(MODEL_ARTIFACTS, sid="WriteModelArtifacts"),
             key.use(),
+            # OutputDataConfig.KmsKeyId names the key (pipeline_src/jobs/train.py).
+            key.encrypt_output(),
             # The training volume is encrypted with the key: SageMaker-held grants only.
             key.grant_to_aws_resources(),
             *_logs(target, ["/aws/sagemaker/TrainingJobs"], f"{prefix}-*", "WriteTrainingLogs"),

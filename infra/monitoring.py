@@ -19,6 +19,7 @@ from cdktf_cdktf_provider_aws.codebuild_project import (
 from infra.artifact_store import ArtifactStore
 from infra.builds import BUILDSPEC_DIR, build_environment, build_logs
 from infra.environment import DeploymentTarget
+from infra.execution_role import MODEL_ARTIFACTS
 from infra.encryption import EncryptionKey
 from infra.iam import log_statement, service_role, statement
 from infra.naming import Names
@@ -73,7 +74,7 @@ class MonitoringJob(Construct):
                 store.locate(sid="LocateSourceBucket"),
                 # The reference is the exact version of the training data the package records.
                 store.read_versions(f"{Names.DATA_PREFIX}/*", sid="ReadTrainingDataVersions"),
-                store.read(f"{Names.TRAINING_OUTPUT_PREFIX}/*", sid="ReadModelArtifacts"),
+                store.read(MODEL_ARTIFACTS, sid="ReadModelArtifacts"),
                 store.read(f"{Names.DATA_CAPTURE_PREFIX}/*", f"{Names.GROUND_TRUTH_PREFIX}/*",
                            sid="ReadCaptureAndLabels"),
                 store.list(f"{Names.DATA_CAPTURE_PREFIX}/*", f"{Names.GROUND_TRUTH_PREFIX}/*",

@@ -70,26 +70,78 @@ def role_of_module(module: str) -> Optional[str]:
 
 # --- service needs ----------------------------------------------------------------------------
 
-SAGEMAKER_ROLES_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html"
-S3_KMS_DOC = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html"
-ROLLBACK_DOC = ("https://docs.aws.amazon.com/sagemaker/latest/dg/"
-                "deployment-guardrails-configuration.html")
-CAPTURE_DOC = "https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture.html"
-ENDPOINT_KMS_DOC = ("https://docs.aws.amazon.com/sagemaker/latest/APIReference/"
-                    "API_CreateEndpointConfig.html (KmsKeyId)")
+# Each page below was re-read (issue 20) and is cited with the section that states the need.
+_SM = "https://docs.aws.amazon.com/sagemaker/latest/dg/"
+SAGEMAKER_TRAINING_DOC = (
+    f"{_SM}sagemaker-roles.html#sagemaker-roles-createtrainingjob-perms (CreateTrainingJob API: "
+    "Execution Role Permissions: logs, cloudwatch:PutMetricData, s3:ListBucket/GetObject on the "
+    "InputDataConfig S3Uri, s3:PutObject on OutputDataConfig.S3OutputPath, ECR pull of "
+    "AlgorithmSpecification.TrainingImage; SSE-KMS input: kms:Decrypt)")
+TRAINING_OUTPUT_KEY_DOC = (
+    f"{_SM}sagemaker-roles.html#sagemaker-roles-createtrainingjob-perms (\"If you specify a KMS "
+    "key in the output configuration of your training job, add ... kms:Encrypt\") and "
+    "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_OutputDataConfig.html "
+    "(KmsKeyId: \"the SageMaker execution role must include permissions to call kms:Encrypt\"; "
+    "neither page exempts a key ARN; SageMaker encrypts the artifacts with S3 server-side "
+    "encryption, hence kms:ViaService s3)")
+TRAINING_VOLUME_KEY_DOC = (
+    f"{_SM}sagemaker-roles.html#sagemaker-roles-createtrainingjob-perms (\"If you specify a volume "
+    "KMS key in the resource configuration of your training job, add ... kms:CreateGrant\"); "
+    f"{_SM}api-permissions-reference.html (CreateTrainingJob: kms:CreateGrant of the caller "
+    "\"only if ... ResourceConfig has a specified VolumeKmsKeyId and the associated role does not "
+    "have a policy that permits this action\": the training role has it)")
+SAGEMAKER_MODEL_DOC = (
+    f"{_SM}sagemaker-roles.html#sagemaker-roles-createmodel-perms (CreateModel API: Execution "
+    "Role Permissions: logs, cloudwatch:PutMetricData, s3:GetObject on ModelDataUrl, ECR pull "
+    "of PrimaryContainer.Image)")
+S3_KMS_DOC = ("https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html "
+              "(Permissions: kms:GenerateDataKey to upload, kms:Decrypt to download an SSE-KMS "
+              "object)")
+ROLLBACK_DOC = (f"{_SM}deployment-guardrails-configuration.html (auto-rollback alarms: the "
+                "model's execution role needs cloudwatch:DescribeAlarms)")
+CAPTURE_DOC = (f"{_SM}model-monitor-data-capture.html and "
+               "https://docs.aws.amazon.com/sagemaker/latest/APIReference/"
+               "API_DataCaptureConfig.html (KmsKeyId: S3 server-side encryption of the capture)")
+ENDPOINT_KMS_DOC = (
+    f"{_SM}api-permissions-reference.html (CreateEndpoint: \"kms:CreateGrant (required only if "
+    "the associated EndPointConfig has a KmsKeyId specified)\"; no kms:DescribeKey) and "
+    "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html "
+    "(KmsKeyId: \"The KMS key policy must grant permission to the IAM role that you specify in "
+    "your CreateEndpoint, UpdateEndpoint requests\"): the caller, not the model's role")
 CODEBUILD_ROLE_DOC = ("https://docs.aws.amazon.com/codebuild/latest/userguide/"
-                      "setting-up-service-role.html")
+                      "setting-up-service-role.html (Create a CodeBuild service role: "
+                      "CloudWatchLogsPolicy, S3GetObjectPolicy, S3PutObjectPolicy, "
+                      "S3BucketIdentity)")
 CODEPIPELINE_ROLE_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/userguide/"
-                         "security-iam.html#how-to-custom-role")
+                         "how-to-custom-role.html#how-to-custom-role-policy (CodePipeline "
+                         "service role policy: artifact bucket objects)")
+CODEPIPELINE_CODEBUILD_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/userguide/"
+                              "action-reference-CodeBuild.html#edit-role-codebuild (Service "
+                              "role permissions: CodeBuild action: codebuild:BatchGetBuilds, "
+                              "codebuild:StartBuild)")
+CODEPIPELINE_LAMBDA_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/userguide/"
+                           "action-reference-Lambda.html (Service role permissions: Lambda "
+                           "action: lambda:InvokeFunction on the function)")
+CODEPIPELINE_SNS_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/userguide/"
+                        "approvals-service-role-permissions.html (Grant Amazon SNS permissions "
+                        "to a CodePipeline service role: sns:Publish)")
 CODEPIPELINE_S3_SOURCE_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/userguide/"
-                              "action-reference-S3.html (service role permissions)")
+                              "action-reference-S3.html (Service role permissions: S3 source "
+                              "action: s3:GetObject, s3:GetObjectVersion, "
+                              "s3:GetBucketVersioning)")
 EVENTS_CODEBUILD_DOC = ("https://docs.aws.amazon.com/eventbridge/latest/userguide/"
-                        "eb-use-identity-based.html (targets that need a role: CodeBuild)")
+                        "eb-use-identity-based.html#eb-target-permissions (Permissions required "
+                        "for EventBridge to access targets using IAM roles; the CodeBuild "
+                        "target calls StartBuild)")
 EVENTS_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/userguide/"
-              "create-cloudtrail-S3-source-console.html")
+              "create-cloudtrail-S3-source-cli.html (the EventBridge role's permissions policy: "
+              "codepipeline:StartPipelineExecution on the pipeline)")
 LAMBDA_LOGS_DOC = ("https://docs.aws.amazon.com/lambda/latest/dg/"
-                   "monitoring-cloudwatchlogs.html#monitoring-cloudwatchlogs-prereqs")
-LAMBDA_XRAY_DOC = "https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html"
+                   "monitoring-cloudwatchlogs.html#monitoring-cloudwatchlogs-prereqs "
+                   "(execution role: logs:CreateLogStream, logs:PutLogEvents; the group exists)")
+LAMBDA_XRAY_DOC = ("https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html "
+                   "(Execution role permissions: xray:PutTraceSegments, "
+                   "xray:PutTelemetryRecords)")
 SNS_KMS_DOC = ("https://docs.aws.amazon.com/sns/latest/dg/"
                "sns-key-management.html#sns-what-permissions-for-sse")
 LOGS_KMS_DOC = ("https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/"
@@ -134,15 +186,15 @@ def image_repository_arn(image: str) -> str:
     return arn_of("ecr", "repository", region, account, RepositoryName=rest.split(":")[0])
 
 
-def _ecr_pull(role_arn: str, image: str, why: str) -> list[ServiceNeed]:
+def _ecr_pull(role_arn: str, image: str, why: str, doc: str) -> list[ServiceNeed]:
     repository = image_repository_arn(image)
-    return [_need(role_arn, f"ecr:{action}", repository, why, SAGEMAKER_ROLES_DOC)
+    return [_need(role_arn, f"ecr:{action}", repository, why, doc)
             for action in ("BatchCheckLayerAvailability", "BatchGetImage",
                            "GetDownloadUrlForLayer")] + [
-        _need(role_arn, "ecr:GetAuthorizationToken", "*", why, SAGEMAKER_ROLES_DOC)]
+        _need(role_arn, "ecr:GetAuthorizationToken", "*", why, doc)]
 
 
-def _s3_read(role_arn, world, uri: str, why: str, doc=SAGEMAKER_ROLES_DOC) -> list:
+def _s3_read(role_arn, world, uri: str, why: str, doc: str) -> list:
     bucket, key = _s3_object_arn(uri)
     needs = [_need(role_arn, "s3:GetObject", world.object_arn(bucket, key), why, doc)]
     needs += world.kms_for_s3(role_arn, bucket, "kms:Decrypt", why)
@@ -174,30 +226,36 @@ def call_service_needs(world) -> Iterable[ServiceNeed]:
         p = call.params
         role, job = p["RoleArn"], p["TrainingJobName"]
         why = f"SageMaker runs training job {job} as its RoleArn"
-        yield from _ecr_pull(role, p["AlgorithmSpecification"]["TrainingImage"], why)
+        doc = SAGEMAKER_TRAINING_DOC
+        yield from _ecr_pull(role, p["AlgorithmSpecification"]["TrainingImage"], why, doc)
         for channel in p.get("InputDataConfig", []):
             uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
             bucket, prefix = _s3_object_arn(uri)
             yield _need(role, "s3:ListBucket", world.arn("s3", "bucket", BucketName=bucket),
-                        f"{why}: lists channel {channel['ChannelName']}", SAGEMAKER_ROLES_DOC,
+                        f"{why}: lists channel {channel['ChannelName']}", doc,
                         **{"s3:prefix": prefix})
             for key in world.objects_under(bucket, prefix):
                 yield from _s3_read(role, world, f"s3://{bucket}/{key}",
-                                    f"{why}: downloads channel {channel['ChannelName']}")
+                                    f"{why}: downloads channel {channel['ChannelName']}", doc)
         output = p["OutputDataConfig"]
+        output_key = output.get("KmsKeyId")
         for name in ("model.tar.gz", "output.tar.gz"):
             yield from _s3_write(role, world, f"{output['S3OutputPath']}/{job}/output/{name}",
-                                 output.get("KmsKeyId"), f"{why}: uploads {name}",
-                                 SAGEMAKER_ROLES_DOC)
+                                 output_key, f"{why}: uploads {name}", doc)
+        if output_key:
+            yield _need(role, "kms:Encrypt", output_key,
+                        f"{why}: OutputDataConfig.KmsKeyId encrypts the model artifacts",
+                        TRAINING_OUTPUT_KEY_DOC,
+                        **{"kms:ViaService": f"s3.{world.model.region}.amazonaws.com"})
         volume_key = p.get("ResourceConfig", {}).get("VolumeKmsKeyId")
         if volume_key:
             yield _need(role, "kms:CreateGrant", volume_key,
-                        f"{why}: encrypts the training volume", SAGEMAKER_ROLES_DOC,
+                        f"{why}: encrypts the training volume", TRAINING_VOLUME_KEY_DOC,
                         **{"kms:GrantIsForAWSResource": "true"})
         yield from _logs(role, world, "/aws/sagemaker/TrainingJobs", f"{job}/algo-1-1700000000",
-                         f"{why}: writes its logs", SAGEMAKER_ROLES_DOC)
+                         f"{why}: writes its logs", doc)
         yield _need(role, "cloudwatch:PutMetricData", "*", f"{why}: publishes its metrics",
-                    SAGEMAKER_ROLES_DOC, **{"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"})
+                    doc, **{"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"})
 
     models = {c.params["ModelName"]: c for c in world.role_calls("CreateModel")}
     configs = {c.params["EndpointConfigName"]: c for c in world.role_calls("CreateEndpointConfig")}
@@ -207,12 +265,13 @@ def call_service_needs(world) -> Iterable[ServiceNeed]:
         why = f"SageMaker runs model {p['ModelName']} as its ExecutionRoleArn"
         for container in p.get("Containers", []) or [p.get("PrimaryContainer", {})]:
             spec = world.container_of(container)
-            yield from _ecr_pull(role, spec["Image"], why)
+            yield from _ecr_pull(role, spec["Image"], why, SAGEMAKER_MODEL_DOC)
             yield from _s3_read(role, world, spec["ModelDataUrl"],
-                                f"{why}: downloads the model artifact")
+                                f"{why}: downloads the model artifact", SAGEMAKER_MODEL_DOC)
             submit = spec.get("Environment", {}).get("SAGEMAKER_SUBMIT_DIRECTORY")
             if submit and submit.startswith("s3://"):
-                yield from _s3_read(role, world, submit, f"{why}: downloads the code bundle")
+                yield from _s3_read(role, world, submit, f"{why}: downloads the code bundle",
+                                    SAGEMAKER_MODEL_DOC)
     for call in world.role_calls("CreateEndpoint", "UpdateEndpoint"):
         p = call.params
         endpoint, config_name = p["EndpointName"], p["EndpointConfigName"]
@@ -225,7 +284,6 @@ def call_service_needs(world) -> Iterable[ServiceNeed]:
             why = f"{call.operation} {endpoint} with config {config_name}: storage volume key"
             yield _need(caller, "kms:CreateGrant", key, why, ENDPOINT_KMS_DOC,
                         **{"kms:GrantIsForAWSResource": "true"})
-            yield _need(caller, "kms:DescribeKey", key, why, ENDPOINT_KMS_DOC)
         for variant in config.params["ProductionVariants"]:
             model = models.get(variant["ModelName"])
             if model is None:
@@ -234,9 +292,9 @@ def call_service_needs(world) -> Iterable[ServiceNeed]:
             why = f"endpoint {endpoint} serves model {variant['ModelName']}"
             yield from _logs(role, world, f"/aws/sagemaker/Endpoints/{endpoint}",
                              f"{variant['VariantName']}/i-0123456789abcdef0",
-                             f"{why}: writes its logs", SAGEMAKER_ROLES_DOC)
+                             f"{why}: writes its logs", SAGEMAKER_MODEL_DOC)
             yield _need(role, "cloudwatch:PutMetricData", "*", f"{why}: publishes metrics",
-                        SAGEMAKER_ROLES_DOC, **{"cloudwatch:namespace": "/aws/sagemaker/Endpoints"})
+                        SAGEMAKER_MODEL_DOC, **{"cloudwatch:namespace": "/aws/sagemaker/Endpoints"})
             capture = config.params.get("DataCaptureConfig")
             if capture and capture.get("EnableCapture"):
                 uri = (f"{capture['DestinationS3Uri']}/{endpoint}/{variant['VariantName']}/"
@@ -339,7 +397,7 @@ def stack_service_needs(model, prefix: str) -> Iterable[ServiceNeed]:
                     project_arn = arn("codebuild", "project", ProjectName=config["ProjectName"])
                     for act in ("codebuild:StartBuild", "codebuild:BatchGetBuilds"):
                         yield _need(role, act, project_arn, f"{why}: runs the build",
-                                    CODEPIPELINE_ROLE_DOC)
+                                    CODEPIPELINE_CODEBUILD_DOC)
                     build_role = model.resolve(project["service_role"])
                     build_key = model.resolve(project["encryption_key"])
                     bwhy = f"CodeBuild project {config['ProjectName']} in {why}"
@@ -365,11 +423,11 @@ def stack_service_needs(model, prefix: str) -> Iterable[ServiceNeed]:
                 if provider == "Lambda":
                     yield _need(role, "lambda:InvokeFunction",
                                 arn("lambda", "function", FunctionName=config["FunctionName"]),
-                                f"{why}: invokes the function", CODEPIPELINE_ROLE_DOC)
+                                f"{why}: invokes the function", CODEPIPELINE_LAMBDA_DOC)
                 if provider == "Manual" and config.get("NotificationArn"):
                     topic = config["NotificationArn"]
                     yield _need(role, "sns:Publish", topic, f"{why}: notifies approvers",
-                                CODEPIPELINE_ROLE_DOC)
+                                CODEPIPELINE_SNS_DOC)
                     topic_key = _topic_key(model, topic)
                     if topic_key:
                         for act in ("kms:GenerateDataKey", "kms:Decrypt"):

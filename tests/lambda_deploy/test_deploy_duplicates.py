@@ -158,7 +158,8 @@ def test_repeat_interleaved_with_first_call(fake, registry, artifacts, calls, se
     assert fake.refused == []
 
 
-# Steps of the final poll (staging: create finished, autoscaling, smoke test, cleanup, outcome).
+# Steps of the final poll (create finished, autoscaling, smoke test, cleanup, outcome), on prod:
+# the stage the environments autoscale (the deploy role may scale only those endpoints).
 FINAL_POLL_STEPS = [
     ("s3", "PutObject"),
     ("sagemaker", "DescribeEndpointConfig"),
@@ -175,11 +176,11 @@ FINAL_POLL_STEPS = [
                          ids=[op for _, op in FINAL_POLL_STEPS])
 def test_repeat_interleaved_with_final_poll(fake, registry, artifacts, calls, lambda_env,
                                            service, operation):
-    lambda_env(staging={"autoscaling": {"min_instances": 1, "max_instances": 3,
-                                        "target_invocations_per_instance": 100}})
+    lambda_env(prod={"smoke_test": True, "autoscaling": {
+        "min_instances": 2, "max_instances": 3, "target_invocations_per_instance": 100}})
     key = artifacts.package(registry.register())
-    handler(job_event(JOB_A, "staging", key), None)
-    poll = job_event(JOB_A, "staging", key, token=fake.last_reply()[1]["continuationToken"])
+    handler(job_event(JOB_A, "prod", key), None)
+    poll = job_event(JOB_A, "prod", key, token=fake.last_reply()[1]["continuationToken"])
     seen: list = []
     _interleave(operation, service, poll, seen)
 
@@ -187,7 +188,7 @@ def test_repeat_interleaved_with_final_poll(fake, registry, artifacts, calls, la
 
     assert sorted([outer["status"], seen[0]["status"]]) == ["duplicate", "replied"]
     (reply,) = [r for n, r in fake.replies if r["jobId"] == job_id_of(poll)]
-    assert reply["outputVariables"]["EndpointConfigName"] == f"{PREFIX}-staging-v1-a1b2c3d4"
+    assert reply["outputVariables"]["EndpointConfigName"] == f"{PREFIX}-prod-v1-a1b2c3d4"
     assert calls.count("InvokeEndpoint") == 1 and calls.count("RegisterScalableTarget") == 1
     assert fake.refused == []
 
