@@ -566,8 +566,20 @@ def _no_duplicates(pairs: list) -> dict:
     return seen
 
 
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not a JSON number")
+class _Constant(str):
+    """NaN/Infinity/-Infinity as parsed: kept as a marker so the error can name its setting."""
+
+
+def _constant_path(value, path: str = "") -> Optional[tuple[str, str]]:
+    if isinstance(value, _Constant):
+        return path, str(value)
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _constant_path(item, f"{path}.{key}")
+        if found:
+            return found
+    return None
 
 
 def _depth(value, limit: int) -> int:
@@ -583,7 +595,7 @@ def _depth(value, limit: int) -> int:
 def parse_json_object(text: str, label: str) -> dict:
     """Strict JSON for configuration: an object, no duplicate keys, no NaN, bounded nesting."""
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_Constant)
     except json.JSONDecodeError as exc:
         _fail(label, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     except ValueError as exc:
@@ -594,6 +606,9 @@ def parse_json_object(text: str, label: str) -> dict:
         _fail(label, f"expected a JSON object at the top level, got {type(data).__name__}")
     if _depth(data, MAX_NESTING) < 0:
         _fail(label, f"nested too deeply (more than {MAX_NESTING} levels)")
+    constant = _constant_path(data)
+    if constant:
+        _fail(f"{label}{constant[0]}", f"{constant[1]} is not a JSON number; give a number")
     return data
 
 

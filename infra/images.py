@@ -11,6 +11,7 @@ from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
 
+from infra.config import ConfigError
 from infra.environment import DeploymentTarget
 from infra.iam import statement
 from pipeline_src import SKLEARN_FRAMEWORK_VERSION
@@ -29,6 +30,13 @@ def _sdk_image_config() -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def regions_with_images() -> list[str]:
+    """Regions that have both the training and the inference image of the pinned version."""
+    per_scope = [set(_sdk_image_config()[s]["versions"][SKLEARN_FRAMEWORK_VERSION]["registries"])
+                 for s in SCOPES]
+    return sorted(set.intersection(*per_scope))
+
+
 def repository(region: str, scope: str) -> tuple[str, str]:
     """(registry account, repository name) of the scikit-learn image for one region and scope."""
     versions = _sdk_image_config()[scope]["versions"]
@@ -45,6 +53,11 @@ class ContainerImages:
 
     def __init__(self, target: DeploymentTarget) -> None:
         self.target = target
+        if target.region not in regions_with_images():
+            raise ConfigError(
+                f"config/{target.config.name}.json.region: {target.region!r} has no SageMaker "
+                f"scikit-learn {SKLEARN_FRAMEWORK_VERSION} image; regions that have it: "
+                f"{', '.join(regions_with_images())}")
         self.repository_arns = sorted({
             f"arn:{target.partition}:ecr:{target.region}:{account}:repository/{name}"
             for account, name in (repository(target.region, s) for s in SCOPES)})

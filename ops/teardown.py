@@ -35,10 +35,21 @@ KINDS = {
     "model": ("list_models", "Models", "ModelName", "ModelArn", "delete_model", "ModelName"),
 }
 DELETE_ORDER = ("endpoint", "endpoint-config", "model")
-# A silent endpoint must not hang teardown: short timeouts, a bounded number of attempts.
-CONNECT_TIMEOUT_SECONDS = 5
-READ_TIMEOUT_SECONDS = 30
+# A silent endpoint must not hang teardown: one call gives up within GIVE_UP_SECONDS. Each
+# attempt waits at most CONNECT + READ seconds; botocore's standard retry mode sleeps at most
+# 2**(n-1) s after failed attempt n (AWS SDKs and Tools Reference Guide, "Retry behavior").
+CONNECT_TIMEOUT_SECONDS = 3
+READ_TIMEOUT_SECONDS = 5
 TOTAL_ATTEMPTS = 3  # the first call and two retries
+GIVE_UP_SECONDS = 30
+
+
+def worst_case_seconds(connect: float = CONNECT_TIMEOUT_SECONDS,
+                       read: float = READ_TIMEOUT_SECONDS, attempts: int = TOTAL_ATTEMPTS) -> float:
+    """Longest one call can take when every attempt times out, backoff included."""
+    return attempts * (connect + read) + sum(2 ** (n - 1) for n in range(1, attempts))
+
+
 SCALING_NAMESPACE = "sagemaker"
 SCALING_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
@@ -62,19 +73,31 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    from pipeline_src.cli import option_help
+
     parser = _Parser(
         prog="python main.py teardown",
         description="List (default) or delete (--yes) the SageMaker endpoints, endpoint configs "
                     "and models the deploy step created for an environment. Run before "
                     "`cdktf destroy`.")
-    parser.add_argument("--env", required=True, metavar="NAME",
-                        help="environment name (config/NAME.json)")
-    parser.add_argument("--region", help="AWS region (default: the environment's region)")
-    parser.add_argument("--yes", action="store_true", help="really delete (default: dry run)")
-    parser.add_argument("--no-wait", action="store_true",
-                        help="do not wait for endpoints to finish deleting")
-    return parser.parse_args(argv)
+    parser.add_argument("--env", required=True, metavar="NAME", help=option_help(
+        "environment whose deploy-step resources are listed or deleted (config/NAME.json; "
+        "found by its ownership tags)", default="none, required", example="--env dev"))
+    parser.add_argument("--region", metavar="REGION", help=option_help(
+        "AWS region to look in", default="the environment's `region`",
+        example="--region us-east-1"))
+    parser.add_argument("--yes", action="store_true", help=option_help(
+        "really delete scaling, endpoints, endpoint configs and models, in that order",
+        default="off: a dry run that lists them", example="--yes"))
+    parser.add_argument("--no-wait", action="store_true", help=option_help(
+        "return once deletions are requested, without waiting for endpoints to be gone",
+        default="off: wait up to 30 min per endpoint", example="--yes --no-wait"))
+    return parser
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 class BadSetup(ValueError):

@@ -20,10 +20,12 @@ the command reports in one line rather than an import-time traceback.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import math
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -516,8 +518,13 @@ def decode(X):
     return pd.DataFrame(columns)
 
 
+# What SageMaker channels and pandas read: plain CSV, or gzip-compressed CSV named *.csv.gz.
+CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
 def read_csv(path, require_label: bool = True):
-    """Read and validate one CSV file with a header; ContractError on any breach."""
+    """Read and validate one CSV file (gzip-compressed when named .gz) with a header;
+    ContractError on any breach."""
     import pandas as pd
 
     path = Path(path)
@@ -526,35 +533,42 @@ def read_csv(path, require_label: bool = True):
         raise ContractError(f"{name}: is a folder; expected a CSV file ({path})")
     if not path.is_file():
         raise ContractError(f"{name}: no such file ({path})")
+    gzipped = path.suffix == ".gz"
+    kind = "gzip-compressed CSV file" if gzipped else "CSV file"
     try:
         if path.stat().st_size == 0:
             raise ContractError(f"{name}: empty file (expected a header and data rows)")
         # pandas renames a repeated header to "x.1"; read the header as written first.
-        with open(path, newline="", encoding="utf-8") as handle:
+        opener = gzip.open if gzipped else open
+        with opener(path, "rt", newline="", encoding="utf-8") as handle:
             header = next(csv.reader(handle), [])
         duplicated = sorted({h for h in header if header.count(h) > 1})
         if duplicated:
             raise ContractError(f"{name}: duplicated column(s): {_list(duplicated)}")
         # Cells stay text so NUMBER_SYNTAX decides what a number is; only an empty cell is missing.
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                         compression="gzip" if gzipped else None)
     except pd.errors.EmptyDataError:
         raise ContractError(f"{name}: empty file (expected a header and data rows)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, csv.Error, EOFError, zlib.error,
+            gzip.BadGzipFile) as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise ContractError(f"{name}: not a readable CSV file: {detail}") from None
+        raise ContractError(f"{name}: not a readable {kind}: {detail}") from None
     except OSError as exc:
         raise ContractError(f"{name}: cannot be read: {exc.strerror or exc}") from None
     return validate_frame(df, require_label=require_label, source=name)
 
 
 def read_channel(directory, require_label: bool = True):
-    """Read every CSV file in a directory (a SageMaker channel) into one validated frame."""
+    """Read every CSV file (.csv or .csv.gz) in a directory (a SageMaker channel) into one
+    validated frame."""
     import pandas as pd
 
     directory = Path(directory)
-    files = sorted(p for p in directory.glob("*.csv") if p.is_file()) if directory.is_dir() else []
+    files = sorted(p for p in directory.iterdir()
+                   if p.is_file() and p.name.endswith(CSV_SUFFIXES)) if directory.is_dir() else []
     if not files:
-        raise ContractError(f"{directory}: no .csv file found")
+        raise ContractError(f"{directory}: no .csv or .csv.gz file found")
     frames = [read_csv(p, require_label=require_label) for p in files]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 

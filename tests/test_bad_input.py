@@ -10,10 +10,12 @@ nothing left behind where the command writes its output.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -47,6 +49,9 @@ class Case:
     config: Optional[dict] = None  # {env name: JSON text} replacing config/ for this case
     untouched: tuple = ()  # paths (relative to the temp folder) that must not exist afterwards
     cdktf_json: Optional[str] = None  # replaces the project's cdktf.json for this case
+    # A local server that accepts connections and never answers, at {silent} in env values.
+    silent_server: bool = False
+    max_seconds: Optional[float] = None  # the command must give up within this wall time
 
 
 def config_files(**docs) -> dict:
@@ -156,8 +161,21 @@ CASES = [
          "line 1 column 28", config=config_files(dev='{"project": "fraud-mlops", }'),
          untouched=("out",)),
     Case("config with NaN", ["synth", "--env", "dev", *OUT], 2,
-         "config/dev.json: not valid configuration JSON: NaN is not a JSON number",
+         "config/dev.json.quality_gate.min_f1: NaN is not a JSON number",
          config=config_files(dev='{"quality_gate": {"min_f1": NaN}}'), untouched=("out",)),
+    Case("NaN as a gate threshold", ["synth", "--env", "dev", *OUT], 2,
+         "config/dev.json.quality_gate.min_pr_auc: NaN is not a JSON number; give a number",
+         config=config_files(dev=json.dumps(DEV).replace('"min_pr_auc": 0.5',
+                                                         '"min_pr_auc": NaN')),
+         untouched=("out",)),
+    Case("Infinity in a list", ["synth", "--env", "dev", *OUT], 2,
+         "config/dev.json.tags.x.0: -Infinity is not a JSON number",
+         config=config_files(dev='{"tags": {"x": [-Infinity]}}'), untouched=("out",)),
+    Case("a region with no SageMaker scikit-learn image", ["synth", "--env", "dev", *OUT], 2,
+         "config/dev.json.region: 'eu-nowhere-9' has no SageMaker scikit-learn 1.4-2-py312 image; "
+         "regions that have it: af-south-1, ap-east-1, ",
+         config=config_files(dev=with_setting(DEV, "region", "eu-nowhere-9")),
+         untouched=("out",)),
     Case("config missing the region", ["synth", "--env", "dev", *OUT], 2,
          "config/dev.json.region: required setting is missing",
          config=config_files(dev={"project": "fraud-mlops"}), untouched=("out",)),
@@ -204,6 +222,21 @@ CASES = [
     Case("--data not UTF-8", [*RL, "--data", "{tmp}/l1.csv"], 2,
          "l1.csv: not a readable CSV file", files={"l1.csv": b"amount\xff\n1\n"},
          untouched=("work/evaluation.json",)),
+    Case("--data .csv.gz that is not gzip-compressed", [*RL, "--data", "{tmp}/t.csv.gz"], 2,
+         "t.csv.gz: not a readable gzip-compressed CSV file: Not a gzipped file",
+         files={"t.csv.gz": SAMPLE_HEADER + "\n" + GOOD_ROW + "\n"},
+         untouched=("work/evaluation.json", "work/data")),
+    Case("--data .csv.gz cut short", [*RL, "--data", "{tmp}/t.csv.gz"], 2,
+         "t.csv.gz: not a readable gzip-compressed CSV file: Compressed file ended before",
+         files={"t.csv.gz": gzip.compress(
+             (SAMPLE_HEADER + "\n" + (GOOD_ROW + "\n") * 200).encode(), mtime=0)[:-10]},
+         untouched=("work/evaluation.json", "work/data")),
+    Case("--data .csv.gz with a renamed column (read, then checked)",
+         [*RL, "--data", "{tmp}/t.csv.gz"], 2,
+         "t.csv.gz: missing column(s): hour; unexpected column(s): hr (renamed upstream?)",
+         files={"t.csv.gz": gzip.compress(
+             (SAMPLE_HEADER.replace("hour", "hr") + "\n" + GOOD_ROW + "\n").encode(), mtime=0)},
+         untouched=("work/evaluation.json", "work/data")),
     Case("--data with a repeated header", [*RL, "--data", "{tmp}/dup.csv"], 2,
          "dup.csv: duplicated column(s): amount",
          files={"dup.csv": SAMPLE_HEADER + ",amount\n" + GOOD_ROW + ",1\n"},
@@ -297,11 +330,46 @@ CASES = [
          "sagemaker ListEndpoints failed: Could not connect to the endpoint URL",
          env={"AWS_ENDPOINT_URL_SAGEMAKER": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x",
               "AWS_SECRET_ACCESS_KEY": "x"}),
+    Case("endpoint that accepts the connection and never answers", ["teardown", "--env", "dev"],
+         1, "sagemaker ListEndpoints failed: Read timeout on endpoint URL",
+         env={"AWS_ENDPOINT_URL_SAGEMAKER": "{silent}", "AWS_ACCESS_KEY_ID": "x",
+              "AWS_SECRET_ACCESS_KEY": "x"}, silent_server=True, max_seconds=30),
 ]
 
 
 def _fill(text: str, tmp: Path) -> str:
     return text.replace("{tmp}", str(tmp)).replace("{name}", tmp.name)
+
+
+@contextlib.contextmanager
+def silent_server():
+    """A real TCP server that accepts every connection and never sends a byte; yields its URL."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    held, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])  # kept open, never answered
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        server.close()
 
 
 def _prepare(case: Case, tmp: Path, monkeypatch) -> None:
@@ -365,7 +433,16 @@ def check_contract(code: int, err: str) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.argv[0]}: {c.what}" for c in CASES])
 def test_hostile_input(case: Case, tmp_path, monkeypatch):
     _prepare(case, tmp_path, monkeypatch)
-    code, _, err = run_command([_fill(a, tmp_path) for a in case.argv])
+    with contextlib.ExitStack() as stack:
+        if case.silent_server:
+            url = stack.enter_context(silent_server())
+            for key, value in case.env.items():
+                monkeypatch.setenv(key, _fill(value, tmp_path).replace("{silent}", url))
+        started = time.monotonic()
+        code, _, err = run_command([_fill(a, tmp_path) for a in case.argv])
+        elapsed = time.monotonic() - started
+    if case.max_seconds is not None:
+        assert elapsed < case.max_seconds, f"gave up after {elapsed:.1f} s"
     check_contract(code, err)
     assert code == case.code, err
     assert err.startswith("error: " + _fill(case.message, tmp_path)), err

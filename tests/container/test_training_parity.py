@@ -27,6 +27,26 @@ def test_toolkit_trains_and_leaves_a_servable_model(toolkit_trained):
     assert "validation_pr_auc=" in (base / "stdout.txt").read_text()
 
 
+def test_toolkit_reads_gzip_compressed_channels(container_python, parity_data, toolkit_trained,
+                                               tmp_path):
+    """Channels of *.csv.gz (what SageMaker's S3 channels often hold) train the same model."""
+    import gzip
+    import re
+
+    base = write_opt_ml(tmp_path / "opt-ml", parity_data, {"shadows": "2"})
+    for channel in ("train", "validation"):
+        plain = base / "input" / "data" / channel / f"{channel}.csv"
+        (plain.parent / f"{channel}.csv.gz").write_bytes(gzip.compress(plain.read_bytes(),
+                                                                       mtime=0))
+        plain.unlink()
+    proc = run_toolkit(container_python, base)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metric = re.compile(r"validation_pr_auc=\S+")
+    assert metric.findall(proc.stdout) == metric.findall((toolkit_trained / "stdout.txt")
+                                                         .read_text())
+    assert (base / "model" / "model.joblib").is_file()
+
+
 def _breach(data_dir, tmp_path):
     df = pd.read_csv(data_dir / "train.csv")
     df.loc[3, "hour"] = 24
@@ -45,7 +65,7 @@ def _breach(data_dir, tmp_path):
     ("unknown name", {"max-depth": "3"}, "unrecognized arguments: --max-depth 3"),
     ("contract breach", {}, "train.csv: column hour: 1 value(s) outside the allowed range "
                             "(first: 24); expected int in [0, 23]"),
-    ("missing channel", {}, "validation: no .csv file found"),
+    ("missing channel", {}, "validation: no .csv or .csv.gz file found"),
 ])
 def test_failed_job_says_why_in_the_failure_file(case, hyperparameters, reason, container_python,
                                                  parity_data, tmp_path):

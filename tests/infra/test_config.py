@@ -207,7 +207,7 @@ def test_several_problems_report_the_first_and_count_the_rest(tmp_path):
     (b'{"region": "eu-west-1", "region": "us-east-1"}',
      "config/dev.json: not valid configuration JSON: setting 'region' appears twice"),
     (b'{"quality_gate": {"min_f1": NaN}}',
-     "config/dev.json: not valid configuration JSON: NaN is not a JSON number"),
+     "config/dev.json.quality_gate.min_f1: NaN is not a JSON number; give a number"),
     (b'{"tags": ' * 40 + b"{}" + b"}" * 40, "config/dev.json: nested too deeply (more than 32"),
     (b"[" * 100000 + b"]" * 100000, "config/dev.json: nested too deeply"),
     (b"", "config/dev.json: not valid JSON: Expecting value at line 1 column 1"),

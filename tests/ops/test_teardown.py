@@ -252,6 +252,16 @@ def test_a_silent_endpoint_fails_within_the_timeouts(fake_credentials, monkeypat
     assert len(held) == 2  # bounded retries: two attempts, then the error
 
 
+def test_every_call_gives_up_within_the_budget(fake_credentials):
+    """Timeouts and attempts bound one call, backoff included (the hostile-input table runs a
+    real silent server against the real settings)."""
+    assert teardown.worst_case_seconds() <= teardown.GIVE_UP_SECONDS
+    config = teardown.sagemaker_client(REGION).meta.config
+    assert (config.connect_timeout, config.read_timeout) == (teardown.CONNECT_TIMEOUT_SECONDS,
+                                                             teardown.READ_TIMEOUT_SECONDS)
+    assert config.retries["total_max_attempts"] == teardown.TOTAL_ATTEMPTS
+
+
 def _autoscale(endpoint: str) -> str:
     """Register the endpoint's variant as the deploy step does (moto implements the API)."""
     client = boto3.client("application-autoscaling", region_name=REGION)

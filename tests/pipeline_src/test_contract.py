@@ -341,3 +341,31 @@ def test_the_editor_schema_and_the_readme_tables_follow_the_models():
             "'3', ..., '19') | no |") in columns
     readme = (config_schema.README).read_text()
     assert table in readme and columns in readme
+
+
+def test_gzip_compressed_csv_reads_as_the_plain_file(tmp_path, splits):
+    # What SageMaker channels and pandas take: *.csv.gz, gzip-compressed CSV.
+    plain, packed = tmp_path / "train.csv", tmp_path / "train.csv.gz"
+    splits["train"].to_csv(plain, index=False)
+    splits["train"].to_csv(packed, index=False, compression={"method": "gzip", "mtime": 0})
+    assert packed.read_bytes()[:2] == b"\x1f\x8b"
+    assert read_csv(packed).equals(read_csv(plain))
+
+
+def test_channel_with_csv_gz_files_reads_them_all(tmp_path, splits):
+    channel = tmp_path / "train"
+    channel.mkdir()
+    half = len(splits["train"]) // 2
+    splits["train"].iloc[:half].to_csv(channel / "part-0.csv.gz", index=False)
+    splits["train"].iloc[half:].to_csv(channel / "part-1.csv", index=False)
+    (channel / "notes.txt").write_text("not data")
+    whole = tmp_path / "whole.csv"
+    splits["train"].to_csv(whole, index=False)
+    assert contract.read_channel(channel).equals(read_csv(whole))
+
+
+def test_channel_without_csv_names_both_suffixes(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "data.parquet").write_bytes(b"PAR1")
+    with pytest.raises(ContractError, match="no .csv or .csv.gz file found"):
+        contract.read_channel(tmp_path / "train")

@@ -54,3 +54,18 @@ def test_local_run_exits_2_on_too_few_frauds(tmp_path, splits, capsys):
     assert capsys.readouterr().err.strip() == (
         "error: small.csv: 2 fraud and 200 legitimate rows; a 60/20/20 split with both classes "
         "in every part needs at least 5 of each")
+
+
+def test_local_run_reads_gzip_compressed_data(tmp_path, splits, capsys):
+    import pandas as pd
+
+    df = pd.concat(list(splits.values()), ignore_index=True)
+    data = tmp_path / "train.csv.gz"
+    df.to_csv(data, index=False, compression={"method": "gzip", "mtime": 0})
+    code = local_run.main(["--data", str(data), "--workdir", str(tmp_path / "w")])
+    assert code in (0, 1), capsys.readouterr().err  # gated, whichever way the gate went
+    evaluation = json.loads((tmp_path / "w" / "evaluation.json").read_text())
+    assert evaluation["data"] == str(data)
+    # Every row was read and split: the split files hold the whole data set.
+    parts = [pd.read_csv(p) for p in sorted((tmp_path / "w" / "data").glob("*.csv"))]
+    assert len(parts) == 3 and sum(len(p) for p in parts) == len(df)
