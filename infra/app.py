@@ -18,7 +18,8 @@ from typing import Optional
 from infra.bindings import FlavourError
 from infra.config import (ConfigError, EnvironmentConfig, load_environments, parse_json_object,
                           read_text_file)
-from pipeline_src.cli import Parser, UsageError, output_folder, print_error, staged_folder
+from pipeline_src.cli import (Parser, UsageError, option_help, output_folder, print_error,
+                              staged_folder)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTDIR = "cdktf.out"
@@ -108,13 +109,28 @@ def summarize(stack_files: dict[str, Path], outdir: Path, seconds: float) -> str
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
+def build_parser() -> Parser:
     parser = Parser(prog="python main.py synth", description=__doc__,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", action="append", help="environment to synthesize (repeatable)")
-    parser.add_argument("--outdir", help="output folder (default: CDKTF_OUTDIR or cdktf.out)")
+    parser.add_argument("--env", action="append", metavar="NAME", help=option_help(
+        "environment to synthesize, config/NAME.json; repeat for several",
+        default="the context's `environments`, else every config/*.json",
+        example="--env dev --env prod"))
+    parser.add_argument("--outdir", metavar="DIR", help=option_help(
+        "folder the stacks are written to (stacks/<stack>/cdk.tf.json, manifest.json)",
+        default="$CDKTF_OUTDIR, else cdktf.out", example="--outdir /tmp/cdktf.out"))
     parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE",
-                        help="context value (JSON or string), like cdktf's context")
+                        help=option_help(
+                            "context value, JSON or a plain string, as cdktf's context; "
+                            "repeatable; `overrides` changes settings per environment",
+                            default="cdktf.json's context, then $CDKTF_CONTEXT_JSON",
+                            example="-c environments=dev -c 'overrides={\"dev\": {\"prod\": "
+                                    "{\"instance_count\": 3}}}'"))
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
     started = time.perf_counter()
     try:
         args = parser.parse_args(argv)

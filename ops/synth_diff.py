@@ -33,7 +33,7 @@ from typing import Any, Iterator, Optional
 from ops import security_rules
 from ops.review_report import (DEFAULT_MAX_CHARS, Report, ResourceChange, StackReport,
                                attribute_changes, render)
-from pipeline_src.cli import print_error
+from pipeline_src.cli import option_help, print_error
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALLOW_ENV = "MLOPS_ALLOW_SECURITY_CHANGES"
@@ -396,21 +396,32 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python main.py diff", description=__doc__.split("\n\n")[0],
                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--base", metavar="REF|DIR",
-                   help="what to compare against: a git ref (synthesized in a temporary worktree) "
-                        "or a synthesized folder (cdktf.out)")
-    p.add_argument("--head", metavar="DIR",
-                   help="synthesized folder for the change (default: synthesize the working tree)")
+    p.add_argument("--base", metavar="REF|DIR", help=option_help(
+        "what to compare against: a git ref (synthesized in a temporary worktree) or a "
+        "synthesized folder (cdktf.out)", default="none: give --base, --plan or both",
+        example="--base origin/main"))
+    p.add_argument("--head", metavar="DIR", help=option_help(
+        "synthesized folder for the change", default="synthesize the working tree",
+        example="--head cdktf.out"))
     p.add_argument("--plan", metavar="[STACK=]FILE", action="append", default=[],
-                   help="JSON plan from `terraform show -json plan.out`; repeat per stack")
-    p.add_argument("--env", action="append", default=[],
-                   help="environment(s) to synthesize (default: all)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the Markdown here (default: stdout)")
-    p.add_argument("--allow-security-changes", action="store_true",
-                   help=f"exit 0 even with security-relevant changes (also: {ALLOW_ENV}=1)")
-    p.add_argument("--title", default="Infrastructure review", help="heading of the report")
-    p.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS,
-                   help="truncate the Markdown to this size (GitHub comments hold 65,536)")
+                   help=option_help("JSON plan from `terraform show -json plan.out`; repeat per "
+                                    "stack", default="none",
+                                    example="--plan fraud-mlops-dev=plan.json"))
+    p.add_argument("--env", action="append", default=[], metavar="NAME", help=option_help(
+        "environment to synthesize on both sides; repeatable", default="every environment",
+        example="--env dev"))
+    p.add_argument("-o", "--output", metavar="FILE", help=option_help(
+        "file the Markdown is written to", default="stdout", example="-o review.md"))
+    p.add_argument("--allow-security-changes", action="store_true", help=option_help(
+        "exit 0 even with security-relevant changes", default=f"off (or {ALLOW_ENV}=1)",
+        example="--allow-security-changes"))
+    p.add_argument("--title", default="Infrastructure review", metavar="TEXT", help=option_help(
+        "heading of the report", default="Infrastructure review",
+        example="--title 'Review of #42'"))
+    p.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, metavar="N",
+                   help=option_help("truncate the Markdown to this many characters (GitHub "
+                                    "comments hold 65,536)", default=str(DEFAULT_MAX_CHARS),
+                                    example="--max-chars 30000"))
     return p
 
 

@@ -30,6 +30,12 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+def option_help(what: str, *, default: str, example: str) -> str:
+    """An option's --help text: what it takes, its default and an example, in that order (one
+    form for every command; tests/test_main.py holds every option to it)."""
+    return f"{what} (default: {default}; example: {example})".replace("%", "%%")
+
+
 def int_in(low: int, high: int):
     """An argparse type: an integer in low..high, with a message naming the range."""
 

@@ -18,8 +18,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline_src.cli import (Parser, UsageError, int_in, output_folder, print_error,
-                              remove_entries, staged_folder)
+from pipeline_src.cli import (Parser, UsageError, int_in, option_help, output_folder,
+                              print_error, remove_entries, staged_folder)
 from pipeline_src.contract import SPLITS, ContractError, example_rows, label_name, read_csv
 
 TOOLKIT = "from sagemaker_training.cli.train import main; main()"
@@ -158,18 +158,28 @@ def smoke_test(model_dir: Path) -> str:
     return json.dumps({"predictions": answers[0]})
 
 
-def _parser() -> Parser:
+def build_parser() -> Parser:
     from pipeline_src.sample_data import MAX_ROWS, MAX_SEED, MIN_ROWS
 
     parser = Parser(prog="python main.py run-local", description="Run the whole ML path locally.")
-    parser.add_argument("--data", help="CSV with header (contract columns + label); "
-                        "default: the seeded sample data set")
-    parser.add_argument("--workdir", default=".work/local-run")
-    parser.add_argument("--env", default="dev", help="config environment for hyperparameters "
-                        "and gate thresholds (default: dev)")
-    parser.add_argument("--rows", type=int_in(MIN_ROWS, MAX_ROWS),
-                        help="sample data rows (default 50000; not with --data)")
-    parser.add_argument("--seed", type=int_in(0, MAX_SEED), default=42)
+    parser.add_argument("--data", metavar="FILE", help=option_help(
+        "CSV file, or gzip-compressed .csv.gz, with a header: the data contract's columns and "
+        "the label; split 60/20/20 into train/validation/test",
+        default="the seeded sample data set (--rows, --seed)",
+        example="--data data/transactions.csv.gz"))
+    parser.add_argument("--workdir", metavar="DIR", default=".work/local-run", help=option_help(
+        "folder for the results (evaluation.json, report.md, pr_curve.png, the splits, the "
+        "model); earlier results there are replaced only when the run completes",
+        default=".work/local-run", example="--workdir /tmp/run-1"))
+    parser.add_argument("--env", metavar="NAME", default="dev", help=option_help(
+        "environment whose hyperparameters and quality gate thresholds are used "
+        "(config/NAME.json)", default="dev", example="--env prod"))
+    parser.add_argument("--rows", metavar="N", type=int_in(MIN_ROWS, MAX_ROWS), help=option_help(
+        f"rows of sample data to generate, {MIN_ROWS}..{MAX_ROWS}; not with --data",
+        default="50000", example="--rows 200000"))
+    parser.add_argument("--seed", metavar="N", type=int_in(0, MAX_SEED), default=42,
+                        help=option_help(f"seed of the sample data and of the split, "
+                                         f"0..{MAX_SEED}", default="42", example="--seed 7"))
     return parser
 
 
@@ -191,7 +201,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     workdir = None
     try:
-        args = _parser().parse_args(argv)
+        args = build_parser().parse_args(argv)
         workdir = output_folder(args.workdir, "--workdir").resolve()
         # Earlier results go first: a refused or failed run must not leave a passing evaluation.
         remove_entries(workdir, RESULTS)

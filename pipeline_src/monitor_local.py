@@ -121,16 +121,38 @@ def run(args) -> int:
     return 1 if summary["alert"] else 0
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    from pipeline_src.cli import option_help
+
     parser = argparse.ArgumentParser(prog="python main.py monitor-local",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--capture", required=True, type=Path)
-    parser.add_argument("--reference", required=True, type=Path)
-    parser.add_argument("--labels", type=Path)
-    parser.add_argument("--model", type=Path)
-    parser.add_argument("--workdir", type=Path, default=Path(".work/monitor"))
-    parser.add_argument("--env", default="dev")
-    args = parser.parse_args(argv)
+    parser.add_argument("--capture", required=True, type=Path, metavar="DIR", help=option_help(
+        "folder of SageMaker data capture files (*.jsonl, JSON Lines, any depth below it): "
+        "the traffic to judge", default="none, required",
+        example="--capture .work/capture/sample-endpoint"))
+    parser.add_argument("--reference", required=True, type=Path, metavar="CSV", help=option_help(
+        "the model's training data (the data contract's columns): what drift is measured "
+        "against", default="none, required", example="--reference .work/capture/reference.csv"))
+    parser.add_argument("--labels", type=Path, metavar="CSV", help=option_help(
+        "delayed ground truth, inference_id,[row,]is_fraud: with it, model quality is judged "
+        "against the gate", default="none: drift only",
+        example="--labels .work/capture/labels.csv"))
+    parser.add_argument("--model", type=Path, metavar="DIR", help=option_help(
+        "model folder (model.joblib, metadata.json): the reference is scored by it so the "
+        "predicted probability is compared too", default="none: features only",
+        example="--model .work/capture/model"))
+    parser.add_argument("--workdir", type=Path, default=Path(".work/monitor"), metavar="DIR",
+                        help=option_help("folder for monitoring.json and report.html "
+                                         "(report-quality.html with --labels)",
+                                         default=".work/monitor", example="--workdir /tmp/monitor"))
+    parser.add_argument("--env", default="dev", metavar="NAME", help=option_help(
+        "environment whose gate thresholds, drift share and row cap apply (config/NAME.json)",
+        default="dev", example="--env prod"))
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     if importlib.util.find_spec("evidently") is None:
         # `make run` installs only what synth and run-local need; evidently is the monitor group.
         print("error: monitor-local needs evidently (dependency group `monitor`), which `make run` "
