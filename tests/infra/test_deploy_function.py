@@ -28,9 +28,9 @@ def _scaled_endpoints(config, outdir) -> list[str] | None:
 
 @pytest.mark.parametrize("overrides, expected", [
     ({}, ["fraud-mlops-dev-prod"]),  # config/dev.json: prod autoscales, staging does not
-    ({"staging": {"autoscaling": STAGING_SCALING}},
+    ({"stages": [{"name": "staging", "autoscaling": STAGING_SCALING}]},
      ["fraud-mlops-dev-staging", "fraud-mlops-dev-prod"]),
-    ({"prod": {"autoscaling": None}}, None),
+    ({"stages": [{"name": "prod", "autoscaling": None}]}, None),
 ], ids=["prod only", "both stages", "no stage"])
 def test_scaling_grant_names_only_the_endpoints_of_stages_that_autoscale(tmp_path, overrides,
                                                                          expected):
