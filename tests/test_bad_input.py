@@ -28,6 +28,7 @@ if str(ROOT) not in sys.path:
 
 import main as entry  # noqa: E402
 from tests.config_edit import with_setting  # noqa: E402
+from tests.silent_server import silent_server  # noqa: E402
 
 DEV = json.loads((ROOT / "config" / "dev.json").read_text())
 PROD = json.loads((ROOT / "config" / "prod.json").read_text())
@@ -341,37 +342,6 @@ def _fill(text: str, tmp: Path) -> str:
     return text.replace("{tmp}", str(tmp)).replace("{name}", tmp.name)
 
 
-@contextlib.contextmanager
-def silent_server():
-    """A real TCP server that accepts every connection and never sends a byte; yields its URL."""
-    import socket
-    import threading
-
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    server.settimeout(0.2)
-    held, stop = [], threading.Event()
-
-    def accept():
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])  # kept open, never answered
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join()
-        for connection in held:
-            connection.close()
-        server.close()
-
-
 def _prepare(case: Case, tmp: Path, monkeypatch) -> None:
     for rel, content in case.files.items():
         path = tmp / rel
@@ -435,7 +405,7 @@ def test_hostile_input(case: Case, tmp_path, monkeypatch):
     _prepare(case, tmp_path, monkeypatch)
     with contextlib.ExitStack() as stack:
         if case.silent_server:
-            url = stack.enter_context(silent_server())
+            url = stack.enter_context(silent_server()).url
             for key, value in case.env.items():
                 monkeypatch.setenv(key, _fill(value, tmp_path).replace("{silent}", url))
         started = time.monotonic()

@@ -212,44 +212,25 @@ def test_bad_aws_setup_is_one_line_and_exit_2(fake_credentials, monkeypatch, tmp
 
 
 def test_a_silent_endpoint_fails_within_the_timeouts(fake_credentials, monkeypatch, capsys):
-    """An endpoint that accepts the connection and never answers: bounded, one line, exit 1."""
-    import socket
-    import threading
+    """An endpoint that accepts the connection and never answers: bounded attempts, one line,
+    exit 1 (the hostile-input table runs the same with the real timeouts)."""
     import time
 
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    held = []
-    stop = threading.Event()
+    from tests.silent_server import silent_server
 
-    def accept():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])  # keep it open, never reply
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", f"http://127.0.0.1:{server.getsockname()[1]}")
     monkeypatch.setattr(teardown, "READ_TIMEOUT_SECONDS", 1)
     monkeypatch.setattr(teardown, "TOTAL_ATTEMPTS", 2)
-    started = time.monotonic()
-    try:
+    with silent_server() as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", server.url)
+        started = time.monotonic()
         assert teardown.main(["--env", "dev"]) == 1
-    finally:
-        stop.set()
-        thread.join()
-        for connection in held:
-            connection.close()
-        server.close()
-    assert time.monotonic() - started < 30
+        elapsed = time.monotonic() - started
+        attempts = len(server.connections)
+    assert elapsed < 30
     err = capsys.readouterr().err
     assert err.startswith("error: sagemaker ListEndpoints failed: Read timeout on endpoint URL")
     assert err.count("\n") == 1
-    assert len(held) == 2  # bounded retries: two attempts, then the error
+    assert attempts == 2  # bounded retries: two attempts, then the error
 
 
 def test_every_call_gives_up_within_the_budget(fake_credentials):
