@@ -11,16 +11,29 @@ UV_SYNC := $(UV) sync --locked --quiet
 
 .PHONY: run setup setup-run synth synth-cdktn cdktn-setup local test test-lambda check bench lock requirements add clean container-setup
 
+## What synth and run-local run with: Python may cache the bytecode of what it imports even where
+## PYTHONDONTWRITEBYTECODE is set, so each module is compiled once (by the first process that
+## imports it) instead of in every process: synth, run-local and the training toolkit's
+## subprocess import much of the same stack (`make setup` compiles the whole .venv instead).
+RUN_PY := env -u PYTHONDONTWRITEBYTECODE $(PY)
+
 ## Set up the virtualenv (what synth and run-local import), synthesize every environment, and
 ## run the ML path locally.
 run: setup-run
-	$(PY) main.py synth
-	$(PY) main.py run-local --workdir .work/local-run
+	$(RUN_PY) main.py synth
+	$(RUN_PY) main.py run-local --workdir .work/local-run
 
-## uv, from PyPI with the system python (hash-checked).
+## uv, from PyPI with the system python (hash-checked). With a pip of its own (>= 22.3) the system
+## Python installs uv into a virtualenv created without pip (creating one with pip costs ~4 s of
+## CPU, most of uv's bootstrap); without one, the virtualenv's own pip does.
+PIP_INSTALL_UV := install --disable-pip-version-check --quiet --require-hashes --no-deps -r envs/uv/requirements.txt
 $(UV): envs/uv/requirements.txt
-	test -x .venv-uv/bin/python || $(PYTHON) -m venv .venv-uv
-	.venv-uv/bin/python -m pip install --disable-pip-version-check --quiet --require-hashes --no-deps -r envs/uv/requirements.txt
+	test -x .venv-uv/bin/python || $(PYTHON) -m venv --without-pip .venv-uv
+	if $(PYTHON) -m pip --python .venv-uv/bin/python --version >/dev/null 2>&1; then \
+	  $(PYTHON) -m pip --python .venv-uv/bin/python $(PIP_INSTALL_UV); \
+	else \
+	  .venv-uv/bin/python -m ensurepip --default-pip >/dev/null && .venv-uv/bin/python -m pip $(PIP_INSTALL_UV); \
+	fi
 	touch $@
 
 ## Project virtualenv: exactly the packages of uv.lock, every dependency group (re-run when it
@@ -40,7 +53,7 @@ $(VENV)/.installed-run: pyproject.toml uv.lock $(UV)
 	touch $@
 
 synth: setup-run
-	$(PY) main.py synth
+	$(RUN_PY) main.py synth
 
 ## The same app under CDK Terrain (cdktn + cdktn-provider-aws, .venv-cdktn from envs/cdktn), every
 ## environment into cdktn.out (README: Moving to CDK Terrain).
@@ -53,7 +66,7 @@ cdktn-setup: .venv-cdktn/.installed
 	touch $@
 
 local: setup-run
-	$(PY) main.py run-local --workdir .work/local-run
+	$(RUN_PY) main.py run-local --workdir .work/local-run
 
 ## The whole test suite (what CI runs), then the deploy Lambda's tests on its own runtime.
 test: setup cli-setup checkov-setup cdktn-setup container-setup

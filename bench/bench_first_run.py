@@ -16,13 +16,18 @@ registry's speed moves both; report the spread. Target: uv `make run` <= 60 s.
 
     python3 bench/bench_first_run.py [--runs N]     (N rounds, default 2; ~3-6 min each)
 
-Each line also gives the 1-minute load average when the run ended (a shared machine).
+Each line also gives the CPU time (user + system of every process the step ran) and the 1-minute
+load average when the run ended (a shared machine: wall time above CPU time is waiting, for the
+network or for a core). The uv `make run` is timed in its phases, the Makefile's own targets in
+the order `make run` runs them: uv bootstrap (`make .venv-uv/bin/uv`), `uv sync` (`make
+setup-run`), `make synth`, `make local` (run-local); their sum is the `make run` figure.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,6 +40,8 @@ TARGET_S = 60.0
 PYTHON = os.environ.get("PYTHON", "python3")
 LOCAL_RUN = ["main.py", "run-local", "--workdir", ".work/local-run"]
 UV = ROOT / ".venv-uv" / "bin" / "uv"  # only to export the pip path's requirements
+# `make run`, target by target (Makefile: run = setup-run, then the synth and local recipes).
+MAKE_RUN_PHASES = (".venv-uv/bin/uv", "setup-run", "synth", "local")
 
 
 def fresh_clone(parent: Path, name: str) -> Path:
@@ -43,13 +50,25 @@ def fresh_clone(parent: Path, name: str) -> Path:
     return clone
 
 
-def run_steps(steps: list[list[str]], cwd: Path, env: dict, log: Path) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_steps(steps: list[list[str]], cwd: Path, env: dict, log: Path,
+              phases: dict | None = None) -> float:
+    """Run the steps in order; wall time of all. phases: {step label: [(wall, cpu), ...]}."""
     started = time.perf_counter()
     with log.open("w") as out:
         for step in steps:
+            step_started, cpu_before = time.perf_counter(), _children_cpu()
             proc = subprocess.run(step, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
             if proc.returncode:
                 raise SystemExit(f"error: {' '.join(step)} failed in {cwd} (exit {proc.returncode}); see {log}")
+            if phases is not None:
+                label = " ".join(step[:2])
+                phases.setdefault(label, []).append(
+                    (time.perf_counter() - step_started, _children_cpu() - cpu_before))
     elapsed = time.perf_counter() - started
     print(f"{log.stem}: {elapsed:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
     return elapsed
@@ -62,6 +81,7 @@ def main() -> int:
     if not UV.exists():
         raise SystemExit(f"error: {UV} missing; run `make setup` first")
     times: dict[str, list[float]] = {"pip": [], "uv": [], "uv-offline": []}
+    phases: dict[str, list[tuple[float, float]]] = {}
     logs = ROOT / "bench" / "results" / "first-run"  # kept: a failed step names its log
     logs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="first-run-") as tmp:
@@ -86,7 +106,8 @@ def main() -> int:
             ], clone, pip_env, logs / f"pip-{i}.log"))
 
             clone = fresh_clone(tmp, f"uv-{i}")
-            times["uv"].append(run_steps([["make", "run", f"PYTHON={PYTHON}"]], clone, uv_env, logs / f"uv-{i}.log"))
+            times["uv"].append(run_steps([["make", target, f"PYTHON={PYTHON}"] for target in MAKE_RUN_PHASES],
+                                         clone, uv_env, logs / f"uv-{i}.log", phases))
 
             clone = fresh_clone(tmp, f"uv-offline-{i}")
             times["uv-offline"].append(run_steps([["make", "run", f"PYTHON={PYTHON}"]], clone,
@@ -98,6 +119,9 @@ def main() -> int:
     for kind, values in times.items():
         result[kind] = {"median_s": round(statistics.median(values), 1), "min_s": round(min(values), 1),
                         "max_s": round(max(values), 1)}
+    result["uv_phases"] = {label: {"wall_median_s": round(statistics.median(w for w, _ in runs), 1),
+                                   "cpu_median_s": round(statistics.median(c for _, c in runs), 1)}
+                           for label, runs in phases.items()}
     print(json.dumps(result, indent=2))
     uv_median = result["uv"]["median_s"]
     print(f"uv make run median {uv_median:.1f} s vs pip path {result['pip']['median_s']:.1f} s: "
