@@ -48,6 +48,9 @@ class CaptureRows:
     inference_ids: list = field(default_factory=list)  # str or None, per row
     row_numbers: list = field(default_factory=list)    # row within its request (1-based)
     times: list = field(default_factory=list)
+    # Open-vocabulary categorical columns: the values as sent (X holds NaN for an unseen one), so
+    # the drift test compares what clients send with the reference data as it is.
+    open_values: list = field(default_factory=list)  # per request: rows of texts
     records: int = 0
     violations: int = 0
     violation_reasons: dict = field(default_factory=dict)
@@ -65,14 +68,23 @@ class CaptureRows:
 
         matrix = (np.concatenate(self.features) if self.features
                   else np.empty((0, len(features()))))
-        # Categorical columns back to their declared values: the reference frame holds those.
+        # Categorical columns back to their values: the reference frame holds those.
         df = decode(matrix)
+        opened = [row for request in self.open_values for row in request]
+        for k, f in enumerate(open_columns()):
+            df[f.name] = pd.Series([row[k] for row in opened] if opened else [None] * len(df),
+                                   dtype=object)
         df[PROBABILITY] = np.asarray(self.probabilities, dtype=float)
         df[PREDICTED_LABEL] = np.asarray(self.labels, dtype="int64")
         df[INFERENCE_ID] = pd.Series(self.inference_ids, dtype="object")
         df[ROW] = np.asarray(self.row_numbers, dtype="int64")
         df[EVENT_TIME] = pd.Series(self.times, dtype="object")
         return df
+
+
+def open_columns() -> list:
+    """The categorical features whose unseen values are read as missing (open vocabularies)."""
+    return [f for f in features() if f.categorical and f.unseen == "missing"]
 
 
 def _decode(part: dict) -> str:
@@ -100,7 +112,7 @@ def add_record(rows: CaptureRows, line: str) -> None:
     import numpy as np
 
     from pipeline_src.contract import row_violations
-    from pipeline_src.inference import PayloadError, input_fn
+    from pipeline_src.inference import PayloadError, input_fn, parse_rows
 
     rows.records += 1
     try:
@@ -138,6 +150,11 @@ def add_record(rows: CaptureRows, line: str) -> None:
     inference_id = metadata.get("inferenceId")
     time = metadata.get("inferenceTime")
     rows.features.append(X[keep])
+    columns = [j for j, f in enumerate(features()) if f in open_columns()]
+    if columns:
+        # input_fn accepted this body; its cells hold the sent text of each open column.
+        cells = parse_rows(body, content_type)
+        rows.open_values.append([[cells[i][j] for j in columns] for i in np.flatnonzero(keep)])
     for i in np.flatnonzero(keep):
         p, label = outputs[i]
         rows.probabilities.append(p)

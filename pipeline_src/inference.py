@@ -98,7 +98,16 @@ def input_fn(request_body, request_content_type):
             raise PayloadError("request body is not UTF-8 text") from None
     if not request_body.strip():
         raise PayloadError("empty request body")
-    rows = _parse_csv(request_body) if media == CSV else _parse_json(request_body)
+    return encode_request(parse_rows(request_body, media))
+
+
+def parse_rows(text: str, content_type: str) -> list:
+    """A decoded text/csv or application/json body as rows of cells (contract.encode_cells)."""
+    return _parse_csv(text) if _media_type(content_type) == CSV else _parse_json(text)
+
+
+def encode_request(rows: list):
+    """The model's X of parsed rows; PayloadError naming the first cell the contract refuses."""
     try:
         return encode_cells(rows)
     except ContractError as exc:

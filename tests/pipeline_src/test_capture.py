@@ -103,3 +103,31 @@ def test_layout_matches_data_capture():
     hours = capture.window_hours(datetime(2026, 11, 22, 6, 30, tzinfo=timezone.utc), 2)
     assert [capture.hour_prefix("ep", "AllTraffic", h) for h in hours] == [
         "ep/AllTraffic/2026/11/22/04", "ep/AllTraffic/2026/11/22/05"]
+
+
+def test_an_open_vocabulary_reaches_the_monitor_as_sent(tmp_path, monkeypatch):
+    """merchant_category as an open vocabulary: an unseen value is scored as missing (NaN in X)
+    and still counted, and the captured frame keeps the text the client sent for the drift
+    test; declared values come back as themselves."""
+    from pipeline_src import contract
+
+    data = json.loads(contract.CONTRACT_FILE.read_text())
+    merchant = next(f for f in data["features"] if f["name"] == "merchant_category")
+    merchant["unseen"] = "missing"
+    path = tmp_path / "contract.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setattr(contract, "CONTRACT_FILE", path)
+    monkeypatch.setattr(contract, "_LOADED", {})
+    column = feature_names().index("merchant_category")
+    unseen = list(ROW)
+    unseen[column] = "casino"
+    two = json.dumps({"predictions": [{"probability": 0.1, "label": 0},
+                                      {"probability": 0.2, "label": 0}]})
+    body = ",".join(map(str, ROW)) + "\n" + ",".join(map(str, unseen))
+    lines = [documented_record(body, output=two),
+             documented_record(json.dumps([dict(zip(feature_names(), unseen))]),
+                               "application/json", "JSON")]
+    rows = capture.read_lines(lines)
+    assert rows.violations == 0
+    assert list(rows.frame()["merchant_category"]) == [ROW[column], "casino", "casino"]
+    assert np.isnan(np.concatenate(rows.features)[1:, column]).all()
