@@ -45,18 +45,23 @@ class Label(_Strict):
         return self
 
 
-class NumericFeature(_Strict):
-    """A number: integer-valued or any float, within a closed range."""
+class _Column(_Strict):
+    """What every feature declares."""
 
     name: StrictStr = Field(pattern=COLUMN_NAME, description="column name")
+    nullable: StrictBool = Field(False, description="missing values allowed (empty CSV cell, "
+                                                    "JSON null)")
+    description: StrictStr = Field("", description="what the column means")
+
+
+class NumericFeature(_Column):
+    """A number: integer-valued or any float, within a closed range."""
+
     kind: Literal["numeric"]
     dtype: Literal["int", "float"] = Field(description="int: whole numbers only")
     min: Number = Field(description="smallest allowed value")
     max: Number = Field(description="largest allowed value")
-    nullable: StrictBool = Field(False, description="missing values allowed (empty CSV cell, "
-                                                    "JSON null)")
     example: Number = Field(description="a typical value (the deploy smoke test's rows)")
-    description: StrictStr = Field("", description="what the column means")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -73,10 +78,9 @@ class NumericFeature(_Strict):
         return self
 
 
-class CategoricalFeature(_Strict):
+class CategoricalFeature(_Column):
     """One of a declared list of values; the position in the list is the value's code."""
 
-    name: StrictStr = Field(pattern=COLUMN_NAME, description="column name")
     kind: Literal["categorical"]
     values: list[Category] = Field(
         min_length=1, max_length=MAX_CATEGORIES,
@@ -86,10 +90,7 @@ class CategoricalFeature(_Strict):
         "reject", description="a value not in `values`: reject (a 400 in serving, exit 2 in "
                               "training) or missing (an open vocabulary: scored as a missing "
                               "value)")
-    nullable: StrictBool = Field(False, description="missing values allowed (empty CSV cell, "
-                                                    "JSON null)")
     example: Category = Field(description="a typical value, one of `values`")
-    description: StrictStr = Field("", description="what the column means")
 
     @model_validator(mode="after")
     def _consistent(self):

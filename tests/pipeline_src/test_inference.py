@@ -161,35 +161,8 @@ MALFORMED = [
      "row 1, column hour: missing is a missing value; expected int in [0, 23], no nulls"),
     ("csv-empty-cell", csv_row(hour=""), "text/csv", 400,
      "row 1, column hour: missing is a missing value; expected int in [0, 23], no nulls"),
-    # merchant_category is categorical with a closed vocabulary ("0".."19", contract.json): an
-    # undeclared value is the client's error, whatever its spelling.
-    ("csv-category-undeclared", csv_row(merchant_category="20"), "text/csv", 400,
-     "row 1, column merchant_category: '20' is an undeclared value; expected one of 20 declared "
-     "values ('0', '1', '2', '3', ..., '19')"),
-    ("csv-category-text", csv_row(merchant_category="grocery"), "text/csv", 400,
-     "row 1, column merchant_category: 'grocery' is an undeclared value"),
-    ("csv-category-fraction", csv_row(merchant_category="7.5"), "text/csv", 400,
-     "row 1, column merchant_category: '7.5' is an undeclared value"),
-    ("csv-category-leading-zero", csv_row(merchant_category="07"), "text/csv", 400,
-     "row 1, column merchant_category: '07' is an undeclared value"),
-    ("csv-category-empty", csv_row(merchant_category=" "), "text/csv", 400,
-     "row 1, column merchant_category: missing is a missing value; expected one of 20"),
-    ("csv-category-quoted-comma", csv_row(merchant_category='"7,8"'), "text/csv", 400,
-     "row 1, column merchant_category: '7,8' is an undeclared value"),
     ("csv-unclosed-quote", csv_row(merchant_category='"7'), "text/csv", 400,
      "request body is not readable CSV"),
-    ("json-category-undeclared", json_row(merchant_category="20"), "application/json", 400,
-     "row 1, column merchant_category: '20' is an undeclared value"),
-    ("json-category-number-undeclared", json_row(merchant_category=25), "application/json", 400,
-     "row 1, column merchant_category: '25' is an undeclared value"),
-    ("json-category-boolean", json_row(merchant_category=True), "application/json", 400,
-     "row 1, column merchant_category: true is not a string or a number"),
-    ("json-category-object", json_row(merchant_category={"code": 7}), "application/json", 400,
-     "row 1, column merchant_category: {\"code\": 7.0} is not a string or a number"),
-    ("json-category-null", json_row(merchant_category=None), "application/json", 400,
-     "row 1, column merchant_category: missing is a missing value"),
-    ("json-category-huge-text", json_row(merchant_category="x" * 100_000), "application/json",
-     400, "row 1, column merchant_category: 'xxxxxxxx"),
     ("json-nested-value", json_row(hour=[1]), "application/json", 400,
      "row 1, column hour: [1.0] is not a number"),
     ("json-deep-nesting", DEEP, "application/json", 400, "request body is nested too deeply"),
@@ -208,6 +181,27 @@ MALFORMED = [
      f"request body is {inference.MAX_PAYLOAD_BYTES + 2} bytes; the limit is"),
 ]
 
+
+# merchant_category is categorical with a closed vocabulary ("0".."19", contract.json): an
+# undeclared value is the client's error, whatever its spelling. (format, kind, value, message)
+CATEGORY_CASES = [
+    ("csv", "undeclared", "20", "'20' is an undeclared value; expected one of 20 declared "
+                                "values ('0', '1', '2', '3', ..., '19')"),
+    ("csv", "text", "grocery", "'grocery' is an undeclared value"),
+    ("csv", "fraction", "7.5", "'7.5' is an undeclared value"),
+    ("csv", "leading-zero", "07", "'07' is an undeclared value"),
+    ("csv", "empty", " ", "missing is a missing value; expected one of 20"),
+    ("csv", "quoted-comma", '"7,8"', "'7,8' is an undeclared value"),
+    ("json", "undeclared", "20", "'20' is an undeclared value"),
+    ("json", "number-undeclared", 25, "'25' is an undeclared value"),
+    ("json", "boolean", True, "true is not a string or a number"),
+    ("json", "object", {"code": 7}, '{"code": 7.0} is not a string or a number'),
+    ("json", "null", None, "missing is a missing value"),
+    ("json", "huge-text", "x" * 100_000, "'xxxxxxxx"),
+]
+MALFORMED += [(f"{form}-category-{kind}", (csv_row if form == "csv" else json_row)(
+    merchant_category=value), "text/csv" if form == "csv" else "application/json", 400,
+    f"row 1, column merchant_category: {message}") for form, kind, value, message in CATEGORY_CASES]
 
 @pytest.mark.parametrize("kind, body, content_type, status, message", MALFORMED,
                          ids=[m[0] for m in MALFORMED])
