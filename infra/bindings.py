@@ -129,12 +129,15 @@ class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def find_spec(self, fullname, path=None, target=None):
         real = self.real_name(fullname)
-        if real is None:
+        real_spec = importlib.util.find_spec(real) if real is not None else None
+        if real_spec is None:
             return None
-        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return importlib.machinery.ModuleSpec(
+            fullname, self, loader_state=real,
+            is_package=real_spec.submodule_search_locations is not None)
 
     def create_module(self, spec):
-        module = importlib.import_module(self.real_name(spec.name))
+        module = importlib.import_module(spec.loader_state)
         spec.loader_state = module.__spec__
         return module
 
