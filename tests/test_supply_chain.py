@@ -88,6 +88,21 @@ def test_the_lambda_environment_is_the_functions_runtime():
     assert pins["boto3"] == pins["botocore"]
 
 
+def test_the_cdktn_environment_pins_what_synth_imports_as_the_project_does():
+    """.venv-cdktn (make synth-cdktn) differs from .venv only by the flavour: the CDK, its AWS
+    bindings and constructs (cdktn 0.24 requires constructs <10.8); every other direct pin is
+    the root project's, so the flavour comparison (tests/infra/test_flavours.py) compares CDKs."""
+    def pins(path: Path) -> dict[str, str]:
+        meta = tomllib.loads(path.read_text())
+        return dict(d.split("==") for d in meta["project"]["dependencies"])
+
+    flavour = {"cdktf", "cdktf-cdktf-provider-aws", "cdktn", "cdktn-provider-aws", "constructs"}
+    root, cdktn = pins(ROOT / "pyproject.toml"), pins(ROOT / "envs" / "cdktn" / "pyproject.toml")
+    assert {"cdktn", "cdktn-provider-aws", "constructs"} <= set(cdktn)
+    shared = {name: version for name, version in cdktn.items() if name not in flavour}
+    assert shared and shared == {name: root.get(name) for name in shared}
+
+
 # Loaded by every Python process of the run below (PYTHONPATH): imports of a module whose file
 # belongs to a distribution that only a dependency group brings fail as if it were not installed
 # (and say so on stderr).
