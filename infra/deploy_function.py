@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from cdktf import AssetType, TerraformAsset
 from constructs import Construct
@@ -53,14 +53,17 @@ class DeployInputs:
     smoke_test_csv: str
 
 
-def stage_settings(target: DeploymentTarget,
-                   alarm_names: Mapping[str, Sequence[str]]) -> dict[str, StageSettings]:
-    """Each stage's settings in the deploy step's own type (lambda_deploy/settings.py)."""
+def stage_settings(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[str]],
+                   placements: Mapping[str, Mapping[str, Any]]) -> dict[str, StageSettings]:
+    """Each stage's settings in the deploy step's own type (lambda_deploy/settings.py);
+    placements: stage -> where its endpoint lives (region, account, role, serving role, key,
+    capture URI; see StageSettings)."""
     settings = {}
     for cfg in target.config.stages:
         stage = cfg.name
         d = cfg.deployment
         settings[stage] = StageSettings(
+            **placements[stage],
             stage=stage,
             endpoint_name=target.names.endpoint(stage),
             instance_type=cfg.instance_type,
@@ -82,10 +85,18 @@ def stage_settings(target: DeploymentTarget,
     return settings
 
 
-def stage_settings_variable(target: DeploymentTarget,
-                            alarm_names: Mapping[str, Sequence[str]]) -> str:
+def local_placement(target: DeploymentTarget, serving_role_arn: str, key_arn: str,
+                    capture_uri: str) -> dict[str, Any]:
+    """A stage in the function's own account and region: no role to assume."""
+    return dict(region=target.region, execution_role_arn=serving_role_arn, kms_key_arn=key_arn,
+                data_capture_s3_uri=capture_uri, account_id=None, role_arn=None,
+                external_id=None)
+
+
+def stage_settings_variable(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[str]],
+                            placements: Mapping[str, Mapping[str, Any]]) -> str:
     """STAGE_SETTINGS, checked by the function's own validation now rather than at deploy."""
-    value = dump_stage_settings(stage_settings(target, alarm_names))
+    value = dump_stage_settings(stage_settings(target, alarm_names, placements))
     try:
         parse_stage_settings(value, target.names.prefix)
     except ConfigurationFailure as exc:
@@ -198,13 +209,12 @@ class DeployFunction(Construct):
             "ENVIRONMENT": target.config.name,
             "RESOURCE_PREFIX": prefix,
             "MODEL_PACKAGE_GROUP": inputs.registry.group_name,
-            # The served model's role, passed to CreateModel.
-            "SAGEMAKER_EXECUTION_ROLE_ARN": inputs.serving_role.role_arn,
-            "KMS_KEY_ARN": inputs.key.key_arn,
-            "DATA_CAPTURE_S3_URI": inputs.store.uri(Names.DATA_CAPTURE_PREFIX),
             "JOB_CLAIMS_S3_URI": inputs.store.uri(Names.DEPLOY_CLAIMS_PREFIX),
             "SMOKE_TEST_CSV": inputs.smoke_test_csv,
-            "STAGE_SETTINGS": stage_settings_variable(target, inputs.alarm_names),
+            "STAGE_SETTINGS": stage_settings_variable(target, inputs.alarm_names, {
+                stage: local_placement(target, inputs.serving_role.role_arn, inputs.key.key_arn,
+                                       inputs.store.uri(Names.DATA_CAPTURE_PREFIX))
+                for stage in target.config.stage_names}),
         }
         self.function = LambdaFunction(
             self, "function", function_name=names.deploy_function,

@@ -33,7 +33,7 @@ class CleanupResult:
 
 
 def _tags(arn: str) -> dict:
-    pages = aws.client("sagemaker").get_paginator("list_tags").paginate(ResourceArn=arn)
+    pages = aws.target("sagemaker").get_paginator("list_tags").paginate(ResourceArn=arn)
     return {t["Key"]: t["Value"] for page in pages for t in page.get("Tags", [])}
 
 
@@ -45,7 +45,7 @@ def _owned(kind: str, settings: Settings, stage: str) -> list[Owned]:
     }[kind]
     prefix = config_prefix(settings, stage)
     wanted = {t["Key"]: t["Value"] for t in ownership_tags(settings, stage)}
-    paginator = aws.client("sagemaker").get_paginator(f"list_{kind}s")
+    paginator = aws.target("sagemaker").get_paginator(f"list_{kind}s")
     found = []
     for page in paginator.paginate(NameContains=prefix):
         for item in page.get(list_key, []):
@@ -58,7 +58,7 @@ def _owned(kind: str, settings: Settings, stage: str) -> list[Owned]:
 
 
 def mark_deployed(config_arn: str) -> None:
-    aws.client("sagemaker").add_tags(ResourceArn=config_arn, Tags=[{
+    aws.target("sagemaker").add_tags(ResourceArn=config_arn, Tags=[{
         "Key": TAG_DEPLOYED_AT,
         "Value": datetime.now(timezone.utc).isoformat(timespec="seconds")}])
 
@@ -66,7 +66,7 @@ def mark_deployed(config_arn: str) -> None:
 def clean_up(settings: Settings, stage: StageSettings, current: str) -> CleanupResult:
     """Tag `current` as deployed, then delete what is not current nor among the kept ones."""
     result = CleanupResult()
-    sagemaker = aws.client("sagemaker")
+    sagemaker = aws.target("sagemaker")
     try:
         configs = _owned("endpoint_config", settings, stage.stage)
         models = _owned("model", settings, stage.stage)

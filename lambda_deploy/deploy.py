@@ -84,17 +84,17 @@ def _duplicate(kind: str, name: str, job_id: str) -> DeployFailure:
                          "Retry the stage to deploy afresh")
 
 
-def create_model(name: str, package: ModelPackage, settings: Settings, stage: str,
+def create_model(name: str, package: ModelPackage, settings: Settings, stage: StageSettings,
                  job_id: str) -> None:
     try:
-        aws.client("sagemaker").create_model(
+        aws.target("sagemaker").create_model(
             ModelName=name,
             Containers=[{"ModelPackageName": package.arn}],
-            ExecutionRoleArn=settings.execution_role_arn,
+            ExecutionRoleArn=stage.execution_role_arn,
             # No network for the served container: the model carries its code and the container
             # installs it with no package index (pipeline_src.jobs.common.serving_environment).
             EnableNetworkIsolation=True,
-            Tags=ownership_tags(settings, stage)
+            Tags=ownership_tags(settings, stage.stage)
             + [{"Key": TAG_PACKAGE_ARN, "Value": package.arn},
                {"Key": TAG_JOB_ID, "Value": job_id}],
         )
@@ -118,7 +118,7 @@ def endpoint_config_request(name: str, settings: Settings, stage: StageSettings,
             "InitialInstanceCount": instance_counts[variant.name],
             "InitialVariantWeight": variant.weight,
         } for variant in stage.variants],
-        "KmsKeyId": settings.kms_key_arn,
+        "KmsKeyId": stage.kms_key_arn,
         "Tags": ownership_tags(settings, stage.stage)
         + [{"Key": TAG_PACKAGE_ARN, "Value": package.arn}, {"Key": TAG_JOB_ID, "Value": job_id}],
     }
@@ -126,8 +126,8 @@ def endpoint_config_request(name: str, settings: Settings, stage: StageSettings,
         request["DataCaptureConfig"] = {
             "EnableCapture": True,
             "InitialSamplingPercentage": stage.data_capture_percent,
-            "DestinationS3Uri": f"{settings.data_capture_s3_uri}/{stage.endpoint_name}",
-            "KmsKeyId": settings.kms_key_arn,
+            "DestinationS3Uri": f"{stage.data_capture_s3_uri}/{stage.endpoint_name}",
+            "KmsKeyId": stage.kms_key_arn,
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"],
                                          "JsonContentTypes": ["application/json"]},
@@ -139,7 +139,7 @@ def create_endpoint_config(name: str, settings: Settings, stage: StageSettings,
                            package: ModelPackage, job_id: str,
                            instance_counts: dict[str, int]) -> None:
     try:
-        aws.client("sagemaker").create_endpoint_config(
+        aws.target("sagemaker").create_endpoint_config(
             **endpoint_config_request(name, settings, stage, package, job_id, instance_counts))
     except ClientError as exc:
         if _already_exists(exc):
@@ -168,7 +168,7 @@ def deployment_config(stage: StageSettings) -> dict:
 
 def describe_endpoint(name: str) -> dict | None:
     try:
-        return aws.client("sagemaker").describe_endpoint(EndpointName=name)
+        return aws.target("sagemaker").describe_endpoint(EndpointName=name)
     except ClientError as exc:
         if _is_missing(exc):
             return None
@@ -200,7 +200,7 @@ def read_endpoint(stage: StageSettings) -> dict | None:
 def serving_instance_types(endpoint: dict) -> dict[str, str | None]:
     """{variant: instance type} of the config the endpoint serves."""
     try:
-        config = aws.client("sagemaker").describe_endpoint_config(
+        config = aws.target("sagemaker").describe_endpoint_config(
             EndpointConfigName=endpoint["EndpointConfigName"])
     except ClientError as exc:
         raise aws_failure("sagemaker:DescribeEndpointConfig", exc) from None
@@ -211,7 +211,7 @@ def serving_instance_types(endpoint: dict) -> dict[str, str | None]:
 def start_endpoint(config_name: str, endpoint: dict | None, settings: Settings,
                    stage: StageSettings) -> str:
     """Create the endpoint on config_name, or update it blue/green; "create" or "update"."""
-    sagemaker = aws.client("sagemaker")
+    sagemaker = aws.target("sagemaker")
     endpoint_name = stage.endpoint_name
     if endpoint is None:
         try:

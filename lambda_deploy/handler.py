@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from lambda_deploy import claims, codepipeline, deploy, monitor, scaling
+from lambda_deploy import aws, claims, codepipeline, deploy, monitor, scaling
 from lambda_deploy.artifact import read_model_package_arn
 from lambda_deploy.cleanup import clean_up
 from lambda_deploy.codepipeline import Job, Progress
@@ -64,6 +64,8 @@ def run(job: Job, now: int):
     """Do the work of this invocation; returns the reply to send (a zero-argument callable)."""
     settings = load_settings()
     stage = parse_user_parameters(job.user_parameters, settings)
+    # Every call about the stage's endpoint from here on acts in the stage's account.
+    aws.enter_stage(stage, job.id)
     if job.continuation_token:
         return resume(job, settings, stage, now)
     return start(job, settings, stage, now)
@@ -76,7 +78,7 @@ def start(job: Job, settings: Settings, stage: StageSettings, now: int):
         approval_status=package.status, name=name)
     endpoint = deploy.read_endpoint(stage)
     counts = scaling.carried_instance_counts(stage, endpoint)
-    deploy.create_model(name, package, settings, stage.stage, job.id)
+    deploy.create_model(name, package, settings, stage, job.id)
     deploy.create_endpoint_config(name, settings, stage, package, job.id, counts)
     action = deploy.start_endpoint(name, endpoint, settings, stage)
     progress = Progress(stage=stage.stage, endpoint_config=name, package_arn=package.arn,

@@ -86,7 +86,7 @@ def _rollback_cause(stage: StageSettings, reason: str | None) -> str:
 def alarms_in_alarm(stage: StageSettings) -> list[str] | None:
     """The stage's rollback alarms now in ALARM with their reason; None when unreadable."""
     try:
-        response = aws.client("cloudwatch").describe_alarms(AlarmNames=list(stage.alarm_names))
+        response = aws.target("cloudwatch").describe_alarms(AlarmNames=list(stage.alarm_names))
     except (ClientError, BotoCoreError):
         return None
     return [f"{a['AlarmName']} ({a.get('StateReason', 'no reason')})"

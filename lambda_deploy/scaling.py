@@ -33,7 +33,7 @@ def policy_name(endpoint: str, variant: str) -> str:
 
 
 def _call(operation: str, **request):
-    client = aws.client("application-autoscaling")
+    client = aws.target("application-autoscaling")
     api = "".join(part.title() for part in operation.split("_"))
     try:
         return getattr(client, operation)(**request)

@@ -25,8 +25,12 @@ MAX_VARIANTS = 5
 VARIANT_NAME_MAX = 63
 DEFAULT_VARIANT = "AllTraffic"
 REQUIRED_ENV = ("PROJECT_NAME", "ENVIRONMENT", "RESOURCE_PREFIX", "MODEL_PACKAGE_GROUP",
-                "SAGEMAKER_EXECUTION_ROLE_ARN", "KMS_KEY_ARN", "DATA_CAPTURE_S3_URI",
                 "STAGE_SETTINGS")
+ACCOUNT_ID_RE = re.compile(r"\d{12}")
+ROLE_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
+REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
+# sts:ExternalId: 2-1224 characters of [\w+=,.@:/-].
+EXTERNAL_ID_RE = re.compile(r"[\w+=,.@:/-]{2,1224}")
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,18 @@ class StageSettings:
     data_capture_percent: int
     keep_previous: int
     smoke_test: bool
+    # Where the endpoint lives and what it runs as, in the stage's account.
+    region: str
+    execution_role_arn: str
+    kms_key_arn: str
+    data_capture_s3_uri: str
     variants: tuple[Variant, ...] = (Variant(DEFAULT_VARIANT, 1.0),)
     autoscaling: AutoscalingSettings | None = None
+    # A stage in another account: its account and the deployer role there that every call of
+    # the stage is made with (AssumeRole with external_id). None: the function's own account.
+    account_id: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,9 +95,6 @@ class Settings:
     environment: str
     prefix: str
     model_package_group: str
-    execution_role_arn: str
-    kms_key_arn: str
-    data_capture_s3_uri: str
     smoke_test_csv: str
     stages: dict
 
@@ -177,6 +188,45 @@ def _variants(data, where: str) -> tuple[Variant, ...]:
     return tuple(variants)
 
 
+def _string(data: dict, key: str, where: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        _fail(f"{where}.{key}", f"expected a non-empty string, got {json.dumps(value)}")
+    return value
+
+
+def _placement(data: dict, where: str) -> dict:
+    """The stage's account, region, role and the resources there its endpoint uses."""
+    region = _string(data, "region", where)
+    if not REGION_RE.fullmatch(region):
+        _fail(f"{where}.region", f"{json.dumps(region)} is not an AWS region name")
+    capture = _string(data, "data_capture_s3_uri", where)
+    if not capture.startswith("s3://"):
+        _fail(f"{where}.data_capture_s3_uri", "expected s3://bucket/prefix")
+    account, role, external_id = (data.get(k) for k in ("account_id", "role_arn",
+                                                         "external_id"))
+    if role is None:
+        # The function's own account: nothing to assume.
+        if account is not None or external_id is not None:
+            _fail(f"{where}.role_arn", "null, but account_id or external_id is set; a stage in "
+                  "another account needs the deployer role there")
+    else:
+        match = ROLE_ARN_RE.fullmatch(role) if isinstance(role, str) else None
+        if not match:
+            _fail(f"{where}.role_arn", f"{json.dumps(role)} is not an IAM role ARN")
+        if not isinstance(account, str) or not ACCOUNT_ID_RE.fullmatch(account):
+            _fail(f"{where}.account_id", f"{json.dumps(account)} is not a 12-digit account ID")
+        if match.group(1) != account:
+            _fail(f"{where}.role_arn", f"{role} is in account {match.group(1)}, not in the "
+                  f"stage's account {account}")
+        if not isinstance(external_id, str) or not EXTERNAL_ID_RE.fullmatch(external_id):
+            _fail(f"{where}.external_id", f"{json.dumps(external_id)} is not an sts:ExternalId")
+    return dict(region=region, execution_role_arn=_string(data, "execution_role_arn", where),
+                kms_key_arn=_string(data, "kms_key_arn", where),
+                data_capture_s3_uri=capture.rstrip("/"), account_id=account, role_arn=role,
+                external_id=external_id)
+
+
 def _stage(stage: str, data, prefix: str) -> StageSettings:
     where = f"STAGE_SETTINGS.{stage}"
     if not isinstance(data, dict):
@@ -202,6 +252,7 @@ def _stage(stage: str, data, prefix: str) -> StageSettings:
         _fail(f"{where}.alarm_names", f"{len(alarms)} alarm(s) for {len(variants)} variants")
     initial_count = _int(data, "initial_instance_count", where, 1, MAX_INSTANCES)
     return StageSettings(
+        **_placement(data, where),
         stage=stage,
         endpoint_name=endpoint,
         instance_type=instance_type,
@@ -253,8 +304,6 @@ def load_settings(environ=None) -> Settings:
     prefix = environ["RESOURCE_PREFIX"]
     if prefix != f"{environ['PROJECT_NAME']}-{environ['ENVIRONMENT']}":
         _fail("RESOURCE_PREFIX", f"{prefix!r} is not PROJECT_NAME-ENVIRONMENT")
-    if not environ["DATA_CAPTURE_S3_URI"].startswith("s3://"):
-        _fail("DATA_CAPTURE_S3_URI", "expected s3://bucket/prefix")
     stages = parse_stage_settings(environ["STAGE_SETTINGS"], prefix)
     smoke_csv = environ.get("SMOKE_TEST_CSV", "")
     if any(s.smoke_test for s in stages.values()) and not smoke_csv.strip():
@@ -264,9 +313,6 @@ def load_settings(environ=None) -> Settings:
         environment=environ["ENVIRONMENT"],
         prefix=prefix,
         model_package_group=environ["MODEL_PACKAGE_GROUP"],
-        execution_role_arn=environ["SAGEMAKER_EXECUTION_ROLE_ARN"],
-        kms_key_arn=environ["KMS_KEY_ARN"],
-        data_capture_s3_uri=environ["DATA_CAPTURE_S3_URI"].rstrip("/"),
         smoke_test_csv=smoke_csv,
         stages=stages,
     )

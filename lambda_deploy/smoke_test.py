@@ -14,7 +14,7 @@ def run_smoke_test(endpoint_name: str, csv_rows: str) -> int:
     """Returns the number of rows checked; raises DeployFailure naming the first problem."""
     rows = [line for line in csv_rows.splitlines() if line.strip()]
     try:
-        response = aws.client("sagemaker-runtime").invoke_endpoint(
+        response = aws.target("sagemaker-runtime").invoke_endpoint(
             EndpointName=endpoint_name, ContentType="text/csv", Accept="application/json",
             Body="\n".join(rows).encode("utf-8"))
         body = response["Body"].read()

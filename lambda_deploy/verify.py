@@ -36,7 +36,7 @@ def _untrusted(why: str) -> DeployFailure:
 
 
 def _tags(arn: str) -> dict:
-    pages = aws.client("sagemaker").get_paginator("list_tags").paginate(ResourceArn=arn)
+    pages = aws.target("sagemaker").get_paginator("list_tags").paginate(ResourceArn=arn)
     return {t["Key"]: t["Value"] for page in pages for t in page.get("Tags", [])}
 
 
@@ -55,7 +55,7 @@ def verify(progress: Progress, artifact_package_arn: str, settings: Settings,
         raise _untrusted(f"it names model package {progress.package_arn}, but this job's "
                          f"input artifact holds {artifact_package_arn} (a token of another "
                          "execution is stale)")
-    sagemaker = aws.client("sagemaker")
+    sagemaker = aws.target("sagemaker")
     config = _describe("sagemaker:DescribeEndpointConfig", sagemaker.describe_endpoint_config,
                        EndpointConfigName=progress.endpoint_config)
     if config is None:
@@ -85,7 +85,9 @@ def verify(progress: Progress, artifact_package_arn: str, settings: Settings,
                          f"{', '.join(map(str, served)) or 'no model package'}, not "
                          f"{progress.package_arn}")
     try:
-        package = sagemaker.describe_model_package(ModelPackageName=progress.package_arn)
+        # The registry is the function's own account's.
+        package = aws.client("sagemaker").describe_model_package(
+            ModelPackageName=progress.package_arn)
     except ClientError as exc:
         raise aws_failure("sagemaker:DescribeModelPackage", exc) from None
     if package.get("ModelPackageVersion") != progress.package_version:
@@ -99,7 +101,7 @@ def verify(progress: Progress, artifact_package_arn: str, settings: Settings,
 def record_outcome(deployment: Deployment, outcome: str, job_id: str) -> str | None:
     """Tag the config with how its job ended, before the reply; returns an error or None."""
     try:
-        aws.client("sagemaker").add_tags(ResourceArn=deployment.config_arn, Tags=[
+        aws.target("sagemaker").add_tags(ResourceArn=deployment.config_arn, Tags=[
             {"Key": TAG_OUTCOME, "Value": f"{outcome} ({job_id})"}])
     except ClientError as exc:
         return f"sagemaker:AddTags {deployment.config_name}: {exc}"

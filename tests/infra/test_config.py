@@ -14,6 +14,10 @@ from tests.config_edit import with_setting
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = json.loads((ROOT / "config" / "dev.json").read_text())
+_LOCAL = dict(region="eu-west-1", execution_role_arn="arn:aws:iam::1:role/r", kms_key_arn="k",
+              data_capture_s3_uri="s3://b/data-capture", account_id=None, role_arn=None,
+              external_id=None)
+PLACEMENTS = {"staging": _LOCAL, "prod": _LOCAL}
 
 
 def write_env(tmp_path: Path, data: dict, name: str = "dev") -> Path:
@@ -329,10 +333,11 @@ def test_synth_runs_the_deploy_steps_own_validation_on_its_settings():
                                           r"settings: deploy function environment: "
                                           r"STAGE_SETTINGS.prod.deployment.canary_percent: 0 is "
                                           r"outside 1..50$"):
-        stage_settings_variable(target, alarms)
+        stage_settings_variable(target, alarms, PLACEMENTS)
     from lambda_deploy.settings import parse_stage_settings
 
-    value = stage_settings_variable(DeploymentTarget(config, Names(config), "1"), alarms)
+    value = stage_settings_variable(DeploymentTarget(config, Names(config), "1"), alarms,
+                                    PLACEMENTS)
     assert parse_stage_settings(value, "fraud-mlops-dev")["prod"].deployment.canary_percent == 50
 
 
@@ -346,7 +351,7 @@ def test_autoscaling_cooldowns_reach_the_deploy_step_with_its_defaults():
         "scale_in_cooldown_seconds": 900}}]})
     names = Names(config)
     alarms = {stage: [names.alarm(stage, "5xx-errors")] for stage in ("staging", "prod")}
-    value = stage_settings_variable(DeploymentTarget(config, names, "1"), alarms)
+    value = stage_settings_variable(DeploymentTarget(config, names, "1"), alarms, PLACEMENTS)
     scaling = parse_stage_settings(value, "fraud-mlops-dev")["prod"].autoscaling
     assert (scaling.scale_out_cooldown_seconds, scaling.scale_in_cooldown_seconds) == (60, 900)
 
@@ -400,8 +405,10 @@ def test_stages_are_data_in_order_with_their_variants(tmp_path):
     assert config.stage_names == ["staging", "canary", "prod"]
     names = Names(config)
     alarms = {"staging": ["a"], "canary": ["b", "c"], "prod": ["d"]}
+    placement = PLACEMENTS["prod"]
     parsed = parse_stage_settings(stage_settings_variable(
-        DeploymentTarget(config, names, "1"), alarms), names.prefix)
+        DeploymentTarget(config, names, "1"), alarms,
+        {s: placement for s in config.stage_names}), names.prefix)
     assert [(v.name, v.weight) for v in parsed["canary"].variants] == [("Blue", 3.0),
                                                                          ("Green", 1.0)]
     assert names.alarm("canary", "5xx-errors", "Blue") == "fraud-mlops-dev-canary-Blue-5xx-errors"

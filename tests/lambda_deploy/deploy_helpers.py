@@ -59,6 +59,9 @@ def stage_settings(stage: str, **overrides) -> dict:
         "keep_previous": 1,
         "smoke_test": stage == "staging",
         "variants": [{"name": "AllTraffic", "weight": 1.0}],
+        "region": REGION, "execution_role_arn": ROLE_ARN, "kms_key_arn": KMS_ARN,
+        "data_capture_s3_uri": CAPTURE_URI,
+        "account_id": None, "role_arn": None, "external_id": None,
     }
     settings.update(overrides)
     return settings
@@ -68,23 +71,28 @@ def lambda_environment(**stage_overrides) -> dict:
     stages = {s: stage_settings(s, **stage_overrides.get(s, {})) for s in ("staging", "prod")}
     return {
         "PROJECT_NAME": PROJECT, "ENVIRONMENT": ENV, "RESOURCE_PREFIX": PREFIX,
-        "MODEL_PACKAGE_GROUP": GROUP, "SAGEMAKER_EXECUTION_ROLE_ARN": ROLE_ARN,
-        "KMS_KEY_ARN": KMS_ARN, "DATA_CAPTURE_S3_URI": CAPTURE_URI,
+        "MODEL_PACKAGE_GROUP": GROUP,
         "SMOKE_TEST_CSV": SMOKE_CSV, "STAGE_SETTINGS": json.dumps(stages),
         "JOB_CLAIMS_S3_URI": CLAIMS_URI,
     }
 
 
-def moto_endpoint(name: str):
+def moto_endpoint(name: str, account: str = ACCOUNT):
+    return moto_backend(account).endpoints[name]
+
+
+def moto_backend(account: str = ACCOUNT):
     from moto.sagemaker.models import sagemaker_backends
 
-    return sagemaker_backends[ACCOUNT][REGION].endpoints[name]
+    return sagemaker_backends[account][REGION]
 
 
-def moto_backend():
-    from moto.sagemaker.models import sagemaker_backends
+def caller_account(request_signer) -> str:
+    """The account a call acts in: moto's, from the access key that signs it (an assumed role's
+    key acts in the role's account; https://docs.getmoto.org/en/latest/docs/multi_account.html)."""
+    from moto.iam.models import get_account_id_from
 
-    return sagemaker_backends[ACCOUNT][REGION]
+    return get_account_id_from(request_signer._credentials.access_key)
 
 
 def _ok(parsed: dict):
@@ -106,16 +114,21 @@ class FakeAws:
         self.results: dict[str, tuple[str, dict]] = {}
         self.inference_body = json.dumps({"predictions": [
             {"probability": 0.02, "label": 0}, {"probability": 0.91, "label": 1}]}).encode()
+        # (service, operation, account) of every call the deploy step's clients make.
+        self.accounts: list[tuple[str, str, str]] = []
+        # On the session, before any client of the function exists: every client made later
+        # (its own, and a stage's with an assumed role's credentials) copies these handlers.
+        session_events = lambda_aws.session().events
+        session_events.register("before-call", self._note_account)
+        session_events.register("before-call.sagemaker.UpdateEndpoint", self._update_endpoint)
+        for operation in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint"):
+            session_events.register(f"before-call.sagemaker.{operation}", self._unique_name)
+        session_events.register("before-call.sagemaker-runtime.InvokeEndpoint",
+                                self._invoke_endpoint)
         self.sm = lambda_aws.session().client("sagemaker", region_name=REGION)
         events = lambda_aws.client("codepipeline").meta.events
         events.register("before-call.codepipeline.PutJobSuccessResult", self._record)
         events.register("before-call.codepipeline.PutJobFailureResult", self._record)
-        sagemaker_events = lambda_aws.client("sagemaker").meta.events
-        sagemaker_events.register("before-call.sagemaker.UpdateEndpoint", self._update_endpoint)
-        for operation in ("CreateModel", "CreateEndpointConfig", "CreateEndpoint"):
-            sagemaker_events.register(f"before-call.sagemaker.{operation}", self._unique_name)
-        lambda_aws.client("sagemaker-runtime").meta.events.register(
-            "before-call.sagemaker-runtime.InvokeEndpoint", self._invoke_endpoint)
 
     # -- handlers ------------------------------------------------------------------------------
     def _record(self, model, params, **_):
@@ -128,32 +141,38 @@ class FakeAws:
         self.calls.append((model.name, body))
         return _ok({})
 
-    def _unique_name(self, model, params, **_):
+    def _note_account(self, model, request_signer, **_):
+        self.accounts.append((model.service_model.service_name, model.name,
+                              caller_account(request_signer)))
+
+    def _unique_name(self, model, params, request_signer, **_):
         body = json.loads(params["body"])
         kind, name = {
             "CreateModel": ("model", body.get("ModelName")),
             "CreateEndpointConfig": ("endpoint configuration", body.get("EndpointConfigName")),
             "CreateEndpoint": ("endpoint", body.get("EndpointName")),
         }[model.name]
-        backend = moto_backend()
+        account = caller_account(request_signer)
+        backend = moto_backend(account)
         existing = {"model": backend._models, "endpoint configuration": backend.endpoint_configs,
                     "endpoint": backend.endpoints}[kind]
         if name in existing:
             self.calls.append((f"{model.name}Refused", body))
             return error("ValidationException", f'Cannot create already existing {kind} '
-                         f'"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind.split()[0]}/{name}".')
+                         f'"arn:aws:sagemaker:{REGION}:{account}:{kind.split()[0]}/{name}".')
         return None
 
-    def _update_endpoint(self, model, params, **_):
+    def _update_endpoint(self, model, params, request_signer, **_):
         body = json.loads(params["body"])
         self.calls.append((model.name, body))
-        endpoint = moto_endpoint(body["EndpointName"])
-        backend = moto_backend()
+        account = caller_account(request_signer)
+        endpoint = moto_endpoint(body["EndpointName"], account)
+        backend = moto_backend(account)
         new_type = backend.endpoint_configs[body["EndpointConfigName"]].production_variants[0][
             "InstanceType"]
         old_type = backend.endpoint_configs[endpoint.endpoint_config_name].production_variants[
             0]["InstanceType"]
-        if new_type != old_type and self.scalable_targets(body["EndpointName"]):
+        if new_type != old_type and self.scalable_targets(body["EndpointName"], account):
             return error("ValidationException",
                          "The variant(s) \"[AllTraffic]\" are configured for auto scaling; "
                          "deregister them before changing the instance type")
@@ -170,18 +189,24 @@ class FakeAws:
                     "ContentType": "application/json"})
 
     # -- driving the endpoint ------------------------------------------------------------------
-    def scalable_targets(self, endpoint_name: str) -> list[dict]:
+    def scalable_targets(self, endpoint_name: str, account: str = ACCOUNT) -> list[dict]:
+        from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+        if account != ACCOUNT:
+            targets = applicationautoscaling_backends[account][REGION].targets
+            return [rid for by_id in targets.values() for rid in by_id
+                    if rid.startswith(f"endpoint/{endpoint_name}/variant/")]
         client = lambda_aws.session().client("application-autoscaling", region_name=REGION)
         return client.describe_scalable_targets(
             ServiceNamespace="sagemaker",
             ResourceIds=[f"endpoint/{endpoint_name}/variant/AllTraffic"])["ScalableTargets"]
 
-    def finish_update(self, endpoint_name: str) -> None:
-        endpoint = moto_endpoint(endpoint_name)
+    def finish_update(self, endpoint_name: str, account: str = ACCOUNT) -> None:
+        endpoint = moto_endpoint(endpoint_name, account)
         endpoint.endpoint_config_name = endpoint.pending_deployment_summary["EndpointConfigName"]
         # RetainAllVariantProperties=False: the fleet is the new config's.
         endpoint.production_variants = endpoint._process_production_variants(
-            moto_backend().endpoint_configs[endpoint.endpoint_config_name].production_variants)
+            moto_backend(account).endpoint_configs[endpoint.endpoint_config_name].production_variants)
         endpoint.pending_deployment_summary = None
         endpoint.endpoint_status = "InService"
 

@@ -129,9 +129,8 @@ def test_malformed_user_parameters(fake, artifacts, registry, user_parameters, e
     ("STAGE_SETTINGS", "{broken", "STAGE_SETTINGS: not valid JSON"),
     ("STAGE_SETTINGS", json.dumps({"QA": {}}), "STAGE_SETTINGS.QA: not a stage name"),
     ("STAGE_SETTINGS", json.dumps({"qa": {}}), "STAGE_SETTINGS.qa.endpoint_name: null must be"),
-    ("KMS_KEY_ARN", "", "KMS_KEY_ARN: not set"),
+    ("MODEL_PACKAGE_GROUP", "", "MODEL_PACKAGE_GROUP: not set"),
     ("RESOURCE_PREFIX", "other-dev", "RESOURCE_PREFIX: 'other-dev' is not PROJECT_NAME-ENVIRONMENT"),
-    ("DATA_CAPTURE_S3_URI", "bucket/prefix", "DATA_CAPTURE_S3_URI: expected s3://"),
     ("SMOKE_TEST_CSV", " ", "SMOKE_TEST_CSV: empty, but a stage has smoke_test enabled"),
 ])
 def test_broken_environment_is_a_reported_configuration_error(
@@ -147,6 +146,21 @@ def test_broken_environment_is_a_reported_configuration_error(
 
 @pytest.mark.parametrize("stage, override, expected", [
     ("prod", {"variants": []}, "prod.variants: expected 1 to 5 variants"),
+    ("prod", {"data_capture_s3_uri": "bucket/prefix"},
+     "prod.data_capture_s3_uri: expected s3://bucket/prefix"),
+    ("prod", {"kms_key_arn": ""}, 'prod.kms_key_arn: expected a non-empty string, got ""'),
+    ("prod", {"region": "Europe"}, 'prod.region: "Europe" is not an AWS region name'),
+    ("prod", {"account_id": "333333333333"},
+     "prod.role_arn: null, but account_id or external_id is set"),
+    ("prod", {"account_id": "333333333333", "external_id": "x-deploy",
+              "role_arn": "arn:aws:iam::444444444444:role/deployer"},
+     "prod.role_arn: arn:aws:iam::444444444444:role/deployer is in account 444444444444, not in "
+     "the stage's account 333333333333"),
+    ("prod", {"account_id": "333333333333", "role_arn": "arn:aws:iam::333333333333:role/d"},
+     "prod.external_id: null is not an sts:ExternalId"),
+    ("prod", {"account_id": "3333", "external_id": "x-deploy",
+              "role_arn": "arn:aws:iam::333333333333:role/d"},
+     'prod.account_id: "3333" is not a 12-digit account ID'),
     ("prod", {"variants": [{"name": "a", "weight": 1}, {"name": "a", "weight": 2}]},
      'prod.variants[1].name: "a" is named twice'),
     ("prod", {"variants": [{"name": "a_b", "weight": 1}]},

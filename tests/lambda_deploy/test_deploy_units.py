@@ -76,7 +76,8 @@ def test_settings_from_a_synthesized_like_environment_load():
     s = settings()
     assert s.stages["staging"].accept_pending_approval is True
     assert s.stages["prod"].accept_pending_approval is False
-    assert s.data_capture_s3_uri.endswith("/data-capture")
+    assert s.stages["prod"].data_capture_s3_uri.endswith("/data-capture")
+    assert s.stages["prod"].role_arn is None  # single account: the function's own credentials
 
 
 @pytest.mark.parametrize("body, rows, problem", [
