@@ -36,6 +36,7 @@ class Call:
     test: str
     where: str  # module:function of the role code that made the call
     response: dict = field(default_factory=dict)
+    account: str = ""  # the account the call acted in (moto's, from the signing access key)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -88,6 +89,17 @@ def _client_principal(frame) -> Optional[str]:
     return None
 
 
+def _account(client) -> str:
+    """moto's account for the client's credentials: an assumed role's key acts in the role's
+    account (https://docs.getmoto.org/en/latest/docs/multi_account.html)."""
+    credentials = client._request_signer._credentials
+    if credentials is None:
+        return ""
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(credentials.access_key)
+
+
 def instrument(client) -> None:
     principal = _client_principal(sys._getframe(1))
     service = client.meta.service_model.service_name
@@ -99,7 +111,7 @@ def instrument(client) -> None:
             role = principal
         call = Call(role=role, service=service, operation=model.name,
                     params=_json_safe(dict(params)), region=region,
-                    test=_current_test["nodeid"], where=where)
+                    test=_current_test["nodeid"], where=where, account=_account(client))
         CALLS.append(call)
         pending.append(call)
 

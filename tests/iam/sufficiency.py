@@ -26,6 +26,7 @@ class RecordedCall:
     test: str
     where: str
     response: dict = field(default_factory=dict)
+    account: str = ""
 
     @classmethod
     def of(cls, data) -> "RecordedCall":
@@ -87,6 +88,7 @@ class Analysis:
     needs: list = field(default_factory=list)  # [Need] with principal = role ARN or service
     errors: list = field(default_factory=list)  # calls the reference could not map
     expected_denials: list = field(default_factory=list)  # [Need] that must be refused
+    other_accounts: set = field(default_factory=set)  # tests acting in other accounts too
 
     def principal_name(self, principal: str) -> str:
         role = self.model.role_by_arn(principal)
@@ -188,6 +190,14 @@ def _without(policy: Policy, drop: Optional[tuple]) -> Policy:
     return Policy(policy.name, tuple(s for i, s in enumerate(policy.statements) if i != drop[1]))
 
 
+def _elsewhere(call: RecordedCall, model: StackModel) -> bool:
+    """The call acts in, or asks to act in (AssumeRole of a role there), another account."""
+    if call.account not in ("", model.account):
+        return True
+    role = str(call.params.get("RoleArn", "")) if call.operation == "AssumeRole" else ""
+    return bool(role) and role.split(":")[4] != model.account
+
+
 def analyse(model: StackModel, prefix: str, calls: Iterable) -> Analysis:
     analysis = Analysis(model, prefix)
     by_test = defaultdict(list)
@@ -195,6 +205,11 @@ def analyse(model: StackModel, prefix: str, calls: Iterable) -> Analysis:
         call = call if isinstance(call, RecordedCall) else RecordedCall.of(call)
         by_test[call.test].append(call)
     for test, test_calls in sorted(by_test.items()):
+        if any(_elsewhere(c, model) for c in test_calls):
+            # A test acting in several accounts is not about this one-account stack; the
+            # cross-account tests judge it against the stacks of its accounts.
+            analysis.other_accounts.add(test)
+            continue
         world = TestWorld(model, prefix, test_calls)
         tags: dict[str, dict] = defaultdict(dict)
         for call in test_calls:
