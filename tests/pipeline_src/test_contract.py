@@ -4,6 +4,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline_src import contract
 from pipeline_src.contract import ContractError, LABEL, read_csv, validate_frame
@@ -369,3 +371,38 @@ def test_channel_without_csv_names_both_suffixes(tmp_path):
     (tmp_path / "train" / "data.parquet").write_bytes(b"PAR1")
     with pytest.raises(ContractError, match="no .csv or .csv.gz file found"):
         contract.read_channel(tmp_path / "train")
+
+
+@settings(deadline=None, derandomize=True, database=None, max_examples=400)
+@given(cells=st.lists(st.text(alphabet="0123456789+-.eE \t", max_size=8)
+                      | st.sampled_from(["nan", "inf", "1_000", "١", "1\n", "\u20071", "0x1"]),
+                      min_size=1, max_size=4))
+def test_the_fast_number_check_accepts_exactly_number_syntax(cells):
+    """contract._number_text (the training files' fast path) accepts a column exactly when the
+    regular expression serving uses accepts every cell, and reads the same floats."""
+    import numpy as np
+    import pandas as pd
+
+    fast = contract._number_text(pd.Series(cells, dtype=object), np, pd)
+    every = all(contract.NUMBER_SYNTAX.fullmatch(c) for c in cells)
+    assert (fast is not None) == every
+    if every:
+        assert fast.tolist() == [float(c) for c in cells]
+
+
+def test_a_file_is_read_in_chunks_to_the_same_frame(tmp_path, splits, monkeypatch):
+    """Large training files are checked CHUNK_ROWS rows at a time (bounded memory): the result is
+    the one-pass frame; the label's two classes are judged over the whole file (the frauds may all
+    sit in one chunk); an error past the first chunk names its rows."""
+    df = splits["test"].sort_values(LABEL, ignore_index=True)  # every fraud in the last chunk
+    path = write(tmp_path, df)
+    whole = read_csv(path)
+    monkeypatch.setattr(contract, "CHUNK_ROWS", 1000)
+    chunked = read_csv(path)
+    assert chunked.equals(whole) and len(chunked) == len(df) > 3000
+    bad = df.astype({"hour": object})
+    bad.loc[2500, "hour"] = "noon"
+    with pytest.raises(ContractError) as exc:
+        read_csv(write(tmp_path, bad, "bad.csv"))
+    assert one_line(exc) == ("bad.csv: rows 2001-3000: column hour: 1 non-numeric value(s) "
+                             "(first: 'noon'); expected int in [0, 23]")
