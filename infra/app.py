@@ -87,13 +87,19 @@ def synthesize(configs: list[EnvironmentConfig], outdir: Path) -> dict[str, Path
     from cdktf import App
 
     from infra.stack import MlopsStack
+    from infra.stage_account import StageAccountStack
 
     with tempfile.TemporaryDirectory(prefix="mlops-build-") as tmp, \
             staged_folder(outdir, "--outdir") as staging:
         source_zip, deploy_zip, smoke_csv = build_packages(Path(tmp))
         app = App(outdir=str(staging), stack_traces=False)
-        stacks = [MlopsStack(app, config, source_zip=source_zip, deploy_zip=deploy_zip,
-                             smoke_test_csv=smoke_csv) for config in configs]
+        stacks = []
+        for config in configs:
+            stacks.append(MlopsStack(app, config, source_zip=source_zip, deploy_zip=deploy_zip,
+                                     smoke_test_csv=smoke_csv))
+            # One stack per stage account, each applied with that account's credentials.
+            stacks += [StageAccountStack(app, config, account)
+                       for account in config.remote_accounts]
         app.synth()
     return {s.node.id: outdir / "stacks" / s.node.id / "cdk.tf.json" for s in stacks}
 

@@ -1,6 +1,8 @@
 """ArtifactStore: the one bucket for source, data, training output, pipeline artifacts, capture."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from constructs import Construct
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
@@ -25,6 +27,8 @@ from infra.environment import DeploymentTarget
 from infra.iam import policy_document, statement
 from infra.naming import Names
 
+# Keys SageMaker writes a training job's model to (docs/interfaces.md, artifact bucket layout).
+MODEL_ARTIFACTS = f"{Names.TRAINING_OUTPUT_PREFIX}/*/output/*"
 NONCURRENT_VERSION_DAYS = 90
 ABORT_INCOMPLETE_UPLOAD_DAYS = 7
 
@@ -33,7 +37,8 @@ class ArtifactStore(Construct):
     """Versioned, KMS-encrypted, private, TLS-only bucket that emits EventBridge events."""
 
     def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
-                 key_arn: str) -> None:
+                 key_arn: str, model_readers: Sequence[str] = ()) -> None:
+        """model_readers: serving roles of stage accounts, which read model artifacts here."""
         super().__init__(scope, id_)
         names = target.names
         self.bucket = S3Bucket(self, "bucket", bucket=names.artifact_bucket(target.account_id),
@@ -78,11 +83,23 @@ class ArtifactStore(Construct):
         ])
         # Object-created events reach EventBridge, which starts the pipeline on a new source.
         S3BucketNotification(self, "eventbridge", bucket=bucket_id, eventbridge=True)
+        shares = []
+        if model_readers:
+            # Cross-account: the stage account's identity policy and this policy must both
+            # allow (IAM User Guide, "Cross-account policy evaluation logic"). Principals are
+            # the accounts, narrowed to the exact roles by aws:PrincipalArn, so this applies
+            # before those roles exist (a role ARN as Principal must exist when set).
+            shares.append(statement(
+                "StageServingRolesReadModelArtifacts", ["s3:GetObject"],
+                [f"{self.bucket.arn}/{MODEL_ARTIFACTS}"],
+                principal={"AWS": sorted({arn.split(":")[4] for arn in model_readers})},
+                conditions={"ArnEquals": {"aws:PrincipalArn": list(model_readers)}}))
         S3BucketPolicy(self, "policy", bucket=bucket_id, policy=policy_document([
             statement("DenyInsecureTransport", ["s3:*"],
                       [self.bucket.arn, f"{self.bucket.arn}/*"], effect="Deny",
                       principal={"AWS": "*"},
                       conditions={"Bool": {"aws:SecureTransport": "false"}}),
+            *shares,
         ]))
         self.bucket_name = self.bucket.bucket
         self.bucket_arn = self.bucket.arn

@@ -362,6 +362,11 @@ class EnvironmentConfig(Settings):
         30, description="CloudWatch Logs retention")
     codebuild_compute_type: Literal[CODEBUILD_COMPUTE_TYPES] = Field(  # type: ignore[valid-type]
         "BUILD_GENERAL1_SMALL", description="CodeBuild compute type of the train/test jobs")
+    provisioning_role: Optional[Annotated[
+        str, Field(json_schema_extra={"pattern": r"^[\w+=,.@-]{1,64}$"}),
+        _matches(r"[\w+=,.@-]{1,64}", "is not an IAM role name")]] = Field(
+        None, description="role Terraform assumes in each account (the same name in every "
+                          "account; unset: the caller's own credentials)")
     notification_email: Optional[Annotated[str, Field(json_schema_extra={"format": "email"}),
                                            _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+",
                                                          "is not an e-mail address")]] = Field(
@@ -385,15 +390,28 @@ class EnvironmentConfig(Settings):
                 raise rule(f"stages.{index}.accept_pending_approval",
                            "a stage at or after a manual approval deploys Approved model "
                            "packages only; allowed: false")
-            # Each stage's endpoint is in its own account/region once stacks per account exist;
-            # until then every stage is in the environment's account and region.
-            for setting, own in (("account_id", self.account_id), ("region", self.region)):
-                value = getattr(stage, setting)
-                if value is not None and value != own:
-                    raise rule(f"stages.{index}.{setting}",
-                               f"{value!r} differs from the environment's {setting} {own!r}; "
-                               "stages in other accounts or regions are not supported yet")
+            # A model's image and artifacts must be in the model's region (SageMaker API,
+            # ContainerDefinition): a package registered here cannot be served elsewhere.
+            if stage.region is not None and stage.region != self.region:
+                raise rule(f"stages.{index}.region",
+                           f"{stage.region!r} differs from the environment's region "
+                           f"{self.region!r}; a model package can only be served in its "
+                           "registry's region")
+            # The tooling account is named in the trust and resource policies of the others.
+            if stage.account_id not in (None, self.account_id) and self.account_id is None:
+                raise rule(f"stages.{index}.account_id",
+                           f"{stage.account_id!r} is another account, so the environment's "
+                           "account_id (the tooling account the pipeline runs in) must be set")
         return self
+
+    def is_remote(self, stage: "StageConfig") -> bool:
+        """In another account than the pipeline's (the tooling account)."""
+        return stage.account_id not in (None, self.account_id)
+
+    @property
+    def remote_accounts(self) -> list[str]:
+        """Accounts of the stages outside the tooling account, in stage order."""
+        return list(dict.fromkeys(s.account_id for s in self.stages if self.is_remote(s)))
 
     def stage(self, name: str) -> StageConfig:
         return next(s for s in self.stages if s.name == name)

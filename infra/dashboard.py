@@ -31,7 +31,8 @@ def dashboard_body(target: DeploymentTarget, monitored_endpoints: Sequence[str],
                    build_projects: Sequence[str]) -> dict:
     names, config = target.names, target.config
     region = config.region
-    endpoints = [names.endpoint(s) for s in config.stage_names]
+    # Endpoints of this account: a stage account's metrics are in that account.
+    endpoints = [names.endpoint(s.name) for s in config.stages if not config.is_remote(s)]
     variants = {names.endpoint(s.name): [v.name for v in s.variants] for s in config.stages}
 
     def per_endpoint(metric: str, namespace="AWS/SageMaker", variant=True, eps=endpoints):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from cdktf import AssetType, TerraformAsset
 from constructs import Construct
@@ -47,7 +47,7 @@ class DeployInputs:
     store: ArtifactStore
     key: EncryptionKey
     registry: ModelRegistry
-    serving_role: ServingRole
+    serving_role: Optional[ServingRole]  # None: no stage in the function's own account
     alarm_names: Mapping[str, Sequence[str]]  # stage -> alarm names
     alarm_arns: Sequence[str]
     smoke_test_csv: str
@@ -89,8 +89,20 @@ def local_placement(target: DeploymentTarget, serving_role_arn: str, key_arn: st
                     capture_uri: str) -> dict[str, Any]:
     """A stage in the function's own account and region: no role to assume."""
     return dict(region=target.region, execution_role_arn=serving_role_arn, kms_key_arn=key_arn,
-                data_capture_s3_uri=capture_uri, account_id=None, role_arn=None,
-                external_id=None)
+                data_capture_s3_uri=capture_uri, role_arn=None, external_id=None)
+
+
+def remote_placement(stage_account: DeploymentTarget) -> dict[str, Any]:
+    """A stage in another account: its deployer role, and its account's serving role, key (by
+    alias: CreateEndpointConfig takes one, and it resolves in the stage's own account) and
+    capture bucket, all named by infra/stage_account.py."""
+    names = stage_account.names
+    return dict(region=stage_account.region, role_arn=stage_account.role_arn(DEPLOYER),
+                external_id=names.deployer_external_id,
+                execution_role_arn=stage_account.role_arn(SERVING),
+                kms_key_arn=stage_account.arn("kms", names.kms_alias),
+                data_capture_s3_uri=f"s3://{names.artifact_bucket(stage_account.account_id)}/"
+                                    f"{Names.DATA_CAPTURE_PREFIX}")
 
 
 def stage_settings_variable(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[str]],
@@ -105,6 +117,100 @@ def stage_settings_variable(target: DeploymentTarget, alarm_names: Mapping[str, 
     return value
 
 
+DEPLOYER = "deployer"
+SERVING = "sagemaker-serving"
+
+
+def endpoint_grants(target: DeploymentTarget, stages: Sequence[str], serving_role: ServingRole,
+                    key: EncryptionKey, alarm_arns: Sequence[str]) -> list[dict]:
+    """What deploying, scaling, watching and cleaning up the stages' endpoints in target's
+    account takes: the deploy function's own for stages in its account, a stage account's
+    deployer role's for the stages there."""
+    return [g for group in endpoint_grant_groups(target, stages, serving_role, key, alarm_arns)
+            for g in group]
+
+
+def endpoint_grant_groups(target: DeploymentTarget, stages: Sequence[str],
+                          serving_role: ServingRole, key: EncryptionKey,
+                          alarm_arns: Sequence[str]) -> tuple[list, list, list]:
+    """endpoint_grants in the three runs the deploy function's policy interleaves with its
+    own statements (the order it had before stages could be elsewhere, so an environment with
+    every stage in its account plans no change)."""
+    names, prefix = target.names, target.names.prefix
+    # Exact endpoint names, and model/config names of these stages only.
+    endpoints = [target.sagemaker_arn("endpoint", names.endpoint(s)) for s in stages]
+    models = [target.sagemaker_arn("model", f"{names.endpoint(s)}-v*") for s in stages]
+    configs = [target.sagemaker_arn("endpoint-config", f"{names.endpoint(s)}-v*")
+               for s in stages]
+    # Ownership by tag: this environment only creates what it tags as its own and only
+    # changes or deletes what carries its tags, so a "dev" role cannot touch "dev-eu"
+    # resources even where the name patterns overlap.
+    scaled = [target.sagemaker_arn("endpoint", names.endpoint(s)) for s in stages
+              if target.config.stage(s).autoscaling is not None]
+    owned = {"StringEquals": target.owned("ResourceTag")}
+    tagged_as_own = {"StringEquals": target.owned("RequestTag")}
+    return [
+        # Existence checks before each create (idempotent re-invocations): by name only,
+        # as a resource that does not exist yet has no tags.
+        statement("DescribeOwnModelsConfigsEndpoints", [
+            "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
+            "sagemaker:DescribeModel"], [*models, *configs, *endpoints]),
+        # Create* with Tags also needs AddTags on the new resource, with the same tags.
+        statement("CreateTaggedModelsConfigsEndpoints", [
+            "sagemaker:AddTags", "sagemaker:CreateEndpoint",
+            "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel"],
+            [*models, *configs, *endpoints], conditions=tagged_as_own),
+        # UpdateEndpoint is authorized against the endpoint and the new config.
+        statement("UpdateAndCallOwnEndpoints", ["sagemaker:InvokeEndpoint",
+                                                "sagemaker:UpdateEndpoint"],
+                  [*configs, *endpoints], conditions=owned),
+        # Registering a variant for autoscaling needs it on the endpoint (SageMaker guide,
+        # "Auto scaling prerequisites"): only the endpoints of stages that autoscale.
+        *([statement("ScaleOwnEndpoints", ["sagemaker:UpdateEndpointWeightsAndCapacities"],
+                     scaled, conditions=owned)] if scaled else []),
+    ], [
+        # Application Auto Scaling's write actions take only a scalable-target ARN with a
+        # generated ID; the condition keys pin them to SageMaker variant counts.
+        statement("ScaleEndpointVariants", [
+            "application-autoscaling:DeleteScalingPolicy",
+            "application-autoscaling:DeregisterScalableTarget",
+            "application-autoscaling:PutScalingPolicy",
+            "application-autoscaling:RegisterScalableTarget"], "*",
+            conditions={"StringEquals": {
+                "application-autoscaling:service-namespace": SCALING_NAMESPACE,
+                "application-autoscaling:scalable-dimension": SCALABLE_DIMENSION}}),
+        # Describe* have no resource-level permissions or condition keys.
+        statement("ReadScaling", ["application-autoscaling:DescribeScalableTargets",
+                                  "application-autoscaling:DescribeScalingPolicies"], "*"),
+        # The first registration creates Application Auto Scaling's service-linked role.
+        statement("CreateAutoscalingServiceLinkedRole", ["iam:CreateServiceLinkedRole"],
+                  [target.arn("iam", f"role/aws-service-role/{AUTOSCALING_SERVICE}/"
+                                     "AWSServiceRoleForApplicationAutoScaling_"
+                                     "SageMakerEndpoint", regional=False)],
+                  conditions={"StringEquals": {"iam:AWSServiceName": AUTOSCALING_SERVICE}}),
+        # A target-tracking policy's own alarms (named TargetTracking-<resource id>-...).
+        statement("ManageTargetTrackingAlarms", [
+            "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
+            "cloudwatch:PutMetricAlarm"],
+            [target.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{prefix}-*")]),
+        statement("CleanUpOwnModelsAndConfigs", [
+            "sagemaker:AddTags", "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel"],
+            [*models, *configs], conditions=owned),
+        statement("ReadTagsForCleanup", ["sagemaker:ListTags"], [*models, *configs]),
+        # List calls have no resource-level permissions in IAM; cleanup uses them to
+        # find this stage's previous models and configs (then filters by name and tag).
+        statement("ListForCleanup", ["sagemaker:ListEndpointConfigs",
+                                     "sagemaker:ListModels"], "*"),
+        serving_role.pass_to_sagemaker(),
+        statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(alarm_arns)),
+    ], [
+        # Endpoint configs name the key for their storage volumes: the caller of
+        # CreateEndpoint needs kms:CreateGrant (SageMaker API permissions reference); the
+        # config's KmsKeyId extends it to UpdateEndpoint. No page asks for kms:DescribeKey.
+        key.grant_to_aws_resources(),
+    ]
+
+
 class DeployFunction(Construct):
     def __init__(self, scope: Construct, id_: str, *, inputs: DeployInputs) -> None:
         super().__init__(scope, id_)
@@ -114,90 +220,36 @@ class DeployFunction(Construct):
         log_group = CloudwatchLogGroup(self, "logs", name=names.lambda_log_group,
                                        retention_in_days=target.config.log_retention_days,
                                        kms_key_id=inputs.key.key_arn)
-        # Exact endpoint names, and model/config names of the deploy step's stages only.
-        stages = target.config.stage_names
-        endpoints = [target.sagemaker_arn("endpoint", names.endpoint(s)) for s in stages]
-        models = [target.sagemaker_arn("model", f"{names.endpoint(s)}-v*") for s in stages]
-        configs = [target.sagemaker_arn("endpoint-config", f"{names.endpoint(s)}-v*")
-                   for s in stages]
-        scaled = [target.sagemaker_arn("endpoint", names.endpoint(s)) for s in stages
-                  if target.config.stage(s).autoscaling is not None]
-        # Ownership by tag: this environment only creates what it tags as its own and only
-        # changes or deletes what carries its tags, so a "dev" role cannot touch "dev-eu"
-        # resources even where the name patterns overlap.
-        owned = {"StringEquals": target.owned("ResourceTag")}
-        tagged_as_own = {"StringEquals": target.owned("RequestTag")}
+        local = [st.name for st in target.config.stages if not target.config.is_remote(st)]
+        remote = target.config.remote_accounts
+        # Statement order as before stages could be elsewhere: an environment with all its stages
+        # here plans no change to this policy.
+        endpoint = endpoint_grant_groups(target, local, inputs.serving_role, inputs.key,
+                                         inputs.alarm_arns) if local else ([], [], [])
         grants = [
             log_statement(target.log_group_arn(names.lambda_log_group)),
             inputs.registry.read_packages(),
-            # Existence checks before each create (idempotent re-invocations): by name only,
-            # as a resource that does not exist yet has no tags.
-            statement("DescribeOwnModelsConfigsEndpoints", [
-                "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
-                "sagemaker:DescribeModel"], [*models, *configs, *endpoints]),
-            # Create* with Tags also needs AddTags on the new resource, with the same tags.
-            statement("CreateTaggedModelsConfigsEndpoints", [
-                "sagemaker:AddTags", "sagemaker:CreateEndpoint",
-                "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel"],
-                [*models, *configs, *endpoints], conditions=tagged_as_own),
-            # UpdateEndpoint is authorized against the endpoint and the new config.
-            statement("UpdateAndCallOwnEndpoints", ["sagemaker:InvokeEndpoint",
-                                                    "sagemaker:UpdateEndpoint"],
-                      [*configs, *endpoints], conditions=owned),
-            # Registering a variant for autoscaling needs it on the endpoint (SageMaker guide,
-            # "Auto scaling prerequisites"): only the endpoints of stages that autoscale.
-            *([statement("ScaleOwnEndpoints", ["sagemaker:UpdateEndpointWeightsAndCapacities"],
-                         scaled, conditions=owned)] if scaled else []),
+            *endpoint[0],
             # One conditional PutObject per job (If-None-Match: *): the atomic claim that lets
             # exactly one delivery of a CodePipeline job act and answer.
             inputs.store.write(f"{Names.DEPLOY_CLAIMS_PREFIX}/*", sid="ClaimJobs"),
             inputs.key.encrypt(),
-            # Application Auto Scaling's write actions take only a scalable-target ARN with a
-            # generated ID; the condition keys pin them to SageMaker variant counts.
-            statement("ScaleEndpointVariants", [
-                "application-autoscaling:DeleteScalingPolicy",
-                "application-autoscaling:DeregisterScalableTarget",
-                "application-autoscaling:PutScalingPolicy",
-                "application-autoscaling:RegisterScalableTarget"], "*",
-                conditions={"StringEquals": {
-                    "application-autoscaling:service-namespace": SCALING_NAMESPACE,
-                    "application-autoscaling:scalable-dimension": SCALABLE_DIMENSION}}),
-            # Describe* have no resource-level permissions or condition keys.
-            statement("ReadScaling", ["application-autoscaling:DescribeScalableTargets",
-                                      "application-autoscaling:DescribeScalingPolicies"], "*"),
-            # The first registration creates Application Auto Scaling's service-linked role.
-            statement("CreateAutoscalingServiceLinkedRole", ["iam:CreateServiceLinkedRole"],
-                      [target.arn("iam", f"role/aws-service-role/{AUTOSCALING_SERVICE}/"
-                                         "AWSServiceRoleForApplicationAutoScaling_"
-                                         "SageMakerEndpoint", regional=False)],
-                      conditions={"StringEquals": {"iam:AWSServiceName": AUTOSCALING_SERVICE}}),
-            # A target-tracking policy's own alarms (named TargetTracking-<resource id>-...).
-            statement("ManageTargetTrackingAlarms", [
-                "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
-                "cloudwatch:PutMetricAlarm"],
-                [target.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{prefix}-*")]),
-            statement("CleanUpOwnModelsAndConfigs", [
-                "sagemaker:AddTags", "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel"],
-                [*models, *configs], conditions=owned),
-            statement("ReadTagsForCleanup", ["sagemaker:ListTags"], [*models, *configs]),
-            # List calls have no resource-level permissions in IAM; cleanup uses them to
-            # find this stage's previous models and configs (then filters by name and tag).
-            statement("ListForCleanup", ["sagemaker:ListEndpointConfigs",
-                                         "sagemaker:ListModels"], "*"),
-            inputs.serving_role.pass_to_sagemaker(),
-            statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"],
-                      list(inputs.alarm_arns)),
+            *endpoint[1],
             # PutJob*Result have no resource-level permissions in IAM.
             statement("ReplyToCodePipeline", ["codepipeline:PutJobFailureResult",
                                               "codepipeline:PutJobSuccessResult"], "*"),
-            # Endpoint configs name the key for their storage volumes: the caller of
-            # CreateEndpoint needs kms:CreateGrant (SageMaker API permissions reference); the
-            # config's KmsKeyId extends it to UpdateEndpoint. No page asks for kms:DescribeKey.
-            inputs.key.grant_to_aws_resources(),
+            *endpoint[2],
             # X-Ray's segment APIs have no resource-level permissions.
             statement("WriteTraces", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
                       "*"),
         ]
+        if remote:
+            # Every call about a stage elsewhere is made as that account's deployer role, whose
+            # trust policy admits this role with the ExternalId (infra/stage_account.py).
+            grants.append(statement(
+                "ActInStageAccountsAsTheirDeployer", ["sts:AssumeRole"],
+                [target.in_account(account).role_arn(DEPLOYER) for account in remote],
+                conditions={"StringEquals": {"sts:ExternalId": names.deployer_external_id}}))
         role = service_role(
             self, "role", name=names.role("deploy-lambda"), service="lambda.amazonaws.com",
             account_id=target.account_id,
@@ -212,9 +264,11 @@ class DeployFunction(Construct):
             "JOB_CLAIMS_S3_URI": inputs.store.uri(Names.DEPLOY_CLAIMS_PREFIX),
             "SMOKE_TEST_CSV": inputs.smoke_test_csv,
             "STAGE_SETTINGS": stage_settings_variable(target, inputs.alarm_names, {
-                stage: local_placement(target, inputs.serving_role.role_arn, inputs.key.key_arn,
-                                       inputs.store.uri(Names.DATA_CAPTURE_PREFIX))
-                for stage in target.config.stage_names}),
+                stage.name: remote_placement(target.in_account(stage.account_id))
+                if target.config.is_remote(stage) else
+                local_placement(target, inputs.serving_role.role_arn, inputs.key.key_arn,
+                                inputs.store.uri(Names.DATA_CAPTURE_PREFIX))
+                for stage in target.config.stages}),
         }
         self.function = LambdaFunction(
             self, "function", function_name=names.deploy_function,

@@ -1,6 +1,8 @@
 """EncryptionKey: the customer-managed KMS key everything in the project encrypts with."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from constructs import Construct
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
@@ -27,10 +29,23 @@ _DATA_KEY_USE = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateD
 class EncryptionKey(Construct):
     """Key with rotation, used by S3, CodePipeline, CodeBuild, logs, SNS, Lambda and endpoints."""
 
-    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget) -> None:
+    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
+                 s3_readers: Sequence[str] = ()) -> None:
+        """s3_readers: roles of other accounts that read objects this key encrypts in S3 (the
+        stage accounts' serving roles reading model artifacts)."""
         super().__init__(scope, id_)
         region = target.region
         root = target.arn("iam", "root", regional=False)
+        shares = []
+        if s3_readers:
+            # A key policy must name another account's principals itself (AWS KMS guide,
+            # "Allowing users in other accounts to use a KMS key"); by key ARN only, as aliases
+            # do not resolve across accounts. Only through S3 in this region.
+            shares.append(statement(
+                "StageServingRolesDecryptThroughS3", ["kms:Decrypt"], "*",
+                principal={"AWS": sorted({arn.split(":")[4] for arn in s3_readers})},
+                conditions={"ArnEquals": {"aws:PrincipalArn": list(s3_readers)},
+                            "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}))
         policy = policy_document([
             statement("AccountAdministersAndDelegatesToIam", _DELEGATED_TO_IAM, "*",
                       principal={"AWS": root}),
@@ -46,6 +61,7 @@ class EncryptionKey(Construct):
             statement("AlarmsAndEventsPublishToEncryptedTopic",
                       ["kms:Decrypt", "kms:GenerateDataKey"], "*",
                       principal={"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]}),
+            *shares,
         ])
         # In a key policy "*" as Resource means "this key"; it cannot name itself.
         self.key = KmsKey(self, "key", description=f"{target.names.prefix} MLOps pipeline data",

@@ -22,6 +22,13 @@ class EndpointAlarms(Construct):
             suffix = "" if variant.name == DEFAULT_VARIANT else f"_{variant.name}"
             self._variant_alarms(target, stage, variant.name, suffix, topic_arn)
 
+    @staticmethod
+    def names_for(target: DeploymentTarget, stage: str) -> list[str]:
+        """The names of a stage's alarms (in whichever account's stack creates them)."""
+        return [target.names.alarm(stage, metric, variant.name)
+                for variant in target.config.stage(stage).variants
+                for metric in ("5xx-errors", "model-latency")]
+
     def _variant_alarms(self, target: DeploymentTarget, stage: str, variant: str, suffix: str,
                         topic_arn: str) -> None:
         names, alarms = target.names, target.config.alarms

@@ -47,5 +47,19 @@ class DeploymentTarget:
         creates or tags) or "ResourceTag" (what it touches)."""
         return {f"aws:{kind}/{key}": value for key, value in self.ownership_tags.items()}
 
+    def in_account(self, account_id: str) -> "DeploymentTarget":
+        """The same environment in another of its accounts (a stage account, or the tooling
+        account seen from one)."""
+        return DeploymentTarget(self.config, self.names, account_id)
+
+    def role_arn(self, purpose: str) -> str:
+        """ARN of this environment's role for `purpose` in this target's account (IAM role names
+        are global per account, so the name alone fixes it)."""
+        return self.arn("iam", f"role/{self.names.role(purpose)}", regional=False)
+
+    @property
+    def root_arn(self) -> str:
+        return self.arn("iam", "root", regional=False)
+
     def service_principal(self, service: str) -> str:
         return f"{service}.amazonaws.com"

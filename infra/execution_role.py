@@ -8,11 +8,11 @@ only data capture: it cannot touch the data set, the code bundles or where regis
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 from constructs import Construct
 
-from infra.artifact_store import ArtifactStore
+from infra.artifact_store import MODEL_ARTIFACTS, ArtifactStore
 from infra.encryption import EncryptionKey
 from infra.environment import DeploymentTarget
 from infra.iam import service_role, statement
@@ -21,7 +21,6 @@ from infra.naming import Names
 
 SAGEMAKER = "sagemaker.amazonaws.com"
 # Keys SageMaker writes under training/<job name>/ (docs/interfaces.md, artifact bucket layout).
-MODEL_ARTIFACTS = f"{Names.TRAINING_OUTPUT_PREFIX}/*/output/*"
 CODE_BUNDLES = f"{Names.TRAINING_OUTPUT_PREFIX}/*/source/*"
 
 
@@ -89,15 +88,19 @@ class ServingRole(SageMakerRole):
 
     def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
                  store: ArtifactStore, key: EncryptionKey, images: ContainerImages,
-                 alarm_arns: Sequence[str]) -> None:
+                 alarm_arns: Sequence[str], stages: Sequence[str],
+                 model_artifacts: Optional[Sequence[dict]] = None) -> None:
+        """store/key: where the endpoints' data capture goes, in the role's account;
+        model_artifacts: the grants that read the served models' artifacts (default: under
+        training/ in store; a stage account reads them from the tooling account's bucket)."""
         names = target.names
         grants = [
             *images.pull(),
-            store.read(MODEL_ARTIFACTS, sid="ReadModelArtifacts"),
+            *(model_artifacts if model_artifacts is not None
+              else [store.read(MODEL_ARTIFACTS, sid="ReadModelArtifacts")]),
             store.write(f"{Names.DATA_CAPTURE_PREFIX}/*", sid="WriteDataCapture"),
             key.use(),
-            *_logs(target, [f"/aws/sagemaker/Endpoints/{names.endpoint(s)}"
-                                   for s in target.config.stage_names],
+            *_logs(target, [f"/aws/sagemaker/Endpoints/{names.endpoint(s)}" for s in stages],
                    "*", "WriteEndpointLogs"),
             _metrics("/aws/sagemaker/Endpoints"),
             # UpdateEndpoint's AutoRollbackConfiguration: SageMaker reads the rollback alarms as

@@ -33,8 +33,11 @@ JOB_TIMEOUT_MINUTES = 60
 
 
 def monitored_stages(target: DeploymentTarget) -> list[str]:
-    """Stages whose endpoints capture data: only those can be monitored."""
-    return [s.name for s in target.config.stages if s.data_capture_percent > 0]
+    """Stages whose endpoints capture data, in the tooling account: only those can be
+    monitored (the monitor job does not yet read stage accounts)."""
+    config = target.config
+    return [s.name for s in config.stages
+            if s.data_capture_percent > 0 and not config.is_remote(s)]
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,22 @@ class Names:
     def stack(self) -> str:
         return self.prefix
 
+    def target_stack(self, account_id: str) -> str:
+        """The stack of a stage account: unique per account and region (state, stack folder)."""
+        return f"{self.prefix}-{account_id}-{self.config.region}"
+
+    @property
+    def deployer_external_id(self) -> str:
+        """sts:ExternalId the deploy function passes and the deployer roles require."""
+        return f"{self.prefix}-deploy"
+
+    def state_key(self, account_id: str) -> str:
+        """S3 state key of a stage account's stack, beside the environment's own."""
+        key = self.config.state_backend.key
+        folder, _, leaf = key.rpartition("/")
+        where = f"{account_id}-{self.config.region}"
+        return f"{folder}/{where}/{leaf}" if folder else f"{where}/{leaf}"
+
     def artifact_bucket(self, account_id: str) -> str:
         # Account and region make the name globally unique without a random suffix.
         return f"{self.prefix}-artifacts-{account_id}-{self.config.region}"
@@ -126,7 +142,7 @@ class Names:
 
     ROLE_PURPOSES = ("sagemaker-training", "sagemaker-serving", "codebuild-train", "codebuild-test",
                      "codepipeline", "deploy-lambda", "events", "codebuild-monitor",
-                     "monitor-schedule", "retrain-lambda")
+                     "monitor-schedule", "retrain-lambda", "deployer")
 
     def validate(self, label: str) -> None:
         """Fail before synth when a derived name would break an AWS limit."""

@@ -1,11 +1,13 @@
 """MlopsStack: one environment's pipeline. It only wires the concern constructs together."""
 from __future__ import annotations
 
+from typing import Optional
 
 from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
 from constructs import Construct
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
-from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+from cdktf_cdktf_provider_aws.provider import (AwsProvider, AwsProviderAssumeRole,
+                                               AwsProviderDefaultTags)
 
 from infra.artifact_store import ArtifactStore
 from infra.builds import BuildInputs, ModelTestBuild, TrainingBuild
@@ -36,19 +38,29 @@ class MlopsStack(TerraformStack):
         identity = DataAwsCallerIdentity(self, "current")
         target = DeploymentTarget(config, names, identity.account_id)
 
-        key = EncryptionKey(self, "encryption", target=target)
-        store = ArtifactStore(self, "artifact_store", target=target, key_arn=key.key_arn)
+        remote_serving = [target.in_account(a).role_arn("sagemaker-serving")
+                          for a in config.remote_accounts]
+        key = EncryptionKey(self, "encryption", target=target, s3_readers=remote_serving)
+        store = ArtifactStore(self, "artifact_store", target=target, key_arn=key.key_arn,
+                              model_readers=remote_serving)
         registry = ModelRegistry(self, "model_registry", target=target)
         notifications = Notifications(self, "notifications", target=target, key_arn=key.key_arn)
+        # The stages in this account; a stage in another account is in its own stack
+        # (infra/stage_account.py), reached through configuration, not stack references.
+        local = [s.name for s in config.stages if not config.is_remote(s)]
         alarms = {stage: EndpointAlarms(self, f"alarms_{stage}", target=target, stage=stage,
                                         topic_arn=notifications.topic_arn)
-                  for stage in config.stage_names}
+                  for stage in local}
         alarm_arns = [arn for a in alarms.values() for arn in a.alarm_arns]
         images = ContainerImages(target)
         training_role = TrainingRole(self, "sagemaker_training", target=target, store=store,
                                      key=key, images=images)
+        # Models run here only for stages here.
         serving_role = ServingRole(self, "sagemaker_serving", target=target, store=store,
-                                   key=key, images=images, alarm_arns=alarm_arns)
+                                   key=key, images=images, alarm_arns=alarm_arns,
+                                   stages=local) if local else None
+        if config.remote_accounts:
+            registry.share_with([target.in_account(a) for a in config.remote_accounts])
         source = PipelineSource(self, "source", archive=source_zip,
                                 bucket_name=store.bucket_name, key_arn=key.key_arn)
         build_inputs = BuildInputs(target=target, store=store, key=key, registry=registry,
@@ -58,7 +70,8 @@ class MlopsStack(TerraformStack):
         deploy = DeployFunction(self, "deploy", inputs=DeployInputs(
             target=target, archive=deploy_zip, store=store, key=key, registry=registry,
             serving_role=serving_role,
-            alarm_names={stage: a.alarm_names for stage, a in alarms.items()},
+            alarm_names={stage: EndpointAlarms.names_for(target, stage)
+                         for stage in config.stage_names},
             alarm_arns=alarm_arns,
             smoke_test_csv=smoke_test_csv))
         pipeline = Pipeline(self, "pipeline", inputs=PipelineInputs(
@@ -106,19 +119,35 @@ class MlopsStack(TerraformStack):
             TerraformOutput(self, output_id, value=value, description=description)
 
     def _configure_terraform(self, config: EnvironmentConfig, names: Names) -> None:
-        tags = {"Project": config.project, "Environment": config.name, "ManagedBy": "cdktf",
-                **config.tags}
-        AwsProvider(self, "aws", region=config.region,
-                    allowed_account_ids=[config.account_id] if config.account_id else None,
-                    default_tags=[AwsProviderDefaultTags(tags=tags)])
-        backend = config.state_backend
-        if backend is None:
-            # Relative to where Terraform runs (cdktf.out/stacks/<stack>): the project root,
-            # as cdktf's default, but without an absolute path that differs per checkout.
-            LocalBackend(self, path=f"../../../terraform.{names.stack}.tfstate")
-        else:
-            S3Backend(self, bucket=backend.bucket, key=backend.key, region=backend.region,
-                      encrypt=True)
-            if backend.use_lockfile:
-                # S3Backend has no use_lockfile property (cdktf 0.21); S3-native locking.
-                self.add_override("terraform.backend.s3.use_lockfile", True)
+        configure_terraform(self, config, names, config.account_id, names.stack,
+                            config.state_backend.key if config.state_backend else None)
+
+
+def configure_terraform(stack: TerraformStack, config: EnvironmentConfig, names: Names,
+                        account_id: Optional[str], stack_id: str,
+                        state_key: Optional[str]) -> None:
+    """The stack's provider (in account_id, through the provisioning role when set) and its own
+    state (a local file or an S3 key per stack, so each account's stack plans alone)."""
+    tags = {"Project": config.project, "Environment": config.name, "ManagedBy": "cdktf",
+            **config.tags}
+    assume = None
+    if config.provisioning_role:
+        # Terraform acts in each account as the role the platform team created there
+        # (README, "Bootstrapping the accounts").
+        assume = [AwsProviderAssumeRole(
+            role_arn=f"arn:aws:iam::{account_id}:role/{config.provisioning_role}",
+            session_name=f"{names.prefix}-terraform")]
+    AwsProvider(stack, "aws", region=config.region,
+                allowed_account_ids=[account_id] if account_id else None,
+                assume_role=assume, default_tags=[AwsProviderDefaultTags(tags=tags)])
+    backend = config.state_backend
+    if backend is None:
+        # Relative to where Terraform runs (cdktf.out/stacks/<stack>): the project root,
+        # as cdktf's default, but without an absolute path that differs per checkout.
+        LocalBackend(stack, path=f"../../../terraform.{stack_id}.tfstate")
+    else:
+        S3Backend(stack, bucket=backend.bucket, key=state_key, region=backend.region,
+                  encrypt=True)
+        if backend.use_lockfile:
+            # S3Backend has no use_lockfile property (cdktf 0.21); S3-native locking.
+            stack.add_override("terraform.backend.s3.use_lockfile", True)

@@ -26,7 +26,6 @@ VARIANT_NAME_MAX = 63
 DEFAULT_VARIANT = "AllTraffic"
 REQUIRED_ENV = ("PROJECT_NAME", "ENVIRONMENT", "RESOURCE_PREFIX", "MODEL_PACKAGE_GROUP",
                 "STAGE_SETTINGS")
-ACCOUNT_ID_RE = re.compile(r"\d{12}")
 ROLE_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
 REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
 # sts:ExternalId: 2-1224 characters of [\w+=,.@:/-].
@@ -82,11 +81,15 @@ class StageSettings:
     data_capture_s3_uri: str
     variants: tuple[Variant, ...] = (Variant(DEFAULT_VARIANT, 1.0),)
     autoscaling: AutoscalingSettings | None = None
-    # A stage in another account: its account and the deployer role there that every call of
-    # the stage is made with (AssumeRole with external_id). None: the function's own account.
-    account_id: str | None = None
+    # A stage in another account: the deployer role there (its ARN names the account) that
+    # every call of the stage is made with (AssumeRole with external_id). None: the function's
+    # own account.
     role_arn: str | None = None
     external_id: str | None = None
+
+    @property
+    def account_id(self) -> str | None:
+        return ROLE_ARN_RE.fullmatch(self.role_arn).group(1) if self.role_arn else None
 
 
 @dataclass(frozen=True)
@@ -203,27 +206,20 @@ def _placement(data: dict, where: str) -> dict:
     capture = _string(data, "data_capture_s3_uri", where)
     if not capture.startswith("s3://"):
         _fail(f"{where}.data_capture_s3_uri", "expected s3://bucket/prefix")
-    account, role, external_id = (data.get(k) for k in ("account_id", "role_arn",
-                                                         "external_id"))
+    role, external_id = data.get("role_arn"), data.get("external_id")
     if role is None:
         # The function's own account: nothing to assume.
-        if account is not None or external_id is not None:
-            _fail(f"{where}.role_arn", "null, but account_id or external_id is set; a stage in "
-                  "another account needs the deployer role there")
+        if external_id is not None:
+            _fail(f"{where}.role_arn", "null, but external_id is set; a stage in another "
+                  "account needs the deployer role there")
     else:
-        match = ROLE_ARN_RE.fullmatch(role) if isinstance(role, str) else None
-        if not match:
+        if not isinstance(role, str) or not ROLE_ARN_RE.fullmatch(role):
             _fail(f"{where}.role_arn", f"{json.dumps(role)} is not an IAM role ARN")
-        if not isinstance(account, str) or not ACCOUNT_ID_RE.fullmatch(account):
-            _fail(f"{where}.account_id", f"{json.dumps(account)} is not a 12-digit account ID")
-        if match.group(1) != account:
-            _fail(f"{where}.role_arn", f"{role} is in account {match.group(1)}, not in the "
-                  f"stage's account {account}")
         if not isinstance(external_id, str) or not EXTERNAL_ID_RE.fullmatch(external_id):
             _fail(f"{where}.external_id", f"{json.dumps(external_id)} is not an sts:ExternalId")
     return dict(region=region, execution_role_arn=_string(data, "execution_role_arn", where),
                 kms_key_arn=_string(data, "kms_key_arn", where),
-                data_capture_s3_uri=capture.rstrip("/"), account_id=account, role_arn=role,
+                data_capture_s3_uri=capture.rstrip("/"), role_arn=role,
                 external_id=external_id)
 
 

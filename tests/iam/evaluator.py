@@ -243,3 +243,45 @@ def evaluate(request: Request, *, identity: Sequence[Policy] = (),
     if allows:
         return Decision(True, f"allowed by {allows[0][0]} {allows[0][1]}", allows)
     return Decision(False, "implicit deny: no policy allows it")
+
+
+def evaluate_cross_account(request: Request, *, identity: Sequence[Policy],
+                           resource: Sequence[Policy] = (),
+                           key_policy: Optional[Policy] = None) -> Decision:
+    """The decision for a principal of one account acting on a resource of another.
+
+    AWS's "Cross-account policy evaluation logic" (https://docs.aws.amazon.com/IAM/latest/
+    UserGuide/reference_policies_evaluation-logic-cross-account.html): the identity policies in
+    the caller's account must allow the request AND the resource's policy in the other account
+    (bucket, key or model package group policy; a role's trust policy for AssumeRole) must allow
+    it; an explicit deny in either wins. A resource policy naming the caller's account (its root
+    or its ID) trusts that account, whose identity policies then decide.
+    """
+    resource_like = list(resource) + ([key_policy] if key_policy else [])
+    if not resource_like:
+        return Decision(False, "no resource policy: another account's principal is never "
+                               "allowed")
+    denies = list(_matching(identity, request, "Deny"))
+    denies += list(_matching(resource_like, request, "Deny", resource_policy=True,
+                             root_means_account=True))
+    if denies:
+        return Decision(False, f"explicit deny in {denies[0][0]} {denies[0][1]}")
+    identity_allows = tuple(_matching(identity, request, "Allow"))
+    resource_allows = tuple(_matching(resource_like, request, "Allow", resource_policy=True,
+                                      root_means_account=True))
+    if not identity_allows:
+        return Decision(False, "implicit deny: no identity policy in the caller's account "
+                               "allows it")
+    if not resource_allows:
+        return Decision(False, "implicit deny: the resource's policy in its account does not "
+                               "allow it")
+    return Decision(True, f"allowed by {identity_allows[0][0]} {identity_allows[0][1]} and "
+                          f"{resource_allows[0][0]} {resource_allows[0][1]}",
+                    identity_allows + resource_allows)
+
+
+def trust_as_resource_policy(role_arn: str, trust: Mapping) -> Policy:
+    """A role's trust policy is the resource policy of AssumeRole on the role; it has no
+    Resource element (the role is implied), so the role's ARN is put in."""
+    return Policy(f"trust of {role_arn}", tuple({**stmt, "Resource": role_arn}
+                                               for stmt in _as_list(trust.get("Statement"))))

@@ -15,8 +15,7 @@ from tests.config_edit import with_setting
 ROOT = Path(__file__).resolve().parents[2]
 BASE = json.loads((ROOT / "config" / "dev.json").read_text())
 _LOCAL = dict(region="eu-west-1", execution_role_arn="arn:aws:iam::1:role/r", kms_key_arn="k",
-              data_capture_s3_uri="s3://b/data-capture", account_id=None, role_arn=None,
-              external_id=None)
+              data_capture_s3_uri="s3://b/data-capture", role_arn=None, external_id=None)
 PLACEMENTS = {"staging": _LOCAL, "prod": _LOCAL}
 
 
@@ -377,11 +376,11 @@ STAGING_PROD = [{"name": "staging", "accept_pending_approval": True},
     ([{"name": "prod", "variants": [{"name": f"v{i}"} for i in range(6)]}],
      "config/dev.json.stages[0].variants: expected at most 5 entries, got 6"),
     ([{"name": "prod", "account_id": "222222222222"}],
-     "config/dev.json.stages[0].account_id: '222222222222' differs from the environment's "
-     "account_id None; stages in other accounts or regions are not supported yet"),
+     "config/dev.json.stages[0].account_id: '222222222222' is another account, so the "
+     "environment's account_id (the tooling account the pipeline runs in) must be set"),
     ([{"name": "prod", "region": "us-east-1"}],
      "config/dev.json.stages[0].region: 'us-east-1' differs from the environment's region "
-     "'eu-west-1'"),
+     "'eu-west-1'; a model package can only be served in its registry's region"),
     ([{"name": "prod", "instance_cnt": 2}],
      "config/dev.json.stages[0].instance_cnt: unknown setting; allowed: instance_type, "),
 ])
@@ -427,3 +426,34 @@ def test_context_overrides_merge_stages_by_name():
     assert config.stage("prod").instance_count == 3
     # Everything else about prod is the file's.
     assert config.stage("prod").deployment.strategy == "canary"
+
+
+def test_prod_is_the_multi_account_example_and_dev_single_account():
+    """dev: every stage in the pipeline's account, no role assumed, one stack. prod: a tooling
+    account and a stage account each for staging and prod, each stack's provider assuming the
+    provisioning role in its own account, each with its own state."""
+    dev, prod = load_environment("dev"), load_environment("prod")
+    assert dev.remote_accounts == [] and dev.provisioning_role is None
+    assert prod.account_id == "111111111111"
+    assert prod.remote_accounts == ["222222222222", "333333333333"]
+    names = Names(prod)
+    assert [names.target_stack(a) for a in prod.remote_accounts] == [
+        "fraud-mlops-prod-222222222222-eu-west-1", "fraud-mlops-prod-333333333333-eu-west-1"]
+    assert names.state_key("222222222222") == \
+        "fraud-mlops/prod/222222222222-eu-west-1/terraform.tfstate"
+
+
+def test_every_stack_assumes_into_its_own_account_with_its_own_state(stacks):
+    for stack_id, account in (("fraud-mlops-prod", "111111111111"),
+                              ("fraud-mlops-prod-222222222222-eu-west-1", "222222222222"),
+                              ("fraud-mlops-prod-333333333333-eu-west-1", "333333333333")):
+        (provider,) = stacks[stack_id]["provider"]["aws"]
+        assert provider["allowed_account_ids"] == [account]
+        assert provider["assume_role"] == [{
+            "role_arn": f"arn:aws:iam::{account}:role/fraud-mlops-terraform",
+            "session_name": "fraud-mlops-prod-terraform"}]
+    keys = {stacks[s]["terraform"]["backend"]["s3"]["key"] for s in stacks if "prod" in s}
+    assert len(keys) == 3
+    (dev_provider,) = stacks["fraud-mlops-dev"]["provider"]["aws"]
+    assert "assume_role" not in dev_provider and "allowed_account_ids" not in dev_provider
+    assert [s for s in stacks if s.startswith("fraud-mlops-dev")] == ["fraud-mlops-dev"]

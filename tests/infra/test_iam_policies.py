@@ -58,8 +58,19 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
-@pytest.fixture(params=["fraud-mlops-dev", "fraud-mlops-prod"])
+STAGE_ACCOUNT_STACKS = ["fraud-mlops-prod-222222222222-eu-west-1",
+                        "fraud-mlops-prod-333333333333-eu-west-1"]
+
+
+@pytest.fixture(params=["fraud-mlops-dev", "fraud-mlops-prod", *STAGE_ACCOUNT_STACKS])
 def stack(request, stacks):
+    return stacks[request.param]
+
+
+# What the roles of one account hold when the whole environment is in it; a multi-account
+# environment's split (tooling, stage accounts) is checked in test_iam_cross_account.py.
+@pytest.fixture(params=["fraud-mlops-dev"])
+def single_account_stack(request, stacks):
     return stacks[request.param]
 
 
@@ -96,7 +107,8 @@ def test_no_managed_policies(stack):
         assert not role.get("managed_policy_arns")
 
 
-def test_pass_role_names_one_execution_role_for_sagemaker_only(stack):
+def test_pass_role_names_one_execution_role_for_sagemaker_only(single_account_stack):
+    stack = single_account_stack
     roles = stack["resource"]["aws_iam_role"]
     role_ref = {lid: f"${{aws_iam_role.{lid}.arn}}" for lid in roles}
     training = [ref for lid, ref in role_ref.items() if lid.startswith("sagemaker_training")]
@@ -113,7 +125,8 @@ def test_pass_role_names_one_execution_role_for_sagemaker_only(stack):
     assert passed == {"train": training, "deploy": serving}
 
 
-def test_trust_policies_are_service_only_and_guarded_by_source_account(stack):
+def test_trust_policies_are_service_only_and_guarded_by_source_account(single_account_stack):
+    stack = single_account_stack
     roles = stack["resource"]["aws_iam_role"]
     # 7 + the monitor job and its schedule, + the retraining function where a trigger is on (dev)
     retraining = "retraining_function_86D2BFC0" in stack["resource"]["aws_lambda_function"]
@@ -133,7 +146,9 @@ def test_trust_policies_are_service_only_and_guarded_by_source_account(stack):
 
 
 def test_sagemaker_permissions_are_scoped_to_project_names(stack):
-    prefix = stack["//"]["metadata"]["stackName"]  # <project>-<env>
+    # <project>-<env>, from the provider's tags (a stage account's stack name adds more)
+    tags = stack["provider"]["aws"][0]["default_tags"][0]["tags"]
+    prefix = f"{tags['Project']}-{tags['Environment']}"
     for _, logical_id, stmt in statements(stack):
         if stmt["Effect"] != "Allow" or "Resource" not in stmt:
             continue
@@ -168,7 +183,9 @@ def test_bucket_and_topic_refuse_plain_http(stack):
         assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
 
 
-def test_autoscaling_writes_are_pinned_to_sagemaker_variants(stack):
+@pytest.mark.parametrize("name", ["fraud-mlops-dev", *STAGE_ACCOUNT_STACKS])
+def test_autoscaling_writes_are_pinned_to_sagemaker_variants(stacks, name):
+    stack = stacks[name]
     writes = {"application-autoscaling:RegisterScalableTarget",
               "application-autoscaling:DeregisterScalableTarget",
               "application-autoscaling:PutScalingPolicy",

@@ -6,7 +6,9 @@ import pytest
 
 from pipeline_src.jobs import monitor as monitor_job
 
-STACKS = ["fraud-mlops-dev", "fraud-mlops-prod"]
+# The monitor reads the data capture of the endpoints in its own account: dev's. prod's endpoints
+# are in its stage accounts, which the monitor does not read yet (its schedule is disabled).
+STACKS = ["fraud-mlops-dev"]
 
 
 def resources(stack, kind):
@@ -97,7 +99,8 @@ def test_retraining_is_off_unless_switched_on(stacks):
     # prod leaves every retrain_on_* at its default (off); dev switches retrain_on_drift on.
     retrains = {name: any(f["function_name"].endswith("-retrain")
                           for f in resources(stack, "aws_lambda_function").values())
-                for name, stack in stacks.items()}
+                for name, stack in stacks.items() if name in ("fraud-mlops-dev",
+                                                              "fraud-mlops-prod")}
     assert retrains == {"fraud-mlops-dev": True, "fraud-mlops-prod": False}
 
 

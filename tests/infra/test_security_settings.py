@@ -64,8 +64,12 @@ def test_codebuild_projects_encrypted_unprivileged_and_logged(synthesized):
             "logs_config": {"cloudwatch_logs": {"status": "ENABLED"}}})
 
 
+PIPELINE_STACKS = ("fraud-mlops-dev", "fraud-mlops-prod")
+
+
 def test_log_groups_encrypted_with_retention(stacks):
-    for name, stack in stacks.items():
+    for name in PIPELINE_STACKS:
+        stack = stacks[name]
         groups = stack["resource"]["aws_cloudwatch_log_group"].values()
         # train, test and monitor builds, and one per function: deploy, and retraining where a
         # trigger is switched on (dev)
@@ -90,7 +94,7 @@ def test_deploy_lambda_settings(synthesized):
 
 
 def test_pipeline_is_v2_encrypted_and_ordered(stacks):
-    for stack in stacks.values():
+    for stack in map(stacks.get, PIPELINE_STACKS):
         (pipeline,) = stack["resource"]["aws_codepipeline"].values()
         assert pipeline["pipeline_type"] == "V2"
         assert pipeline["artifact_store"][0]["encryption_key"] == {"id": KEY, "type": "KMS"}
@@ -107,10 +111,14 @@ def test_pipeline_is_v2_encrypted_and_ordered(stacks):
 
 
 def test_alarms_reach_the_deploy_step(stacks):
-    for stack in stacks.values():
-        # The endpoint alarms; the monitor's drift/quality alarms do not roll deploys back.
-        alarm_names = sorted(a["alarm_name"]
-                             for a in stack["resource"]["aws_cloudwatch_metric_alarm"].values()
+    for name in PIPELINE_STACKS:
+        stack = stacks[name]
+        # The endpoint alarms, in whichever account's stack has the endpoint; the monitor's
+        # drift/quality alarms do not roll deploys back.
+        environment = [s for n, s in stacks.items() if n == name or n.startswith(f"{name}-")]
+        alarm_names = sorted(a["alarm_name"] for s in environment
+                             for a in s["resource"].get("aws_cloudwatch_metric_alarm",
+                                                        {}).values()
                              if a["namespace"] == "AWS/SageMaker")
         function = stack["resource"]["aws_lambda_function"]["deploy_function_F2AD761A"]
         settings = json.loads(function["environment"]["variables"]["STAGE_SETTINGS"])
@@ -119,7 +127,7 @@ def test_alarms_reach_the_deploy_step(stacks):
 
 
 def test_source_change_starts_pipeline(stacks):
-    for stack in stacks.values():
+    for stack in map(stacks.get, PIPELINE_STACKS):
         rules = {r["name"]: json.loads(r["event_pattern"])
                  for r in stack["resource"]["aws_cloudwatch_event_rule"].values()
                  if "event_pattern" in r}

@@ -61,7 +61,7 @@ def stage_settings(stage: str, **overrides) -> dict:
         "variants": [{"name": "AllTraffic", "weight": 1.0}],
         "region": REGION, "execution_role_arn": ROLE_ARN, "kms_key_arn": KMS_ARN,
         "data_capture_s3_uri": CAPTURE_URI,
-        "account_id": None, "role_arn": None, "external_id": None,
+        "role_arn": None, "external_id": None,
     }
     settings.update(overrides)
     return settings

@@ -30,8 +30,7 @@ STAGE_SERVICES = {"sagemaker", "application-autoscaling", "cloudwatch", "sagemak
 
 def placement(stage: str) -> dict:
     account = ACCOUNTS[stage]
-    return {"account_id": account,
-            "role_arn": f"arn:aws:iam::{account}:role/{PREFIX}-deployer",
+    return {"role_arn": f"arn:aws:iam::{account}:role/{PREFIX}-deployer",
             "external_id": EXTERNAL_ID,
             "execution_role_arn": f"arn:aws:iam::{account}:role/{PREFIX}-sagemaker-serving",
             "kms_key_arn": f"arn:aws:kms:{REGION}:{account}:alias/{PREFIX}",

@@ -1,0 +1,98 @@
+"""StageAccountStack: what a stage account holds when a stage's endpoint is not in the tooling
+account (config `stages[].account_id`). One stack per account (and the environment's region),
+with its own provider and state; nothing is read from the tooling stack: what each side needs of
+the other is derived from the configuration (account IDs and names), never a cross-stack
+reference, which would fail until the other stack is applied.
+
+In the account: the deployer role the tooling account's deploy function acts as (trust: exactly
+that function's role, with the ExternalId), the
+serving role the models run as, the key and bucket for endpoint storage and data capture, the
+rollback alarms and their topic. The endpoints themselves are created by the deploy step.
+"""
+from __future__ import annotations
+
+from cdktf import TerraformOutput, TerraformStack
+from constructs import Construct
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+
+from infra.artifact_store import MODEL_ARTIFACTS, ArtifactStore
+from infra.config import EnvironmentConfig
+from infra.deploy_function import DEPLOYER, endpoint_grants
+from infra.encryption import EncryptionKey
+from infra.endpoint_alarms import EndpointAlarms
+from infra.environment import DeploymentTarget
+from infra.execution_role import ServingRole
+from infra.iam import policy_document, statement
+from infra.images import ContainerImages
+from infra.model_registry import ModelRegistry
+from infra.naming import Names
+from infra.notifications import Notifications
+
+
+def tooling_artifact_grants(tooling: DeploymentTarget) -> list[dict]:
+    """A stage account's serving role reads model artifacts in the tooling account's bucket,
+    decrypted through S3 with the tooling key. The key's ARN is not known here (its ID is
+    random) and an alias does not resolve across accounts, so the statement names the tooling
+    account's keys and the S3 encryption context of the artifact bucket (with an S3 Bucket Key
+    the context is the bucket ARN); the tooling key policy admits exactly this role."""
+    bucket_arn = f"arn:{tooling.partition}:s3:::{tooling.names.artifact_bucket(tooling.account_id)}"
+    return [
+        statement("ReadToolingModelArtifacts", ["s3:GetObject"],
+                  [f"{bucket_arn}/{MODEL_ARTIFACTS}"]),
+        statement("DecryptToolingModelArtifacts", ["kms:Decrypt"],
+                  [tooling.arn("kms", "key/*")],
+                  conditions={"StringEquals": {
+                      "kms:ViaService": f"s3.{tooling.region}.amazonaws.com",
+                      "kms:EncryptionContext:aws:s3:arn": bucket_arn}}),
+    ]
+
+
+class StageAccountStack(TerraformStack):
+    def __init__(self, scope: Construct, config: EnvironmentConfig, account_id: str) -> None:
+        from infra.stack import configure_terraform
+
+        names = Names(config)
+        stack_id = names.target_stack(account_id)
+        super().__init__(scope, stack_id)
+        configure_terraform(self, config, names, account_id, stack_id,
+                            names.state_key(account_id) if config.state_backend else None)
+        target = DeploymentTarget(config, names, account_id)
+        tooling = target.in_account(config.account_id)
+        stages = [s.name for s in config.stages if s.account_id == account_id]
+
+        key = EncryptionKey(self, "encryption", target=target)
+        # Endpoint data capture (the only thing the bucket holds in a stage account).
+        store = ArtifactStore(self, "artifact_store", target=target, key_arn=key.key_arn)
+        notifications = Notifications(self, "notifications", target=target, key_arn=key.key_arn)
+        alarms = [EndpointAlarms(self, f"alarms_{stage}", target=target, stage=stage,
+                                 topic_arn=notifications.topic_arn) for stage in stages]
+        alarm_arns = [arn for a in alarms for arn in a.alarm_arns]
+        serving_role = ServingRole(self, "sagemaker_serving", target=target, store=store,
+                                   key=key, images=ContainerImages(target), alarm_arns=alarm_arns,
+                                   stages=stages, model_artifacts=tooling_artifact_grants(tooling))
+        deploy_function_role = tooling.role_arn("deploy-lambda")
+        # The exact role as Principal: IAM checks it exists when this policy is set, so the
+        # tooling stack is applied first (README, "Bootstrapping the accounts").
+        trust = policy_document([statement(
+            "AssumedByToolingDeployFunctionOnly", ["sts:AssumeRole"], None,
+            principal={"AWS": deploy_function_role},
+            conditions={"StringEquals": {"sts:ExternalId": names.deployer_external_id}})])
+        deployer = IamRole(self, "deployer_role", name=names.role(DEPLOYER),
+                           description=f"{names.deploy_function} (account {config.account_id}) "
+                                       f"deploys the {', '.join(stages)} endpoint(s) as this role",
+                           assume_role_policy=trust, max_session_duration=3600)
+        IamRolePolicy(self, "deployer_role_deploy", role=deployer.id, name="deploy",
+                      policy=policy_document([
+                          ModelRegistry.use_from(tooling),
+                          *endpoint_grants(target, stages, serving_role, key, alarm_arns)]))
+        outputs = {
+            "deployer_role_arn": (deployer.arn, "Role the tooling deploy function acts as"),
+            "serving_role_arn": (serving_role.role_arn, "Role the served models run as"),
+            "kms_key_arn": (key.key_arn, "Key of endpoint storage and data capture"),
+            "data_capture_uri": (store.uri(Names.DATA_CAPTURE_PREFIX), "Data capture"),
+            **{f"{stage}_endpoint": (names.endpoint(stage), f"Endpoint of the {stage} stage")
+               for stage in stages},
+        }
+        for output_id, (value, description) in outputs.items():
+            TerraformOutput(self, output_id, value=value, description=description)
