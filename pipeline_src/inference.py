@@ -41,11 +41,11 @@ class PayloadError(ValueError):
 
 
 def model_fn(model_dir):
-    """Load the model and precompute a fast tree walker for small requests."""
+    """Load the model and precompute its fast form for small requests (compile_fast)."""
     from pipeline_src.model_io import load_model
 
     model = load_model(model_dir)
-    model["fast"] = compile_trees(model["estimator"])
+    model["fast"] = compile_fast(model["estimator"])
     return model
 
 
@@ -246,29 +246,88 @@ def output_fn(prediction, accept):
 
 
 # --- small-request fast path --------------------------------------------------------------
+# scikit-learn's predict_proba spends most of a one-row call in input validation and, for the
+# gradient boosting, ~5 µs of Python per tree; the compiled forms below compute the same numbers
+# with a few numpy operations, in the same order of arithmetic (so the same floats, tested).
+# The scorecard's own predict_proba is already a few numpy operations: it has no compiled form.
+
+def compile_fast(estimator):
+    """The fast form of a fitted model of one of the pipeline's families, or None (the model's
+    own predict_proba serves it)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, HistGradientBoostingClassifier):
+        return compile_trees(estimator)
+    if isinstance(estimator, RandomForestClassifier):
+        return compile_forest(estimator)
+    if isinstance(estimator, Pipeline):
+        return compile_linear(estimator)
+    return None
+
+
+def predict_proba_fast(fast, X):
+    """Probability of the positive class of each row of X, from compile_fast's form."""
+    import numpy as np
+
+    X = np.asarray(X, dtype=float)
+    walk = {"trees": _walk_trees, "forest": _walk_forest, "linear": _linear}[fast["kind"]]
+    return walk(fast, X)
+
+
+def _category_codes(values, categories):
+    """Each value's index in the sorted, NaN-free categories; NaN where it is not one of them
+    (what the estimators' ordinal encoders do with unseen and missing values)."""
+    import numpy as np
+
+    index = np.searchsorted(categories, values)
+    found = index < len(categories)
+    found[found] = categories[index[found]] == values[found]
+    return np.where(found, index, np.nan)
+
 
 def compile_trees(estimator):
-    """Flatten a binary HistGradientBoostingClassifier into arrays walked for all trees at once.
-
-    scikit-learn's predict_proba costs ~5 µs of Python overhead per tree per call, which
-    dominates a one-row request; walking every tree together with numpy removes it. Returns
-    None for estimators this does not cover (they use predict_proba).
-    """
+    """Flatten a binary HistGradientBoostingClassifier into arrays walked for all trees at once,
+    categorical splits included. Returns None for estimators this does not cover."""
     import numpy as np
 
     predictors = getattr(estimator, "_predictors", None)
-    if (predictors is None or getattr(estimator, "n_trees_per_iteration_", 0) != 1
-            or getattr(estimator, "is_categorical_", None) is not None):
+    if predictors is None or getattr(estimator, "n_trees_per_iteration_", 0) != 1:
         return None
-    nodes = [p[0].nodes for p in predictors]
+    # With categorical features the estimator ordinal-encodes them (unseen -> NaN) and moves
+    # them first (its _preprocessor, scikit-learn 1.4); the trees index that layout.
+    is_categorical = getattr(estimator, "is_categorical_", None)
+    if is_categorical is None:
+        order, categories = np.arange(estimator.n_features_in_), []
+    else:
+        is_categorical = np.asarray(is_categorical, dtype=bool)
+        order = np.r_[np.flatnonzero(is_categorical), np.flatnonzero(~is_categorical)]
+        encoder = estimator._preprocessor.named_transformers_["encoder"]
+        categories = [np.asarray(c[~np.isnan(c)], dtype=float) for c in
+                      (np.asarray(c, dtype=float) for c in encoder.categories_)]
+    trees = [p[0] for p in predictors]
+    nodes = [t.nodes for t in trees]
     offsets = np.cumsum([0] + [len(n) for n in nodes[:-1]])
+    bitsets = [t.raw_left_cat_bitsets for t in trees]
+    bitset_offsets = np.cumsum([0] + [len(b) for b in bitsets[:-1]])
     flat = np.concatenate(nodes)
     shift = np.repeat(offsets, [len(n) for n in nodes])
+    bitset_shift = np.repeat(bitset_offsets, [len(n) for n in nodes])
+    # One zero row at the end: numeric nodes (and trees without categorical splits) point at it.
+    all_bitsets = np.concatenate(bitsets + [np.zeros((1, 8), np.uint32)])
+    bitset_index = np.where(flat["is_categorical"].astype(bool),
+                            flat["bitset_idx"] + bitset_shift, len(all_bitsets) - 1)
     return {
+        "kind": "trees",
+        "order": order.astype(np.intp),
+        "categories": categories,
         "roots": offsets.astype(np.intp),
         "feature": flat["feature_idx"].astype(np.intp),
         "threshold": flat["num_threshold"].astype(float),
         "missing_left": flat["missing_go_to_left"].astype(bool),
+        "categorical": flat["is_categorical"].astype(bool),
+        "bitset": bitset_index.astype(np.intp),
+        "left_categories": all_bitsets.astype(np.uint32),
         "left": (flat["left"] + shift).astype(np.intp),
         "right": (flat["right"] + shift).astype(np.intp),
         "is_leaf": flat["is_leaf"].astype(bool),
@@ -278,10 +337,61 @@ def compile_trees(estimator):
     }
 
 
-def predict_proba_fast(trees, X):
+def _walk_trees(trees, X):
+    import numpy as np
+    from scipy.special import expit
+
+    X = X[:, trees["order"]]
+    for j, categories in enumerate(trees["categories"]):
+        X[:, j] = _category_codes(X[:, j], categories)
+    node = _leaves(trees, X)
+    # scikit-learn adds the trees to the baseline one at a time: cumsum keeps that order.
+    terms = np.column_stack([np.full(len(X), trees["baseline"]), trees["value"][node]])
+    return expit(np.cumsum(terms, axis=1)[:, -1])
+
+
+def compile_forest(forest):
+    """Flatten a binary RandomForestClassifier's trees into arrays walked all at once."""
     import numpy as np
 
-    X = np.asarray(X, dtype=float)
+    if forest.n_outputs_ != 1 or len(forest.classes_) != 2:
+        return None
+    trees = [e.tree_ for e in forest.estimators_]
+    sizes = [t.node_count for t in trees]
+    shift = np.repeat(np.cumsum([0] + sizes[:-1]), sizes)
+    left = np.concatenate([t.children_left for t in trees])
+    value = np.concatenate([t.value[:, 0, :] for t in trees])
+    return {
+        "kind": "forest",
+        "roots": np.cumsum([0] + sizes[:-1]).astype(np.intp),
+        "feature": np.concatenate([t.feature for t in trees]).clip(0).astype(np.intp),
+        "threshold": np.concatenate([t.threshold for t in trees]),
+        "missing_left": np.concatenate([t.missing_go_to_left for t in trees]).astype(bool),
+        "left": np.where(left >= 0, left + shift, -1).astype(np.intp),
+        "right": (np.concatenate([t.children_right for t in trees]) + shift).astype(np.intp),
+        "is_leaf": left < 0,
+        # A tree's probability is its leaf's class-1 weight over the leaf's total, as
+        # DecisionTreeClassifier.predict_proba normalises it.
+        "probability": value[:, 1] / np.where(value.sum(axis=1) == 0, 1.0, value.sum(axis=1)),
+        "depth": max(e.get_depth() for e in forest.estimators_),
+    }
+
+
+def _walk_forest(forest, X):
+    import numpy as np
+
+    # The trees compare float32 features (scikit-learn casts X) against float64 thresholds.
+    node = _leaves(forest, X.astype(np.float32).astype(float))
+    # The forest adds the trees' probabilities one at a time from 0, then divides.
+    terms = np.column_stack([np.zeros(len(X)), forest["probability"][node]])
+    return np.cumsum(terms, axis=1)[:, -1] / len(forest["roots"])
+
+
+def _leaves(trees, X):
+    """The leaf each row reaches in each tree (rows x trees), all trees walked together one
+    level at a time; categorical splits when the trees have them (compile_trees)."""
+    import numpy as np
+
     rows = np.arange(len(X))[:, None]
     node = np.broadcast_to(trees["roots"], (len(X), len(trees["roots"]))).copy()
     for _ in range(trees["depth"]):
@@ -289,7 +399,61 @@ def predict_proba_fast(trees, X):
         if leaf.all():
             break
         x = X[rows, trees["feature"][node]]
-        go_left = np.where(np.isnan(x), trees["missing_left"][node], x <= trees["threshold"][node])
+        missing = np.isnan(x)
+        go_left = x <= trees["threshold"][node]
+        if "categorical" in trees:
+            categorical = trees["categorical"][node]
+            # Category codes are 0..k-1 (k <= 255, so < 256 bits: 8 words of 32).
+            code = np.where(categorical & ~missing, x, 0).astype(np.int64)
+            words = trees["left_categories"][trees["bitset"][node], code >> 5]
+            in_left_set = ((words >> (code & 31).astype(np.uint32)) & 1).astype(bool)
+            go_left = np.where(categorical, in_left_set, go_left)
+        go_left = np.where(missing, trees["missing_left"][node], go_left)
         node = np.where(leaf, node, np.where(go_left, trees["left"][node], trees["right"][node]))
-    raw = trees["baseline"] + trees["value"][node].sum(axis=1)
-    return 1.0 / (1.0 + np.exp(-raw))
+    return node
+
+
+def compile_linear(pipeline):
+    """The logistic-regression family (model.logistic_pipeline) as arrays: per numeric column
+    its fill value and which get a missing indicator, the scaler's mean and scale, per
+    categorical column its categories, and the regression's weights."""
+    import numpy as np
+
+    encode, regression = pipeline.named_steps["encode"], pipeline.named_steps["regression"]
+    if len(regression.classes_) != 2:
+        return None
+    fast = {"kind": "linear", "numeric": None, "categorical": [],
+            "coef": regression.coef_.T.copy(), "intercept": regression.intercept_.copy()}
+    for name, step, columns in encode.transformers_:
+        if name == "numeric":
+            imputer, scaler = step.steps[0][1], step.steps[1][1]
+            indicator = imputer.indicator_
+            fast["numeric"] = {
+                "columns": np.asarray(columns, dtype=np.intp),
+                "fill": imputer.statistics_.astype(float),
+                "flagged": (np.asarray(indicator.features_, dtype=np.intp)
+                            if indicator is not None else np.zeros(0, np.intp)),
+                "mean": scaler.mean_, "scale": scaler.scale_}
+        elif name == "categorical":
+            fast["categorical"] = [(column, np.asarray(c, dtype=float))
+                                   for column, c in zip(columns, step.categories_)]
+    return fast
+
+
+def _linear(fast, X):
+    import numpy as np
+    from scipy.special import expit
+
+    parts = []
+    numeric = fast["numeric"]
+    if numeric is not None:
+        values = X[:, numeric["columns"]]
+        missing = np.isnan(values)
+        imputed = np.where(missing, numeric["fill"], values)
+        encoded = np.hstack([imputed, missing[:, numeric["flagged"]].astype(float)])
+        parts.append((encoded - numeric["mean"]) / numeric["scale"])
+    for column, categories in fast["categorical"]:
+        x = X[:, column][:, None]
+        parts.append(((x == categories) | (np.isnan(x) & np.isnan(categories))).astype(float))
+    decision = np.hstack(parts) @ fast["coef"] + fast["intercept"]
+    return expit(decision.reshape(-1))

@@ -236,7 +236,7 @@ def main(argv=None) -> int:
                     write_results(staging, metrics, result, frames["test"][label_name()].to_numpy(),
                                   scores, extra={"model_dir": str(workdir / "opt_ml" / "model"),
                                                  "data": source},
-                                  scorecard=model["metadata"].get("scorecard"))
+                                  model_metadata=model["metadata"])
                 with stage("inference smoke test (model_fn, transform_fn)"):
                     print(f"    {smoke_test(model_dir)}")
             except (RuntimeError, ModelLoadError) as exc:

@@ -20,7 +20,8 @@ SERVING_CODE_DIR = "code"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The script-mode bundle (training code channel and the model's code/): pipeline_src's container
 # modules plus the top-level module the serving container imports (SAGEMAKER_PROGRAM).
-BUNDLE_MODULES = ("__init__.py", "contract.py", "contract.json", "model.py", "model_io.py",
+BUNDLE_MODULES = ("__init__.py", "contract.py", "contract.json", "evaluate.py", "model.py",
+                  "model_io.py",
                   "train.py", "inference.py")
 SERVING_PROGRAM = "inference.py"
 # Only model_fn and transform_fn: the container refuses transform_fn beside input_fn/predict_fn/

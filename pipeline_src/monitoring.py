@@ -176,7 +176,9 @@ def join_labels(current, labels):
 
 def quality(joined, settings: MonitorSettings) -> dict:
     """PR-AUC on the captured probability, recall/precision/F1 on the endpoint's own decision."""
-    from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    from pipeline_src.evaluate import pr_auc
 
     y = joined[label_name()].to_numpy()
     positives = int(y.sum())
@@ -191,7 +193,7 @@ def quality(joined, settings: MonitorSettings) -> dict:
     result["precision"] = float(precision_score(y, predicted, zero_division=0))
     result["f1"] = float(f1_score(y, predicted, zero_division=0))
     if 0 < positives < len(y):
-        result["pr_auc"] = float(average_precision_score(y, joined[PROBABILITY].to_numpy()))
+        result["pr_auc"] = pr_auc(y, joined[PROBABILITY].to_numpy())
     if positives < settings.min_labelled_positives or positives == len(y):
         result["quality_note"] = (f"{positives} labelled fraud(s) of {len(y)} rows; at least "
                                   f"{settings.min_labelled_positives} frauds and one legitimate "

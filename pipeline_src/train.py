@@ -4,11 +4,15 @@ SageMaker (and `sagemaker-training` locally) runs this with hyperparameters as `
 channels in SM_CHANNEL_TRAIN / SM_CHANNEL_VALIDATION, and writes SM_MODEL_DIR (packed into
 model.tar.gz) and SM_OUTPUT_DATA_DIR (packed into output.tar.gz).
 
-The classifier is pipeline_src.model's scorecard (cuts added one at a time to a logistic
-regression while they beat the same search on shuffled columns). Its decision threshold
-maximises F1 on out-of-fold scores over the train and validation channels together (5-fold), so
-it rests on every fraud case available rather than the few in validation; the final model is then
-fitted on both channels. Test data is never seen.
+The model family is chosen on the user's data: pipeline_src.model's scorecard, an L2 logistic
+regression on encoded features, scikit-learn's HistGradientBoosting and RandomForest each get
+out-of-fold scores over the train and validation channels together (the same stratified folds), and the
+simplest family within model.TIE_RATIO of the best out-of-fold PR-AUC wins (`--model-family`
+pins one). The decision threshold maximises F1 on the chosen family's out-of-fold scores, so it
+rests on every fraud case available rather than the few in validation; the final model is then
+fitted on both channels. Test data is never seen. Above `--selection-rows` rows the family and
+threshold are chosen on a stratified subsample of that size (the final fit uses every row), so
+the choice costs the same at any data size.
 """
 from __future__ import annotations
 
@@ -25,7 +29,9 @@ from dataclasses import dataclass
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pipeline_src.contract import ContractError, encode, feature_names, label_name  # noqa: E402
+from pipeline_src.contract import (ContractError, categorical_mask, encode,  # noqa: E402
+                                   feature_names, label_name)
+from pipeline_src.model import FAMILIES  # noqa: E402
 
 SEED = 42
 
@@ -79,6 +85,19 @@ class Hyperparameter:
 
 
 HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
+    Hyperparameter("model-family", str, "auto", choices=("auto",) + FAMILIES,
+                   help="auto: the family with the best out-of-fold PR-AUC (ties to the "
+                        "simpler); otherwise that family only"),
+    Hyperparameter("selection-rows", int, 200_000, 1_000, 100_000_000,
+                   help="most rows the family and threshold are chosen on (a stratified "
+                        "subsample of train + validation above it)"),
+    Hyperparameter("logistic-c", float, 1.0, 1e-6, 1e6,
+                   help="inverse L2 strength of the logistic-regression family"),
+    Hyperparameter("boosting-max-iter", int, 100, 10, 10_000,
+                   help="most trees of the gradient-boosting family (early stopping on a held-out "
+                        "tenth of the rows ends it sooner when that tenth holds 1,000 frauds)"),
+    Hyperparameter("forest-trees", int, 100, 10, 2_000,
+                   help="trees of the random-forest family"),
     Hyperparameter("min-samples-leaf", int, 50, 1, 100_000,
                    help="fewest rows on either side of a learned cut"),
     Hyperparameter("shadows", int, 3, 1, 100,
@@ -89,7 +108,7 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
                         "to join the model"),
     Hyperparameter("max-cuts", int, 16, 1, 60, help="most cuts in the model"),
     Hyperparameter("regularization-c", float, 10.0, 1e-6, 1e6,
-                   help="inverse L2 strength of the logistic regression"),
+                   help="inverse L2 strength of the scorecard's weights"),
     Hyperparameter("threshold-folds", int, 5, 2, 20,
                    help="folds of the out-of-fold scores the threshold is chosen on"),
     Hyperparameter("threads", int, 1, 1, 256,
@@ -152,77 +171,99 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def build_estimator(args: argparse.Namespace):
-    from pipeline_src.model import ScorecardClassifier
-
-    return ScorecardClassifier(min_samples_leaf=args.min_samples_leaf, n_shadows=args.shadows,
-                               margin=args.selection_margin, max_cuts=args.max_cuts,
-                               C=args.regularization_c, random_state=args.random_state)
-
-
-def choose_threshold(y_true, scores) -> float:
-    """The probability cut-off that maximises F1 on the given scores."""
-    from pipeline_src.model import f1_threshold
-
-    return f1_threshold(y_true, scores)
+def estimator_params(args: argparse.Namespace) -> dict:
+    """Each family's constructor arguments from the hyperparameters (model.make_estimator)."""
+    return {
+        "scorecard": {"min_samples_leaf": args.min_samples_leaf, "n_shadows": args.shadows,
+                      "margin": args.selection_margin, "max_cuts": args.max_cuts,
+                      "C": args.regularization_c, "random_state": args.random_state},
+        "logistic": {"C": args.logistic_c},
+        "hist_gradient_boosting": {"max_iter": args.boosting_max_iter,
+                                   "random_state": args.random_state},
+        "random_forest": {"n_estimators": args.forest_trees, "random_state": args.random_state},
+    }
 
 
 def train(train_df, validation_df, args: argparse.Namespace) -> tuple[object, dict]:
-    """Threshold from out-of-fold scores on train + validation, then the final fit on both.
+    """Family and threshold from out-of-fold scores on train + validation (a stratified subsample
+    above --selection-rows), then the final fit of that family on both channels.
 
-    Returns (estimator, metadata). The validation_* metrics are those out-of-fold scores': each
-    row scored by a model that did not see it.
+    Returns (estimator, metadata). The validation_* metrics are the chosen family's out-of-fold
+    scores': each row scored by a model that did not see it.
     """
     import pandas as pd
-    from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
     from threadpoolctl import threadpool_limits
 
-    from pipeline_src.model import out_of_fold_scores
+    from pipeline_src.evaluate import pr_auc
+    from pipeline_src.model import (TIE_RATIO, choose_family, f1_threshold, make_estimator,
+                                    stratified_subsample)
     from pipeline_src.model_io import check_sklearn_version
 
     check_sklearn_version()
     features = feature_names()
-    both = pd.concat([train_df, validation_df], ignore_index=True)
     label = label_name()
+    counts = {"train_rows": int(len(train_df)), "train_positives": int(train_df[label].sum()),
+              "validation_rows": int(len(validation_df)),
+              "validation_positives": int(validation_df[label].sum())}
+    both = pd.concat([train_df, validation_df], ignore_index=True)
     X, y = encode(both), both[label].to_numpy()
-    folds = min(args.threshold_folds, int(y.sum()), int(len(y) - y.sum()))
+    # At millions of rows the frames are a third of the memory: keep only X and y. (_run hands
+    # the frames over without keeping them.)
+    del train_df, validation_df, both
+    chosen_rows = stratified_subsample(y, args.selection_rows, args.random_state)
+    X_select, y_select = X[chosen_rows], y[chosen_rows]
+    folds = min(args.threshold_folds, int(y_select.sum()), int(len(y_select) - y_select.sum()))
     if folds < 2:
         raise TrainingFailure(f"train and validation hold {int(y.sum())} fraud case(s) together; "
-                              "at least 2 are needed to choose a threshold")
-    estimator = build_estimator(args)
+                              "at least 2 are needed to choose a model and a threshold")
+    pinned = args.model_family != "auto"
+    categorical, params = categorical_mask(), estimator_params(args)
     started = time.perf_counter()
     with threadpool_limits(limits=args.threads):
-        scores = out_of_fold_scores(estimator, X, y, folds=folds, random_state=args.random_state)
-        threshold = choose_threshold(y, scores)
-        estimator.fit(X, y)
+        try:
+            family, candidates, scores = choose_family(
+                X_select, y_select, categorical, params,
+                families=(args.model_family,) if pinned else FAMILIES, folds=folds,
+                random_state=args.random_state)
+        except ValueError as exc:
+            raise TrainingFailure(f"model-family {args.model_family}: {exc}") from None
+        threshold = f1_threshold(y_select, scores)
+        estimator = make_estimator(family, categorical, params, y).fit(X, y)
     fit_seconds = time.perf_counter() - started
 
     predicted = (scores >= threshold).astype(int)
     metrics = {
-        "validation_roc_auc": float(roc_auc_score(y, scores)),
-        "validation_pr_auc": float(average_precision_score(y, scores)),
-        "validation_precision": float(precision_score(y, predicted, zero_division=0)),
-        "validation_recall": float(recall_score(y, predicted, zero_division=0)),
-        "validation_f1": float(f1_score(y, predicted, zero_division=0)),
-        "train_rows": int(len(train_df)),
-        "train_positives": int(train_df[label].sum()),
-        "validation_rows": int(len(validation_df)),
-        "validation_positives": int(validation_df[label].sum()),
+        "validation_roc_auc": float(roc_auc_score(y_select, scores)),
+        "validation_pr_auc": pr_auc(y_select, scores),
+        "validation_precision": float(precision_score(y_select, predicted, zero_division=0)),
+        "validation_recall": float(recall_score(y_select, predicted, zero_division=0)),
+        "validation_f1": float(f1_score(y_select, predicted, zero_division=0)),
+        **counts,
+        "selection_rows": int(len(y_select)),
         "threshold_folds": folds,
         "fit_seconds": round(fit_seconds, 3),
     }
     hyperparameters = {k: v for k, v in vars(args).items()
                        if k not in ("train", "validation", "model_dir", "output_data_dir")}
+    rule = (f"pinned by --model-family {family}" if pinned else
+            f"the simplest of {', '.join(FAMILIES)} (in that order) whose out-of-fold PR-AUC is "
+            f">= {TIE_RATIO} x the best")
     metadata = {
         "features": features,
+        "categorical": categorical,
         "label": label,
         "threshold": threshold,
         "estimator": type(estimator).__name__,
-        "scorecard": estimator.scorecard(features),
+        "model_family": family,
+        "model_selection": {"family": family, "rule": rule, "candidates": candidates,
+                            "rows": int(len(y_select)), "positives": int(y_select.sum()),
+                            "folds": folds},
         "hyperparameters": hyperparameters,
         "training_metrics": metrics,
     }
+    if family == "scorecard":
+        metadata["scorecard"] = estimator.scorecard(features)
     return estimator, metadata
 
 
@@ -258,9 +299,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline_src.contract import read_channel
     from pipeline_src.model_io import save_model
 
-    train_df = read_channel(args.train)
-    validation_df = read_channel(args.validation)
-    estimator, metadata = train(train_df, validation_df, args)
+    estimator, metadata = train(read_channel(args.train), read_channel(args.validation), args)
     save_model(args.model_dir, estimator, metadata)
     os.makedirs(args.output_data_dir, exist_ok=True)
     with open(os.path.join(args.output_data_dir, "training_metrics.json"), "w") as fh:

@@ -118,7 +118,7 @@ def run_job(train_output: Path, output_dir: Path, environ=None, session=None) ->
         y_true = test_df[label_name()].to_numpy()
         write_results(output_dir, metrics, result, y_true, scores, champion,
                       extra={"model_package_arn": arn},
-                      scorecard=model["metadata"].get("scorecard"))
+                      model_metadata=model["metadata"])
     common.write_json(output_dir / "model_package.json", {**info, "approval_status": status})
     print(f"{arn}: {status}: {result['summary']}")
     if not result["passed"]:

@@ -1,10 +1,10 @@
 """The model benchmark's own parts, and a small run of it, so `make bench` cannot rot."""
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score
 
 from pipeline_src.contract import LABEL
 from pipeline_src.sample_data import generate
@@ -34,26 +34,38 @@ def test_bayes_probability_matches_the_generators_fraud_rate_per_value(bench):
         assert abs(rows.mean() - value) <= tolerance, (value, rows.mean(), len(rows))
 
 
-def test_random_tie_average_precision_is_scikit_learns_without_ties(bench):
-    rng = np.random.RandomState(0)
-    y = (rng.uniform(size=5000) < 0.05).astype(int)
-    scores = rng.normal(size=5000) + y
-    assert bench.average_precision_random_ties(y, scores) == pytest.approx(
-        average_precision_score(y, scores), rel=1e-12)
-    # With ties, scikit-learn counts a tied group at once: lower than the random-order expectation.
-    tied = np.round(scores)
-    assert bench.average_precision_random_ties(y, tied) > average_precision_score(y, tied)
+@pytest.mark.parametrize("family", ["continuous", "categorical", "mixed"])
+def test_each_synthetic_familys_probability_is_its_fraud_rate(bench, family):
+    """The Bayes ceiling is only a ceiling if the generator's P(fraud | x) is the truth: rows
+    binned by it have that fraud rate (within 3 standard errors)."""
+    X, y, p, mask = bench.FAMILIES[family][0](200_000, seed=3)
+    assert len(mask) == X.shape[1] and X.shape == (200_000, len(mask))
+    bins = np.quantile(p, [0, 0.5, 0.9, 0.99, 1.0])
+    for low, high in zip(bins, bins[1:]):
+        rows = (p >= low) & (p <= high)
+        tolerance = 3 * np.sqrt(p[rows].mean() / rows.sum()) + 1e-12
+        assert abs(y[rows].mean() - p[rows].mean()) <= tolerance, (low, high)
 
 
-def test_small_run_prints_every_row_and_target(bench, capsys):
-    assert bench.main(["--quick", "--seeds", "1", "--train-rows", "20000",
-                       "--holdout-rows", "20000", "--latency-rounds", "2"]) == 0
+def test_small_run_prints_every_model_and_target(bench, capsys):
+    assert bench.main(["--quick", "--family", "continuous"]) == 0
     out = capsys.readouterr().out
-    for row in ("this model", "RandomForest(100, d10) at 0.5", "F1 threshold on validation",
-                "Bayes-optimal scorer", "Bayes scorer, threshold by the same rule",
-                "training procedure", "single-row predict_fn",
-                "PR-AUC >= 0.95 x Bayes", "predict_fn <= 1/10 forest"):
+    for row in ("this pipeline (family chosen per seed)", "HistGradientBoosting()",
+                "RandomForest()", "Imputer+Scaler+LogisticRegression()", "Bayes PR-AUC",
+                "PR-AUC >= 0.98 x best baseline"):
         assert row in out
+
+
+def test_scale_run_measures_the_entry_point_in_its_own_process(capsys, tmp_path):
+    scale = load_script(BENCH.parent / "bench_scale.py")
+    scale.main(["--rows", "5000", "--rows", "6000", "--output", str(tmp_path / "scale.json")])
+    out = capsys.readouterr().out
+    assert "growth exponent of cpu_s: 5,000->6,000:" in out
+    result = json.loads((tmp_path / "scale.json").read_text())
+    first = result["runs"][0]
+    assert first["rows"] == 5000 and first["cpu_s"] > 0 and 0.05 < first["peak_gb"] < 6
+    assert set(first["candidates"]) == {"scorecard", "logistic", "hist_gradient_boosting",
+                                        "random_forest"}
 
 
 THRESHOLD_FLOOR = BENCH.parent / "threshold_floor.py"

@@ -10,7 +10,7 @@ from pipeline_src import train
 
 @pytest.mark.parametrize("hyperparameters, expected", [
     ({"max_depth": 3}, "training.hyperparameters.max_depth: not a hyperparameter of the training "
-                       "entry point; known: min-samples-leaf,"),
+                       "entry point; known: model-family,"),
     ({"shadows": 2.5}, "training.hyperparameters.shadows: '2.5' is not an integer in [1, 100]"),
     ({"regularization-c": "strong"}, "training.hyperparameters.regularization-c: 'strong' is not a number"),
     ({"threshold-folds": 1}, "training.hyperparameters.threshold-folds: '1' is outside an integer "

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from pipeline_src import train as train_entry
-from pipeline_src.model import ScorecardClassifier
 from pipeline_src.sample_data import generate, split, write_splits
 
 REGION = "eu-west-1"
@@ -49,7 +48,14 @@ def train_model(data_dir: Path, out: Path, extra_args=(), train_file=None) -> Pa
 
 @pytest.fixture(scope="session")
 def model_dir(data_dir, tmp_path_factory) -> Path:
+    """The entry point's model with its defaults (the family it chooses on this data)."""
     return train_model(data_dir, tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture(scope="session")
+def scorecard_model_dir(data_dir, tmp_path_factory) -> Path:
+    return train_model(data_dir, tmp_path_factory.mktemp("scorecard"),
+                       ["--model-family", "scorecard"])
 
 
 # Amount above which nan_scoring_copy's model scores NaN: the contract's example rows lie below,
@@ -65,20 +71,22 @@ def nan_scoring_copy(model_dir: Path, dest: Path) -> Path:
     import joblib
 
     shutil.copytree(model_dir, dest)
-    estimator = joblib.load(dest / "model.joblib")
-    broken = NanAboveAmount.__new__(NanAboveAmount)
-    broken.__dict__.update(estimator.__dict__)
-    joblib.dump(broken, dest / "model.joblib")
+    joblib.dump(NanAboveAmount(joblib.load(dest / "model.joblib")), dest / "model.joblib")
     return dest
 
 
-class NanAboveAmount(ScorecardClassifier):
+class NanAboveAmount:
+    """The trained estimator, with NaN scores above NAN_ABOVE_AMOUNT."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
     def predict_proba(self, X):
         import numpy as np
 
         from pipeline_src.contract import feature_names
 
-        p = super().predict_proba(X)
+        p = self.estimator.predict_proba(X)
         amount = np.asarray(X, dtype=float)[:, feature_names().index("amount")]
         p[amount > NAN_ABOVE_AMOUNT] = np.nan
         return p

@@ -70,8 +70,8 @@ def test_write_results_in_sagemaker_model_quality_shape(model_dir, splits, tmp_p
     assert "| pr_auc |" in paths["report"].read_text()
 
 
-def test_report_shows_the_scorecard_the_model_computes(model_dir, splits, tmp_path):
-    model = load_model(model_dir)
+def test_report_shows_the_scorecard_the_model_computes(scorecard_model_dir, splits, tmp_path):
+    model = load_model(scorecard_model_dir)
     scorecard = model["metadata"]["scorecard"]
     estimator = model["estimator"]
     # The metadata says what the estimator computes: its logit from the listed cuts and weights.
@@ -81,8 +81,12 @@ def test_report_shows_the_scorecard_the_model_computes(model_dir, splits, tmp_pa
     np.testing.assert_allclose(logit, estimator.decision_function(rows.to_numpy(float)))
     m, scores = ev.evaluate(model, splits["test"])
     paths = ev.write_results(tmp_path, m, ev.gate(m, ev.GateThresholds()),
-                             splits["test"]["is_fraud"].to_numpy(), scores, scorecard=scorecard)
+                             splits["test"]["is_fraud"].to_numpy(), scores,
+                             model_metadata=model["metadata"])
     report = paths["report"].read_text()
+    assert "Chosen: **scorecard** (pinned by --model-family scorecard;" in report
+    assert f"| scorecard | {model['metadata']['training_metrics']['validation_pr_auc']:.4f} |" \
+        in report
     assert "## The model" in report
     for cut in scorecard["cuts"]:
         assert f"| {cut['feature']} | {cut['above']:.6g} | {cut['weight']:+.3f} |" in report
@@ -100,3 +104,27 @@ def test_scores_outside_0_1_on_any_row_are_refused_naming_the_first(model_dir, s
         ev.score(model, test)
     assert str(exc.value) == (f"scores {len(over)} of {len(test)} rows outside [0, 1] "
                               f"(row {over[0]}: nan)")
+
+
+def test_pr_auc_without_ties_is_scikit_learns_average_precision():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.RandomState(0)
+    y, scores = rng.uniform(size=5_000) < 0.05, rng.uniform(size=5_000)
+    assert ev.pr_auc(y, scores) == pytest.approx(average_precision_score(y, scores), rel=1e-12)
+
+
+def test_pr_auc_with_ties_is_the_mean_over_every_order_of_the_tied_rows():
+    import itertools
+
+    y = np.array([1, 0, 1, 0, 0, 1, 0, 1, 0])
+    scores = np.array([3, 3, 3, 2, 2, 2, 2, 1, 1.0])
+    groups = [np.flatnonzero(scores == s) for s in (3, 2, 1)]
+
+    def average_precision(order):
+        hits = y[order]
+        return (np.cumsum(hits) / np.arange(1, len(hits) + 1) * hits).sum() / hits.sum()
+
+    figures = [average_precision(np.concatenate(orders))
+               for orders in itertools.product(*(itertools.permutations(g) for g in groups))]
+    assert ev.pr_auc(y, scores) == pytest.approx(np.mean(figures), rel=1e-12)

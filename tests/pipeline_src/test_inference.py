@@ -38,25 +38,6 @@ def test_label_follows_the_models_threshold(model, splits):
     assert [p["label"] for p in out] == [int(p["probability"] >= model["threshold"]) for p in out]
 
 
-def test_fast_path_matches_scikit_learn(splits):
-    """Models saved before the scorecard (HistGradientBoosting) keep their numpy tree walker."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    train = splits["train"]
-    hgb = HistGradientBoostingClassifier(max_iter=50, max_leaf_nodes=8, random_state=0).fit(
-        train[feature_names()].to_numpy(dtype=float), train[LABEL].to_numpy())
-    model = {"estimator": hgb, "threshold": 0.5, "fast": inference.compile_trees(hgb)}
-    X = splits["test"][feature_names()].to_numpy(dtype=float)
-    positives = X[splits["test"][LABEL].to_numpy() == 1]
-    X = np.vstack([positives, X[:200]])
-    X[3, 0] = np.nan  # missing values follow the trees' learned direction
-    expected = model["estimator"].predict_proba(X)[:, 1]
-    np.testing.assert_allclose(inference.predict_proba_fast(model["fast"], X), expected,
-                               rtol=1e-12, atol=1e-15)
-    single = inference.predict_fn(X[:1], model)[0]["probability"]
-    assert single == pytest.approx(expected[0], rel=1e-12)
-
-
 def test_single_row_requests_score_as_the_batch_does(model, splits):
     X = splits["test"][feature_names()].to_numpy(dtype=float)[:50]
     batch = [p["probability"] for p in inference.predict_fn(X, model)]
@@ -275,3 +256,50 @@ def test_training_and_serving_accept_the_same_number_spellings(spelling):
     except PayloadError:
         serving_ok = False
     assert training_ok == serving_ok
+
+
+@pytest.fixture(scope="module")
+def family_models():
+    """One fitted model of every family on data with a categorical column (codes 0..6, some
+    missing), a nullable numeric column and a code the training rows never had."""
+    from pipeline_src.model import FAMILIES, make_estimator
+
+    rng = np.random.RandomState(0)
+    n = 4_000
+    X = np.column_stack([rng.normal(size=n), rng.randint(0, 7, n), rng.exponential(5, n),
+                         rng.randint(0, 30, n)]).astype(float)
+    y = (((X[:, 1] % 3 == 0) & (rng.uniform(size=n) < 0.4))
+         | (rng.uniform(size=n) < 0.03 * (X[:, 0] > 1))).astype(int)
+    categorical = [False, True, False, True]
+    params = {"scorecard": {}, "logistic": {}, "hist_gradient_boosting": {"max_iter": 60},
+              "random_forest": {"n_estimators": 30}}
+    with_missing = X.copy()
+    with_missing[rng.uniform(size=n) < 0.05, 0] = np.nan
+    with_missing[rng.uniform(size=n) < 0.05, 1] = np.nan
+    models = {family: make_estimator(family, categorical, params, y).fit(
+        X if family == "scorecard" else with_missing, y) for family in FAMILIES}
+    requests = with_missing[:300].copy()
+    requests[:20, 1] = 9       # a category the training rows never had
+    requests[20:30, 3] = 40
+    requests[30:40, 2] = np.nan  # missing where training had none
+    return models, requests
+
+
+@pytest.mark.parametrize("family", ["scorecard", "logistic", "hist_gradient_boosting",
+                                    "random_forest"])
+def test_small_requests_score_exactly_as_scikit_learn_for_every_family(family, family_models):
+    models, requests = family_models
+    estimator = models[family]
+    if family == "scorecard":
+        requests = np.nan_to_num(requests, nan=-1.0)
+    expected = estimator.predict_proba(requests)[:, 1]
+    fast = inference.compile_fast(estimator)
+    assert (fast is None) == (family == "scorecard")  # its predict_proba is already numpy
+    model = {"estimator": estimator, "threshold": 0.5, "fast": fast}
+    if fast is not None:
+        np.testing.assert_array_equal(inference.predict_proba_fast(fast, requests), expected)
+    batch = [p["probability"] for p in inference.predict_fn(requests[:200], model)]
+    assert batch == expected[:200].tolist()
+    single = [inference.predict_fn(requests[i:i + 1], model)[0]["probability"]
+              for i in range(40)]
+    assert single == pytest.approx(expected[:40].tolist(), rel=1e-12)

@@ -70,7 +70,8 @@ def test_cut_search_finds_the_best_valid_cut_of_every_column(min_samples_leaf):
         gains, positions = search.best(p, shadow)
         rows = search.rows[shadow]
         for j in range(X.shape[1]):
-            xs, ys, ps = search.x_sorted[:, j], y[rows[:, j]], p[rows[:, j]]
+            xs = X[search.rows[0][:, j], j]  # the column sorted; shadows pair it with shuffled rows
+            ys, ps = y[rows[:, j]], p[rows[:, j]]
             # Every valid cut, evaluated directly.
             k = np.arange(len(xs) - 1)
             valid = ((xs[1:] > xs[:-1]) & (k + 1 >= min_samples_leaf)
@@ -193,3 +194,110 @@ def test_a_model_saved_by_the_previous_version_scores_as_it_did():
     rows = generate(2_000, seed=expected["seed"])[feature_names()].to_numpy(float)
     p = model.predict_proba(rows[:expected["rows"]])[:, 1]
     np.testing.assert_allclose(p, expected["probabilities"], rtol=1e-12)
+
+
+# --- the family choice --------------------------------------------------------------------------
+
+PARAMS = {"scorecard": {}, "logistic": {}, "hist_gradient_boosting": {},
+          "random_forest": {"n_estimators": 50}}
+
+
+def smooth_data(n=8_000, seed=0):
+    """Fraud log-odds a smooth function of interacting continuous columns (no step to find)."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 6))
+    logit = -4 + 2.5 * np.sin(2 * X[:, 0]) * X[:, 1] + 1.5 * X[:, 2] ** 2 - 1.5
+    return X, (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+
+
+def linear_data(n=8_000, seed=0):
+    """Fraud log-odds linear in every column: a logistic regression is the true model."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 6))
+    logit = -3.5 + X @ np.array([1.0, -0.8, 0.6, 0.5, -0.4, 0.3])
+    return X, (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+
+
+@pytest.mark.parametrize("data, expected", [(smooth_data, "hist_gradient_boosting"),
+                                            (linear_data, "logistic")])
+def test_the_family_chosen_follows_the_data(data, expected):
+    from pipeline_src.model import choose_family
+
+    X, y = data()
+    family, candidates, scores = choose_family(X, y, [False] * X.shape[1], PARAMS, folds=3)
+    assert family == expected, candidates
+    assert [c["family"] for c in candidates] == ["scorecard", "logistic", "hist_gradient_boosting",
+                                                 "random_forest"]
+    assert scores.shape == y.shape
+
+
+@pytest.mark.parametrize("negatives_above, expected", [(1, "logistic"),
+                                                        (2, "hist_gradient_boosting")])
+def test_ties_go_to_the_simpler_family(monkeypatch, negatives_above, expected):
+    """Boosting and the forest rank all 10 frauds first (PR-AUC 1: a tie, boosting is simpler);
+    logistic ranks 9 first and the 10th after
+    k legitimate rows: PR-AUC (9 + 10 / (10 + k)) / 10 = 0.9909 for k = 1, within TIE_RATIO
+    (0.99) of the best, so the simpler family wins; 0.9833 for k = 2, not within it."""
+    from pipeline_src import model
+
+    y = np.array([1] * 10 + [0] * 90)
+    negatives = np.linspace(0.9, 0.0, 90)
+    perfect = np.r_[np.ones(10), negatives]
+    one_late = np.r_[np.ones(9), negatives[negatives_above - 1] - 1e-3, negatives]
+    oof = {"hist_gradient_boosting": perfect, "logistic": one_late,
+           "scorecard": np.r_[np.zeros(10), negatives], "random_forest": perfect}
+    monkeypatch.setattr(model, "out_of_fold_scores",
+                        lambda estimator, *_, **__: oof[model.family_of(estimator)])
+    family, candidates, scores = model.choose_family(np.zeros((100, 2)), y, [False, False],
+                                                     PARAMS)
+    figures = {c["family"]: c["pr_auc"] for c in candidates}
+    assert figures["hist_gradient_boosting"] == 1.0
+    assert figures["logistic"] == pytest.approx(
+        (9 + 10 / (10 + negatives_above)) / 10)
+    assert family == expected and scores is oof[expected]
+
+
+def test_the_scorecard_is_no_candidate_when_values_are_missing():
+    from pipeline_src.model import choose_family
+
+    X, y = linear_data(3_000)
+    X[::50, 2] = np.nan
+    family, candidates, _ = choose_family(X, y, [False] * X.shape[1], PARAMS, folds=3)
+    assert candidates[0] == {"family": "scorecard",
+                             "skipped": "not a candidate: the training rows have missing values"}
+    assert family in ("logistic", "hist_gradient_boosting")
+    with pytest.raises(ValueError, match="scorecard: not a candidate: the training rows have "
+                                         "missing values"):
+        choose_family(X, y, [False] * X.shape[1], PARAMS, families=("scorecard",))
+
+
+def test_the_family_chosen_on_a_stratified_subsample_is_the_one_chosen_on_every_row():
+    """What --selection-rows relies on: a bounded subsample keeps the fraud rate and ranks the
+    families as all the rows do."""
+    from pipeline_src.model import choose_family, stratified_subsample
+
+    X, y = smooth_data(16_000, seed=1)
+    keep = stratified_subsample(y, 6_000, random_state=0)
+    assert len(keep) == 6_000 and abs(y[keep].mean() - y.mean()) < 1e-3
+    assert (choose_family(X[keep], y[keep], [False] * 6, PARAMS, folds=3)[0]
+            == choose_family(X, y, [False] * 6, PARAMS, folds=3)[0])
+    assert len(stratified_subsample(y, 20_000)) == len(y)
+
+
+def test_size_dependent_settings_follow_the_rows_they_will_be_fitted_on():
+    """Early stopping only with EARLY_STOPPING_MIN_FRAUDS frauds in its held-out tenth; forest
+    bootstraps bounded at FOREST_MAX_SAMPLES rows."""
+    from pipeline_src.model import (EARLY_STOPPING_MIN_FRAUDS, FOREST_MAX_SAMPLES,
+                                    make_estimator)
+
+    def labels(rows, frauds):
+        return np.r_[np.ones(frauds), np.zeros(rows - frauds)]
+
+    enough = labels(10 ** 6, 10 * EARLY_STOPPING_MIN_FRAUDS)
+    few = labels(10 ** 6, 10 * EARLY_STOPPING_MIN_FRAUDS - 10)
+    assert make_estimator("hist_gradient_boosting", [False], PARAMS, enough).early_stopping
+    assert not make_estimator("hist_gradient_boosting", [False], PARAMS, few).early_stopping
+    assert make_estimator("random_forest", [False], PARAMS,
+                          labels(FOREST_MAX_SAMPLES, 10)).max_samples is None
+    forest = make_estimator("random_forest", [False], PARAMS, labels(4 * FOREST_MAX_SAMPLES, 10))
+    assert forest.max_samples == 0.25

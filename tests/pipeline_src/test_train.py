@@ -19,9 +19,9 @@ def test_hyperparameters_parse_as_sagemaker_passes_them(monkeypatch):
     assert (args.min_samples_leaf, args.shadows, args.selection_margin, args.max_cuts,
             args.regularization_c, args.threads) == (30, 2, 3.5, 4, 0.5, 2)
     assert args.train == "/opt/ml/input/data/train" and args.model_dir == "/opt/ml/model"
-    estimator = train.build_estimator(args)
-    assert (estimator.min_samples_leaf, estimator.n_shadows, estimator.margin, estimator.max_cuts,
-            estimator.C) == (30, 2, 3.5, 4, 0.5)
+    assert train.estimator_params(args)["scorecard"] == {
+        "min_samples_leaf": 30, "n_shadows": 2, "margin": 3.5, "max_cuts": 4, "C": 0.5,
+        "random_state": 42}
 
 
 def test_missing_channel_fails_with_its_reason_in_the_failure_file(monkeypatch, capsys, tmp_path):
@@ -67,7 +67,9 @@ def test_unexpected_error_still_says_why(monkeypatch, data_dir, tmp_path):
     ({"shadows": 5, "regularization-c": "0.1", "threads": 2}, None),
     ({"shadows": "1e2"}, "shadows: '1e2' is not an integer in [1, 100]"),
     ({"max-iter": 300}, "max-iter: not a hyperparameter of the training entry point; known: "
-                        "min-samples-leaf, shadows,"),
+                        "model-family, selection-rows,"),
+    ({"model-family": "forest"}, "model-family: 'forest' is not one of auto, scorecard, logistic, "
+                                 "hist_gradient_boosting"),
     ({"shadows": 2.5}, "shadows: '2.5' is not an integer in [1, 100]"),
     ({"shadows": 3.0}, "shadows: '3.0' is not an integer in [1, 100]"),
     ({"shadows": True}, "shadows: True is a boolean; expected an integer in [1, 100]"),
@@ -125,16 +127,32 @@ def test_bad_training_data_stops_before_fitting(data_dir, tmp_path, capsys, spli
     assert not (tmp_path / "model").exists()
 
 
-def test_threshold_maximises_f1_on_validation():
-    y = np.array([0, 0, 0, 0, 1, 1])
-    scores = np.array([0.1, 0.2, 0.3, 0.6, 0.5, 0.9])
-    # At 0.5: precision 2/3, recall 1 (F1 0.8) beats 0.9 (F1 0.667) and 0.6 (F1 0.5).
-    assert train.choose_threshold(y, scores) == 0.5
-
-
 def test_training_is_deterministic(data_dir, tmp_path):
     a = train_model(data_dir, tmp_path / "a", ["--shadows", "1"])
     b = train_model(data_dir, tmp_path / "b", ["--shadows", "1"])
     ma, mb = (json.loads((m / "metadata.json").read_text()) for m in (a, b))
     assert ma["threshold"] == mb["threshold"]
     assert ma["training_metrics"]["validation_pr_auc"] == mb["training_metrics"]["validation_pr_auc"]
+
+
+def test_metadata_lists_every_candidate_and_the_choice(model_dir):
+    from pipeline_src.model import FAMILIES, TIE_RATIO
+
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    selection = metadata["model_selection"]
+    assert [c["family"] for c in selection["candidates"]] == list(FAMILIES)
+    figures = {c["family"]: c["pr_auc"] for c in selection["candidates"]}
+    best = max(figures.values())
+    assert selection["family"] == metadata["model_family"] == next(
+        f for f in FAMILIES if figures[f] >= TIE_RATIO * best)
+    # The validation figures are the chosen family's out-of-fold scores'.
+    assert metadata["training_metrics"]["validation_pr_auc"] == figures[selection["family"]]
+    assert ("scorecard" in metadata) == (selection["family"] == "scorecard")
+
+
+def test_a_hyperparameter_pins_the_family(data_dir, tmp_path):
+    model = train_model(data_dir, tmp_path, ["--model-family", "logistic"])
+    metadata = json.loads((model / "metadata.json").read_text())
+    assert metadata["model_family"] == "logistic" and metadata["estimator"] == "Pipeline"
+    assert [c["family"] for c in metadata["model_selection"]["candidates"]] == ["logistic"]
+    assert metadata["model_selection"]["rule"] == "pinned by --model-family logistic"
