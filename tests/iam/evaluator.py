@@ -205,6 +205,17 @@ def _matching(policies: Iterable[Policy], request: Request, effect: str, **kw):
                 yield policy.name, stmt.get("Sid", "")
 
 
+def _explicit_deny(request: Request, identity: Sequence[Policy], resource_like: Sequence[Policy],
+                   *, root_means_account: bool) -> Optional[Decision]:
+    """An explicit Deny in any applicable policy wins over every Allow."""
+    denies = list(_matching(identity, request, "Deny"))
+    denies += list(_matching(resource_like, request, "Deny", resource_policy=True,
+                             root_means_account=root_means_account))
+    if denies:
+        return Decision(False, f"explicit deny in {denies[0][0]} {denies[0][1]}")
+    return None
+
+
 def evaluate(request: Request, *, identity: Sequence[Policy] = (),
              resource: Sequence[Policy] = (), key_policy: Optional[Policy] = None) -> Decision:
     """The decision for one request in one account.
@@ -216,11 +227,9 @@ def evaluate(request: Request, *, identity: Sequence[Policy] = (),
     if request.action.lower().startswith("kms:") and key_policy is None:
         raise UnsupportedPolicy(f"{request.action} needs the key policy of {request.resource}")
     resource_like = list(resource) + ([key_policy] if key_policy else [])
-    denies = list(_matching(identity, request, "Deny"))
-    denies += list(_matching(resource_like, request, "Deny", resource_policy=True,
-                             root_means_account=False))
-    if denies:
-        return Decision(False, f"explicit deny in {denies[0][0]} {denies[0][1]}")
+    denied = _explicit_deny(request, identity, resource_like, root_means_account=False)
+    if denied:
+        return denied
     identity_allows = tuple(_matching(identity, request, "Allow"))
     if key_policy is not None:
         direct = tuple(_matching([key_policy], request, "Allow", resource_policy=True,
@@ -261,11 +270,9 @@ def evaluate_cross_account(request: Request, *, identity: Sequence[Policy],
     if not resource_like:
         return Decision(False, "no resource policy: another account's principal is never "
                                "allowed")
-    denies = list(_matching(identity, request, "Deny"))
-    denies += list(_matching(resource_like, request, "Deny", resource_policy=True,
-                             root_means_account=True))
-    if denies:
-        return Decision(False, f"explicit deny in {denies[0][0]} {denies[0][1]}")
+    denied = _explicit_deny(request, identity, resource_like, root_means_account=True)
+    if denied:
+        return denied
     identity_allows = tuple(_matching(identity, request, "Allow"))
     resource_allows = tuple(_matching(resource_like, request, "Allow", resource_policy=True,
                                       root_means_account=True))
