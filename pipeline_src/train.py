@@ -31,9 +31,15 @@ if __package__ in (None, ""):
 
 from pipeline_src.contract import (ContractError, categorical_mask, encode,  # noqa: E402
                                    feature_names, label_name)
-from pipeline_src.model import FAMILIES  # noqa: E402
 
 SEED = 42
+
+# The model families pipeline_src.model builds, simplest first: the order ties are broken in. The
+# scorecard is a dozen readable cuts, the logistic regression one weight per encoded column, the
+# gradient boosting a hundred shallow trees, the random forest a hundred deep ones. Declared here,
+# not in model.py, because synth checks the `model-family` hyperparameter (infra/config.py imports
+# this module) and must not need numpy or scikit-learn (the cdktn environment has neither).
+FAMILIES = ("scorecard", "logistic", "hist_gradient_boosting", "random_forest")
 
 
 class TrainingFailure(Exception):

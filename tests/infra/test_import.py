@@ -20,3 +20,17 @@ def test_importing_infra_has_no_side_effects():
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"env": [], "provider": False, "jsii": False}
+
+
+def test_synth_needs_no_ml_stack():
+    """The app and its config check import no numpy, pandas or scikit-learn: the cdktn
+    environment (envs/cdktn) has none of them, and loading them would slow every synth. The
+    `model-family` hyperparameter's choices are checked at synth, so they are declared where
+    train.py can give them without importing pipeline_src.model."""
+    probe = ("import json, sys; import infra.app, infra.config; "
+             "print(json.dumps(sorted(m for m in ('numpy', 'pandas', 'sklearn', 'scipy') "
+             "if m in sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
