@@ -68,10 +68,16 @@ cdktn-setup: .venv-cdktn/.installed
 local: setup-run
 	$(RUN_PY) main.py run-local --workdir .work/local-run
 
-## The whole test suite (what CI runs), then the deploy Lambda's tests on its own runtime.
-test: setup cli-setup checkov-setup cdktn-setup container-setup
-	$(PY) -m pytest
-	$(MAKE) test-lambda
+## The whole test suite (what CI runs) and, beside it on the other core, the deploy Lambda's tests
+## on its own runtime (their output follows the suite's; both must pass). They share no files:
+## each pytest has its own temporary folders and the Lambda's tests use moto in-process.
+test: setup cli-setup checkov-setup cdktn-setup container-setup .venv-lambda/.installed
+	@mkdir -p .work
+	$(MAKE) --no-print-directory test-lambda > .work/test-lambda.log 2>&1 & lambda=$$!; \
+	$(PY) -m pytest; suite=$$?; \
+	wait $$lambda; lambda_status=$$?; \
+	echo "---- make test-lambda (python3.13), run beside the suite ----"; cat .work/test-lambda.log; \
+	test $$suite -eq 0 && test $$lambda_status -eq 0
 
 ## The Lambda's runtime, python3.13 with the runtime's boto3 (envs/lambda-py313): its tests only;
 ## tests marked infra need the CDKTF app and run in the project environment.
