@@ -53,6 +53,17 @@ def model_dir(data_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def capture_model_dir(tmp_path_factory) -> Path:
+    """The model sample_capture trains when given none (its 50k-row reference sample, the
+    entry point's defaults), trained once per session and passed to it with --model."""
+    from pipeline_src.sample_capture import reference_model
+
+    out = tmp_path_factory.mktemp("capture-model")
+    reference_model(out, None)
+    return out / "model"
+
+
+@pytest.fixture(scope="session")
 def scorecard_model_dir(data_dir, tmp_path_factory) -> Path:
     return train_model(data_dir, tmp_path_factory.mktemp("scorecard"),
                        ["--model-family", "scorecard"])

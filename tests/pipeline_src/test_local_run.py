@@ -1,4 +1,8 @@
+import contextlib
+import io
 import json
+
+import pytest
 
 from pipeline_src import local_run
 
@@ -22,17 +26,29 @@ def test_local_run_passes_the_gate_on_the_sample_data(tmp_path, capsys):
     assert (tmp_path / "opt_ml" / "output" / "success").is_file()
 
 
-def test_local_run_exits_1_when_the_gate_fails(tmp_path, noise_train_csv, capsys, splits):
+@pytest.fixture(scope="module")
+def noise_run(splits, tmp_path_factory):
+    """One run on the 20k-row data set with its labels shuffled, gzip-compressed: (exit code,
+    stdout, stderr, data file, row count, workdir). Two behaviours, one training."""
     import numpy as np
     import pandas as pd
 
     df = pd.concat(list(splits.values()), ignore_index=True)
     df["is_fraud"] = np.random.RandomState(1).permutation(df["is_fraud"].to_numpy())
-    data = tmp_path / "noise.csv"
-    df.to_csv(data, index=False)
-    assert local_run.main(["--data", str(data), "--workdir", str(tmp_path / "w")]) == 1
-    assert "gate: FAILED: rejected: " in capsys.readouterr().out
-    assert json.loads((tmp_path / "w" / "evaluation.json").read_text())["passed"] is False
+    tmp = tmp_path_factory.mktemp("noise-run")
+    data = tmp / "noise.csv.gz"
+    df.to_csv(data, index=False, compression={"method": "gzip", "mtime": 0})
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = local_run.main(["--data", str(data), "--workdir", str(tmp / "w")])
+    return code, out.getvalue(), err.getvalue(), data, len(df), tmp / "w"
+
+
+def test_local_run_exits_1_when_the_gate_fails(noise_run):
+    code, out, err, _, _, workdir = noise_run
+    assert code == 1, err
+    assert "gate: FAILED: rejected: " in out
+    assert json.loads((workdir / "evaluation.json").read_text())["passed"] is False
 
 
 def test_local_run_exits_2_on_a_contract_breach(tmp_path, splits, capsys):
@@ -56,16 +72,12 @@ def test_local_run_exits_2_on_too_few_frauds(tmp_path, splits, capsys):
         "in every part needs at least 5 of each")
 
 
-def test_local_run_reads_gzip_compressed_data(tmp_path, splits, capsys):
+def test_local_run_reads_gzip_compressed_data(noise_run):
     import pandas as pd
 
-    df = pd.concat(list(splits.values()), ignore_index=True)
-    data = tmp_path / "train.csv.gz"
-    df.to_csv(data, index=False, compression={"method": "gzip", "mtime": 0})
-    code = local_run.main(["--data", str(data), "--workdir", str(tmp_path / "w")])
-    assert code in (0, 1), capsys.readouterr().err  # gated, whichever way the gate went
-    evaluation = json.loads((tmp_path / "w" / "evaluation.json").read_text())
+    _, _, _, data, rows, workdir = noise_run
+    evaluation = json.loads((workdir / "evaluation.json").read_text())
     assert evaluation["data"] == str(data)
     # Every row was read and split: the split files hold the whole data set.
-    parts = [pd.read_csv(p) for p in sorted((tmp_path / "w" / "data").glob("*.csv"))]
-    assert len(parts) == 3 and sum(len(p) for p in parts) == len(df)
+    parts = [pd.read_csv(p) for p in sorted((workdir / "data").glob("*.csv"))]
+    assert len(parts) == 3 and sum(len(p) for p in parts) == rows

@@ -18,10 +18,11 @@ pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="session")
-def clean(tmp_path_factory):
+def clean(tmp_path_factory, capture_model_dir):
     out = tmp_path_factory.mktemp("clean-capture")
     assert sample_capture.main(["--out", str(out), "--rows", "12000", "--seed", "7",
-                                "--start", START, "--max-batch", "25"]) == 0
+                                "--start", START, "--max-batch", "25",
+                                "--model", str(capture_model_dir)]) == 0
     return out
 
 

@@ -31,11 +31,11 @@ def monitor_environment(**overrides):
 
 
 @pytest.fixture(scope="module")
-def shifted_capture(tmp_path_factory):
+def shifted_capture(tmp_path_factory, capture_model_dir):
     out = tmp_path_factory.mktemp("capture")
     assert sample_capture.main(["--out", str(out), "--rows", "1500", "--seed", "9",
                                 "--start", "2026-11-22T06:00", "--endpoint", ENDPOINT,
-                                "--shift", "amount=1.5"]) == 0
+                                "--shift", "amount=1.5", "--model", str(capture_model_dir)]) == 0
     return out
 
 
