@@ -122,10 +122,9 @@ def run(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipeline_src.cli import option_help
+    from pipeline_src.cli import Parser, option_help
 
-    parser = argparse.ArgumentParser(prog="python main.py monitor-local",
-                                     description=__doc__.splitlines()[0])
+    parser = Parser(prog="python main.py monitor-local", description=__doc__.splitlines()[0])
     parser.add_argument("--capture", required=True, type=Path, metavar="DIR", help=option_help(
         "folder of SageMaker data capture files (*.jsonl, JSON Lines, any depth below it): "
         "the traffic to judge", default="none, required",
@@ -152,7 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    from pipeline_src.cli import UsageError, print_error
+
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print_error(exc)
+        return 2
     if importlib.util.find_spec("evidently") is None:
         # `make run` installs only what synth and run-local need; evidently is the monitor group.
         print("error: monitor-local needs evidently (dependency group `monitor`), which `make run` "

@@ -17,7 +17,6 @@ the reference sample unless --model is given). Exit 2 on bad input.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -162,8 +161,10 @@ def parse_start(text):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline_src.sample_capture",
-                                     description=__doc__.splitlines()[0])
+    from pipeline_src.cli import Parser, UsageError, print_error
+
+    parser = Parser(prog="python -m pipeline_src.sample_capture",
+                    description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
@@ -173,7 +174,11 @@ def main(argv=None) -> int:
     parser.add_argument("--hours", type=int, default=1)
     parser.add_argument("--max-batch", type=int, default=4, help="rows per request: 1..B")
     parser.add_argument("--model", type=Path, help="a model folder (model.joblib, metadata.json)")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print_error(exc)
+        return 2
     try:
         from pipeline_src.contract import validate_frame
         from pipeline_src.model_io import ModelLoadError

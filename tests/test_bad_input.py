@@ -324,6 +324,13 @@ CASES = [
     Case("--max-chars negative", ["diff", "--plan", "{tmp}/p.json", "--max-chars", "-1"], 2,
          "--max-chars -1: at least 1000", files={"p.json": json.dumps(PLAN)}),
     # ---- teardown ----
+    # ---- monitor-local: command line ----
+    Case("monitor-local without its folders", ["monitor-local"], 2,
+         "the following arguments are required: --capture, --reference "
+         "(see python main.py monitor-local --help)"),
+    Case("monitor-local unknown option", ["monitor-local", "--capture", "{tmp}", "--reference",
+                                          "{tmp}/r.csv", "--window", "1"], 2,
+         "unrecognized arguments: --window 1 (see python main.py monitor-local --help)"),
     Case("no --env", ["teardown"], 2, "the following arguments are required: --env"),
     Case("unknown environment", ["teardown", "--env", "qa"], 2,
          "environment 'qa': no such environment; available: dev, prod"),
