@@ -324,6 +324,76 @@ class StateBackendConfig(Settings):
     use_lockfile: bool = Field(True, description="S3-native state locking")
 
 
+# --- the pipeline's source ----------------------------------------------------------------------
+# Limits from the CodePipeline and CodeConnections service models (botocore, tests/infra/
+# test_config_source.py reads them): GitFilePathFilterCriteria.includes 1-8 patterns of 1-255
+# characters; GitConfiguration.push/pullRequest at most 3 filters.
+MAX_TRIGGER_PATHS = 8
+TRIGGER_PATTERN_MAX = 255
+# GitHub: an owner is 1-39 letters, digits or single inner hyphens; a repository name letters,
+# digits, '.', '_' or '-' (not "." or "..").
+_REPOSITORY = r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}/(?!\.\.?$)[A-Za-z0-9._-]{1,100}"
+# git check-ref-format: no "..", "@{", "//", control characters, space, ~ ^ : ? * [ \\; not
+# starting with "-" or "/", not ending with "/", "." or ".lock". A trigger branch filter takes
+# glob patterns, but the source action's BranchName is one branch, so no pattern characters.
+_BRANCH = (r"(?!-)(?!/)(?!.*\.\.)(?!.*@\{)(?!.*//)(?!.*/\.)(?!.*\.lock$)(?!.*[/.]$)"
+           r"[^\x00-\x20\x7f~^:?*\[\\]{1,255}")
+# Connections are regional; both service prefixes exist since the CodeStar Connections rename
+# (https://docs.aws.amazon.com/dtconsole/latest/userguide/rename.html).
+CONNECTION_SERVICES = ("codeconnections", "codestar-connections")
+_CONNECTION_ARN = (r"arn:aws(?:-cn|-us-gov)?:(codeconnections|codestar-connections):"
+                   f"({_REGION}):" r"(\d{12}):connection/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
+                   r"[0-9a-f]{4}-[0-9a-f]{12}")
+CONNECTION_ARN_PATTERN = re.compile(_CONNECTION_ARN)
+
+RepositoryId = Annotated[str, Field(json_schema_extra={"pattern": f"^{_REPOSITORY}$"}),
+                         _matches(_REPOSITORY, "is not a GitHub repository id; expected "
+                                  "owner/name, e.g. my-org/fraud-mlops")]
+BranchName = Annotated[str, Field(json_schema_extra={"pattern": f"^{_BRANCH}$"}),
+                       _matches(_BRANCH, "is not a git branch name (git check-ref-format: no "
+                                "spaces, '..', '~^:?*[\\', no leading '-' or '/')")]
+FilePathPattern = Annotated[str, Field(min_length=1, max_length=TRIGGER_PATTERN_MAX,
+                                       json_schema_extra={"pattern": r"^[^/\s]"}),
+                            _matches(r"[^/\s].*", "is not a repository file path pattern "
+                                     "(relative to the repository root, e.g. pipeline_src/**)")]
+ConnectionArn = Annotated[str, Field(json_schema_extra={"pattern": f"^{_CONNECTION_ARN}$"}),
+                          _matches(_CONNECTION_ARN, "is not a connection ARN; expected arn:aws:"
+                                   "codeconnections:<region>:<account>:connection/<uuid>")]
+
+
+class SourceConfig(Settings):
+    """Where the pipeline's code comes from: the zip Terraform uploads (s3), or a GitHub branch
+    through a CodeConnections connection (github)."""
+
+    type: Literal["s3", "github"] = Field(
+        "s3", description="`s3`: the pipeline_src zip each deploy uploads starts the pipeline "
+                          "(no manual step); `github`: pushes to `branch` that touch "
+                          "`file_paths` start it")
+    repository: Optional[RepositoryId] = Field(
+        None, description="github: the repository, `owner/name` (its root holds pipeline_src/)")
+    branch: BranchName = Field("main", description="github: the branch that trains and deploys")
+    file_paths: Annotated[list[FilePathPattern],
+                          Field(min_length=1, max_length=MAX_TRIGGER_PATHS)] = Field(
+        ["pipeline_src/**"], description="github: a push starts the pipeline only when it "
+                                         "changes a file matching one of these glob patterns")
+    connection_arn: Optional[ConnectionArn] = Field(
+        None, description="github: an AVAILABLE connection to use; unset: the stack creates one "
+                          "(PENDING until its handshake is completed in the console)")
+    @model_validator(mode="after")
+    def _fields_of_the_type(self):
+        github_only = sorted(self.model_fields_set - {"type"})
+        if self.type == "s3" and github_only:
+            raise rule(github_only[0], "applies to type \"github\" only; this source is "
+                       "\"s3\"")
+        if self.type == "github" and self.repository is None:
+            raise rule("repository", "required when type is \"github\" (owner/name)")
+        return self
+
+    @property
+    def is_github(self) -> bool:
+        return self.type == "github"
+
+
 def _tags(value: Any) -> Any:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -354,6 +424,8 @@ class EnvironmentConfig(Settings):
         default_factory=_default_stages, description=(
             "deploy stages in pipeline order (see `stages[].*`); default: staging, then prod "
             "after a manual approval"))
+    source: SourceConfig = Field(default_factory=SourceConfig,
+                                 description="where the pipeline's code comes from")
     alarms: AlarmConfig = Field(default_factory=AlarmConfig,
                                 description="rollback alarms of each endpoint")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig,
@@ -402,6 +474,18 @@ class EnvironmentConfig(Settings):
                 raise rule(f"stages.{index}.account_id",
                            f"{stage.account_id!r} is another account, so the environment's "
                            "account_id (the tooling account the pipeline runs in) must be set")
+        return self
+
+    @model_validator(mode="after")
+    def _source_in_region(self):
+        # A source action runs in the pipeline's region (CodePipeline User Guide, "Add a
+        # cross-Region action": source actions cannot be cross-Region), and a connection is a
+        # regional resource named by its ARN.
+        arn = self.source.connection_arn
+        if arn is not None and arn.split(":")[3] != self.region:
+            raise rule("source.connection_arn", f"is in region {arn.split(':')[3]!r}, not the "
+                       f"pipeline's region {self.region!r}; a source action cannot use a "
+                       "connection of another region")
         return self
 
     def is_remote(self, stage: "StageConfig") -> bool:

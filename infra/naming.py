@@ -17,6 +17,8 @@ from lambda_deploy.settings import DEFAULT_VARIANT, SAGEMAKER_NAME_MAX, SAGEMAKE
 IAM_ROLE_NAME_MAX = 64
 BUCKET_NAME_MAX = 63
 LAMBDA_NAME_MAX = 64
+# CodeConnections ConnectionName: 1-32 characters (its service model, botocore).
+CONNECTION_NAME_MAX = 32
 # Worst case of the training job suffix: -train-YYYYmmddHHMMSS-<rev:8>.
 TRAINING_SUFFIX_BUDGET = len("-20261122T024900-abcdef12")
 
@@ -91,6 +93,11 @@ class Names:
         return f"{self.prefix}-pipeline"
 
     @property
+    def connection(self) -> str:
+        """The CodeConnections connection the stack creates for a GitHub source."""
+        return f"{self.prefix}-github"
+
+    @property
     def topic(self) -> str:
         return f"{self.prefix}-notifications"
 
@@ -152,6 +159,9 @@ class Names:
                    for p in self.ROLE_PURPOSES]
         checks.append((f"Lambda name {self.deploy_function!r}", len(self.deploy_function),
                        LAMBDA_NAME_MAX))
+        if self.config.source.is_github and self.config.source.connection_arn is None:
+            checks.append((f"connection name {self.connection!r}", len(self.connection),
+                           CONNECTION_NAME_MAX))
         stages = self.config.stage_names
         sagemaker_names = [self.model_package_group] + [self.endpoint(s) for s in stages]
         checks += [(f"SageMaker name {n!r}", len(n), SAGEMAKER_NAME_MAX) for n in sagemaker_names]

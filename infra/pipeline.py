@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Union
 
 from constructs import Construct
 from cdktf_cdktf_provider_aws.codepipeline import (
@@ -14,6 +15,7 @@ from infra.artifact_store import ArtifactStore
 from infra.encryption import EncryptionKey
 from infra.environment import DeploymentTarget
 from infra.iam import service_role, statement
+from infra.source import GitHubSource, PipelineSource
 
 SOURCE_ARTIFACT = "SourceOutput"
 TRAIN_ARTIFACT = "TrainOutput"
@@ -25,7 +27,7 @@ class PipelineInputs:
     target: DeploymentTarget
     store: ArtifactStore
     key: EncryptionKey
-    source_key: str
+    source: Union[PipelineSource, GitHubSource]
     train_project: str
     train_project_arn: str
     test_project: str
@@ -78,6 +80,16 @@ def deploy_stages(target: DeploymentTarget, deploy_function: str,
     return stages
 
 
+def _build_configuration(project: str, source) -> dict:
+    """A CodeBuild action's configuration; with a git source, the revision the build runs on
+    (the source action's output variables) as environment variables."""
+    configuration = {"ProjectName": project}
+    variables = source.build_variables()
+    if variables:
+        configuration["EnvironmentVariables"] = json.dumps(variables)
+    return configuration
+
+
 class Pipeline(Construct):
     def __init__(self, scope: Construct, id_: str, *, inputs: PipelineInputs) -> None:
         super().__init__(scope, id_)
@@ -91,8 +103,7 @@ class Pipeline(Construct):
             self, "role", name=names.role("codepipeline"), service="codepipeline.amazonaws.com",
             account_id=target.account_id, description="Runs the MLOps pipeline",
             policies={"pipeline": [
-                store.read(inputs.source_key, sid="ReadSourceObject", versions=True),
-                store.check_versioning(),
+                *inputs.source.pipeline_grants(store),
                 # The source action writes its output; the deploy step reads its input with
                 # the artifact credentials CodePipeline derives from this role.
                 store.read_write(f"{names.pipeline_artifact_prefix}/*",
@@ -112,15 +123,13 @@ class Pipeline(Construct):
                 location=bucket_name, type="S3",
                 encryption_key=CodepipelineArtifactStoreEncryptionKey(id=key.key_arn,
                                                                       type="KMS"))],
+            trigger=inputs.source.triggers(),
             stage=[
-                CodepipelineStage(name="Source", action=[_action(
-                    "Source", "Source", "S3",
-                    {"S3Bucket": bucket_name, "S3ObjectKey": inputs.source_key,
-                     # EventBridge (PipelineTrigger) starts executions; no polling.
-                     "PollForSourceChanges": "false"},
-                    outputs=[SOURCE_ARTIFACT], namespace="SourceVariables")]),
+                CodepipelineStage(name="Source",
+                                  action=[inputs.source.action(SOURCE_ARTIFACT)]),
                 CodepipelineStage(name="Train", action=[_action(
-                    "Train", "Build", "CodeBuild", {"ProjectName": inputs.train_project},
+                    "Train", "Build", "CodeBuild",
+                    _build_configuration(inputs.train_project, inputs.source),
                     inputs=[SOURCE_ARTIFACT], outputs=[TRAIN_ARTIFACT])]),
                 CodepipelineStage(name="Test", action=[_action(
                     "EvaluateAndGate", "Test", "CodeBuild",

@@ -26,7 +26,7 @@ from infra.notifications import Notifications
 from infra.packaging import ZipArchive
 from infra.pipeline import Pipeline, PipelineInputs
 from infra.retraining import RetrainingInputs, RetrainingTriggers
-from infra.source import PipelineSource, PipelineTrigger
+from infra.source import GitHubSource, PipelineSource, PipelineTrigger
 
 
 class MlopsStack(TerraformStack):
@@ -61,8 +61,11 @@ class MlopsStack(TerraformStack):
                                    stages=local) if local else None
         if config.remote_accounts:
             registry.share_with([target.in_account(a) for a in config.remote_accounts])
+        # The zip is uploaded whatever the pipeline's source: the monitor job runs from it.
         source = PipelineSource(self, "source", archive=source_zip,
                                 bucket_name=store.bucket_name, key_arn=key.key_arn)
+        github = GitHubSource(self, "github", target=target) if config.source.is_github \
+            else None
         build_inputs = BuildInputs(target=target, store=store, key=key, registry=registry,
                                    training_role=training_role)
         train = TrainingBuild(self, "train", inputs=build_inputs)
@@ -75,13 +78,15 @@ class MlopsStack(TerraformStack):
             alarm_arns=alarm_arns,
             smoke_test_csv=smoke_test_csv))
         pipeline = Pipeline(self, "pipeline", inputs=PipelineInputs(
-            target=target, store=store, key=key, source_key=source.object_key,
+            target=target, store=store, key=key, source=github or source,
             train_project=train.project_name, train_project_arn=train.project_arn,
             test_project=test.project_name, test_project_arn=test.project_arn,
             deploy_function=deploy.function_name, deploy_function_arn=deploy.function_arn,
             topic_arn=notifications.topic_arn))
-        PipelineTrigger(self, "source_trigger", target=target, bucket_name=store.bucket_name,
-                        object_key=source.object_key, pipeline_arn=pipeline.pipeline_arn)
+        if github is None:
+            PipelineTrigger(self, "source_trigger", target=target,
+                            bucket_name=store.bucket_name, object_key=source.object_key,
+                            pipeline_arn=pipeline.pipeline_arn)
         notifications.notify_failed_executions(target=target,
                                                pipeline_name=pipeline.pipeline_name)
         monitor = MonitoringJob(self, "monitoring", inputs=MonitoringInputs(
@@ -115,6 +120,12 @@ class MlopsStack(TerraformStack):
                 "Upload delayed labels (inference_id,row,is_fraud CSV) here"),
             "dashboard_name": (names.dashboard, "CloudWatch dashboard of this environment"),
         }
+        if github is not None:
+            outputs["source_connection_arn"] = (
+                github.connection_arn,
+                "GitHub connection of the Source action. Created PENDING: complete it once in "
+                "the console (Developer Tools > Settings > Connections > Update pending "
+                "connection); the pipeline does not start until it is AVAILABLE")
         for output_id, (value, description) in outputs.items():
             TerraformOutput(self, output_id, value=value, description=description)
 

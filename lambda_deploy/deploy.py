@@ -22,6 +22,9 @@ CREATED_BY_DEPLOY = "deploy-step"
 TAG_PACKAGE_ARN = "mlops:model-package-arn"
 TAG_JOB_ID = "mlops:codepipeline-job"
 TAG_DEPLOYED_AT = "mlops:deployed-at"
+# The git commit the served model was trained from (a GitHub-sourced pipeline's packages carry
+# it); absent when the package records none.
+TAG_SOURCE_COMMIT = "mlops:source-commit"
 # Set on an endpoint config when its job ended: "succeeded" or "failed". A token naming a
 # finished deployment is stale.
 TAG_OUTCOME = "mlops:outcome"
@@ -65,6 +68,14 @@ def ownership_tags(settings: Settings, stage: str) -> list[dict]:
             {"Key": TAG_CREATED_BY, "Value": CREATED_BY_DEPLOY}]
 
 
+def origin_tags(package: ModelPackage, job_id: str) -> list[dict]:
+    """Where a Model/EndpointConfig came from: its package, the job, and the package's commit."""
+    tags = [{"Key": TAG_PACKAGE_ARN, "Value": package.arn}, {"Key": TAG_JOB_ID, "Value": job_id}]
+    if package.commit:
+        tags.append({"Key": TAG_SOURCE_COMMIT, "Value": package.commit})
+    return tags
+
+
 def _is_missing(exc: ClientError) -> bool:
     error = exc.response.get("Error", {})
     return error.get("Code") == "ValidationException" and "not find" in error.get("Message", "")
@@ -94,9 +105,7 @@ def create_model(name: str, package: ModelPackage, settings: Settings, stage: St
             # No network for the served container: the model carries its code and the container
             # installs it with no package index (pipeline_src.jobs.common.serving_environment).
             EnableNetworkIsolation=True,
-            Tags=ownership_tags(settings, stage.stage)
-            + [{"Key": TAG_PACKAGE_ARN, "Value": package.arn},
-               {"Key": TAG_JOB_ID, "Value": job_id}],
+            Tags=ownership_tags(settings, stage.stage) + origin_tags(package, job_id),
         )
     except ClientError as exc:
         if _already_exists(exc):
@@ -119,8 +128,7 @@ def endpoint_config_request(name: str, settings: Settings, stage: StageSettings,
             "InitialVariantWeight": variant.weight,
         } for variant in stage.variants],
         "KmsKeyId": stage.kms_key_arn,
-        "Tags": ownership_tags(settings, stage.stage)
-        + [{"Key": TAG_PACKAGE_ARN, "Value": package.arn}, {"Key": TAG_JOB_ID, "Value": job_id}],
+        "Tags": ownership_tags(settings, stage.stage) + origin_tags(package, job_id),
     }
     if stage.data_capture_percent > 0:
         request["DataCaptureConfig"] = {

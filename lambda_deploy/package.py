@@ -11,6 +11,10 @@ from lambda_deploy.settings import Settings, StageSettings
 
 APPROVED = "Approved"
 PENDING = "PendingManualApproval"
+# The package metadata property holding the git commit the model was trained from (written by
+# the train job, pipeline_src/jobs/train.py COMMIT_PROPERTY, which cannot import this package:
+# tests/test_seams.py holds the two names equal). Absent with the S3 source.
+COMMIT_PROPERTY = "source_commit"
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,7 @@ class ModelPackage:
     arn: str
     version: int
     status: str
+    commit: str | None = None
 
 
 def check_package(arn: str, settings: Settings, stage: StageSettings) -> ModelPackage:
@@ -45,4 +50,5 @@ def check_package(arn: str, settings: Settings, stage: StageSettings) -> ModelPa
             f"{' or '.join(allowed)}. Approve a version in the SageMaker model registry "
             "(update-model-package --model-approval-status Approved) and retry this stage, "
             "or re-run the pipeline to train a better one")
-    return ModelPackage(arn=arn, version=version, status=status)
+    commit = (package.get("CustomerMetadataProperties") or {}).get(COMMIT_PROPERTY)
+    return ModelPackage(arn=arn, version=version, status=status, commit=commit or None)

@@ -211,6 +211,20 @@ CASES = [
          config=config_files(dev=with_setting(DEV, "provisioning_role",
                                               "arn:aws:iam::1:role/x")),
          untouched=("out",)),
+    Case("a GitHub repository given as a URL, not owner/name", ["synth", "--env", "prod", *OUT],
+         2, "config/prod.json.source.repository: 'https://github.com/example-org/fraud-mlops' is "
+         "not a GitHub repository id; expected owner/name, e.g. my-org/fraud-mlops",
+         config=config_files(prod=with_setting(PROD, "source.repository",
+                                               "https://github.com/example-org/fraud-mlops")),
+         untouched=("out",)),
+    Case("a connection named by its name, not its ARN", ["synth", "--env", "prod", *OUT], 2,
+         "config/prod.json.source.connection_arn: 'arn:aws:codestar-connections:eu-west-1:"
+         "111111111111:connection/fraud-github' is not a connection ARN; expected arn:aws:"
+         "codeconnections:<region>:<account>:connection/<uuid>",
+         config=config_files(prod=with_setting(
+             PROD, "source.connection_arn",
+             "arn:aws:codestar-connections:eu-west-1:111111111111:connection/fraud-github")),
+         untouched=("out",)),
     Case("name in the file differs from the file name", ["synth", "--env", "dev", *OUT], 2,
          "config/dev.json.name: 'prod' must match the file name 'dev'",
          config=config_files(dev=with_setting(DEV, "name", "prod")), untouched=("out",)),

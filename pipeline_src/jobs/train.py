@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tarfile
 import tempfile
@@ -30,6 +31,18 @@ REQUIRED = (
 )
 TERMINAL = ("Completed", "Failed", "Stopped")
 CODE_CHANNEL_DIR = "/opt/ml/input/data/code"
+# What the pipeline tells this job about the revision it builds, when its source is a git
+# repository: environment variable -> the source action's output variable (infra passes
+# #{SourceVariables.<variable>} in the Train action's EnvironmentVariables). With the S3 source
+# none is set; the revision is then CodeBuild's resolved source version (the object version).
+SOURCE_VARIABLES = {"SOURCE_COMMIT": "CommitId", "SOURCE_REPOSITORY": "FullRepositoryName",
+                    "SOURCE_BRANCH": "BranchName"}
+# The commit and repository, as the training job's environment and the package's metadata
+# record them.
+COMMIT_PROPERTY = "source_commit"
+REPOSITORY_PROPERTY = "source_repository"
+BRANCH_PROPERTY = "source_branch"
+_GIT_COMMIT = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 METRIC_NAMES = ("validation_roc_auc", "validation_pr_auc", "validation_precision",
                 "validation_recall", "validation_f1")
 
@@ -58,6 +71,25 @@ def parse_tags(text: str) -> list[dict]:
     return [{"Key": k, "Value": v} for k, v in sorted(value.items())]
 
 
+def source_of(environ) -> dict:
+    """{commit, repository, branch} the pipeline passed (SOURCE_VARIABLES), empty with the S3
+    source. A commit that is not a git object name is refused: it would be recorded as one."""
+    source = {}
+    for env, key in (("SOURCE_COMMIT", COMMIT_PROPERTY), ("SOURCE_REPOSITORY",
+                                                         REPOSITORY_PROPERTY),
+                     ("SOURCE_BRANCH", BRANCH_PROPERTY)):
+        value = environ.get(env, "").strip()
+        if value:
+            source[key] = value
+    commit = source.get(COMMIT_PROPERTY)
+    if commit is not None and not _GIT_COMMIT.fullmatch(commit):
+        raise SettingsError(f"SOURCE_COMMIT={commit[:80]!r} is not a git commit id (40 or 64 "
+                            "lowercase hex digits)")
+    if source and commit is None:
+        raise SettingsError("SOURCE_REPOSITORY/SOURCE_BRANCH set without SOURCE_COMMIT")
+    return source
+
+
 def check_data(s3, data_uri: str, workdir: Path) -> dict:
     """Download every split and check it against the contract before anything is started.
     Returns each split's S3 object version (the bucket is versioned): the package records them
@@ -77,7 +109,7 @@ def check_data(s3, data_uri: str, workdir: Path) -> dict:
 
 
 def training_job_request(settings: dict, name: str, hyperparameters: dict, image: str,
-                         source_uri: str) -> dict:
+                         source_uri: str, source: dict | None = None) -> dict:
     """CreateTrainingJob request, with script-mode settings as the SageMaker SDK passes them."""
     data_uri = settings["DATA_S3_URI"]
     kms = settings["KMS_KEY_ARN"]
@@ -121,6 +153,10 @@ def training_job_request(settings: dict, name: str, hyperparameters: dict, image
         "EnableNetworkIsolation": True,
         "EnableInterContainerTrafficEncryption": True,
         "Tags": parse_tags(settings["TRAINING_JOB_TAGS"]),
+        # The commit the job trained from, in its description (DescribeTrainingJob returns it);
+        # the entry point does not read it.
+        **({"Environment": {f"MLOPS_{k.upper()}": v for k, v in sorted(source.items())}}
+           if source else {}),
     }
 
 
@@ -157,10 +193,14 @@ def read_model_metadata(s3, model_data_url: str, workdir: Path) -> dict:
 
 def model_package_request(settings: dict, name: str, model_data_url: str, source_uri: str,
                           inference_image: str, metrics_uri: str, metadata: dict,
-                          revision: str, data_versions: dict | None = None) -> dict:
+                          revision: str, data_versions: dict | None = None,
+                          source: dict | None = None) -> dict:
     metrics = metadata.get("training_metrics", {})
     properties = {
         "source_revision": revision,
+        # The commit, repository and branch of a git source (the deploy step tags the endpoint
+        # config with the commit).
+        **(source or {}),
         "data_location": settings["DATA_S3_URI"],
         "training_job_name": name,
         # The code that trained it; the model artifact carries the serving part (code/).
@@ -214,7 +254,9 @@ def run_job(output_dir: Path, environ=None, session=None, now=None, poll_seconds
         raise SettingsError(f"SKLEARN_FRAMEWORK_VERSION is {settings['SKLEARN_FRAMEWORK_VERSION']} "
                             f"but pipeline_src is pinned to {SKLEARN_FRAMEWORK_VERSION}")
     hyperparameters = parse_hyperparameters(settings["HYPERPARAMETERS"])
-    revision = environ.get("CODEBUILD_RESOLVED_SOURCE_VERSION", "").strip() or "local"
+    source = source_of(environ)
+    revision = (source.get(COMMIT_PROPERTY)
+                or environ.get("CODEBUILD_RESOLVED_SOURCE_VERSION", "").strip() or "local")
     session = session or boto3.session.Session(region_name=settings["AWS_REGION"])
     s3, sm = common.clients(session, "s3", "sagemaker")
     region = settings["AWS_REGION"]
@@ -233,7 +275,7 @@ def run_job(output_dir: Path, environ=None, session=None, now=None, poll_seconds
         inference_image = image_uri(region, "inference", first_inference_type)
 
         request = training_job_request(settings, name, hyperparameters, training_image,
-                                       source_prefix)
+                                       source_prefix, source)
         aws_call(sm, "CreateTrainingJob", **request)
         print(f"started training job {name} ({training_image})")
         timeout = request["StoppingCondition"]["MaxRuntimeInSeconds"] + 3600
@@ -251,7 +293,7 @@ def run_job(output_dir: Path, environ=None, session=None, now=None, poll_seconds
                             settings["KMS_KEY_ARN"], "application/json")
         package = aws_call(sm, "CreateModelPackage", **model_package_request(
             settings, name, model_data_url, source_uri, inference_image, metrics_uri, metadata,
-            revision, data_versions))
+            revision, data_versions, source))
 
     arn = package["ModelPackageArn"]
     common.write_json(output_dir / "model_package.json", {

@@ -129,6 +129,18 @@ CODEPIPELINE_S3_SOURCE_DOC = ("https://docs.aws.amazon.com/codepipeline/latest/u
                               "action-reference-S3.html (Service role permissions: S3 source "
                               "action: s3:GetObject, s3:GetObjectVersion, "
                               "s3:GetBucketVersioning)")
+CODEPIPELINE_CONNECTION_DOC = (
+    "https://docs.aws.amazon.com/codepipeline/latest/userguide/"
+    "action-reference-CodestarConnectionSource.html (CodeStarSourceConnection: service role "
+    "permissions: UseConnection on the connection the action names) and "
+    "https://docs.aws.amazon.com/dtconsole/latest/userguide/rename.html (\"When specifying a "
+    "resource in the IAM policy, the service prefix needs to match that of the resource\": "
+    "codeconnections:UseConnection for arn:aws:codeconnections:..., codestar-connections: for "
+    "a connection created before the rename)")
+CODEPIPELINE_SOURCE_OUTPUT_DOC = (
+    "https://docs.aws.amazon.com/codepipeline/latest/userguide/"
+    "action-reference-CodestarConnectionSource.html (Output artifacts: CODE_ZIP, a ZIP of the "
+    "repository at the commit, stored in the artifact store like every source action's output)")
 EVENTS_CODEBUILD_DOC = ("https://docs.aws.amazon.com/eventbridge/latest/userguide/"
                         "eb-use-identity-based.html#eb-target-permissions (Permissions required "
                         "for EventBridge to access targets using IAM roles; the CodeBuild "
@@ -384,10 +396,18 @@ def stack_service_needs(model, prefix: str) -> Iterable[ServiceNeed]:
                                 CODEPIPELINE_S3_SOURCE_DOC)
                     yield kms(role, "kms:Decrypt", store_key, f"{why}: reads the source object",
                               S3_KMS_DOC, **{"kms:ViaService": f"s3.{region}.amazonaws.com"})
+                if provider == "CodeStarSourceConnection":
+                    connection = config["ConnectionArn"]
+                    yield _need(role, f"{connection.split(':')[2]}:UseConnection", connection,
+                                f"{why}: fetches {config['FullRepositoryId']} at "
+                                f"{config['BranchName']} through the connection",
+                                CODEPIPELINE_CONNECTION_DOC)
                 for out in action.get("output_artifacts") or []:
-                    if provider == "S3":
+                    if action["category"] == "Source":
                         yield _need(role, "s3:PutObject", artifact(out),
-                                    f"{why}: stores output artifact {out}", CODEPIPELINE_ROLE_DOC)
+                                    f"{why}: stores output artifact {out}",
+                                    CODEPIPELINE_ROLE_DOC if provider == "S3"
+                                    else CODEPIPELINE_SOURCE_OUTPUT_DOC)
                         yield kms(role, "kms:GenerateDataKey", store_key,
                                   f"{why}: encrypts artifact {out}", S3_KMS_DOC,
                                   **{"kms:ViaService": f"s3.{region}.amazonaws.com"})

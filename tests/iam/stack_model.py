@@ -17,6 +17,8 @@ from tests.iam.evaluator import Policy
 
 ACCOUNT = "123456789012"  # moto's default account
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"  # the key id in the jobs' and deploy tests
+# The id AWS gives a connection the stack creates (any UUID; nothing recorded names one).
+CONNECTION_ID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 
 # Terraform resource type -> (IAM prefix, resource type, {ARN variable: attribute}).
 ARN_OF_TERRAFORM_TYPE = {
@@ -31,6 +33,9 @@ ARN_OF_TERRAFORM_TYPE = {
     "aws_cloudwatch_log_group": ("logs", "log-group", {"LogGroupName": "name"}),
     "aws_sagemaker_model_package_group": ("sagemaker", "model-package-group",
                                           {"ModelPackageGroupName": "model_package_group_name"}),
+    # "=<value>": a value AWS generates, fixed here.
+    "aws_codeconnections_connection": ("codeconnections", "Connection",
+                                       {"ConnectionId": f"={CONNECTION_ID}"}),
 }
 # Attributes that are the resource's name (or id) as Terraform reports it.
 NAME_ATTRIBUTES = {
@@ -91,8 +96,8 @@ class StackModel:
             return self.key_id
         if attribute == "arn" and tf_type in ARN_OF_TERRAFORM_TYPE:
             prefix, resource_type, variables = ARN_OF_TERRAFORM_TYPE[tf_type]
-            values = {var: (self.key_id if attr is None else self.resolve(res[attr]))
-                      for var, attr in variables.items()}
+            values = {var: (self.key_id if attr is None else attr[1:] if attr.startswith("=")
+                            else self.resolve(res[attr])) for var, attr in variables.items()}
             return arn_of(prefix, resource_type, self.region, self.account, **values)
         raise UnresolvedReference(f"${{{tf_type}.{logical_id}.{attribute}}}: add it to "
                                   "tests/iam/stack_model.py")

@@ -196,6 +196,53 @@ def test_strict_types_and_cross_field_rules(tmp_path, path, value, expected):
     assert error_for(tmp_path, with_setting(BASE, path, value)).startswith(expected)
 
 
+GITHUB = {"type": "github", "repository": "example-org/fraud-mlops"}
+CONNECTION = ("arn:aws:codeconnections:eu-west-1:111111111111:connection/"
+              "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9")
+
+
+@pytest.mark.parametrize("source, expected", [
+    ({"type": "github"}, 'source.repository: required when type is "github" (owner/name)'),
+    ({**GITHUB, "repository": "example-org"},
+     "source.repository: 'example-org' is not a GitHub repository id; expected owner/name"),
+    ({**GITHUB, "repository": "https://github.com/example-org/fraud-mlops"},
+     "source.repository: 'https://github.com/example-org/fraud-mlops' is not a GitHub repository "
+     "id"),
+    ({**GITHUB, "repository": "-org/repo"}, "source.repository: '-org/repo' is not a GitHub"),
+    ({**GITHUB, "branch": "feature/*"}, "source.branch: 'feature/*' is not a git branch name"),
+    ({**GITHUB, "branch": "-main"}, "source.branch: '-main' is not a git branch name"),
+    ({**GITHUB, "branch": "main.lock"}, "source.branch: 'main.lock' is not a git branch name"),
+    ({**GITHUB, "file_paths": []}, "source.file_paths: expected at least 1 entries, got 0"),
+    ({**GITHUB, "file_paths": [f"p{i}/**" for i in range(9)]},
+     "source.file_paths: expected at most 8 entries, got 9"),
+    ({**GITHUB, "file_paths": ["x" * 256]}, "source.file_paths[0]:"),
+    ({**GITHUB, "file_paths": ["/pipeline_src/**"]},
+     "source.file_paths[0]: '/pipeline_src/**' is not a repository file path pattern"),
+    ({**GITHUB, "connection_arn": "arn:aws:codeconnections:eu-west-1:111111111111:host/abc"},
+     "source.connection_arn: 'arn:aws:codeconnections:eu-west-1:111111111111:host/abc' is not a "
+     "connection ARN"),
+    ({**GITHUB, "connection_arn": CONNECTION.replace("eu-west-1", "us-east-1")},
+     "source.connection_arn: is in region 'us-east-1', not the pipeline's region 'eu-west-1'"),
+    ({"type": "s3", "repository": "example-org/fraud-mlops"},
+     'source.repository: applies to type "github" only; this source is "s3"'),
+    ({"branch": "main"}, 'source.branch: applies to type "github" only; this source is "s3"'),
+    ({"type": "codecommit"}, "source.type: 'codecommit' is not allowed; allowed: s3, github"),
+    ({**GITHUB, "detect_changes": True}, "source.detect_changes: unknown setting; allowed: type, "
+                                         "repository, branch, file_paths, connection_arn"),
+])
+def test_source_settings_are_refused_with_one_line_naming_the_setting(tmp_path, source, expected):
+    assert error_for(tmp_path, with_setting(BASE, "source", source)).startswith(
+        f"config/dev.json.{expected}")
+
+
+def test_a_github_source_with_a_given_connection_loads(tmp_path):
+    config = load_environment("dev", config_dir=write_env(tmp_path, with_setting(
+        BASE, "source", {**GITHUB, "connection_arn": CONNECTION, "branch": "release/1.x"})))
+    assert config.source.is_github and config.source.connection_arn == CONNECTION
+    assert config.source.file_paths == ["pipeline_src/**"]
+    assert not load_environment("dev").source.is_github  # the default: today's S3 source
+
+
 def test_several_problems_report_the_first_and_count_the_rest(tmp_path):
     data = with_setting(BASE, "region", "Europe")
     data["training"]["instance_count"] = 3

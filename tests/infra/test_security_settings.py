@@ -101,7 +101,10 @@ def test_pipeline_is_v2_encrypted_and_ordered(stacks):
         assert [s["name"] for s in pipeline["stage"]] == [
             "Source", "Train", "Test", "DeployStaging", "ApproveProd", "DeployProd"]
         source = pipeline["stage"][0]["action"][0]
-        assert source["configuration"]["PollForSourceChanges"] == "false"
+        # No polling: EventBridge (s3, dev) or the V2 trigger (github, prod) starts executions
+        # (tests/infra/test_source.py).
+        assert source["configuration"].get("PollForSourceChanges", "false") == "false"
+        assert "DetectChanges" not in source["configuration"]
         deploys = [s["action"][0] for s in pipeline["stage"] if s["name"].startswith("Deploy")]
         assert [json.loads(a["configuration"]["UserParameters"]) for a in deploys] == [
             {"stage": "staging"}, {"stage": "prod"}]
@@ -127,12 +130,20 @@ def test_alarms_reach_the_deploy_step(stacks):
 
 
 def test_source_change_starts_pipeline(stacks):
-    for stack in map(stacks.get, PIPELINE_STACKS):
+    for name in PIPELINE_STACKS:
+        stack = stacks[name]
         rules = {r["name"]: json.loads(r["event_pattern"])
                  for r in stack["resource"]["aws_cloudwatch_event_rule"].values()
                  if "event_pattern" in r}
-        (source_rule,) = [p for n, p in rules.items() if n.endswith("source-changed")]
-        assert source_rule["detail"]["object"]["key"] == ["source/pipeline_src.zip"]
+        source_rules = [p for n, p in rules.items() if n.endswith("source-changed")]
+        (pipeline,) = stack["resource"]["aws_codepipeline"].values()
+        if name == "fraud-mlops-dev":  # the S3 source: a new object version starts it
+            (source_rule,) = source_rules
+            assert source_rule["detail"]["object"]["key"] == ["source/pipeline_src.zip"]
+            assert "trigger" not in pipeline
+        else:  # the GitHub source: its V2 trigger does, and no rule on the zip
+            assert source_rules == []
+            assert pipeline["trigger"][0]["provider_type"] == "CodeStarSourceConnection"
         (failed_rule,) = [p for n, p in rules.items() if n.endswith("pipeline-failed")]
         assert failed_rule["detail"]["state"] == ["FAILED"]
 

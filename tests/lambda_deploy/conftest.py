@@ -66,12 +66,13 @@ def registry(aws_mock):
         def __init__(self):
             self.groups = set()
 
-        def register(self, status="Approved", group=GROUP) -> str:
+        def register(self, status="Approved", group=GROUP, properties=None) -> str:
             if group not in self.groups:
                 sm.create_model_package_group(ModelPackageGroupName=group)
                 self.groups.add(group)
+            extra = {"CustomerMetadataProperties": properties} if properties else {}
             return sm.create_model_package(
-                ModelPackageGroupName=group, ModelApprovalStatus=status,
+                ModelPackageGroupName=group, ModelApprovalStatus=status, **extra,
                 InferenceSpecification={
                     # As the train job registers them (docs/interfaces.md, bucket layout).
                     "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/"

@@ -64,6 +64,30 @@ def test_first_deploy_creates_model_config_and_endpoint_then_succeeds(fake, regi
     assert "smoke test passed on 2 rows" in final["executionDetails"]["summary"]
 
 
+def test_the_model_and_endpoint_config_record_the_commit_the_package_was_trained_from(
+        fake, registry, artifacts):
+    """A GitHub-sourced pipeline's train job records the commit in the package's metadata
+    (pipeline_src/jobs/train.py); what the deploy step creates from it carries the commit."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    arn = registry.register("Approved", properties={"source_commit": commit,
+                                                    "source_revision": commit})
+    handler(job_event(JOB_A, "staging", artifacts.package(arn)), None)
+
+    name = f"{PREFIX}-staging-v1-a1b2c3d4"
+    config = fake.sm.describe_endpoint_config(EndpointConfigName=name)
+    assert tags_of(fake.sm, config["EndpointConfigArn"])["mlops:source-commit"] == commit
+    model = fake.sm.describe_model(ModelName=name)
+    assert tags_of(fake.sm, model["ModelArn"])["mlops:source-commit"] == commit
+
+
+def test_a_package_without_a_commit_deploys_without_the_tag(fake, registry, artifacts):
+    # The S3 source records the object version as source_revision, not a commit.
+    arn = registry.register("Approved", properties={"source_revision": "3Hq.w_9xYzAbCdEf"})
+    handler(job_event(JOB_A, "staging", artifacts.package(arn)), None)
+    config = fake.sm.describe_endpoint_config(EndpointConfigName=f"{PREFIX}-staging-v1-a1b2c3d4")
+    assert "mlops:source-commit" not in tags_of(fake.sm, config["EndpointConfigArn"])
+
+
 def test_second_deploy_updates_blue_green_with_alarm_rollback(fake, registry, artifacts):
     first = registry.register("Approved")
     deploy_to_in_service(fake, artifacts, first, JOB_A, "prod")

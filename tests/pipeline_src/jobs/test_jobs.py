@@ -74,6 +74,56 @@ def test_train_job_starts_training_and_registers_package(aws, fake_training, mod
     assert "validation_pr_auc" in json.loads(body)
 
 
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_a_git_sources_commit_travels_into_the_training_job_and_the_package(
+        aws, fake_training, model_dir, tmp_path):
+    """With the GitHub source the pipeline passes the source action's CommitId,
+    FullRepositoryName and BranchName (infra/source.py GitHubSource.build_variables)."""
+    fake_training["model_dir"] = model_dir
+    assert run_train(aws, tmp_path, SOURCE_COMMIT=COMMIT, SOURCE_REPOSITORY="example-org/fraud",
+                     SOURCE_BRANCH="main") == 0
+    (request,) = fake_training["requests"]
+    assert request["TrainingJobName"] == "fraud-mlops-dev-20260102T030405-01234567"
+    assert request["Environment"] == {"MLOPS_SOURCE_BRANCH": "main",
+                                      "MLOPS_SOURCE_COMMIT": COMMIT,
+                                      "MLOPS_SOURCE_REPOSITORY": "example-org/fraud"}
+    out = json.loads((tmp_path / "train-out" / "model_package.json").read_text())
+    props = aws.client("sagemaker").describe_model_package(
+        ModelPackageName=out["model_package_arn"])["CustomerMetadataProperties"]
+    assert {k: props[k] for k in ("source_revision", "source_commit", "source_repository",
+                                  "source_branch")} == {
+        "source_revision": COMMIT, "source_commit": COMMIT,
+        "source_repository": "example-org/fraud", "source_branch": "main"}
+    # The deploy step reads the commit under the name it declares (the zip holds only
+    # lambda_deploy/, so the train job cannot import it).
+    from lambda_deploy.package import COMMIT_PROPERTY
+    assert train_job.COMMIT_PROPERTY == COMMIT_PROPERTY
+
+
+def test_the_s3_source_records_the_object_version_and_no_commit(aws, fake_training, model_dir,
+                                                                tmp_path):
+    fake_training["model_dir"] = model_dir
+    assert run_train(aws, tmp_path) == 0
+    (request,) = fake_training["requests"]
+    assert "Environment" not in request
+    out = json.loads((tmp_path / "train-out" / "model_package.json").read_text())
+    props = aws.client("sagemaker").describe_model_package(
+        ModelPackageName=out["model_package_arn"])["CustomerMetadataProperties"]
+    assert "source_commit" not in props and props["source_revision"] == "3Hq.w_9xYzAbCdEf"
+
+
+@pytest.mark.parametrize("env, error", [
+    ({"SOURCE_COMMIT": "#{SourceVariables.CommitId}"}, "is not a git commit id"),
+    ({"SOURCE_COMMIT": "ABC"}, "is not a git commit id"),
+    ({"SOURCE_REPOSITORY": "a/b"}, "without SOURCE_COMMIT"),
+])
+def test_a_source_commit_that_is_not_one_is_refused_before_anything_starts(env, error):
+    with pytest.raises(common.SettingsError, match=error):
+        train_job.source_of(env)
+
+
 def test_sourcedir_holds_entry_points_and_is_reproducible():
     import io
     import tarfile
