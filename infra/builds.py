@@ -86,10 +86,11 @@ def _common_environment(inputs: BuildInputs) -> dict[str, str]:
 
 
 def _pipeline_artifact_statements(inputs: BuildInputs) -> list[dict]:
-    """CodeBuild downloads the action's input artifacts and uploads its output artifacts."""
-    pipeline_objects = f"{inputs.target.names.pipeline_artifact_prefix}/*"
+    """CodeBuild downloads the action's input artifacts and uploads its output artifacts (of
+    every pipeline that runs the builds: the pull-request pipeline's too)."""
+    pipeline_objects = [f"{prefix}/*" for prefix in inputs.target.names.pipeline_artifact_prefixes]
     return [
-        inputs.store.read_write(pipeline_objects, sid="ReadWritePipelineArtifacts",
+        inputs.store.read_write(*pipeline_objects, sid="ReadWritePipelineArtifacts",
                                 versions=True),
         inputs.key.use(),
     ]

@@ -379,6 +379,10 @@ class SourceConfig(Settings):
     connection_arn: Optional[ConnectionArn] = Field(
         None, description="github: an AVAILABLE connection to use; unset: the stack creates one "
                           "(PENDING until its handshake is completed in the console)")
+    pull_requests: bool = Field(
+        False, description="github: pull requests into `branch` that touch `file_paths` run "
+                           "Train and Test in a second pipeline, `<prefix>-pull-requests`, that "
+                           "never deploys (its models are registered Rejected)")
     @model_validator(mode="after")
     def _fields_of_the_type(self):
         github_only = sorted(self.model_fields_set - {"type"})

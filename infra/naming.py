@@ -98,6 +98,11 @@ class Names:
         return f"{self.prefix}-github"
 
     @property
+    def pull_request_pipeline(self) -> str:
+        """The pipeline pull requests start (source.pull_requests): Train and Test only."""
+        return f"{self.prefix}-pull-requests"
+
+    @property
     def topic(self) -> str:
         return f"{self.prefix}-notifications"
 
@@ -147,9 +152,18 @@ class Names:
         # CodePipeline stores artifacts under the first 20 characters of the pipeline name.
         return self.pipeline[:20]
 
+    @property
+    def pipeline_artifact_prefixes(self) -> list[str]:
+        """Where every pipeline of the environment keeps its artifacts (the builds read and
+        write them): the main one's, and the pull-request pipeline's when there is one."""
+        prefixes = [self.pipeline_artifact_prefix]
+        if self.config.source.pull_requests:
+            prefixes.append(self.pull_request_pipeline[:20])
+        return list(dict.fromkeys(prefixes))
+
     ROLE_PURPOSES = ("sagemaker-training", "sagemaker-serving", "codebuild-train", "codebuild-test",
-                     "codepipeline", "deploy-lambda", "events", "codebuild-monitor",
-                     "monitor-schedule", "retrain-lambda", "deployer")
+                     "codepipeline", "codepipeline-pr", "deploy-lambda", "events",
+                     "codebuild-monitor", "monitor-schedule", "retrain-lambda", "deployer")
 
     def validate(self, label: str) -> None:
         """Fail before synth when a derived name would break an AWS limit."""

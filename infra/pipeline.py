@@ -80,14 +80,36 @@ def deploy_stages(target: DeploymentTarget, deploy_function: str,
     return stages
 
 
-def _build_configuration(project: str, source) -> dict:
+def _build_configuration(project: str, variables, **extra) -> dict:
     """A CodeBuild action's configuration; with a git source, the revision the build runs on
     (the source action's output variables) as environment variables."""
-    configuration = {"ProjectName": project}
-    variables = source.build_variables()
+    configuration = {"ProjectName": project, **extra}
     if variables:
         configuration["EnvironmentVariables"] = json.dumps(variables)
     return configuration
+
+
+def _artifact_store(bucket_name: str, key: EncryptionKey) -> list[CodepipelineArtifactStore]:
+    return [CodepipelineArtifactStore(
+        location=bucket_name, type="S3",
+        encryption_key=CodepipelineArtifactStoreEncryptionKey(id=key.key_arn, type="KMS"))]
+
+
+def _train_and_test(inputs: PipelineInputs, source_action, train_variables,
+                    test_variables=None) -> list[CodepipelineStage]:
+    """Source -> Train -> Test, the stages both pipelines run."""
+    return [
+        CodepipelineStage(name="Source", action=[source_action]),
+        CodepipelineStage(name="Train", action=[_action(
+            "Train", "Build", "CodeBuild",
+            _build_configuration(inputs.train_project, train_variables),
+            inputs=[SOURCE_ARTIFACT], outputs=[TRAIN_ARTIFACT])]),
+        CodepipelineStage(name="Test", action=[_action(
+            "EvaluateAndGate", "Test", "CodeBuild",
+            _build_configuration(inputs.test_project, test_variables,
+                                 PrimarySource=SOURCE_ARTIFACT),
+            inputs=[SOURCE_ARTIFACT, TRAIN_ARTIFACT], outputs=[TEST_ARTIFACT])]),
+    ]
 
 
 class Pipeline(Construct):
@@ -119,21 +141,49 @@ class Pipeline(Construct):
         self.pipeline = Codepipeline(
             self, "pipeline", name=names.pipeline, pipeline_type="V2",
             execution_mode="QUEUED", role_arn=role.arn,
-            artifact_store=[CodepipelineArtifactStore(
-                location=bucket_name, type="S3",
-                encryption_key=CodepipelineArtifactStoreEncryptionKey(id=key.key_arn,
-                                                                      type="KMS"))],
+            artifact_store=_artifact_store(bucket_name, key),
             trigger=inputs.source.triggers(),
             stage=[
-                CodepipelineStage(name="Source",
-                                  action=[inputs.source.action(SOURCE_ARTIFACT)]),
-                CodepipelineStage(name="Train", action=[_action(
-                    "Train", "Build", "CodeBuild",
-                    _build_configuration(inputs.train_project, inputs.source),
-                    inputs=[SOURCE_ARTIFACT], outputs=[TRAIN_ARTIFACT])]),
-                CodepipelineStage(name="Test", action=[_action(
-                    "EvaluateAndGate", "Test", "CodeBuild",
-                    {"ProjectName": inputs.test_project, "PrimarySource": SOURCE_ARTIFACT},
-                    inputs=[SOURCE_ARTIFACT, TRAIN_ARTIFACT], outputs=[TEST_ARTIFACT])]),
+                *_train_and_test(inputs, inputs.source.action(SOURCE_ARTIFACT),
+                                 inputs.source.build_variables()),
                 *deploy_stages(target, inputs.deploy_function, inputs.topic_arn),
             ])
+
+
+class PullRequestPipeline(Construct):
+    """Pull requests into the GitHub source's branch (config source.pull_requests): Source ->
+    Train -> Test and nothing after it, in a pipeline of its own with its own trigger and role.
+
+    A second pipeline rather than a condition in the first: a pull-request trigger sits beside
+    the push filter in the one trigger of the main pipeline's source action, so every stage of
+    that pipeline would run for it, deploys included; a pipeline without deploy stages cannot
+    deploy, and its role cannot invoke the deploy function. The Test job of this pipeline
+    evaluates and gates, then registers the model Rejected (PIPELINE_RUN=pull-request), so a
+    pull request's model is never deployed nor the champion."""
+
+    def __init__(self, scope: Construct, id_: str, *, inputs: PipelineInputs) -> None:
+        super().__init__(scope, id_)
+        target, source = inputs.target, inputs.source
+        names = target.names
+        store, key = inputs.store, inputs.key
+        self.pipeline_name = names.pull_request_pipeline
+        role = service_role(
+            self, "role", name=names.role("codepipeline-pr"),
+            service="codepipeline.amazonaws.com", account_id=target.account_id,
+            description="Runs the pull-request pipeline (train and test, no deploy)",
+            policies={"pipeline": [
+                *source.pipeline_grants(store),
+                store.read_write(f"{names.pull_request_pipeline[:20]}/*",
+                                 sid="ReadWritePipelineArtifacts"),
+                key.use(via=("s3",)),
+                statement("RunBuilds", ["codebuild:BatchGetBuilds", "codebuild:StartBuild"],
+                          [inputs.train_project_arn, inputs.test_project_arn]),
+            ]})
+        run = source.pull_request_variables()
+        self.pipeline = Codepipeline(
+            self, "pipeline", name=names.pull_request_pipeline, pipeline_type="V2",
+            execution_mode="QUEUED", role_arn=role.arn,
+            artifact_store=_artifact_store(store.bucket_name, key),
+            trigger=source.pull_request_triggers(),
+            stage=_train_and_test(inputs, source.action(SOURCE_ARTIFACT),
+                                  source.build_variables(), run))

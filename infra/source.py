@@ -20,6 +20,9 @@ from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarg
 from cdktf_cdktf_provider_aws.codeconnections_connection import CodeconnectionsConnection
 from cdktf_cdktf_provider_aws.codepipeline import (
     CodepipelineStageAction, CodepipelineTrigger, CodepipelineTriggerGitConfiguration,
+    CodepipelineTriggerGitConfigurationPullRequest,
+    CodepipelineTriggerGitConfigurationPullRequestBranches,
+    CodepipelineTriggerGitConfigurationPullRequestFilePaths,
     CodepipelineTriggerGitConfigurationPush, CodepipelineTriggerGitConfigurationPushBranches,
     CodepipelineTriggerGitConfigurationPushFilePaths)
 from cdktf_cdktf_provider_aws.s3_object import S3Object
@@ -29,6 +32,7 @@ from infra.environment import DeploymentTarget
 from infra.iam import service_role, statement
 from infra.naming import Names
 from infra.packaging import ZipArchive
+from pipeline_src.jobs.test import PULL_REQUEST_RUN, RUN_ENV
 from pipeline_src.jobs.train import SOURCE_VARIABLES
 
 SOURCE_ACTION = "Source"
@@ -147,15 +151,29 @@ class GitHubSource(Construct):
         to the branch that change one of the paths. Branch and file-path filters combine;
         Git tag filters would exclude both (CodePipeline User Guide, "Automate starting
         pipelines using triggers and filtering": valid push filter combinations)."""
-        return [CodepipelineTrigger(
+        return [self._trigger(push=[CodepipelineTriggerGitConfigurationPush(
+            branches=CodepipelineTriggerGitConfigurationPushBranches(
+                includes=[self.config.branch]),
+            file_paths=CodepipelineTriggerGitConfigurationPushFilePaths(
+                includes=list(self.config.file_paths)))])]
+
+    def pull_request_triggers(self) -> list[CodepipelineTrigger]:
+        """The pull-request pipeline's one trigger: a pull request into the branch opened or
+        updated with changes to one of the paths (the execution builds the pull request's
+        commit). Closing one starts nothing."""
+        return [self._trigger(pull_request=[CodepipelineTriggerGitConfigurationPullRequest(
+            events=["OPEN", "UPDATED"],
+            branches=CodepipelineTriggerGitConfigurationPullRequestBranches(
+                includes=[self.config.branch]),
+            file_paths=CodepipelineTriggerGitConfigurationPullRequestFilePaths(
+                includes=list(self.config.file_paths)))])]
+
+    @staticmethod
+    def _trigger(**filters) -> CodepipelineTrigger:
+        return CodepipelineTrigger(
             provider_type="CodeStarSourceConnection",
             git_configuration=CodepipelineTriggerGitConfiguration(
-                source_action_name=SOURCE_ACTION,
-                push=[CodepipelineTriggerGitConfigurationPush(
-                    branches=CodepipelineTriggerGitConfigurationPushBranches(
-                        includes=[self.config.branch]),
-                    file_paths=CodepipelineTriggerGitConfigurationPushFilePaths(
-                        includes=list(self.config.file_paths)))]))]
+                source_action_name=SOURCE_ACTION, **filters))
 
     def pipeline_grants(self, store: ArtifactStore) -> list[dict]:
         return [self.use()]
@@ -172,3 +190,9 @@ class GitHubSource(Construct):
         (CommitId, FullRepositoryName, BranchName)."""
         return [{"name": env, "value": f"#{{{SOURCE_NAMESPACE}.{variable}}}",
                  "type": "PLAINTEXT"} for env, variable in SOURCE_VARIABLES.items()]
+
+    @staticmethod
+    def pull_request_variables() -> list[dict]:
+        """What tells the builds of the pull-request pipeline that they evaluate a pull request
+        (the Test job then never approves: pipeline_src/jobs/test.py)."""
+        return [{"name": RUN_ENV, "value": PULL_REQUEST_RUN, "type": "PLAINTEXT"}]

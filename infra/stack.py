@@ -24,7 +24,7 @@ from infra.monitoring import MonitoringAlarms, MonitoringInputs, MonitoringJob
 from infra.naming import Names
 from infra.notifications import Notifications
 from infra.packaging import ZipArchive
-from infra.pipeline import Pipeline, PipelineInputs
+from infra.pipeline import Pipeline, PipelineInputs, PullRequestPipeline
 from infra.retraining import RetrainingInputs, RetrainingTriggers
 from infra.source import GitHubSource, PipelineSource, PipelineTrigger
 
@@ -77,12 +77,15 @@ class MlopsStack(TerraformStack):
                          for stage in config.stage_names},
             alarm_arns=alarm_arns,
             smoke_test_csv=smoke_test_csv))
-        pipeline = Pipeline(self, "pipeline", inputs=PipelineInputs(
+        pipeline_inputs = PipelineInputs(
             target=target, store=store, key=key, source=github or source,
             train_project=train.project_name, train_project_arn=train.project_arn,
             test_project=test.project_name, test_project_arn=test.project_arn,
             deploy_function=deploy.function_name, deploy_function_arn=deploy.function_arn,
-            topic_arn=notifications.topic_arn))
+            topic_arn=notifications.topic_arn)
+        pipeline = Pipeline(self, "pipeline", inputs=pipeline_inputs)
+        if github is not None and config.source.pull_requests:
+            PullRequestPipeline(self, "pull_requests", inputs=pipeline_inputs)
         if github is None:
             PipelineTrigger(self, "source_trigger", target=target,
                             bucket_name=store.bucket_name, object_key=source.object_key,

@@ -6,7 +6,8 @@ configured minimums and the approved champion, and set the package Approved or R
 Reads model_package.json from the Train stage's artifact (DIR, by default CodeBuild's
 CODEBUILD_SRC_DIR_TrainOutput), writes model_package.json (with approval_status),
 evaluation.json, model_quality.json, report.md and pr_curve.png to the output folder.
-Exits 1 when the model is rejected.
+Exits 1 when the model fails the gate. In a pull-request run (PIPELINE_RUN=pull-request) the
+package is Rejected whatever the gate says (never deployed) and the exit code is the gate's.
 """
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ from pipeline_src.jobs.common import JobError, SettingsError, aws_call, join_s3
 from pipeline_src.model_io import ModelLoadError, extract_model_tarball, load_model
 
 REQUIRED = ("MODEL_PACKAGE_GROUP", "DATA_S3_URI", "AWS_REGION", GATE_THRESHOLDS_ENV)
+# The pull-request pipeline (config source.pull_requests) tells the job its run evaluates a pull
+# request, in the Test action's EnvironmentVariables. Such a package is evaluated and gated like
+# any other, then set Rejected whatever the gate says: it is never deployed, and never the
+# champion later models are compared with (the champion is the newest Approved package).
+RUN_ENV = "PIPELINE_RUN"
+PULL_REQUEST_RUN = "pull-request"
+PULL_REQUEST_NOTE = "pull-request run, evaluation only, never deployed"
 
 
 def read_train_output(directory: Path) -> dict:
@@ -79,6 +87,11 @@ def run_job(train_output: Path, output_dir: Path, environ=None, session=None) ->
     environ = os.environ if environ is None else environ
     settings = common.require_env(REQUIRED, environ)
     thresholds = common.gate_thresholds(settings)
+    run = environ.get(RUN_ENV, "").strip()
+    if run not in ("", PULL_REQUEST_RUN):
+        raise SettingsError(f"{RUN_ENV}={run[:80]!r} is not a run kind; allowed: "
+                            f"{PULL_REQUEST_RUN!r} or unset")
+    pull_request = run == PULL_REQUEST_RUN
     info = read_train_output(train_output)
     arn = info["model_package_arn"]
     session = session or boto3.session.Session(region_name=settings["AWS_REGION"])
@@ -110,9 +123,11 @@ def run_job(train_output: Path, output_dir: Path, environ=None, session=None) ->
             print("no approved champion in the group: gating on thresholds only")
 
         result = gate(metrics, thresholds, champion)
-        status = "Approved" if result["passed"] else "Rejected"
+        status = "Approved" if result["passed"] and not pull_request else "Rejected"
+        description = (f"{PULL_REQUEST_NOTE}; gate {'passed' if result['passed'] else 'failed'}: "
+                       f"{result['summary']}" if pull_request else result["summary"])
         aws_call(sm, "UpdateModelPackage", ModelPackageArn=arn, ModelApprovalStatus=status,
-                 ApprovalDescription=result["summary"][:1024],
+                 ApprovalDescription=description[:1024],
                  CustomerMetadataProperties={f"test_{k}": f"{metrics[k]:.6f}"
                                              for k in ("roc_auc", "pr_auc", "precision", "recall", "f1")})
         y_true = test_df[label_name()].to_numpy()
@@ -120,7 +135,7 @@ def run_job(train_output: Path, output_dir: Path, environ=None, session=None) ->
                       extra={"model_package_arn": arn},
                       model_metadata=model["metadata"])
     common.write_json(output_dir / "model_package.json", {**info, "approval_status": status})
-    print(f"{arn}: {status}: {result['summary']}")
+    print(f"{arn}: {status}: {description}")
     if not result["passed"]:
         print(f"error: model rejected by the quality gate: {'; '.join(result['reasons'])}",
               file=sys.stderr)

@@ -228,7 +228,10 @@ CONNECTION = ("arn:aws:codeconnections:eu-west-1:111111111111:connection/"
     ({"branch": "main"}, 'source.branch: applies to type "github" only; this source is "s3"'),
     ({"type": "codecommit"}, "source.type: 'codecommit' is not allowed; allowed: s3, github"),
     ({**GITHUB, "detect_changes": True}, "source.detect_changes: unknown setting; allowed: type, "
-                                         "repository, branch, file_paths, connection_arn"),
+                                         "repository, branch, file_paths, connection_arn, "
+                                         "pull_requests"),
+    ({"pull_requests": True},
+     'source.pull_requests: applies to type "github" only; this source is "s3"'),
 ])
 def test_source_settings_are_refused_with_one_line_naming_the_setting(tmp_path, source, expected):
     assert error_for(tmp_path, with_setting(BASE, "source", source)).startswith(

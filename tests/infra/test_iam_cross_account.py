@@ -84,7 +84,7 @@ def test_only_the_tooling_deploy_function_assumes_a_stage_deployer_with_the_exte
     assert not assume(models, deploy_function, account, external_id="guess").allowed
     # Any other role of the tooling account (the jobs a data scientist's code runs as).
     for purpose in ("codebuild-train", "codebuild-test", "sagemaker-training",
-                    "codebuild-monitor", "codepipeline", "retrain-lambda"):
+                    "codebuild-monitor", "codepipeline", "codepipeline-pr", "retrain-lambda"):
         decision = assume(models, role(TOOLING, purpose), account)
         assert not decision.allowed, (purpose, decision.reason)
     # A role of the same name in an account the environment does not name.

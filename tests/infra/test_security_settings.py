@@ -95,7 +95,8 @@ def test_deploy_lambda_settings(synthesized):
 
 def test_pipeline_is_v2_encrypted_and_ordered(stacks):
     for stack in map(stacks.get, PIPELINE_STACKS):
-        (pipeline,) = stack["resource"]["aws_codepipeline"].values()
+        (pipeline,) = [p for p in stack["resource"]["aws_codepipeline"].values()
+                       if p["name"].endswith("-pipeline")]
         assert pipeline["pipeline_type"] == "V2"
         assert pipeline["artifact_store"][0]["encryption_key"] == {"id": KEY, "type": "KMS"}
         assert [s["name"] for s in pipeline["stage"]] == [
@@ -136,7 +137,8 @@ def test_source_change_starts_pipeline(stacks):
                  for r in stack["resource"]["aws_cloudwatch_event_rule"].values()
                  if "event_pattern" in r}
         source_rules = [p for n, p in rules.items() if n.endswith("source-changed")]
-        (pipeline,) = stack["resource"]["aws_codepipeline"].values()
+        (pipeline,) = [p for p in stack["resource"]["aws_codepipeline"].values()
+                       if p["name"].endswith("-pipeline")]
         if name == "fraud-mlops-dev":  # the S3 source: a new object version starts it
             (source_rule,) = source_rules
             assert source_rule["detail"]["object"]["key"] == ["source/pipeline_src.zip"]

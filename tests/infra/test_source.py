@@ -21,7 +21,9 @@ CONNECTION_REF = "${aws_codeconnections_connection.github_connection_AC81FF25.ar
 
 
 def pipeline_of(stacks, stack: str) -> dict:
-    (pipeline,) = stacks[stack]["resource"]["aws_codepipeline"].values()
+    """The stack's main pipeline (prod also has the pull-request pipeline)."""
+    (pipeline,) = [p for p in stacks[stack]["resource"]["aws_codepipeline"].values()
+                   if not p["name"].endswith("-pull-requests")]
     return pipeline
 
 
@@ -105,6 +107,38 @@ def prod_analysis(stacks):
     return model, analyse(model, PROD_NAMES.prefix, [])
 
 
+def test_pull_requests_start_a_pipeline_that_trains_and_tests_and_never_deploys(stacks):
+    resources = stacks[PROD_NAMES.stack]["resource"]
+    (pipeline,) = [p for p in resources["aws_codepipeline"].values()
+                   if p["name"] == PROD_NAMES.pull_request_pipeline]
+    assert [s["name"] for s in pipeline["stage"]] == ["Source", "Train", "Test"]
+    (trigger,) = pipeline["trigger"]
+    git = trigger["git_configuration"]
+    assert "push" not in git
+    assert git["pull_request"] == [{"events": ["OPEN", "UPDATED"],
+                                    "branches": {"includes": ["main"]},
+                                    "file_paths": {"includes": ["pipeline_src/**"]}}]
+    steps = actions(pipeline)
+    main = actions(pipeline_of_named(stacks, PROD_NAMES.pipeline))
+    assert steps["Source"] == main["Source"] and steps["Train"] == main["Train"]
+    # The Test job registers a pull request's model Rejected (pipeline_src/jobs/test.py).
+    assert json.loads(steps["Test"]["configuration"]["EnvironmentVariables"]) == [
+        {"name": "PIPELINE_RUN", "value": "pull-request", "type": "PLAINTEXT"}]
+    # Its own role: builds and the connection, no deploy function, no approval topic.
+    (policy,) = [json.loads(p["policy"]) for lid, p in resources["aws_iam_role_policy"].items()
+                 if lid.startswith("pull_requests_role_pipeline")]
+    actions_granted = {a for s in policy["Statement"] for a in s["Action"]}
+    assert "codeconnections:UseConnection" in actions_granted
+    assert not {a for a in actions_granted if a.startswith(("lambda:", "sns:"))}
+    assert pipeline["role_arn"] != pipeline_of_named(stacks, PROD_NAMES.pipeline)["role_arn"]
+
+
+def pipeline_of_named(stacks, name: str) -> dict:
+    (pipeline,) = [p for p in stacks[PROD_NAMES.stack]["resource"]["aws_codepipeline"].values()
+                   if p["name"] == name]
+    return pipeline
+
+
 def test_pipeline_role_may_do_what_its_github_source_needs(prod_analysis):
     """The declared service needs (tests/iam/declarations.py: UseConnection on the action's
     connection, the output artifact into the encrypted store) evaluated against prod's roles."""
@@ -116,6 +150,14 @@ def test_pipeline_role_may_do_what_its_github_source_needs(prod_analysis):
     (use,) = [n for n in needs if n.action.endswith(":UseConnection")]
     assert (use.action, use.resource) == ("codeconnections:UseConnection", connection)
     assert analysis.missing(needs=needs) == []
+    # The pull-request pipeline's role, and the builds' access to its artifacts, likewise.
+    pull_requests = model.roles[PROD_NAMES.role("codepipeline-pr")]
+    pr_needs = [n for n in analysis.needs if n.principal == pull_requests.arn
+                or PROD_NAMES.pull_request_pipeline[:20] in n.resource]
+    assert {n.action for n in pr_needs} >= {"codeconnections:UseConnection",
+                                            "codebuild:StartBuild", "s3:PutObject",
+                                            "s3:GetObject"}
+    assert analysis.missing(needs=pr_needs) == []
     # Without the grant the pipeline cannot fetch the repository: the need names it.
     (policy,) = role.policies
     index = next(i for i, s in enumerate(policy.statements) if s["Sid"] == "UseSourceConnection")

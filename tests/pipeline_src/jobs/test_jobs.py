@@ -261,6 +261,33 @@ def test_model_below_thresholds_is_rejected_and_build_fails(aws, fake_training, 
         "approval_status"] == "Rejected"
 
 
+def test_a_pull_requests_model_is_gated_then_rejected_and_never_becomes_the_champion(
+        aws, fake_training, model_dir, tmp_path):
+    """The pull-request pipeline's Test action sets PIPELINE_RUN=pull-request (infra/pipeline.py
+    PullRequestPipeline): the gate still decides the exit code, the package is Rejected."""
+    pr_out = register(aws, fake_training, model_dir, tmp_path / "pr", "pr")
+    assert run_test(aws, pr_out, tmp_path / "pr", PIPELINE_RUN="pull-request") == 0
+    pr_arn = json.loads((pr_out / "model_package.json").read_text())["model_package_arn"]
+    package = status(aws, pr_arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert package["ApprovalDescription"].startswith(
+        "pull-request run, evaluation only, never deployed; gate passed: ")
+    # The next model of the branch meets no champion: the pull request's was never approved.
+    main_out = register(aws, fake_training, model_dir, tmp_path / "main", "main")
+    assert run_test(aws, main_out, tmp_path / "main") == 0
+    evaluation = json.loads((tmp_path / "main" / "test-out" / "evaluation.json").read_text())
+    assert evaluation["champion"] is None
+    # A pull request whose model fails the gate fails its run.
+    failing = register(aws, fake_training, model_dir, tmp_path / "fail", "fail")
+    assert run_test(aws, failing, tmp_path / "fail", PIPELINE_RUN="pull-request",
+                    GATE_THRESHOLDS=gate_thresholds(min_pr_auc=0.99)) == 1
+
+
+def test_an_unknown_run_kind_is_refused(aws, tmp_path):
+    with pytest.raises(common.SettingsError, match="PIPELINE_RUN='deploy' is not a run kind"):
+        run_test(aws, tmp_path, tmp_path, PIPELINE_RUN="deploy")
+
+
 def test_champion_is_evaluated_on_the_same_data_and_can_reject(
         aws, fake_training, model_dir, data_dir, noise_train_csv, tmp_path):
     champion_out = register(aws, fake_training, model_dir, tmp_path, "champion")
