@@ -46,8 +46,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DEVELOPMENT_SEEDS = (0, 1)
-HELD_OUT_SEEDS = (100, 101, 102)
+# Seeds 0-1 were the first session's development seeds, 100-102 its held-out seeds; the categorical
+# family's miss was seen on them and the boosting candidates changed after it (session 6), so all
+# five are development seeds now. 200-202 were designated then, before any run on them.
+DEVELOPMENT_SEEDS = (0, 1, 100, 101, 102)
+HELD_OUT_SEEDS = (200, 201, 202)
+# The family defined and committed in session 6 before any model ran on it (every other family
+# has been looked at while changing the model).
+HELD_OUT_FAMILIES = ("merchant",)
 HOLDOUT_SEED = 20_261_122
 TARGETS = {"vs_best_baseline": 0.98, "vs_bayes": 0.95}
 BASELINES = ("hgb_default", "rf_default", "logistic_default")
@@ -138,8 +144,77 @@ def mixed(n: int, seed: int):
     return X, (rng.uniform(size=n) < p).astype(int), p, [True, True] + [False] * 10
 
 
+def _intercept(logit, rate: float) -> float:
+    """The intercept that makes the mean of expit(intercept + logit) equal rate."""
+    import numpy as np
+    from scipy.optimize import brentq
+    from scipy.special import expit
+
+    return brentq(lambda b: float(np.mean(expit(b + logit))) - rate, -40.0, 40.0)
+
+
+MERCHANTS, CHANNELS, COUNTRIES = 80, 4, 25
+
+
+def _merchant_logit(codes, amount, hour, age, velocity, family):
+    """The merchant family's log-odds without its intercept (family: its fixed structure)."""
+    import numpy as np
+
+    log_amount = np.log(amount) - 3.8
+    night = np.maximum(np.cos(2 * np.pi * (hour - 3.0) / 24), 0.0)
+    return (family["base"][codes[:, 0]] + family["slope"][codes[:, 0]] * log_amount
+            + family["night"][codes[:, 1]] * night
+            + 2.0 * (family["young"][codes[:, 2]] & (age < 90))
+            + 0.35 * velocity + 0.3 * log_amount)
+
+
+def merchant(n: int, seed: int):
+    """Held-out family, defined and committed (issue 19, session 6) before any model was run on
+    it, after the categorical family had been used to change the model: categorical x numeric
+    interactions of another shape than the categorical family's category x category table.
+    80 merchants with Zipf-like frequencies, each with its own baseline and its own slope on
+    log(amount) (a tenth of them risky: risk grows with the amount); 4 channels, each with its
+    own weight on a smooth night-time curve of the hour; 25 countries of which about a fifth are
+    risky only for accounts younger than 90 days; a velocity count; 4 noise columns. The
+    intercept gives 1 % positives on average. Columns: merchant, channel, country (codes), amount,
+    hour, account age, velocity, noise x 4."""
+    import numpy as np
+    from scipy.special import expit
+
+    structure = np.random.RandomState(23)
+    frequency = 1.0 / np.arange(1, MERCHANTS + 1) ** 1.1
+    family = {
+        "merchant_p": structure.permutation(frequency / frequency.sum()),
+        "base": structure.normal(0, 0.4, MERCHANTS),
+        "slope": structure.normal(0, 0.3, MERCHANTS) + 1.2 * (structure.uniform(size=MERCHANTS) < 0.1),
+        "night": np.array([0.0, 0.4, 2.0, 0.8]),
+        "channel_p": np.array([0.5, 0.3, 0.15, 0.05]),
+        "country_p": structure.dirichlet(np.ones(COUNTRIES)),
+        "young": structure.uniform(size=COUNTRIES) < 0.2,
+    }
+
+    def draw(rng, rows):
+        codes = np.column_stack([rng.choice(MERCHANTS, rows, p=family["merchant_p"]),
+                                 rng.choice(CHANNELS, rows, p=family["channel_p"]),
+                                 rng.choice(COUNTRIES, rows, p=family["country_p"])])
+        amount, hour = rng.lognormal(3.8, 1.0, rows), rng.uniform(0, 24, rows)
+        age, velocity = rng.exponential(400, rows), rng.poisson(1.0, rows)
+        return codes, amount, hour, age, velocity
+
+    # The intercept is part of the family: solved once on its own fixed sample.
+    intercept = _intercept(_merchant_logit(*draw(np.random.RandomState(24), 200_000), family),
+                           0.01)
+    rng = np.random.RandomState(seed)
+    codes, amount, hour, age, velocity = draw(rng, n)
+    noise = rng.normal(size=(n, 4))
+    p = expit(intercept + _merchant_logit(codes, amount, hour, age, velocity, family))
+    X = np.column_stack([codes.astype(float), amount, hour, age, velocity, noise])
+    return X, (rng.uniform(size=n) < p).astype(int), p, [True] * 3 + [False] * 8
+
+
 FAMILIES = {"recipe": (recipe, 50_000, 300_000), "continuous": (continuous, 30_000, 200_000),
-            "categorical": (categorical, 30_000, 200_000), "mixed": (mixed, 30_000, 200_000)}
+            "categorical": (categorical, 30_000, 200_000), "mixed": (mixed, 30_000, 200_000),
+            "merchant": (merchant, 30_000, 200_000)}
 
 
 def baselines(seed: int) -> dict:

@@ -34,7 +34,7 @@ def test_bayes_probability_matches_the_generators_fraud_rate_per_value(bench):
         assert abs(rows.mean() - value) <= tolerance, (value, rows.mean(), len(rows))
 
 
-@pytest.mark.parametrize("family", ["continuous", "categorical", "mixed"])
+@pytest.mark.parametrize("family", ["continuous", "categorical", "mixed", "merchant"])
 def test_each_synthetic_familys_probability_is_its_fraud_rate(bench, family):
     """The Bayes ceiling is only a ceiling if the generator's P(fraud | x) is the truth: rows
     binned by it have that fraud rate (within 3 standard errors)."""
