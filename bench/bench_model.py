@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -273,6 +274,7 @@ def run_seed(family: str, seed: int, holdout) -> dict:
     args = train.parse_args(["--train", ".", "--validation", ".", "--model-dir", ".",
                              "--output-data-dir", ".", "--random-state", str(seed)])
     out = {"seed": seed, "held_out_seed": seed in HELD_OUT_SEEDS}
+    started = time.process_time()
     with threadpool_limits(limits=1), _columns(family, X.shape[1], mask):
         (ours, metadata), out["fit_s"] = cpu_timed(
             lambda: train.train(train_df, validation_df, args))
@@ -283,6 +285,8 @@ def run_seed(family: str, seed: int, holdout) -> dict:
         for name, estimator in baselines(seed).items():
             fitted, out[f"fit_s_{name}"] = cpu_timed(lambda: estimator.fit(X, y))
             out[name] = pr_auc(y_hold, fitted.predict_proba(X_hold)[:, 1])
+    out["cpu_s"] = time.process_time() - started
+    out["load_1min"] = os.getloadavg()[0]
     return out
 
 
@@ -318,7 +322,9 @@ def mean_std(values) -> tuple[float, float]:
 
 def summarize(family: str, runs: list[dict], bayes: float) -> dict:
     models = ("ours",) + BASELINES
-    summary = {"bayes": bayes, "seeds": [r["seed"] for r in runs]}
+    summary = {"bayes": bayes, "seeds": [r["seed"] for r in runs],
+               "held_out_family": family in HELD_OUT_FAMILIES,
+               "cpu_s": sum(r.get("cpu_s", 0.0) for r in runs)}
     for group, selected in (("all", runs), ("development", [r for r in runs if not r["held_out_seed"]]),
                             ("held_out", [r for r in runs if r["held_out_seed"]])):
         if not selected:
@@ -349,9 +355,11 @@ def table(results: dict) -> str:
     lines = []
     for family, result in results.items():
         summary = result["summary"]
-        lines.append(f"\n{family}: {result['train_rows']:,} rows per seed, "
+        lines.append(f"\n{family}{' (held-out family)' if summary.get('held_out_family') else ''}"
+                     f": {result['train_rows']:,} rows per seed, "
                      f"{result['holdout_rows']:,} held-out rows, Bayes PR-AUC "
-                     f"{summary['bayes']:.4f}")
+                     f"{summary['bayes']:.4f}; seeds {summary['seeds']}, "
+                     f"{summary.get('cpu_s', 0.0):.0f} s of CPU in all")
         for group in ("all", "development", "held_out"):
             if group not in summary:
                 continue
@@ -369,7 +377,9 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run_family(family: str, seeds, holdout_rows: int, train_rows: int | None = None) -> dict:
+def run_family(family: str, seeds, holdout_rows: int, train_rows: int | None = None,
+               earlier=()) -> dict:
+    """Run the seeds; runs of other seeds saved earlier (same rows) join the summary."""
     from pipeline_src.evaluate import pr_auc
 
     generator, default_rows, _ = FAMILIES[family]
@@ -377,7 +387,7 @@ def run_family(family: str, seeds, holdout_rows: int, train_rows: int | None = N
         FAMILIES[family] = (generator, train_rows, holdout_rows)
     X_hold, y_hold, p_hold, _ = generator(holdout_rows, HOLDOUT_SEED)
     bayes = pr_auc(y_hold, p_hold)
-    runs = []
+    runs = [r for r in earlier if r["seed"] not in seeds]
     for seed in seeds:
         runs.append(run_seed(family, seed, (X_hold, y_hold)))
         r = runs[-1]
@@ -385,6 +395,7 @@ def run_family(family: str, seeds, holdout_rows: int, train_rows: int | None = N
               + ", ".join(f"{m} {r[m]:.4f}" for m in BASELINES) + f"; Bayes {bayes:.4f}",
               flush=True)
     FAMILIES[family] = (generator, default_rows, FAMILIES[family][2])
+    runs.sort(key=lambda r: r["seed"])
     return {"train_rows": train_rows or default_rows, "holdout_rows": holdout_rows, "runs": runs,
             "summary": summarize(family, runs, bayes)}
 
@@ -393,6 +404,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", choices=tuple(FAMILIES), action="append",
                         help="run only this family (repeatable); default: all")
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="run only these seeds; runs of other seeds saved before for the "
+                             "family are kept and summarised with them (default: "
+                             f"{DEVELOPMENT_SEEDS + HELD_OUT_SEEDS})")
     parser.add_argument("--quick", action="store_true",
                         help="1 seed, 5k training and 10k held-out rows; targets not enforced")
     parser.add_argument("--report", action="store_true",
@@ -413,8 +428,9 @@ def main(argv=None) -> int:
         if args.quick:
             results[family] = run_family(family, (0,), 10_000, train_rows=5_000)
             continue
-        results[family] = run_family(family, DEVELOPMENT_SEEDS + HELD_OUT_SEEDS,
-                                     FAMILIES[family][2])
+        earlier = json.loads(path.read_text())["runs"] if args.seeds and path.is_file() else ()
+        results[family] = run_family(family, tuple(args.seeds or DEVELOPMENT_SEEDS + HELD_OUT_SEEDS),
+                                     FAMILIES[family][2], earlier=earlier)
         path.write_text(json.dumps(results[family], indent=2, default=float) + "\n")
     print(table(results))
     if args.quick:

@@ -347,15 +347,27 @@ FOREST_MAX_SAMPLES = 50_000
 
 
 def hist_gradient_boosting(categorical, frauds: int, max_iter: int = 100,
-                           random_state: int = 42):
-    """scikit-learn's HistGradientBoosting with its defaults, categorical codes split natively
-    (subsets of categories; missing and unseen codes follow the learned missing-value branch),
-    early stopping on a held-out tenth of the rows when it holds EARLY_STOPPING_MIN_FRAUDS frauds
-    (`frauds` is the number in the rows it will be fitted on)."""
+                           random_state: int = 42, ordinal: bool = False):
+    """scikit-learn's HistGradientBoosting with its defaults, early stopping on a held-out tenth
+    of the rows when it holds EARLY_STOPPING_MIN_FRAUDS frauds (`frauds` is the number in the
+    rows it will be fitted on).
+
+    Categorical codes are split natively (a subset of categories per split; missing and unseen
+    codes follow the learned missing-value branch), or with ordinal=True as ordered numbers (a
+    threshold per split, as scikit-learn does by default; missing and unseen codes, NaN after
+    encoding, follow the missing-value branch). Neither is better on all data: a native split
+    orders the categories by their gradient statistics on the very rows it then splits, so with
+    few frauds per category it can pick a subset that fits noise, while a threshold needs several
+    splits to isolate risky codes that are not adjacent. The out-of-fold selection decides. The
+    ordinal form passes an explicit all-False mask, which is how family_of tells them apart."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    if ordinal:
+        features = [False] * len(categorical)
+    else:
+        features = list(categorical) if any(categorical) else None
     return HistGradientBoostingClassifier(
-        categorical_features=list(categorical) if any(categorical) else None,
+        categorical_features=features,
         max_iter=max_iter, early_stopping=frauds // 10 >= EARLY_STOPPING_MIN_FRAUDS,
         random_state=random_state)
 
@@ -377,9 +389,10 @@ def make_estimator(family: str, categorical, params: dict, y):
         return ScorecardClassifier(**params["scorecard"])
     if family == "logistic":
         return logistic_pipeline(categorical, **params["logistic"])
-    if family == "hist_gradient_boosting":
+    if family in ("hist_gradient_boosting", "hist_gradient_boosting_ordinal"):
         return hist_gradient_boosting(categorical, int(np.sum(y)),
-                                      **params["hist_gradient_boosting"])
+                                      **params["hist_gradient_boosting"],
+                                      ordinal=family == "hist_gradient_boosting_ordinal")
     if family == "random_forest":
         return random_forest(len(y), **params["random_forest"])
     raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
@@ -394,17 +407,25 @@ def family_of(estimator) -> str:
     if isinstance(estimator, Pipeline):
         return "logistic"
     if isinstance(estimator, HistGradientBoostingClassifier):
+        mask = estimator.categorical_features
+        if mask is not None and not np.any(mask):
+            return "hist_gradient_boosting_ordinal"
         return "hist_gradient_boosting"
     if isinstance(estimator, RandomForestClassifier):
         return "random_forest"
     raise ValueError(f"{type(estimator).__name__} is not one of the pipeline's model families")
 
 
-def eligible(family: str, X) -> str | None:
-    """Why a family cannot be fitted on X, or None. The scorecard cuts on values and has no rule
-    for a missing one, so it is a candidate only when the training rows have none."""
+def eligible(family: str, X, categorical=(), families=FAMILIES) -> str | None:
+    """Why a family is not a candidate on X, or None. The scorecard cuts on values and has no rule
+    for a missing one, so it is a candidate only when the training rows have none. Without a
+    categorical column the ordinal boosting is the native one (the same model), so it is not
+    fitted twice when both are candidates."""
     if family == "scorecard" and np.isnan(X).any():
         return "not a candidate: the training rows have missing values"
+    if (family == "hist_gradient_boosting_ordinal" and not any(categorical)
+            and "hist_gradient_boosting" in families):
+        return "not a candidate: no categorical column (the same model as hist_gradient_boosting)"
     return None
 
 
@@ -419,7 +440,7 @@ def choose_family(X, y, categorical, params: dict, families=FAMILIES, folds: int
 
     candidates, scores = {}, {}
     for family in families:
-        reason = eligible(family, X)
+        reason = eligible(family, X, categorical, families)
         if reason:
             candidates[family] = {"skipped": reason}
             continue

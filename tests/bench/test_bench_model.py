@@ -64,8 +64,8 @@ def test_scale_run_measures_the_entry_point_in_its_own_process(capsys, tmp_path)
     result = json.loads((tmp_path / "scale.json").read_text())
     first = result["runs"][0]
     assert first["rows"] == 5000 and first["cpu_s"] > 0 and 0.05 < first["peak_gb"] < 6
-    assert set(first["candidates"]) == {"scorecard", "logistic", "hist_gradient_boosting",
-                                        "random_forest"}
+    assert set(first["candidates"]) == {"scorecard", "logistic", "hist_gradient_boosting_ordinal",
+                                        "hist_gradient_boosting", "random_forest"}
 
 
 THRESHOLD_FLOOR = BENCH.parent / "threshold_floor.py"

@@ -285,8 +285,8 @@ def family_models():
     return models, requests
 
 
-@pytest.mark.parametrize("family", ["scorecard", "logistic", "hist_gradient_boosting",
-                                    "random_forest"])
+@pytest.mark.parametrize("family", ["scorecard", "logistic", "hist_gradient_boosting_ordinal",
+                                    "hist_gradient_boosting", "random_forest"])
 def test_small_requests_score_exactly_as_scikit_learn_for_every_family(family, family_models):
     models, requests = family_models
     estimator = models[family]

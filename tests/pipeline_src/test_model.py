@@ -226,9 +226,34 @@ def test_the_family_chosen_follows_the_data(data, expected):
     X, y = data()
     family, candidates, scores = choose_family(X, y, [False] * X.shape[1], PARAMS, folds=3)
     assert family == expected, candidates
-    assert [c["family"] for c in candidates] == ["scorecard", "logistic", "hist_gradient_boosting",
-                                                 "random_forest"]
+    assert [c["family"] for c in candidates] == ["scorecard", "logistic",
+                                                 "hist_gradient_boosting_ordinal",
+                                                 "hist_gradient_boosting", "random_forest"]
     assert scores.shape == y.shape
+
+
+def test_boosting_on_ordered_codes_is_a_candidate_only_beside_categorical_columns():
+    """Without a categorical column the two boosting forms are one model: fitted once (unless
+    pinned). With one, both are scored, and each estimator says which form it is."""
+    from pipeline_src.model import choose_family, family_of, make_estimator
+
+    X, y = linear_data(3_000)
+    X[:, 5] = np.random.RandomState(1).randint(0, 9, len(X))
+    _, candidates, _ = choose_family(X, y, [False] * 6, PARAMS, folds=3)
+    assert candidates[2] == {"family": "hist_gradient_boosting_ordinal",
+                             "skipped": "not a candidate: no categorical column (the same model "
+                                        "as hist_gradient_boosting)"}
+    pinned, candidates, _ = choose_family(X, y, [False] * 6, PARAMS, folds=3,
+                                          families=("hist_gradient_boosting_ordinal",))
+    assert pinned == "hist_gradient_boosting_ordinal" and "pr_auc" in candidates[0]
+    mask = [False] * 5 + [True]
+    _, candidates, _ = choose_family(X, y, mask, PARAMS, folds=3)
+    assert all("pr_auc" in c for c in candidates), candidates
+    for family in ("hist_gradient_boosting_ordinal", "hist_gradient_boosting"):
+        fitted = make_estimator(family, mask, PARAMS, y).fit(X, y)
+        assert family_of(fitted) == family
+        native = family == "hist_gradient_boosting"
+        assert (fitted.is_categorical_ is not None) == native
 
 
 @pytest.mark.parametrize("negatives_above, expected", [(1, "logistic"),
@@ -250,7 +275,7 @@ def test_ties_go_to_the_simpler_family(monkeypatch, negatives_above, expected):
                         lambda estimator, *_, **__: oof[model.family_of(estimator)])
     family, candidates, scores = model.choose_family(np.zeros((100, 2)), y, [False, False],
                                                      PARAMS)
-    figures = {c["family"]: c["pr_auc"] for c in candidates}
+    figures = {c["family"]: c["pr_auc"] for c in candidates if "pr_auc" in c}
     assert figures["hist_gradient_boosting"] == 1.0
     assert figures["logistic"] == pytest.approx(
         (9 + 10 / (10 + negatives_above)) / 10)
