@@ -243,9 +243,13 @@ def report_text(metrics: dict, result: dict, champion: Optional[dict] = None,
         lines += ["", "## Model family", "",
                   f"Chosen: **{selection['family']}** ({selection['rule']}; out-of-fold PR-AUC on "
                   f"{selection['rows']} train + validation rows, {selection['folds']} folds).", "",
-                  "| family | out-of-fold PR-AUC |", "|---|---|"]
-        lines += [f"| {c['family']} | " + (f"{c['pr_auc']:.4f}" if "pr_auc" in c else c["skipped"])
-                  + " |" for c in selection["candidates"]]
+                  "| family | out-of-fold PR-AUC | standard error of its difference to the best "
+                  "| ties the best |", "|---|---|---|---|"]
+        lines += [f"| {c['family']} | " + (
+            f"{c['pr_auc']:.4f} | {c['standard_error']:.4f} | {'yes' if c['ties_best'] else 'no'}"
+            if "standard_error" in c else
+            f"{c['pr_auc']:.4f} | | " if "pr_auc" in c else f"{c['skipped']} | | ") + " |"
+            for c in selection["candidates"]]
     scorecard = model_metadata.get("scorecard")
     if scorecard:
         lines += ["", "## The model", "",

@@ -288,14 +288,20 @@ def f1_threshold(y_true, scores) -> float:
     return float(thresholds[int(np.argmax(f1))])
 
 
+def fold_splits(y, folds: int = 5, random_state: int = 42):
+    """The stratified K-fold (fit rows, score rows) pairs every out-of-fold figure uses."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=random_state)
+    return list(splitter.split(np.zeros(len(y)), y))
+
+
 def out_of_fold_scores(estimator, X, y, folds: int = 5, random_state: int = 42):
     """Scores of each row from a clone of estimator fitted without it (stratified K-fold)."""
     from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold
 
     scores = np.zeros(len(y))
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=random_state)
-    for fit_rows, score_rows in splitter.split(X, y):
+    for fit_rows, score_rows in fold_splits(y, folds, random_state):
         model = clone(estimator).fit(X[fit_rows], y[fit_rows])
         scores[score_rows] = model.predict_proba(X[score_rows])[:, 1]
     return scores
@@ -307,8 +313,13 @@ def out_of_fold_scores(estimator, X, y, folds: int = 5, random_state: int = 42):
 # (pipeline_src.train.FAMILIES, simplest first: the order ties are broken in), which synth
 # checks without numpy or scikit-learn.
 from pipeline_src.train import FAMILIES  # noqa: E402
-# A family ties with the best when its out-of-fold PR-AUC is at least this fraction of the best
-# one's; the simplest of the tied families is chosen.
+# A family ties with the best when its out-of-fold PR-AUC is within one standard error of the
+# best one's (the standard error of the per-fold differences between the two, the folds being
+# shared: the one-standard-error rule, Hastie, Tibshirani & Friedman, The Elements of Statistical
+# Learning, 2nd ed., section 7.10), or at least this fraction of it; the simplest of the tied
+# families is chosen. With a few hundred frauds the per-fold differences between two families
+# spread over several hundredths of PR-AUC: a lead smaller than that is not evidence that the
+# more complex family is better.
 TIE_RATIO = 0.99
 
 
@@ -432,10 +443,12 @@ def eligible(family: str, X, categorical=(), families=FAMILIES) -> str | None:
 def choose_family(X, y, categorical, params: dict, families=FAMILIES, folds: int = 5,
                   random_state: int = 42):
     """Out-of-fold PR-AUC of every eligible family on the same stratified folds; the chosen
-    family is the simplest whose figure is at least TIE_RATIO x the best.
+    family is the simplest that ties with the best (TIE_RATIO's comment).
 
     Returns (family, candidates, out-of-fold scores of the chosen family), candidates being a
-    list of {"family", "pr_auc"} or {"family", "skipped": reason} in FAMILIES order."""
+    list in FAMILIES order of {"family", "pr_auc", "fold_pr_auc": [per fold], "standard_error"
+    (of the per-fold differences to the best family), "ties_best"} or {"family", "skipped":
+    reason}."""
     from pipeline_src.evaluate import pr_auc
 
     candidates, scores = {}, {}
@@ -451,9 +464,28 @@ def choose_family(X, y, categorical, params: dict, families=FAMILIES, folds: int
     if not scores:
         raise ValueError("no model family can be fitted on these rows: "
                          + "; ".join(f"{f}: {c['skipped']}" for f, c in candidates.items()))
-    best = max(c["pr_auc"] for c in candidates.values() if "pr_auc" in c)
-    chosen = next(f for f in FAMILIES if f in scores and candidates[f]["pr_auc"] >= TIE_RATIO * best)
+    splits = fold_splits(y, folds, random_state)
+    for family, figures in scores.items():
+        candidates[family]["fold_pr_auc"] = [pr_auc(y[rows], figures[rows]) for _, rows in splits]
+    best = max(scores, key=lambda f: candidates[f]["pr_auc"])
+    for family in scores:
+        c = candidates[family]
+        c["standard_error"] = standard_error(np.subtract(candidates[best]["fold_pr_auc"],
+                                                         c["fold_pr_auc"]))
+        c["ties_best"] = bool(ties(c["pr_auc"], candidates[best]["pr_auc"], c["standard_error"]))
+    chosen = next(f for f in FAMILIES if f in scores and candidates[f]["ties_best"])
     return chosen, [{"family": f, **c} for f, c in candidates.items()], scores[chosen]
+
+
+def standard_error(differences) -> float:
+    """Standard error of the mean of per-fold differences (0 when they are all equal)."""
+    differences = np.asarray(differences, dtype=float)
+    return float(np.std(differences, ddof=1) / np.sqrt(len(differences)))
+
+
+def ties(figure: float, best: float, error: float) -> bool:
+    """Whether an out-of-fold PR-AUC ties with the best one (TIE_RATIO's comment)."""
+    return figure >= best - error or figure >= TIE_RATIO * best
 
 
 def _fold_labels(y, folds: int):

@@ -7,8 +7,9 @@ model.tar.gz) and SM_OUTPUT_DATA_DIR (packed into output.tar.gz).
 The model family is chosen on the user's data: pipeline_src.model's scorecard, an L2 logistic
 regression on encoded features, scikit-learn's HistGradientBoosting (categorical codes split as
 ordered numbers, and split natively) and RandomForest each get out-of-fold scores over the train
-and validation channels together (the same stratified folds), and the simplest family within model.TIE_RATIO of the best out-of-fold PR-AUC wins (`--model-family`
-pins one). The decision threshold maximises F1 on the chosen family's out-of-fold scores, so it
+and validation channels together (the same stratified folds), and the simplest family whose
+out-of-fold PR-AUC ties with the best (within one standard error of the per-fold differences, or
+model.TIE_RATIO of it) wins (`--model-family` pins one). The decision threshold maximises F1 on the chosen family's out-of-fold scores, so it
 rests on every fraud case available rather than the few in validation; the final model is then
 fitted on both channels. Test data is never seen. Above `--selection-rows` rows the family and
 threshold are chosen on a stratified subsample of that size (the final fit uses every row), so
@@ -257,7 +258,8 @@ def train(train_df, validation_df, args: argparse.Namespace) -> tuple[object, di
                        if k not in ("train", "validation", "model_dir", "output_data_dir")}
     rule = (f"pinned by --model-family {family}" if pinned else
             f"the simplest of {', '.join(FAMILIES)} (in that order) whose out-of-fold PR-AUC is "
-            f">= {TIE_RATIO} x the best")
+            f"within one standard error of the per-fold differences to the best, or >= "
+            f"{TIE_RATIO} x the best")
     metadata = {
         "features": features,
         "categorical": categorical,
