@@ -2,6 +2,10 @@
 
 Rows: endpoint traffic (invocations, latency, errors) per stage, drift and model quality per
 monitored endpoint (the monitor job's metrics), and pipeline runs (the train and test builds).
+AWS/SageMaker metrics stay in the endpoint's account and this project does not set up CloudWatch
+cross-account observability, so a stage account gets its own traffic dashboard and the tooling
+dashboard says where it is; the monitor's metrics are published in the tooling account for every
+endpoint, so its rows cover all stages.
 """
 from __future__ import annotations
 
@@ -27,50 +31,79 @@ def _widget(title: str, metrics: list, x: int, y: int, region: str, stat: str = 
             "properties": properties}
 
 
+def _per_endpoint(target: DeploymentTarget, endpoints: Sequence[str], metric: str,
+                  namespace: str = "AWS/SageMaker", variant: bool = True) -> list:
+    names, config = target.names, target.config
+    variants = {names.endpoint(s.name): [v.name for v in s.variants] for s in config.stages}
+    rows = []
+    for endpoint in endpoints:
+        if not variant:
+            rows.append([namespace, metric, "EndpointName", endpoint, {"label": endpoint}])
+            continue
+        for name in variants[endpoint]:
+            label = endpoint if len(variants[endpoint]) == 1 else f"{endpoint} {name}"
+            rows.append([namespace, metric, "EndpointName", endpoint, "VariantName", name,
+                         {"label": label}])
+    return rows
+
+
+def traffic_widgets(target: DeploymentTarget, endpoints: Sequence[str], y: int = 0) -> list:
+    """Invocations, latency and errors of endpoints in target's account (AWS/SageMaker metrics
+    are in the account of the endpoint)."""
+    config, region = target.config, target.config.region
+
+    def rows(metric):
+        return _per_endpoint(target, endpoints, metric)
+
+    return [
+        _widget("Invocations", rows("Invocations"), 0, y, region),
+        _widget("Model latency p99 (µs)", rows("ModelLatency"), WIDTH, y, region,
+                stat="p99", annotations=[{"label": "alarm",
+                                          "value": config.alarms.model_latency_p99_ms * 1000}]),
+        _widget("Errors", rows("Invocation5XXErrors") + rows("Invocation4XXErrors")
+                + rows("InvocationModelErrors"), 2 * WIDTH, y, region),
+    ]
+
+
+def elsewhere_note(target: DeploymentTarget, y: int = 0) -> dict:
+    """What stands in for the traffic row when no endpoint is in this account."""
+    names, config = target.names, target.config
+    where = ", ".join(f"{s.name} in account {s.account_id}" for s in config.stages
+                      if config.is_remote(s))
+    text = (f"Endpoint traffic (invocations, latency, errors) is in the endpoints' accounts "
+            f"({where}): see the `{names.dashboard}` dashboard there. The rows below are the "
+            "monitor job's drift and quality metrics, which it publishes in this account.")
+    return {"type": "text", "x": 0, "y": y, "width": 3 * WIDTH, "height": 2,
+            "properties": {"markdown": text}}
+
+
 def dashboard_body(target: DeploymentTarget, monitored_endpoints: Sequence[str],
                    build_projects: Sequence[str]) -> dict:
     names, config = target.names, target.config
     region = config.region
-    # Endpoints of this account: a stage account's metrics are in that account.
+    # Endpoints of this account: a stage account's metrics are in that account, on its own
+    # dashboard (StageDashboard); CloudWatch cross-account observability is not set up.
     endpoints = [names.endpoint(s.name) for s in config.stages if not config.is_remote(s)]
-    variants = {names.endpoint(s.name): [v.name for v in s.variants] for s in config.stages}
 
-    def per_endpoint(metric: str, namespace="AWS/SageMaker", variant=True, eps=endpoints):
-        rows = []
-        for endpoint in eps:
-            if not variant:
-                rows.append([namespace, metric, "EndpointName", endpoint, {"label": endpoint}])
-                continue
-            for name in variants[endpoint]:
-                label = endpoint if len(variants[endpoint]) == 1 else f"{endpoint} {name}"
-                rows.append([namespace, metric, "EndpointName", endpoint, "VariantName", name,
-                             {"label": label}])
-        return rows
+    def monitored(metric):
+        return _per_endpoint(target, monitored_endpoints, metric, ns, variant=False)
 
     gate = config.quality_gate
     ns = names.metric_namespace
     period = config.monitoring.schedule_hours * 3600
-    widgets = [
-        _widget("Invocations", per_endpoint("Invocations"), 0, 0, region),
-        _widget("Model latency p99 (µs)", per_endpoint("ModelLatency"), WIDTH, 0, region,
-                stat="p99", annotations=[{"label": "alarm",
-                                          "value": config.alarms.model_latency_p99_ms * 1000}]),
-        _widget("Errors", per_endpoint("Invocation5XXErrors") + per_endpoint("Invocation4XXErrors")
-                + per_endpoint("InvocationModelErrors"), 2 * WIDTH, 0, region),
-        _widget("Drifted feature share", per_endpoint("DriftedFeatureShare", ns, False,
-                                                      monitored_endpoints),
+    widgets = traffic_widgets(target, endpoints) if endpoints else [elsewhere_note(target)]
+    widgets += [
+        _widget("Drifted feature share", monitored("DriftedFeatureShare"),
                 0, HEIGHT, region, stat="Maximum", period=period,
                 annotations=[{"label": "drift", "value": config.monitoring.drift_share}]),
         _widget("Captured rows and contract violations",
-                per_endpoint("Rows", ns, False, monitored_endpoints)
-                + per_endpoint("ContractViolations", ns, False, monitored_endpoints),
+                monitored("Rows") + monitored("ContractViolations"),
                 WIDTH, HEIGHT, region, stat="Sum", period=period),
-        _widget("Predicted positive rate", per_endpoint("PositiveRate", ns, False,
-                                                        monitored_endpoints),
+        _widget("Predicted positive rate", monitored("PositiveRate"),
                 2 * WIDTH, HEIGHT, region, stat="Average", period=period),
         _widget("Quality on labelled traffic",
                 [row for metric in ("PrAuc", "Recall", "Precision", "F1")
-                 for row in per_endpoint(metric, ns, False, monitored_endpoints)],
+                 for row in monitored(metric)],
                 0, 2 * HEIGHT, region, stat="Minimum", period=period,
                 annotations=[{"label": "min PR-AUC", "value": gate.min_pr_auc},
                              {"label": "min recall", "value": gate.min_recall}]),
@@ -92,3 +125,15 @@ class Dashboard(Construct):
             dashboard_body=json.dumps(dashboard_body(target, monitored_endpoints,
                                                      build_projects), indent=2))
         self.dashboard_name = target.names.dashboard
+
+
+class StageDashboard(Construct):
+    """In a stage account: the traffic of its endpoints (their AWS/SageMaker metrics are here)."""
+
+    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
+                 stages: Sequence[str]) -> None:
+        super().__init__(scope, id_)
+        endpoints = [target.names.endpoint(s) for s in stages]
+        CloudwatchDashboard(self, "dashboard", dashboard_name=target.names.dashboard,
+                            dashboard_body=json.dumps({"widgets": traffic_widgets(
+                                target, endpoints)}, indent=2))

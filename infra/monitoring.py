@@ -3,9 +3,15 @@
 The job (pipeline_src/jobs/monitor.py) runs from the pipeline's own source zip, reads each
 captured endpoint's data capture, the served package's training data and delayed labels, and
 publishes metrics under ``Names.metric_namespace``; the alarms watch those metrics.
+
+An endpoint in a stage account is read there as that account's monitor reader role
+(MonitorReader, in the stage account's stack): the job assumes it with the environment's
+monitor ExternalId and reads only the endpoint chain and its data capture with it. The registry,
+training data, labels, reports and metrics stay in the tooling account, so the alarms do too.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from constructs import Construct
@@ -15,13 +21,15 @@ from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.codebuild_project import (
     CodebuildProject, CodebuildProjectArtifacts, CodebuildProjectSource)
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 
 from infra.artifact_store import ArtifactStore
 from infra.builds import BUILDSPEC_DIR, build_environment, build_logs
 from infra.environment import DeploymentTarget
 from infra.execution_role import MODEL_ARTIFACTS
 from infra.encryption import EncryptionKey
-from infra.iam import log_statement, service_role, statement
+from infra.iam import log_statement, policy_document, service_role, statement
 from infra.naming import Names
 from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
 
@@ -32,12 +40,65 @@ QUALITY_METRICS = {"PrAuc": "min_pr_auc", "Recall": "min_recall", "Precision": "
 JOB_TIMEOUT_MINUTES = 60
 
 
+READER = "monitor-reader"
+# The settings telling the job which endpoints it reads as a stage account's reader role.
+READERS_ENV = "MONITOR_READERS"
+EXTERNAL_ID_ENV = "MONITOR_EXTERNAL_ID"
+
+
 def monitored_stages(target: DeploymentTarget) -> list[str]:
-    """Stages whose endpoints capture data, in the tooling account: only those can be
-    monitored (the monitor job does not yet read stage accounts)."""
+    """Stages whose endpoints capture data, in whichever account they are."""
+    return [s.name for s in target.config.stages if s.data_capture_percent > 0]
+
+
+def remote_monitored(target: DeploymentTarget) -> dict[str, str]:
+    """Monitored stage -> its account, for the stages in another account than target's."""
     config = target.config
-    return [s.name for s in config.stages
-            if s.data_capture_percent > 0 and not config.is_remote(s)]
+    return {s.name: s.account_id for s in config.stages
+            if s.name in monitored_stages(target) and config.is_remote(s)}
+
+
+class MonitorReader(Construct):
+    """In a stage account: the role the tooling account's monitor job reads its endpoints' chain
+    and data capture as. Trust: exactly the tooling monitor job's role, with the monitor
+    ExternalId. Grants: what pipeline_src/jobs/monitor.py calls with it (serving_chain: describe
+    the endpoint, its config and model; read_capture: list and get the capture objects, which S3
+    decrypts with this account's key), for the monitored stages of this account only."""
+
+    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
+                 tooling: DeploymentTarget, store: ArtifactStore, key: EncryptionKey,
+                 stages: list[str]) -> None:
+        super().__init__(scope, id_)
+        names = target.names
+        endpoints = [names.endpoint(s) for s in stages]
+        monitor_job_role = tooling.role_arn("codebuild-monitor")
+        # The exact role as Principal (IAM checks it exists when this is set: the tooling stack
+        # is applied first, README "Bootstrapping the accounts").
+        trust = policy_document([statement(
+            "AssumedByToolingMonitorJobOnly", ["sts:AssumeRole"], None,
+            principal={"AWS": monitor_job_role},
+            conditions={"StringEquals": {"sts:ExternalId": names.monitor_external_id}})])
+        self.role = IamRole(self, "role", name=names.role(READER),
+                            description=f"{names.monitor_project} (account "
+                                        f"{target.config.account_id}) reads the "
+                                        f"{', '.join(stages)} endpoint(s) and capture as this role",
+                            assume_role_policy=trust, max_session_duration=3600)
+        capture = [f"{Names.DATA_CAPTURE_PREFIX}/{e}/*" for e in endpoints]
+        grants = [
+            # The deploy step names models and configs <endpoint>-v<version>-<job>.
+            statement("FollowEndpointToModelPackage", [
+                "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
+                "sagemaker:DescribeModel"], [
+                *(target.sagemaker_arn("endpoint", e) for e in endpoints),
+                *(target.sagemaker_arn("endpoint-config", f"{e}-v*") for e in endpoints),
+                *(target.sagemaker_arn("model", f"{e}-v*") for e in endpoints)]),
+            store.read(*capture, sid="ReadCapture"),
+            store.list(*capture, sid="ListCapture"),
+            key.decrypt(sid="DecryptCaptureThroughS3"),
+        ]
+        IamRolePolicy(self, "policy", role=self.role.id, name="read-endpoints",
+                      policy=policy_document(grants))
+        self.role_arn = self.role.arn
 
 
 @dataclass(frozen=True)
@@ -60,6 +121,10 @@ class MonitoringJob(Construct):
         names, config = target.names, target.config
         monitoring = config.monitoring
         self.endpoints = [names.endpoint(s) for s in monitored_stages(target)]
+        remote = remote_monitored(target)
+        local = [names.endpoint(s) for s in monitored_stages(target) if s not in remote]
+        readers = {names.endpoint(stage): target.in_account(account).role_arn(READER)
+                   for stage, account in remote.items()}
         project_name = names.monitor_project
         log_group_name = names.codebuild_log_group(project_name)
         log_group = CloudwatchLogGroup(self, "logs", name=log_group_name,
@@ -78,20 +143,29 @@ class MonitoringJob(Construct):
                 # The reference is the exact version of the training data the package records.
                 store.read_versions(f"{Names.DATA_PREFIX}/*", sid="ReadTrainingDataVersions"),
                 store.read(MODEL_ARTIFACTS, sid="ReadModelArtifacts"),
-                store.read(f"{Names.DATA_CAPTURE_PREFIX}/*", f"{Names.GROUND_TRUTH_PREFIX}/*",
-                           sid="ReadCaptureAndLabels"),
-                store.list(f"{Names.DATA_CAPTURE_PREFIX}/*", f"{Names.GROUND_TRUTH_PREFIX}/*",
-                           sid="ListCaptureAndLabels"),
+                # Capture is here only for endpoints here; labels are here for every endpoint.
+                *([store.read(f"{Names.DATA_CAPTURE_PREFIX}/*", f"{Names.GROUND_TRUTH_PREFIX}/*",
+                              sid="ReadCaptureAndLabels"),
+                   store.list(f"{Names.DATA_CAPTURE_PREFIX}/*", f"{Names.GROUND_TRUTH_PREFIX}/*",
+                              sid="ListCaptureAndLabels")] if local else
+                  [store.read(f"{Names.GROUND_TRUTH_PREFIX}/*", sid="ReadLabels"),
+                   store.list(f"{Names.GROUND_TRUTH_PREFIX}/*", sid="ListLabels")]),
                 store.write(f"{Names.MONITORING_PREFIX}/*", sid="WriteReports"),
                 inputs.key.use(),
-                statement("FollowEndpointToModelPackage", [
+                *([statement("FollowEndpointToModelPackage", [
                     "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
                     "sagemaker:DescribeModel"], [
                     target.sagemaker_arn("endpoint", f"{prefix}-*"),
                     target.sagemaker_arn("endpoint-config", f"{prefix}-*"),
-                    target.sagemaker_arn("model", f"{prefix}-*")]),
+                    target.sagemaker_arn("model", f"{prefix}-*")])] if local else []),
                 statement("ReadModelPackages", ["sagemaker:DescribeModelPackage"],
                           [inputs.packages_arn]),
+                # An endpoint in a stage account is read as that account's reader role.
+                *([statement("ReadStageEndpointsAsTheirMonitorReader", ["sts:AssumeRole"],
+                             sorted(set(readers.values())),
+                             conditions={"StringEquals": {
+                                 "sts:ExternalId": names.monitor_external_id}})]
+                  if readers else []),
                 # PutMetricData has no resource-level permissions; the namespace condition
                 # limits it to this project's monitoring metrics.
                 statement("PublishMonitoringMetrics", ["cloudwatch:PutMetricData"], "*",
@@ -115,6 +189,9 @@ class MonitoringJob(Construct):
             "KMS_KEY_ARN": inputs.key.key_arn,
             GATE_THRESHOLDS_ENV: config.quality_gate.thresholds().to_json(),
         }
+        if readers:
+            environment[READERS_ENV] = json.dumps(readers, sort_keys=True)
+            environment[EXTERNAL_ID_ENV] = names.monitor_external_id
         self.project = CodebuildProject(
             self, "project", name=project_name,
             description="Monitor: drift and model quality of captured endpoint traffic",

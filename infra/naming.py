@@ -45,6 +45,11 @@ class Names:
         """sts:ExternalId the deploy function passes and the deployer roles require."""
         return f"{self.prefix}-deploy"
 
+    @property
+    def monitor_external_id(self) -> str:
+        """sts:ExternalId the monitor job passes and the stage accounts' monitor readers require."""
+        return f"{self.prefix}-monitor"
+
     def state_key(self, account_id: str) -> str:
         """S3 state key of a stage account's stack, beside the environment's own."""
         key = self.config.state_backend.key
@@ -163,7 +168,8 @@ class Names:
 
     ROLE_PURPOSES = ("sagemaker-training", "sagemaker-serving", "codebuild-train", "codebuild-test",
                      "codepipeline", "codepipeline-pr", "deploy-lambda", "events",
-                     "codebuild-monitor", "monitor-schedule", "retrain-lambda", "deployer")
+                     "codebuild-monitor", "monitor-schedule", "retrain-lambda", "deployer",
+                     "monitor-reader")
 
     def validate(self, label: str) -> None:
         """Fail before synth when a derived name would break an AWS limit."""

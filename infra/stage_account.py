@@ -5,7 +5,8 @@ the other is derived from the configuration (account IDs and names), never a cro
 reference, which would fail until the other stack is applied.
 
 In the account: the deployer role the tooling account's deploy function acts as (trust: exactly
-that function's role, with the ExternalId), the
+that function's role, with the ExternalId), the monitor reader role the tooling monitor job reads
+the endpoints and their capture as (infra/monitoring.py MonitorReader), the
 serving role the models run as, the key and bucket for endpoint storage and data capture, the
 rollback alarms and their topic. The endpoints themselves are created by the deploy step.
 """
@@ -18,6 +19,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 
 from infra.artifact_store import MODEL_ARTIFACTS, ArtifactStore
 from infra.config import EnvironmentConfig
+from infra.dashboard import StageDashboard
 from infra.deploy_function import DEPLOYER, endpoint_grants
 from infra.encryption import EncryptionKey
 from infra.endpoint_alarms import EndpointAlarms
@@ -26,6 +28,7 @@ from infra.execution_role import ServingRole
 from infra.iam import policy_document, statement
 from infra.images import ContainerImages
 from infra.model_registry import ModelRegistry
+from infra.monitoring import MonitorReader, monitored_stages
 from infra.naming import Names
 from infra.notifications import Notifications
 
@@ -86,8 +89,14 @@ class StageAccountStack(TerraformStack):
                       policy=policy_document([
                           ModelRegistry.use_from(tooling),
                           *endpoint_grants(target, stages, serving_role, key, alarm_arns)]))
+        StageDashboard(self, "dashboard", target=target, stages=stages)
+        monitored = [s for s in stages if s in monitored_stages(target)]
+        reader = MonitorReader(self, "monitor_reader", target=target, tooling=tooling,
+                               store=store, key=key, stages=monitored) if monitored else None
         outputs = {
             "deployer_role_arn": (deployer.arn, "Role the tooling deploy function acts as"),
+            **({"monitor_reader_role_arn": (reader.role_arn, "Role the tooling monitor job "
+                                            "reads endpoints and capture as")} if reader else {}),
             "serving_role_arn": (serving_role.role_arn, "Role the served models run as"),
             "kms_key_arn": (key.key_arn, "Key of endpoint storage and data capture"),
             "data_capture_uri": (store.uri(Names.DATA_CAPTURE_PREFIX), "Data capture"),

@@ -99,6 +99,40 @@ def clients(session, *services: str) -> list:
     return [session.client(service, config=config) for service in services]
 
 
+# AssumeRole: RoleSessionName is 2-64 characters of [\w+=,.@-]. A CodeBuild role assuming
+# another role is role chaining, which caps the session at one hour (IAM User Guide, "Role terms
+# and concepts", role chaining); each endpoint's session is taken when the job reaches it.
+SESSION_NAME_MAX = 64
+ASSUMED_SESSION_SECONDS = 3600
+
+
+def session_name(purpose: str, run_id: str) -> str:
+    """<purpose>-<run id> in AssumeRole's alphabet (CloudTrail of the other account shows it)."""
+    return re.sub(r"[^\w+=,.@-]", "-", f"{purpose}-{run_id}")[:SESSION_NAME_MAX]
+
+
+def assumed_session(session, role_arn: str, external_id: str, name: str):
+    """A boto3 session acting as role_arn (AssumeRole with the ExternalId the role's trust
+    requires), checked to act in the role's own account before anything is called with it."""
+    import boto3
+
+    (sts,) = clients(session, "sts")
+    credentials = aws_call(sts, "AssumeRole", RoleArn=role_arn, RoleSessionName=name,
+                           ExternalId=external_id,
+                           DurationSeconds=ASSUMED_SESSION_SECONDS)["Credentials"]
+    assumed = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"], region_name=session.region_name)
+    (identity,) = clients(assumed, "sts")
+    account = aws_call(identity, "GetCallerIdentity")["Account"]
+    expected = role_arn.split(":")[4]
+    if account != expected:
+        raise JobError(f"role {role_arn} acts in account {account}, not in its own account "
+                       f"{expected}; refusing to read with it")
+    return assumed
+
+
 def aws_call(client, operation: str, **kwargs):
     """Call client.<snake_case operation>; a failure becomes "<Operation> failed: <code>: <msg>"."""
     from botocore.exceptions import BotoCoreError, ClientError

@@ -11,11 +11,17 @@ GROUND_TRUTH_S3_URI/<endpoint>/yyyy/mm/dd/ for the window's days. Publishes Clou
 (METRIC_NAMESPACE, dimension EndpointName) and writes report.html and summary.json to
 MONITORING_OUTPUT_S3_URI/<endpoint>/<window>/. An endpoint that does not exist is skipped.
 Exit 0 when every endpoint was analysed (drift is the alarms' business), 1 on an error.
+
+An endpoint in another account (MONITOR_READERS: {endpoint: reader role ARN}) is read as that
+account's monitor reader role (AssumeRole with MONITOR_EXTERNAL_ID): its endpoint, config, model
+and data capture only. The registry, training data, labels, reports and metrics are the job's own
+account's, read and written with its own credentials.
 """
 from __future__ import annotations
 
 import argparse
 import io
+import re
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -31,6 +37,10 @@ REQUIRED = (
     "GROUND_TRUTH_S3_URI", "DATA_S3_URI", "MODEL_PACKAGE_GROUP", "KMS_KEY_ARN", "AWS_REGION",
     GATE_THRESHOLDS_ENV,
 )
+# Optional: endpoints read in another account, and the ExternalId their reader roles require.
+READERS = "MONITOR_READERS"
+EXTERNAL_ID = "MONITOR_EXTERNAL_ID"
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 # The train job records the S3 object version of each split under these package properties.
 DATA_VERSION_PROPERTY = "data_version_{split}"
 REFERENCE_SPLIT = "train"
@@ -48,11 +58,48 @@ def monitor_settings(settings: dict):
         min_labelled_positives=common.env_int(settings, "MONITOR_MIN_LABELLED_POSITIVES"))
 
 
-def serving_chain(sm, endpoint: str, group: str):
+def readers(settings: dict, environ) -> dict[str, str]:
+    """MONITOR_READERS (endpoint -> reader role ARN), checked; {} when unset."""
+    text = environ.get(READERS, "").strip()
+    if not text:
+        return {}
+    value = common.json_setting(READERS, text)
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and ROLE_ARN.fullmatch(v)
+            for k, v in value.items()):
+        raise SettingsError(f"{READERS} must be a JSON object of endpoint name -> IAM role ARN")
+    unknown = sorted(set(value) - set(settings["endpoints"]))
+    if unknown:
+        raise SettingsError(f"{READERS} names endpoint(s) not in MONITOR_ENDPOINTS: "
+                            f"{', '.join(unknown)}")
+    if not environ.get(EXTERNAL_ID, "").strip():
+        raise SettingsError(f"missing environment setting(s): {EXTERNAL_ID} (with {READERS})")
+    return value
+
+
+def endpoint_clients(session, settings: dict, endpoint: str):
+    """(sagemaker, s3) clients for the endpoint's chain and capture: the job's own, or, for an
+    endpoint in another account, its reader role's there."""
+    role_arn = settings["readers"].get(endpoint)
+    if role_arn is None:
+        return common.clients(session, "sagemaker", "s3")
+    name = common.session_name("monitor", settings.get("run_id") or "local")
+    return reader_clients(common.assumed_session(session, role_arn, settings[EXTERNAL_ID], name))
+
+
+def reader_clients(assumed) -> list:
+    """Clients acting as a stage account's monitor reader role (tests/iam/declarations.py
+    CLIENT_FACTORIES names this factory)."""
+    return common.clients(assumed, "sagemaker", "s3")
+
+
+def serving_chain(sm, endpoint: str, group: str, registry=None):
     """(endpoint config, variant, capture destination URI, model package) now serving, or None
-    when the endpoint does not exist."""
+    when the endpoint does not exist. sm acts where the endpoint is; registry (default: sm) where
+    the model package group is."""
     from botocore.exceptions import ClientError
 
+    registry = registry or sm
     try:
         described = sm.describe_endpoint(EndpointName=endpoint)
     except ClientError as exc:
@@ -75,7 +122,7 @@ def serving_chain(sm, endpoint: str, group: str):
     if not package_arn:
         raise JobError(f"{endpoint}: model {variant['ModelName']} was not created from a model "
                        "package; cannot find its training data")
-    package = aws_call(sm, "DescribeModelPackage", ModelPackageName=package_arn)
+    package = aws_call(registry, "DescribeModelPackage", ModelPackageName=package_arn)
     if package.get("ModelPackageGroupName") != group:
         raise JobError(f"{endpoint}: model package {package_arn} is not in group {group}")
     return config_name, variant["VariantName"], capture["DestinationS3Uri"], package
@@ -186,8 +233,9 @@ def monitor_endpoint(session, settings: dict, endpoint: str, window_end: datetim
     from pipeline_src.evaluate import score
     from pipeline_src.monitoring import analyse, write_report
 
-    s3, sm, cw = session.client("s3"), session.client("sagemaker"), session.client("cloudwatch")
-    chain = serving_chain(sm, endpoint, settings["MODEL_PACKAGE_GROUP"])
+    s3, sm, cw = common.clients(session, "s3", "sagemaker", "cloudwatch")
+    endpoint_sm, endpoint_s3 = endpoint_clients(session, settings, endpoint)
+    chain = serving_chain(endpoint_sm, endpoint, settings["MODEL_PACKAGE_GROUP"], registry=sm)
     if chain is None:
         print(f"{endpoint}: no such endpoint (not deployed yet); skipped")
         return None
@@ -201,7 +249,7 @@ def monitor_endpoint(session, settings: dict, endpoint: str, window_end: datetim
         reference, reference_uri = reference_data(s3, package, settings["DATA_S3_URI"], workdir)
         model = load_package_model(s3, package, workdir)
         reference = reference.assign(**{PROBABILITY: score(model, reference)})
-        rows, files = read_capture(s3, destination, endpoint, variant, hours)
+        rows, files = read_capture(endpoint_s3, destination, endpoint, variant, hours)
         labels = read_ground_truth(s3, settings["GROUND_TRUTH_S3_URI"], endpoint, hours, workdir)
         current = rows.frame()
         base = {"endpoint": endpoint, "endpoint_config": config_name,
@@ -271,6 +319,11 @@ def run_job(endpoint, window_end, output_dir: Path, environ=None, session=None) 
     environ = os.environ if environ is None else environ
     settings = common.require_env(REQUIRED, environ)
     endpoints = [e.strip() for e in settings["MONITOR_ENDPOINTS"].split(",") if e.strip()]
+    settings["endpoints"] = endpoints
+    settings["readers"] = readers(settings, environ)
+    settings[EXTERNAL_ID] = environ.get(EXTERNAL_ID, "").strip()
+    # CloudTrail in a stage account shows which build read as its reader role.
+    settings["run_id"] = environ.get("CODEBUILD_BUILD_NUMBER", "").strip()
     if endpoint is not None:
         if endpoint not in endpoints:
             raise SettingsError(f"--endpoint {endpoint!r} is not monitored here; monitored: "

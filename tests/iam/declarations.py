@@ -40,6 +40,9 @@ CLIENT_FACTORIES = {
     # of the pipeline's service role (CodePipeline User Guide, "Invoke an AWS Lambda function in
     # a pipeline", artifactCredentials).
     "lambda_deploy.aws.artifact_s3_client": "codepipeline",
+    # The monitor job reads an endpoint in a stage account as that account's reader role
+    # (AssumeRole; infra/monitoring.py MonitorReader).
+    "pipeline_src.jobs.monitor.reader_clients": "monitor-reader",
 }
 # Operations built from a string the static scan cannot read, per module: what they can be.
 DYNAMIC_OPERATIONS = {

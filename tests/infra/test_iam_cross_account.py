@@ -18,6 +18,7 @@ recorded calls prove; test_deployer_policy_is_the_proven_endpoint_grants checks 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -25,6 +26,7 @@ from infra.config import load_environment
 from infra.naming import Names
 from tests.iam.evaluator import (Policy, Principal, Request, evaluate_cross_account,
                                  trust_as_resource_policy)
+from tests.iam.authz import freeze_context
 from tests.iam.stack_model import StackModel
 
 CONFIG = load_environment("prod")
@@ -281,3 +283,161 @@ def test_the_resource_side_alone_admits_only_the_named_roles(models, stage):
             identity=ALLOW_ALL, key_policy=key_policy)
         assert (get.allowed, decrypt.allowed) == (expected, expected), caller
         assert not data.allowed, caller  # only model artifacts, never the data set
+
+
+# --- the monitor job in the stage accounts -------------------------------------------------------
+# The monitor job (tooling) reads each stage's endpoint chain and data capture as that account's
+# monitor reader role (infra/monitoring.py MonitorReader). The calls it makes are the ones recorded
+# by tests/pipeline_src/jobs/test_monitor_cross_account.py (moto, prod's accounts and names).
+MONITOR_EXTERNAL_ID = NAMES.monitor_external_id
+MONITOR_TEST = "tests/pipeline_src/jobs/test_monitor_cross_account.py"
+
+
+def assume_reader(models, caller: str, account: str, external_id=MONITOR_EXTERNAL_ID,
+                  identity_of=None):
+    tooling, accounts = models
+    reader = role(account, "monitor-reader")
+    target = accounts[account].role_by_arn(reader)
+    context = {"aws:PrincipalArn": caller}
+    if external_id is not None:
+        context["sts:ExternalId"] = external_id
+    caller_model = tooling if caller.split(":")[4] == TOOLING else accounts.get(
+        caller.split(":")[4], tooling)
+    return evaluate_cross_account(
+        Request(principal(caller), "sts:AssumeRole", reader, context),
+        identity=identity(caller_model, caller) if identity_of is None else identity_of,
+        resource=[trust_as_resource_policy(reader, target.trust)])
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_only_the_tooling_monitor_job_assumes_a_stage_reader_with_its_external_id(models, stage):
+    account = STAGES[stage]
+    monitor = role(TOOLING, "codebuild-monitor")
+    assert assume_reader(models, monitor, account).allowed
+    for external_id in (None, "guess", EXTERNAL_ID):  # the deployers' ExternalId is not it
+        assert not assume_reader(models, monitor, account, external_id).allowed, external_id
+    for purpose in ("deploy-lambda", "codebuild-train", "codebuild-test", "sagemaker-training",
+                    "codepipeline", "monitor-schedule"):
+        decision = assume_reader(models, role(TOOLING, purpose), account)
+        assert not decision.allowed, (purpose, decision.reason)
+    assert not assume_reader(models, role(OTHER_ACCOUNT, "codebuild-monitor"), account).allowed
+    # The resource side alone (an administrator's allow-everything identity): only that role.
+    assert assume_reader(models, monitor, account, identity_of=ALLOW_ALL).allowed
+    assert not assume_reader(models, monitor, account, None, identity_of=ALLOW_ALL).allowed
+    for caller in (role(TOOLING, "deploy-lambda"), role(account, "deployer"),
+                   role(OTHER_ACCOUNT, "codebuild-monitor")):
+        assert not assume_reader(models, caller, account, identity_of=ALLOW_ALL).allowed, caller
+    # And the monitor job cannot act as a deployer.
+    assert not assume(models, monitor, account, external_id=MONITOR_EXTERNAL_ID).allowed
+
+
+def test_the_monitor_job_assumes_only_the_stage_readers(models):
+    tooling, _ = models
+    policies = identity(tooling, role(TOOLING, "codebuild-monitor"))
+    assumable = [stmt["Resource"] for p in policies for stmt in p.statements
+                 if "sts:AssumeRole" in stmt["Action"]]
+    assert assumable == [[role(a, "monitor-reader") for a in dict.fromkeys(STAGES.values())]]
+
+
+@pytest.fixture(scope="module")
+def monitor_calls(recorded_calls):
+    calls = [c for c in recorded_calls if c["test"].startswith(MONITOR_TEST + "::") and c["role"]]
+    assert calls, f"no recorded calls of {MONITOR_TEST}"
+    return calls
+
+
+def account_analysis(stacks, calls, account):
+    """The recorded calls that acted in `account`, judged against that account's stack: a
+    one-account decision (IAM User Guide, "Policy evaluation logic"). AssumeRole crosses
+    accounts (judged above); GetCallerIdentity needs no permission (STS API Reference,
+    GetCallerIdentity: "No permissions are required to perform this operation")."""
+    from tests.iam.sufficiency import analyse
+
+    stack = stacks[NAMES.stack if account == TOOLING else NAMES.target_stack(account)]
+    inside = [c for c in calls if c["account"] == account
+              and c["operation"] not in ("AssumeRole", "GetCallerIdentity")]
+    return analyse(StackModel(stack, account=account), PREFIX, inside)
+
+
+def role_findings(analysis, arn: str):
+    needs = [n for n in analysis.needs if n.principal == arn]
+    name = arn.rsplit("/", 1)[1]
+    excess = [e for e in analysis.excess() if e.startswith(name + " ")]
+    return needs, analysis.missing(needs=needs), excess
+
+
+@pytest.mark.iam_recorded_calls
+def test_the_reader_holds_what_the_monitors_calls_need_and_nothing_more(stacks, monitor_calls):
+    """Sufficient: every call the monitor made in the staging account as its reader is allowed
+    there. Not excessive: every action and resource of the reader's policy is used by one."""
+    account = STAGES["staging"]
+    analysis = account_analysis(stacks, monitor_calls, account)
+    assert analysis.errors == []
+    needs, missing, excess = role_findings(analysis, role(account, "monitor-reader"))
+    assert {n.action for n in needs} == {
+        "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
+        "sagemaker:DescribeModel", "s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
+    assert missing == []
+    assert excess == []
+    # Every call the monitor made in the staging account (but the credentials check) was made
+    # as the reader.
+    assert {c["role"] for c in monitor_calls if c["account"] == account
+            and c["operation"] != "GetCallerIdentity"} == {"monitor-reader"}
+
+
+@pytest.mark.iam_recorded_calls
+def test_the_reader_is_refused_what_it_does_not_need(stacks, monitor_calls):
+    """The same needs on what the monitor must not touch are refused: another stage's endpoint,
+    updating or invoking the endpoint, writing capture, objects outside capture, the key through
+    another service."""
+    account = STAGES["staging"]
+    analysis = account_analysis(stacks, monitor_calls, account)
+    reader = role(account, "monitor-reader")
+    needs, _, _ = role_findings(analysis, reader)
+    other = NAMES.endpoint("prod")
+
+    def variants(need):
+        yield replace(need, resource=need.resource.replace(NAMES.endpoint("staging"), other))
+        if need.action == "sagemaker:DescribeEndpoint":
+            yield replace(need, action="sagemaker:UpdateEndpoint")
+            yield replace(need, action="sagemaker:InvokeEndpoint")
+        if need.action == "s3:GetObject":
+            yield replace(need, action="s3:PutObject")
+            yield replace(need, resource=need.resource.replace("data-capture/", "data/"))
+        if need.action == "kms:Decrypt":
+            yield replace(need, context=freeze_context({"kms:ViaService":
+                                                        f"sns.{REGION}.amazonaws.com"}))
+            yield replace(need, action="kms:GenerateDataKey")
+        if need.action == "s3:ListBucket":
+            yield replace(need, context=freeze_context({"s3:prefix": "data/"}))
+
+    changed = [v for n in needs for v in variants(n) if v != n]
+    assert len(changed) >= len(needs)
+    allowed = [v.describe() for v in changed if analysis.decide(v).allowed]
+    assert allowed == []
+
+
+@pytest.mark.iam_recorded_calls
+def test_the_tooling_monitor_role_holds_what_its_calls_need_and_nothing_more(stacks,
+                                                                           monitor_calls):
+    """The monitor's own calls in the tooling account (registry, training data, model, labels,
+    reports, metrics) against prod's tooling stack; its AssumeRole statement is the one judged
+    across accounts above."""
+    analysis = account_analysis(stacks, monitor_calls, TOOLING)
+    assert analysis.errors == []
+    needs, missing, excess = role_findings(analysis, role(TOOLING, "codebuild-monitor"))
+    assert missing == []
+    assert [e for e in excess if "ReadStageEndpointsAsTheirMonitorReader" not in e] == []
+
+
+def test_the_readers_are_one_policy_with_each_accounts_names(stacks):
+    """prod's reader (whose endpoint the recorded run found not deployed) has the staging
+    reader's statements with its own account and stage."""
+    policies = {}
+    for stage, account in STAGES.items():
+        model = StackModel(stacks[NAMES.target_stack(account)], account=account)
+        (policy,) = model.roles[NAMES.role("monitor-reader")].policies
+        text = json.dumps(policy.statements, sort_keys=True)
+        policies[stage] = text.replace(account, "<account>").replace(
+            NAMES.endpoint(stage), "<endpoint>")
+    assert policies["staging"] == policies["prod"]

@@ -31,11 +31,13 @@ def test_every_recorded_call_maps_to_the_service_authorization_reference(analysi
 
 def test_only_the_cross_account_tests_are_left_to_the_cross_account_judgement(analysis):
     """Tests whose calls act in accounts other than the dev stack's (moto's default) cannot be
-    judged against this one-account stack; that must be exactly the cross-account deploy tests,
-    so nothing else slips out of this judgement."""
+    judged against this one-account stack; that must be exactly the cross-account deploy and
+    monitor tests (tests/infra/test_iam_cross_account.py judges them), so nothing else slips out
+    of this judgement."""
     assert analysis.other_accounts
     assert {test.split("::")[0] for test in analysis.other_accounts} == {
-        "tests/lambda_deploy/test_deploy_cross_account.py"}
+        "tests/lambda_deploy/test_deploy_cross_account.py",
+        "tests/pipeline_src/jobs/test_monitor_cross_account.py"}
 
 
 def test_every_role_holds_every_permission_its_calls_and_services_need(analysis):

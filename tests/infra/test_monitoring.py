@@ -6,9 +6,9 @@ import pytest
 
 from pipeline_src.jobs import monitor as monitor_job
 
-# The monitor reads the data capture of the endpoints in its own account: dev's. prod's endpoints
-# are in its stage accounts, which the monitor does not read yet (its schedule is disabled).
-STACKS = ["fraud-mlops-dev"]
+# dev's endpoints are in the monitor's own account; prod's in its stage accounts, read there as
+# each account's monitor reader role (tests/infra/test_iam_cross_account.py judges the roles).
+STACKS = ["fraud-mlops-dev", "fraud-mlops-prod"]
 
 
 def resources(stack, kind):
@@ -38,6 +38,32 @@ def test_monitor_job_runs_the_source_zip_with_every_setting_it_requires(stacks, 
     assert env["MONITOR_ENDPOINTS"] == f"{prefix}-staging,{prefix}-prod"
     assert env["METRIC_NAMESPACE"] == "fraud-mlops/Monitoring"
     assert env["MONITOR_WINDOW_HOURS"] == "24"
+    # Every endpoint elsewhere is read as its account's reader role, with the ExternalId.
+    readers = json.loads(env.get(monitor_job.READERS, "{}"))
+    if name == "fraud-mlops-dev":
+        assert readers == {} and monitor_job.EXTERNAL_ID not in env
+    else:
+        assert readers == {
+            f"{prefix}-staging": f"arn:aws:iam::222222222222:role/{prefix}-monitor-reader",
+            f"{prefix}-prod": f"arn:aws:iam::333333333333:role/{prefix}-monitor-reader"}
+        assert env[monitor_job.EXTERNAL_ID] == f"{prefix}-monitor"
+
+
+def test_the_monitor_reads_stage_accounts_only_as_their_readers(stacks):
+    """prod's monitor job holds no SageMaker endpoint or capture grant in its own account (no
+    endpoint is there): it assumes exactly the two readers, with the ExternalId."""
+    stack = stacks["fraud-mlops-prod"]
+    (policy,) = [json.loads(p["policy"]) for lid, p in resources(stack, "aws_iam_role_policy").items()
+                 if lid.startswith("monitoring_role")]
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert "FollowEndpointToModelPackage" not in by_sid and "ReadCaptureAndLabels" not in by_sid
+    assume = by_sid["ReadStageEndpointsAsTheirMonitorReader"]
+    assert assume["Action"] == ["sts:AssumeRole"]
+    assert assume["Resource"] == [f"arn:aws:iam::{a}:role/fraud-mlops-prod-monitor-reader"
+                                  for a in ("222222222222", "333333333333")]
+    assert assume["Condition"] == {"StringEquals": {"sts:ExternalId": "fraud-mlops-prod-monitor"}}
+    assert [s["Resource"] for s in policy["Statement"] if s["Sid"] == "ReadLabels"] == [
+        ["${aws_s3_bucket.artifact_store_bucket_C02EB893.arn}/ground-truth/*"]]
 
 
 @pytest.mark.parametrize("name", STACKS)
@@ -86,13 +112,33 @@ def test_dashboard_shows_traffic_drift_quality_and_pipeline_runs(stacks, name):
     (dashboard,) = resources(stacks[name], "aws_cloudwatch_dashboard").values()
     assert dashboard["dashboard_name"] == name
     body = json.loads(dashboard["dashboard_body"])
-    titles = [w["properties"]["title"] for w in body["widgets"]]
-    for word in ("Invocations", "latency", "Errors", "Drifted", "Quality", "Pipeline runs"):
+    titles = [w["properties"].get("title", "") for w in body["widgets"]]
+    for word in ("Drifted", "Quality", "Pipeline runs") + (
+            ("Invocations", "latency", "Errors") if name == "fraud-mlops-dev" else ()):
         assert any(word in t for t in titles), word
-    metrics = {tuple(m[:2]) for w in body["widgets"] for m in w["properties"]["metrics"]}
+    metrics = {tuple(m[:2]) for w in body["widgets"] if w["type"] == "metric"
+               for m in w["properties"]["metrics"]}
     assert ("fraud-mlops/Monitoring", "DriftedFeatureShare") in metrics
-    assert ("AWS/SageMaker", "ModelLatency") in metrics
     assert ("AWS/CodeBuild", "FailedBuilds") in metrics
+    # CloudWatch refuses a metric widget without metrics (PutDashboard's body validation).
+    assert all(w["properties"]["metrics"] for w in body["widgets"] if w["type"] == "metric")
+    monitored = {m[3] for w in body["widgets"] for m in w["properties"].get("metrics", [])
+                 if m[0] == "fraud-mlops/Monitoring"}
+    assert monitored == {f"{name}-staging", f"{name}-prod"}
+    if name == "fraud-mlops-dev":
+        assert ("AWS/SageMaker", "ModelLatency") in metrics
+        return
+    # prod's endpoints are in its stage accounts: their traffic is on each account's dashboard,
+    # and the tooling dashboard says so instead of showing empty graphs.
+    assert not any(m[0] == "AWS/SageMaker" for m in metrics)
+    (note,) = [w for w in body["widgets"] if w["type"] == "text"]
+    assert "222222222222" in note["properties"]["markdown"]
+    for account, stage in (("222222222222", "staging"), ("333333333333", "prod")):
+        (stage_dashboard,) = resources(stacks[f"{name}-{account}-eu-west-1"],
+                                       "aws_cloudwatch_dashboard").values()
+        rows = [m for w in json.loads(stage_dashboard["dashboard_body"])["widgets"]
+                for m in w["properties"]["metrics"]]
+        assert {(m[0], m[3]) for m in rows} == {("AWS/SageMaker", f"{name}-{stage}")}
 
 
 def test_retraining_is_off_unless_switched_on(stacks):

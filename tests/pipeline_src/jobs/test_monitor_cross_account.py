@@ -1,0 +1,245 @@
+"""The monitor job with prod's layout (config/prod.json): the registry, training data, labels,
+reports and metrics in the tooling account, each stage's endpoint and data capture in its own
+account, read there as that account's monitor reader role.
+
+moto keeps resources per account, and credentials from AssumeRole act in the assumed role's
+account (moto's documentation, "Multi-Account support",
+https://docs.getmoto.org/en/latest/docs/multi_account.html). The job runs with credentials of
+the tooling account's monitor job role; AWS's side of each AssumeRole (the reader's trust policy
+admits exactly that role with the ExternalId) and of each call (the reader's grants) is judged on
+the synthesized stacks by tests/infra/test_iam_cross_account.py, from the calls recorded here.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import boto3
+import pytest
+
+from infra.config import load_environment
+from infra.naming import Names
+from pipeline_src import sample_capture
+from pipeline_src.jobs import monitor as monitor_job
+from pipeline_src.jobs.common import JobError
+from tests.pipeline_src.conftest import REGION, tarball
+
+CONFIG = load_environment("prod")
+NAMES = Names(CONFIG)
+PREFIX = NAMES.prefix
+TOOLING = CONFIG.account_id
+ACCOUNTS = {s.name: s.account_id for s in CONFIG.stages}
+STAGING = ACCOUNTS["staging"]
+ENDPOINT = NAMES.endpoint("staging")
+TOOLING_BUCKET = NAMES.artifact_bucket(TOOLING)
+STAGE_BUCKET = NAMES.artifact_bucket(STAGING)
+WINDOW_END = datetime(2026, 11, 22, 7, 10, tzinfo=timezone.utc)   # window 06:00-07:00
+GATE = json.dumps({"min_pr_auc": 0.2, "min_roc_auc": 0.9, "min_recall": 0.3,
+                   "min_precision": 0.2, "min_f1": 0.3, "champion_tolerance": 0.02})
+
+
+def reader(account: str) -> str:
+    return f"arn:aws:iam::{account}:role/{NAMES.role('monitor-reader')}"
+
+
+def monitor_environment(**overrides) -> dict:
+    """What infra/monitoring.py gives the prod monitor job (tests/infra/test_monitoring.py)."""
+    env = {"MONITOR_ENDPOINTS": ",".join(NAMES.endpoint(s) for s in ACCOUNTS),
+           "MONITOR_READERS": json.dumps({NAMES.endpoint(s): reader(a)
+                                          for s, a in ACCOUNTS.items()}),
+           "MONITOR_EXTERNAL_ID": NAMES.monitor_external_id,
+           "MONITOR_WINDOW_HOURS": "1", "MONITOR_DRIFT_SHARE": "0.05",
+           "MONITOR_ROW_CAP": "200000", "MONITOR_MIN_LABELLED_POSITIVES": "5",
+           "METRIC_NAMESPACE": NAMES.metric_namespace,
+           "MONITORING_OUTPUT_S3_URI": f"s3://{TOOLING_BUCKET}/monitoring",
+           "GROUND_TRUTH_S3_URI": f"s3://{TOOLING_BUCKET}/ground-truth",
+           "DATA_S3_URI": f"s3://{TOOLING_BUCKET}/data",
+           "MODEL_PACKAGE_GROUP": NAMES.model_package_group,
+           "KMS_KEY_ARN": f"arn:aws:kms:{REGION}:{TOOLING}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+           "AWS_REGION": REGION, "GATE_THRESHOLDS": GATE, "CODEBUILD_BUILD_NUMBER": "17"}
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+@pytest.fixture(scope="module")
+def capture_dir(model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("capture")
+    assert sample_capture.main(["--out", str(out), "--rows", "400", "--seed", "9",
+                                "--start", "2026-11-22T06:00", "--endpoint", ENDPOINT,
+                                "--shift", "amount=1.5", "--model", str(model_dir)]) == 0
+    return out
+
+
+def acting_as(account: str, purpose: str):
+    """A session of this environment's role `purpose` in `account` (moto: any role ARN)."""
+    sts = boto3.client("sts", region_name=REGION)
+    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{NAMES.role(purpose)}",
+                                  RoleSessionName="test")["Credentials"]
+    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                 aws_secret_access_key=credentials["SecretAccessKey"],
+                                 aws_session_token=credentials["SessionToken"],
+                                 region_name=REGION)
+
+
+@pytest.fixture
+def accounts(monkeypatch, data_dir, model_dir, capture_dir):
+    """Tooling: versioned bucket with train.csv, the model artifact, a registered package that
+    records the data version, labels. Staging: the endpoint the deploy step would have built from
+    that package, with its capture in the staging account's bucket and key. Prod: nothing yet.
+    Returns the job's session (the tooling monitor role's) and the package ARN."""
+    from moto import mock_aws
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        job = acting_as(TOOLING, "codebuild-monitor")
+        s3, sm = job.client("s3"), job.client("sagemaker")
+        location = {"LocationConstraint": REGION}
+        s3.create_bucket(Bucket=TOOLING_BUCKET, CreateBucketConfiguration=location)
+        s3.put_bucket_versioning(Bucket=TOOLING_BUCKET,
+                                 VersioningConfiguration={"Status": "Enabled"})
+        version = s3.put_object(Bucket=TOOLING_BUCKET, Key="data/train.csv",
+                                Body=(data_dir / "train.csv").read_bytes())["VersionId"]
+        artifact = f"training/{PREFIX}-20261122T024900-abcdef12/output/model.tar.gz"
+        s3.put_object(Bucket=TOOLING_BUCKET, Key=artifact, Body=tarball(model_dir))
+        s3.put_object(Bucket=TOOLING_BUCKET, Key=f"ground-truth/{ENDPOINT}/2026/11/22/labels.csv",
+                      Body=(capture_dir / "labels.csv").read_bytes())
+        sm.create_model_package_group(ModelPackageGroupName=NAMES.model_package_group)
+        package_arn = sm.create_model_package(
+            ModelPackageGroupName=NAMES.model_package_group, ModelApprovalStatus="Approved",
+            CustomerMetadataProperties={"data_version_train": version},
+            InferenceSpecification={"Containers": [{
+                "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/"
+                         "sagemaker-scikit-learn:1.4-2-py312-cpu-py3",
+                "ModelDataUrl": f"s3://{TOOLING_BUCKET}/{artifact}"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["application/json"]})["ModelPackageArn"]
+
+        stage = acting_as(STAGING, "deployer")
+        stage_s3, stage_sm = stage.client("s3"), stage.client("sagemaker")
+        stage_s3.create_bucket(Bucket=STAGE_BUCKET, CreateBucketConfiguration=location)
+        stage_key = stage.client("kms").create_key()["KeyMetadata"]["Arn"]
+        name = f"{ENDPOINT}-v1-abcdef12"
+        stage_sm.create_model(ModelName=name,
+                              ExecutionRoleArn=f"arn:aws:iam::{STAGING}:role/"
+                                               f"{NAMES.role('sagemaker-serving')}",
+                              Containers=[{"ModelPackageName": package_arn}])
+        stage_sm.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": name,
+                                 "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+            DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
+                               "DestinationS3Uri": f"s3://{STAGE_BUCKET}/data-capture",
+                               "KmsKeyId": stage_key,
+                               "CaptureOptions": [{"CaptureMode": "Input"},
+                                                  {"CaptureMode": "Output"}]})
+        stage_sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=name)
+        for path in sorted((capture_dir / ENDPOINT).rglob("*.jsonl")):
+            stage_s3.put_object(
+                Bucket=STAGE_BUCKET, Body=path.read_bytes(),
+                Key=f"data-capture/{path.relative_to(capture_dir).as_posix()}",
+                ServerSideEncryption="aws:kms", SSEKMSKeyId=stage_key)
+        yield job, package_arn
+
+
+def test_the_monitor_reads_a_stage_account_endpoint_as_its_reader(accounts, tmp_path, capsys):
+    """Staging's endpoint is analysed from its account's capture; prod's (not deployed yet) is
+    looked up in prod's account and skipped."""
+    from tests.iam import recorder
+
+    job, package_arn = accounts
+    assumed = []
+    job.events.register("before-call.sts.AssumeRole",
+                        lambda params, **_: assumed.append(dict(params["body"])) and None)
+    first = len(recorder.CALLS)
+    assert monitor_job.run_job(None, WINDOW_END, tmp_path, environ=monitor_environment(),
+                               session=job) == 0
+    # (account, service, operation) of every call the job made: the IAM recorder's, whose account
+    # is moto's, from the access key that signed the call.
+    calls = [(c.account, c.service, c.operation) for c in recorder.CALLS[first:]]
+
+    out = capsys.readouterr().out
+    assert f"{NAMES.endpoint('prod')}: no such endpoint" in out
+    # The analysis is of the staging account's endpoint and capture.
+    tooling_s3 = job.client("s3")
+    prefix = f"monitoring/{ENDPOINT}/20261122T06-1h/"
+    summary = json.loads(tooling_s3.get_object(Bucket=TOOLING_BUCKET,
+                                               Key=prefix + "summary.json")["Body"].read())
+    assert summary["model_package_arn"] == package_arn
+    assert summary["rows"] == 400 and summary["contract_violations"] == 0
+    assert summary["drift_detected"] is True and "amount" in summary["drifted_features"]
+    assert summary["labels_matched"] == 400
+    # Metrics are published in the tooling account, where the alarms are.
+    metrics = job.client("cloudwatch").list_metrics(Namespace=NAMES.metric_namespace)["Metrics"]
+    assert {d["Value"] for m in metrics if m["MetricName"] == "DriftDetected"
+            for d in m["Dimensions"]} == {ENDPOINT}
+
+    # With each stage account's credentials: GetCallerIdentity (the check), the endpoint chain
+    # and the capture; nothing else. Everything else in the tooling account.
+    by_account = {}
+    for account, service, operation in calls:
+        by_account.setdefault(account, set()).add((service, operation))
+    assert set(by_account) == {TOOLING, STAGING, ACCOUNTS["prod"]}
+    assert by_account[STAGING] == {
+        ("sts", "GetCallerIdentity"), ("sagemaker", "DescribeEndpoint"),
+        ("sagemaker", "DescribeEndpointConfig"), ("sagemaker", "DescribeModel"),
+        ("s3", "ListObjectsV2"), ("s3", "GetObject")}
+    # prod has no endpoint yet: described, found missing, nothing more.
+    assert by_account[ACCOUNTS["prod"]] == {("sts", "GetCallerIdentity"),
+                                            ("sagemaker", "DescribeEndpoint")}
+    assert ("sagemaker", "DescribeModelPackage") in by_account[TOOLING]
+    assert not {(s, o) for s, o in by_account[TOOLING] if s == "sagemaker"} - {
+        ("sagemaker", "DescribeModelPackage")}
+    # One AssumeRole per endpoint elsewhere, of its account's reader, with the ExternalId and
+    # the build in the session name (CloudTrail there shows which run read).
+    assert [(a["RoleArn"], a["ExternalId"], a["RoleSessionName"]) for a in assumed] == [
+        (reader(ACCOUNTS[s]), NAMES.monitor_external_id, "monitor-17") for s in ACCOUNTS]
+
+
+def test_credentials_acting_elsewhere_are_refused_before_any_read(accounts, tmp_path,
+                                                                   monkeypatch):
+    """The role's ARN names its account, but the credentials are what act: if they act in another
+    account, nothing is read with them."""
+    import botocore.client
+
+    job, _ = accounts
+    original = botocore.client.BaseClient._make_api_call
+    stage_calls = []
+
+    def elsewhere(client, operation, params):
+        if operation == "GetCallerIdentity":
+            return {"Account": "444444444444", "UserId": "AROAEXAMPLE:y",
+                    "Arn": "arn:aws:sts::444444444444:assumed-role/x/y"}
+        if client.meta.service_model.service_name == "sagemaker":
+            stage_calls.append(operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", elsewhere)
+    with pytest.raises(JobError, match=f"role {reader(STAGING)} acts in account 444444444444, "
+                                       f"not in its own account {STAGING}"):
+        monitor_job.run_job(ENDPOINT, WINDOW_END, tmp_path, environ=monitor_environment(),
+                            session=job)
+    assert stage_calls == []
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"MONITOR_READERS": "[1]"},
+     "MONITOR_READERS must be a JSON object of endpoint name -> IAM role ARN"),
+    ({"MONITOR_READERS": json.dumps({ENDPOINT: "fraud-mlops-prod-monitor-reader"})},
+     "MONITOR_READERS must be a JSON object of endpoint name -> IAM role ARN"),
+    ({"MONITOR_READERS": json.dumps({"other": reader(STAGING)})},
+     "MONITOR_READERS names endpoint(s) not in MONITOR_ENDPOINTS: other"),
+    ({"MONITOR_EXTERNAL_ID": None},
+     "missing environment setting(s): MONITOR_EXTERNAL_ID (with MONITOR_READERS)"),
+    ({"MONITOR_READERS": "{"}, "MONITOR_READERS is not valid JSON: "),
+])
+def test_bad_reader_settings_are_one_line_exit_2(tmp_path, capsys, monkeypatch, overrides,
+                                                  message):
+    for key, value in monitor_environment(**overrides).items():
+        monkeypatch.setenv(key, value)
+    for key in set(monitor_environment()) - set(monitor_environment(**overrides)):
+        monkeypatch.delenv(key, raising=False)
+    assert monitor_job.main(["--output-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
