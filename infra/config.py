@@ -12,6 +12,7 @@ config/schema.json are generated from it: ``python -m infra.config_docs --write`
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -398,6 +399,89 @@ class SourceConfig(Settings):
         return self.type == "github"
 
 
+_VPC_ID = r"vpc-[0-9a-f]{8}([0-9a-f]{9})?"
+_SUBNET_ID = r"subnet-[0-9a-f]{8}([0-9a-f]{9})?"
+_SECURITY_GROUP_ID = r"sg-[0-9a-f]{8}([0-9a-f]{9})?"
+# Lambda, CodeBuild and SageMaker each accept at most 5 security groups; the stack adds its own.
+MAX_EXTRA_SECURITY_GROUPS = 4
+# A created VPC is split in two private subnets, one per AZ; each needs room for the ENIs of
+# builds, functions, training jobs and the interface endpoints.
+VPC_PREFIX_RANGE = (16, 24)
+
+
+def _private_cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise PydanticCustomError("format", "{given} is not an IPv4 CIDR block ({why})",
+                                  {"given": repr(value), "why": str(exc)}) from None
+    low, high = VPC_PREFIX_RANGE
+    if not low <= network.prefixlen <= high:
+        raise PydanticCustomError("format", "{given} has a /{size} prefix; a VPC takes /{low} to "
+                                  "/{high}", {"given": repr(value), "size": network.prefixlen,
+                                               "low": low, "high": high})
+    if not network.is_private:
+        raise PydanticCustomError("format", "{given} is not a private (RFC 1918) range",
+                                  {"given": repr(value)})
+    return value
+
+
+VpcCidr = Annotated[str, Field(json_schema_extra={"pattern": r"^\d+\.\d+\.\d+\.\d+/\d+$"}),
+                    AfterValidator(_private_cidr)]
+
+
+def _aws_id(pattern: str, kind: str):
+    return Annotated[str, Field(json_schema_extra={"pattern": f"^{pattern}$"}),
+                     _matches(pattern, f"is not a {kind} ID ({pattern.split('-')[0]}- and 8 or "
+                              "17 hexadecimal digits)")]
+
+
+class NetworkConfig(Settings):
+    """Private networking: builds, functions and training jobs run in private subnets that reach
+    AWS only through VPC endpoints; either a VPC the stack creates (`cidr`) or an existing one
+    (`vpc_id`, `subnet_ids`)."""
+
+    cidr: Optional[VpcCidr] = Field(None, description=(
+        "create a VPC with this private CIDR (/16../24): two private subnets in two AZs, no "
+        "internet gateway, no NAT"))
+    vpc_id: Optional[_aws_id(_VPC_ID, "VPC")] = Field(
+        None, description="use this existing VPC instead (with `subnet_ids`)")
+    subnet_ids: Optional[Annotated[list[_aws_id(_SUBNET_ID, "subnet")],
+                                   Field(min_length=2, max_length=16)]] = Field(
+        None, description="private subnets of `vpc_id`, in at least two AZs (2-16)")
+    security_group_ids: Annotated[list[_aws_id(_SECURITY_GROUP_ID, "security group")],
+                                  Field(max_length=MAX_EXTRA_SECURITY_GROUPS)] = Field(
+        default_factory=list, description=(
+            "existing VPC only: groups added to every build, function and training job beside "
+            f"the stack's own (at most {MAX_EXTRA_SECURITY_GROUPS})"))
+
+    @model_validator(mode="after")
+    def _one_vpc(self):
+        if (self.cidr is None) == (self.vpc_id is None):
+            raise rule("cidr" if self.cidr is not None else "vpc_id",
+                       "set either cidr (a VPC the stack creates) or vpc_id with subnet_ids "
+                       "(an existing VPC), not both" if self.cidr is not None else
+                       "set either cidr (a VPC the stack creates) or vpc_id with subnet_ids "
+                       "(an existing VPC)")
+        if self.vpc_id is not None and self.subnet_ids is None:
+            raise rule("subnet_ids", "required with vpc_id: at least two private subnets")
+        if self.cidr is not None:
+            for field in ("subnet_ids", "security_group_ids"):
+                if getattr(self, field):
+                    raise rule(field, "only with vpc_id; a created VPC has its own subnets "
+                                      "and security groups")
+        for field in ("subnet_ids", "security_group_ids"):
+            values = getattr(self, field) or []
+            for index, value in enumerate(values):
+                if value in values[:index]:
+                    raise rule(f"{field}.{index}", f"{value!r} is listed twice")
+        return self
+
+    @property
+    def creates_vpc(self) -> bool:
+        return self.cidr is not None
+
+
 def _tags(value: Any) -> Any:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -449,6 +533,9 @@ class EnvironmentConfig(Settings):
         None, description="optional; subscribed to the SNS topic")
     state_backend: Optional[StateBackendConfig] = Field(
         None, description="optional S3 remote state (local state in the project folder if unset)")
+    network: Optional[NetworkConfig] = Field(None, description=(
+        "private networking (see `network.*`); unset: builds, functions and training jobs run "
+        "outside any VPC"))
     tags: Annotated[dict[str, Annotated[str, Field(max_length=256)]],
                     BeforeValidator(_tags)] = Field(default_factory=dict,
                                                     description="extra provider default tags")
@@ -562,14 +649,17 @@ def _bounds(info) -> tuple:
     return low, high
 
 
+# Settings that are lists: a number after one in a rule's setting is an item.
+_LISTS = ("stages", "variants", "subnet_ids", "security_group_ids")
+
+
 def _message(error: dict, root: type) -> tuple[tuple, str]:
     kind, loc, given = error["type"], tuple(error["loc"]), error.get("input")
     ctx = error.get("ctx") or {}
     if kind == "rule":
         parts = [p for p in str(ctx.get("setting", "")).split(".") if p]
         # "stages.1.name": list items are numbered in a rule's setting as pydantic numbers them.
-        setting = tuple(int(p) if p.isdigit() and i and parts[i - 1] in ("stages", "variants")
-                        else p for i, p in enumerate(parts))
+        setting = tuple(int(p) if p.isdigit() and i and parts[i - 1] in _LISTS else p for i, p in enumerate(parts))
         return loc + setting, ctx["message"]
     if kind == "format":
         return loc, error["msg"]

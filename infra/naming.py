@@ -134,6 +134,13 @@ class Names:
         # Per project; endpoints (named <prefix>-<stage>) tell environments apart.
         return f"{self.config.project}/Monitoring"
 
+    def security_group(self, purpose: str) -> str:
+        return f"{self.prefix}-{purpose}"
+
+    @property
+    def flow_log_group(self) -> str:
+        return f"/{self.config.project}/{self.config.name}/vpc-flow-logs"
+
     def lambda_log_group_of(self, function: str) -> str:
         return f"/aws/lambda/{function}"
 

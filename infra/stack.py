@@ -22,6 +22,7 @@ from infra.images import ContainerImages
 from infra.model_registry import ModelRegistry
 from infra.monitoring import MonitoringAlarms, MonitoringInputs, MonitoringJob
 from infra.naming import Names
+from infra.network import Network
 from infra.notifications import Notifications
 from infra.packaging import ZipArchive
 from infra.pipeline import Pipeline, PipelineInputs, PullRequestPipeline
@@ -43,6 +44,12 @@ class MlopsStack(TerraformStack):
         key = EncryptionKey(self, "encryption", target=target, s3_readers=remote_serving)
         store = ArtifactStore(self, "artifact_store", target=target, key_arn=key.key_arn,
                               model_readers=remote_serving)
+        network = Network(self, "network", target=target, key_arn=key.key_arn,
+                          bucket_arns=[store.bucket_arn, *(
+                              f"arn:{target.partition}:s3:::{names.artifact_bucket(a)}"
+                              for a in config.remote_accounts)],
+                          principal_accounts=[target.account_id, *config.remote_accounts]) \
+            if config.network else None
         registry = ModelRegistry(self, "model_registry", target=target)
         notifications = Notifications(self, "notifications", target=target, key_arn=key.key_arn)
         # The stages in this account; a stage in another account is in its own stack

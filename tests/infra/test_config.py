@@ -246,6 +246,50 @@ def test_a_github_source_with_a_given_connection_loads(tmp_path):
     assert not load_environment("dev").source.is_github  # the default: today's S3 source
 
 
+_SUBNETS = ["subnet-0123abcd", "subnet-4567ef01"]
+
+
+@pytest.mark.parametrize("network, expected", [
+    ({"cidr": "8.8.0.0/16"}, "network.cidr: '8.8.0.0/16' is not a private (RFC 1918) range"),
+    ({"cidr": "10.0.0.0/8"}, "network.cidr: '10.0.0.0/8' has a /8 prefix; a VPC takes /16 to /24"),
+    ({"cidr": "10.20.0.1/16"}, "network.cidr: '10.20.0.1/16' is not an IPv4 CIDR block "
+                               "(10.20.0.1/16 has host bits set)"),
+    ({"cidr": 10}, "network.cidr: expected a string, got 10"),
+    ({}, "network.vpc_id: set either cidr (a VPC the stack creates) or vpc_id with subnet_ids"),
+    ({"cidr": "10.20.0.0/16", "vpc_id": "vpc-0123abcd", "subnet_ids": _SUBNETS},
+     "network.cidr: set either cidr (a VPC the stack creates) or vpc_id with subnet_ids (an "
+     "existing VPC), not both"),
+    ({"vpc_id": "vpc-0123abcd"}, "network.subnet_ids: required with vpc_id"),
+    ({"vpc_id": "vpc-12", "subnet_ids": _SUBNETS},
+     "network.vpc_id: 'vpc-12' is not a VPC ID (vpc- and 8 or 17 hexadecimal digits)"),
+    ({"vpc_id": "vpc-0123abcd", "subnet_ids": _SUBNETS[:1]},
+     "network.subnet_ids: expected at least 2 entries, got 1"),
+    ({"vpc_id": "vpc-0123abcd", "subnet_ids": [_SUBNETS[0], "subnet-x"]},
+     "network.subnet_ids[1]: 'subnet-x' is not a subnet ID"),
+    ({"vpc_id": "vpc-0123abcd", "subnet_ids": [_SUBNETS[0]] * 2},
+     "network.subnet_ids[1]: 'subnet-0123abcd' is listed twice"),
+    ({"vpc_id": "vpc-0123abcd", "subnet_ids": _SUBNETS, "security_group_ids": ["sg-0123abcd"] * 5},
+     "network.security_group_ids: expected at most 4 entries, got 5"),
+    ({"cidr": "10.20.0.0/16", "security_group_ids": ["sg-0123abcd"]},
+     "network.security_group_ids: only with vpc_id"),
+    ({"cidr": "10.20.0.0/16", "nat": True},
+     "network.nat: unknown setting; allowed: cidr, vpc_id, subnet_ids, security_group_ids"),
+])
+def test_network_setting_is_validated_with_one_line(tmp_path, network, expected):
+    assert error_for(tmp_path, with_setting(BASE, "network", network)).startswith(
+        f"config/dev.json.{expected}")
+
+
+def test_network_setting_accepts_a_created_or_an_existing_vpc(tmp_path):
+    created = load_environment("dev", config_dir=write_env(
+        tmp_path, with_setting(BASE, "network", {"cidr": "10.20.0.0/16"}))).network
+    assert created.creates_vpc and created.subnet_ids is None
+    existing = load_environment("dev", config_dir=write_env(tmp_path, with_setting(
+        BASE, "network", {"vpc_id": "vpc-0123456789abcdef0", "subnet_ids": _SUBNETS}))).network
+    assert not existing.creates_vpc and existing.subnet_ids == _SUBNETS
+    assert load_environment("dev", config_dir=write_env(tmp_path, BASE)).network is None
+
+
 def test_several_problems_report_the_first_and_count_the_rest(tmp_path):
     data = with_setting(BASE, "region", "Europe")
     data["training"]["instance_count"] = 3

@@ -1,0 +1,204 @@
+"""Network: the private subnets builds, functions and training jobs run in, the security group of
+each kind of compute, and the VPC endpoints through which they reach AWS.
+
+Either a VPC this construct creates (two private subnets in two AZs, one route table with only
+the local route: no internet gateway, no NAT, flow logs to an encrypted log group) or an existing
+VPC's subnets (config `network.vpc_id`, `network.subnet_ids`). Either way the construct adds the
+endpoints and security groups: compute may send HTTPS to the interface endpoints' group and to
+S3's prefix list (the gateway endpoint), nothing else; the endpoints accept HTTPS from the compute
+groups only.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Sequence
+
+from cdktf import Fn
+from constructs import Construct
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.data_aws_availability_zones import (
+    DataAwsAvailabilityZones, DataAwsAvailabilityZonesFilter)
+from cdktf_cdktf_provider_aws.data_aws_route_table import DataAwsRouteTable
+from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
+from cdktf_cdktf_provider_aws.flow_log import FlowLog
+from cdktf_cdktf_provider_aws.route_table import RouteTable
+from cdktf_cdktf_provider_aws.route_table_association import RouteTableAssociation
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.subnet import Subnet
+from cdktf_cdktf_provider_aws.vpc import Vpc
+from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
+    VpcSecurityGroupIngressRule)
+
+from infra.environment import DeploymentTarget
+from infra.iam import log_statement, policy_document, service_role, statement
+
+HTTPS = 443
+# The kinds of compute that run in the subnets, each with its own security group.
+COMPUTE_KINDS = {
+    "build": "CodeBuild builds: HTTPS to the VPC endpoints and S3 only",
+    "function": "Lambda functions: HTTPS to the VPC endpoints and S3 only",
+    # Training containers run with network isolation: SageMaker itself moves the data
+    # channels and the model to and from S3; no API call leaves the job.
+    "training": "SageMaker training jobs: HTTPS to S3 only",
+}
+# Kinds whose code calls AWS APIs (through the interface endpoints).
+API_CALLERS = ("build", "function")
+# Interface endpoints (PrivateLink service name after com.amazonaws.<region>.), with who calls
+# them from inside. tests/infra/test_network.py checks every service the recorded calls of the
+# role code use has one, through AWS's table of PrivateLink service names.
+INTERFACE_ENDPOINTS = {
+    "sagemaker.api": "training/test jobs, deploy step, monitor (registry, jobs, endpoints)",
+    "sagemaker.runtime": "deploy step's smoke test (InvokeEndpoint)",
+    "sts": "deploy step (AssumeRole of stage deployers, GetCallerIdentity)",
+    "codepipeline": "deploy step (job results), retraining trigger (StartPipelineExecution)",
+    "monitoring": "deploy step (rollback alarms), monitor (PutMetricData)",
+    "application-autoscaling": "deploy step (endpoint autoscaling)",
+    "logs": "CodeBuild builds write their logs from the build container",
+}
+# Zones a created VPC may use, by name suffix; the first two available hold its subnets.
+ZONE_LETTERS = "abc"
+# Flow logs of the created VPC: rejected and accepted traffic, aggregated per minute.
+FLOW_LOG_AGGREGATION_SECONDS = 60
+FLOW_LOG_DOC = ("https://docs.aws.amazon.com/vpc/latest/userguide/"
+                "flow-logs-iam-role.html (IAM role for publishing flow logs to CloudWatch Logs)")
+
+
+def private_subnet_cidrs(cidr: str, count: int = 2) -> list[str]:
+    """The VPC's CIDR split in `count` equal private subnets (one per AZ)."""
+    network = ipaddress.IPv4Network(cidr)
+    bits = (count - 1).bit_length()
+    return [str(s) for s in list(network.subnets(prefixlen_diff=bits))[:count]]
+
+
+@dataclass(frozen=True)
+class NetworkPlacement:
+    """Where one kind of compute runs: subnets and security groups (VpcConfig's two lists)."""
+
+    vpc_id: str
+    subnet_ids: Sequence[str]
+    security_group_ids: Sequence[str]
+
+
+class Network(Construct):
+    def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget, key_arn: str,
+                 bucket_arns: Sequence[str], principal_accounts: Sequence[str]) -> None:
+        """bucket_arns: the buckets the compute reads and writes through the S3 endpoint;
+        principal_accounts: accounts whose principals may use the endpoints (the pipeline's,
+        and the stage accounts whose deployer roles the deploy step acts as)."""
+        super().__init__(scope, id_)
+        config, names = target.config.network, target.names
+        self._target = target
+        if config.creates_vpc:
+            self.vpc_id, self.subnet_ids, route_table_ids = self._create_vpc(
+                target, config.cidr, key_arn)
+        else:
+            self.vpc_id, self.subnet_ids = config.vpc_id, list(config.subnet_ids)
+            # Subnets may share a route table: each once, or the gateway endpoint is refused.
+            route_table_ids = Fn.distinct([
+                DataAwsRouteTable(self, f"route_table_{i}", subnet_id=subnet).id
+                for i, subnet in enumerate(config.subnet_ids)])
+        extra_groups = list(config.security_group_ids)
+
+        endpoint_group = SecurityGroup(
+            self, "endpoints_sg", name=names.security_group("endpoints"), vpc_id=self.vpc_id,
+            description="Interface VPC endpoints: HTTPS from the project's compute only")
+        compute_groups = {
+            kind: SecurityGroup(self, f"{kind}_sg", name=names.security_group(kind),
+                                vpc_id=self.vpc_id, description=description)
+            for kind, description in COMPUTE_KINDS.items()}
+        scope_policy = policy_document([statement(
+            "ProjectAccountsOnly", ["*"], "*", principal={"AWS": "*"},
+            conditions={"StringEquals": {"aws:PrincipalAccount": sorted(principal_accounts)}})])
+        self.s3_endpoint = VpcEndpoint(
+            self, "s3", vpc_id=self.vpc_id, service_name=f"com.amazonaws.{target.region}.s3",
+            vpc_endpoint_type="Gateway", route_table_ids=route_table_ids,
+            policy=policy_document([statement(
+                "ProjectBucketsOnly", ["s3:*"],
+                [arn for bucket in bucket_arns for arn in (bucket, f"{bucket}/*")],
+                principal={"AWS": "*"}, conditions={"StringEquals": {
+                    "aws:PrincipalAccount": sorted(principal_accounts)}})]))
+        self.interface_endpoints = {
+            service: VpcEndpoint(
+                self, f"endpoint_{service.replace('.', '_').replace('-', '_')}",
+                vpc_id=self.vpc_id, service_name=f"com.amazonaws.{target.region}.{service}",
+                vpc_endpoint_type="Interface", private_dns_enabled=True,
+                subnet_ids=list(self.subnet_ids), security_group_ids=[endpoint_group.id],
+                policy=scope_policy)
+            for service in INTERFACE_ENDPOINTS}
+        prefix_list = self.s3_endpoint.prefix_list_id
+        for kind, group in compute_groups.items():
+            VpcSecurityGroupEgressRule(
+                self, f"{kind}_to_s3", security_group_id=group.id, ip_protocol="tcp",
+                from_port=HTTPS, to_port=HTTPS, prefix_list_id=prefix_list,
+                description="HTTPS to S3 through the gateway endpoint")
+            if kind not in API_CALLERS:
+                continue
+            VpcSecurityGroupEgressRule(
+                self, f"{kind}_to_endpoints", security_group_id=group.id, ip_protocol="tcp",
+                from_port=HTTPS, to_port=HTTPS, referenced_security_group_id=endpoint_group.id,
+                description="HTTPS to the interface VPC endpoints")
+            VpcSecurityGroupIngressRule(
+                self, f"endpoints_from_{kind}", security_group_id=endpoint_group.id,
+                ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS,
+                referenced_security_group_id=group.id,
+                description=f"HTTPS from the {kind}s' security group")
+        self.security_group_ids = {kind: [group.id, *extra_groups]
+                                   for kind, group in compute_groups.items()}
+        self.endpoint_security_group_id = endpoint_group.id
+        self.s3_endpoint_id = self.s3_endpoint.id
+        self.endpoint_ids = {service: endpoint.id
+                             for service, endpoint in self.interface_endpoints.items()}
+
+    def placement(self, kind: str) -> NetworkPlacement:
+        return NetworkPlacement(self.vpc_id, list(self.subnet_ids),
+                                list(self.security_group_ids[kind]))
+
+    def subnet_arns(self) -> list[str]:
+        return [self._target.arn("ec2", f"subnet/{subnet}") for subnet in self.subnet_ids]
+
+    def _create_vpc(self, target: DeploymentTarget, cidr: str, key_arn: str):
+        names = target.names
+        # DNS support and hostnames: the interface endpoints' private DNS names need both.
+        vpc = Vpc(self, "vpc", cidr_block=cidr, enable_dns_support=True,
+                  enable_dns_hostnames=True, tags={"Name": names.prefix})
+        # No rule: nothing uses the default group, and it admits nothing.
+        DefaultSecurityGroup(self, "default_sg", vpc_id=vpc.id)
+        # An allowlist of zone names (a new AZ does not move the subnets); the first two
+        # available ones are used.
+        zones = DataAwsAvailabilityZones(self, "zones", state="available", filter=[
+            DataAwsAvailabilityZonesFilter(name="zone-name",
+                                           values=[f"{target.region}{z}" for z in ZONE_LETTERS])])
+        routes = RouteTable(self, "private_routes", vpc_id=vpc.id,
+                            tags={"Name": f"{names.prefix}-private"})
+        subnets = []
+        for index, subnet_cidr in enumerate(private_subnet_cidrs(cidr)):
+            subnet = Subnet(self, f"private_{index}", vpc_id=vpc.id, cidr_block=subnet_cidr,
+                            availability_zone=Fn.element(zones.names, index),
+                            map_public_ip_on_launch=False,
+                            tags={"Name": f"{names.prefix}-private-{index}"})
+            RouteTableAssociation(self, f"private_{index}_routes", subnet_id=subnet.id,
+                                  route_table_id=routes.id)
+            subnets.append(subnet.id)
+        log_group_name = names.flow_log_group
+        log_group = CloudwatchLogGroup(self, "flow_logs", name=log_group_name,
+                                       retention_in_days=target.config.log_retention_days,
+                                       kms_key_id=key_arn)
+        role = service_role(
+            self, "flow_logs_role", name=names.role("flow-logs"),
+            service="vpc-flow-logs.amazonaws.com", account_id=target.account_id,
+            description="VPC flow logs: deliver to the VPC's log group",
+            policies={"flow-logs": [
+                log_statement(target.log_group_arn(log_group_name)),
+                # Flow logs describe the group and its streams before delivering.
+                statement("DescribeOwnLogGroup", ["logs:DescribeLogGroups",
+                                                  "logs:DescribeLogStreams"],
+                          [target.log_group_arn(log_group_name),
+                           f"{target.log_group_arn(log_group_name)}:log-stream:*"])]})
+        FlowLog(self, "flow_log", vpc_id=vpc.id, traffic_type="ALL",
+                log_destination_type="cloud-watch-logs", log_destination=log_group.arn,
+                iam_role_arn=role.arn,
+                max_aggregation_interval=FLOW_LOG_AGGREGATION_SECONDS)
+        return vpc.id, subnets, [routes.id]

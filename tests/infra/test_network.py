@@ -1,0 +1,215 @@
+"""Private networking (config `network`): what the synthesized Terraform holds when it is on.
+
+Two synths with the setting on: dev with a VPC the stack creates, prod (multi-account) with an
+existing VPC. The default environments' Terraform without the setting is held by the snapshots.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+
+from infra.network import COMPUTE_KINDS, INTERFACE_ENDPOINTS, private_subnet_cidrs
+
+CREATED = {"cidr": "10.20.0.0/16"}
+EXISTING = {"vpc_id": "vpc-0123456789abcdef0",
+            "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+            "security_group_ids": ["sg-0123456789abcdef0"]}
+
+# botocore service name -> PrivateLink service names (after com.amazonaws.<region>.), from AWS's
+# table https://docs.aws.amazon.com/vpc/latest/privatelink/aws-services-privatelink-support.html
+# ("AWS services that integrate with AWS PrivateLink", Service name column). S3 is reached through
+# its gateway endpoint (https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-s3.html).
+PRIVATELINK = {
+    "s3": ("s3",),
+    "sagemaker": ("sagemaker.api",),
+    "sagemaker-runtime": ("sagemaker.runtime",),
+    "sts": ("sts",),
+    "codepipeline": ("codepipeline",),
+    "cloudwatch": ("monitoring",),
+    "logs": ("logs",),
+    "application-autoscaling": ("application-autoscaling",),
+    "kms": ("kms",),
+    "ecr": ("ecr.api",),
+    "codebuild": ("codebuild",),
+    "codeartifact": ("codeartifact.api", "codeartifact.repositories"),
+    "events": ("events",),
+    "sns": ("sns",),
+    "lambda": ("lambda",),
+}
+
+
+@pytest.fixture(scope="module")
+def network_stacks(tmp_path_factory) -> dict[str, dict]:
+    """dev with a created VPC, prod with an existing one: one synth of both."""
+    from infra.app import select_environments, synthesize
+
+    outdir = tmp_path_factory.mktemp("network") / "cdktf.out"
+    context = {"overrides": {"dev": {"network": CREATED}, "prod": {"network": EXISTING}}}
+    synthesize(select_environments(context, ["dev", "prod"]), outdir)
+    return {p.parent.name: json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted((outdir / "stacks").glob("*/cdk.tf.json"))}
+
+
+@pytest.fixture(scope="module")
+def created(network_stacks) -> dict:
+    return network_stacks["fraud-mlops-dev"]
+
+
+@pytest.fixture(scope="module")
+def existing(network_stacks) -> dict:
+    return network_stacks["fraud-mlops-prod"]
+
+
+def resources(stack: dict, tf_type: str) -> dict:
+    return stack.get("resource", {}).get(tf_type, {})
+
+
+def endpoint_services(stack: dict) -> set[str]:
+    region = "eu-west-1"
+    prefix = f"com.amazonaws.{region}."
+    return {e["service_name"].removeprefix(prefix)
+            for e in resources(stack, "aws_vpc_endpoint").values()}
+
+
+def ref(tf_type: str, stack: dict, logical_prefix: str) -> str:
+    (logical_id,) = [k for k in resources(stack, tf_type) if k.startswith(logical_prefix)]
+    return f"${{{tf_type}.{logical_id}.id}}"
+
+
+# --- what the stack creates ---------------------------------------------------------------------
+
+def test_default_environments_have_no_network(stacks):
+    for name, stack in stacks.items():
+        assert not [t for t in stack.get("resource", {}) if t.startswith(("aws_vpc", "aws_subnet",
+                                                                         "aws_security_group"))], name
+
+
+def test_created_vpc_has_two_private_subnets_in_two_zones_and_no_way_out(created):
+    (vpc,) = resources(created, "aws_vpc").values()
+    assert vpc["cidr_block"] == CREATED["cidr"]
+    assert vpc["enable_dns_support"] is True and vpc["enable_dns_hostnames"] is True
+    subnets = list(resources(created, "aws_subnet").values())
+    assert len(subnets) == 2
+    assert len({s["availability_zone"] for s in subnets}) == 2
+    assert all(s["map_public_ip_on_launch"] is False for s in subnets)
+    blocks = [ipaddress.IPv4Network(s["cidr_block"]) for s in subnets]
+    assert all(b.subnet_of(ipaddress.IPv4Network(CREATED["cidr"])) for b in blocks)
+    assert not blocks[0].overlaps(blocks[1])
+    for absent in ("aws_internet_gateway", "aws_nat_gateway", "aws_egress_only_internet_gateway",
+                   "aws_eip", "aws_route", "aws_vpc_peering_connection"):
+        assert not resources(created, absent), absent
+    (routes,) = resources(created, "aws_route_table").values()
+    assert not routes.get("route"), "the private route table holds only the local route"
+    assert len(resources(created, "aws_route_table_association")) == 2
+    (default_group,) = resources(created, "aws_default_security_group").values()
+    assert "ingress" not in default_group and "egress" not in default_group
+    (flow_log,) = resources(created, "aws_flow_log").values()
+    assert flow_log["traffic_type"] == "ALL"
+
+
+@pytest.mark.parametrize("cidr, halves", [("10.20.0.0/16", ["10.20.0.0/17", "10.20.128.0/17"]),
+                                          ("192.168.4.0/24", ["192.168.4.0/25",
+                                                              "192.168.4.128/25"])])
+def test_private_subnets_split_the_vpc_cidr(cidr, halves):
+    assert private_subnet_cidrs(cidr) == halves
+
+
+def test_existing_vpc_is_used_as_given(existing):
+    assert not resources(existing, "aws_vpc") and not resources(existing, "aws_subnet")
+    assert not resources(existing, "aws_flow_log")
+    lookups = existing["data"]["aws_route_table"]
+    assert sorted(d["subnet_id"] for d in lookups.values()) == sorted(EXISTING["subnet_ids"])
+    for endpoint in resources(existing, "aws_vpc_endpoint").values():
+        assert endpoint["vpc_id"] == EXISTING["vpc_id"]
+        if endpoint["vpc_endpoint_type"] == "Interface":
+            assert endpoint["subnet_ids"] == EXISTING["subnet_ids"]
+        else:
+            # Subnets may share a route table: each table once.
+            assert endpoint["route_table_ids"].startswith("${distinct([data.aws_route_table.")
+
+
+# --- security groups ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack_name", ["fraud-mlops-dev", "fraud-mlops-prod"])
+def test_security_groups_allow_only_https_between_compute_endpoints_and_s3(network_stacks,
+                                                                          stack_name):
+    stack = network_stacks[stack_name]
+    groups = resources(stack, "aws_security_group")
+    assert {g["name"].rsplit("-", 1)[1] for g in groups.values()} == {*COMPUTE_KINDS,
+                                                                      "endpoints"}
+    for group in groups.values():
+        assert "ingress" not in group and "egress" not in group, "rules are separate resources"
+    endpoints_group = ref("aws_security_group", stack, "network_endpoints_sg")
+    s3_prefix_list = "${aws_vpc_endpoint.%s.prefix_list_id}" % next(
+        k for k in resources(stack, "aws_vpc_endpoint") if k.startswith("network_s3"))
+    rules = [*resources(stack, "aws_vpc_security_group_egress_rule").values(),
+             *resources(stack, "aws_vpc_security_group_ingress_rule").values()]
+    assert rules
+    for rule in rules:
+        assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", 443, 443)
+        assert "cidr_ipv4" not in rule and "cidr_ipv6" not in rule
+        assert rule["description"]
+    egress = resources(stack, "aws_vpc_security_group_egress_rule").values()
+    by_group = {}
+    for rule in egress:
+        by_group.setdefault(rule["security_group_id"], set()).add(
+            rule.get("referenced_security_group_id") or rule.get("prefix_list_id"))
+    for kind in COMPUTE_KINDS:
+        group = ref("aws_security_group", stack, f"network_{kind}_sg")
+        expected = {s3_prefix_list} | ({endpoints_group} if kind != "training" else set())
+        assert by_group[group] == expected, kind
+    assert endpoints_group not in by_group, "the endpoints send nothing"
+    ingress = resources(stack, "aws_vpc_security_group_ingress_rule").values()
+    assert {r["security_group_id"] for r in ingress} == {endpoints_group}
+    assert {r["referenced_security_group_id"] for r in ingress} == {
+        ref("aws_security_group", stack, f"network_{kind}_sg") for kind in ("build", "function")}
+
+
+# --- endpoints ----------------------------------------------------------------------------------
+
+def test_every_interface_endpoint_has_private_dns_the_endpoints_group_and_both_subnets(created):
+    subnets = sorted(f"${{aws_subnet.{k}.id}}" for k in resources(created, "aws_subnet"))
+    group = ref("aws_security_group", created, "network_endpoints_sg")
+    interfaces = [e for e in resources(created, "aws_vpc_endpoint").values()
+                  if e["vpc_endpoint_type"] == "Interface"]
+    assert len(interfaces) == len(INTERFACE_ENDPOINTS)
+    for endpoint in interfaces:
+        assert endpoint["private_dns_enabled"] is True
+        assert sorted(endpoint["subnet_ids"]) == subnets
+        assert endpoint["security_group_ids"] == [group]
+
+
+@pytest.mark.iam_recorded_calls
+def test_every_service_the_role_code_calls_has_an_endpoint(created, recorded_calls):
+    """The services of the AWS calls recorded while the moto-backed tests ran the role code
+    (every role whose code runs in the VPC), each reached through an endpoint of the stack. A
+    new call to a service without one fails here."""
+    services = {c["service"] for c in recorded_calls if c["role"]}
+    assert services, "no recorded calls"
+    unknown = services - set(PRIVATELINK)
+    assert not unknown, (f"recorded calls to {sorted(unknown)}: add their PrivateLink service "
+                         "names from AWS's table to PRIVATELINK")
+    missing = {s: PRIVATELINK[s] for s in services
+               if not set(PRIVATELINK[s]) <= endpoint_services(created)}
+    assert not missing, f"services called from inside the VPC without an endpoint: {missing}"
+
+
+def test_every_endpoint_is_scoped_to_the_project(created, existing):
+    """Interface endpoints admit only principals of the project's accounts; the S3 gateway
+    endpoint only the project's buckets."""
+    for stack, accounts in ((created, None), (existing, {"222222222222", "333333333333"})):
+        for lid, endpoint in resources(stack, "aws_vpc_endpoint").items():
+            (statement,) = json.loads(endpoint["policy"])["Statement"]
+            assert statement["Effect"] == "Allow"
+            principals = statement["Condition"]["StringEquals"]["aws:PrincipalAccount"]
+            assert "${data.aws_caller_identity.current.account_id}" in principals
+            assert set(principals) - {"${data.aws_caller_identity.current.account_id}"} == (
+                accounts or set())
+            if endpoint["vpc_endpoint_type"] == "Gateway":
+                assert statement["Action"] == ["s3:*"]
+                buckets = {r.split("/")[0] for r in statement["Resource"]}
+                assert len(buckets) == 1 + len(accounts or ())
+                assert all(r.startswith(("${aws_s3_bucket.", "arn:aws:s3:::fraud-mlops-prod-"))
+                           for r in statement["Resource"]), lid
