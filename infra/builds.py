@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 from constructs import Construct
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
@@ -23,8 +23,10 @@ from infra.execution_role import CODE_BUNDLES, MODEL_ARTIFACTS, TrainingRole
 from infra.iam import log_statement, service_role, statement
 from infra.model_registry import ModelRegistry
 from infra.naming import Names
+from infra.network import Network
 from pipeline_src import SKLEARN_FRAMEWORK_VERSION
 from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
+from pipeline_src.jobs.train import VPC_CONFIG_ENV
 
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 BUILDSPEC_DIR = "pipeline_src/buildspecs"
@@ -41,6 +43,7 @@ class BuildInputs:
     key: EncryptionKey
     registry: ModelRegistry
     training_role: TrainingRole
+    network: Optional[Network] = None  # None: the builds run outside any VPC
 
     @property
     def bucket_name(self) -> str:
@@ -113,7 +116,9 @@ class PipelineBuild(Construct):
             service="codebuild.amazonaws.com", account_id=target.account_id,
             description=description,
             policies={"build": [log_statement(target.log_group_arn(log_group_name)),
-                                *_pipeline_artifact_statements(inputs), *statements]})
+                                *_pipeline_artifact_statements(inputs), *statements,
+                                *(inputs.network.grant_codebuild_interfaces()
+                                  if inputs.network else [])]})
         self.project = CodebuildProject(
             self, "project", name=project_name, description=description,
             service_role=role.arn, build_timeout=timeout_minutes, queued_timeout=60,
@@ -122,7 +127,8 @@ class PipelineBuild(Construct):
                                           buildspec=f"{BUILDSPEC_DIR}/{buildspec}"),
             artifacts=CodebuildProjectArtifacts(type="CODEPIPELINE"),
             environment=build_environment(target.config.codebuild_compute_type, environment),
-            logs_config=build_logs(log_group.name))
+            logs_config=build_logs(log_group.name),
+            vpc_config=inputs.network.codebuild_vpc_config() if inputs.network else None)
         self.project_name = project_name
         self.project_arn = self.project.arn
         self.role_arn = role.arn
@@ -152,6 +158,15 @@ class TrainingBuild(PipelineBuild):
         request_tags = target.owned("RequestTag")
         training_jobs = target.sagemaker_arn("training-job", f"{names.prefix}-*")
         key_arn = inputs.key.key_arn
+        placement = {}
+        if inputs.network:
+            # The job runs its training jobs in the network's subnets (CreateTrainingJob
+            # VpcConfig); IAM refuses any other subnet or security group.
+            vpc_config = inputs.network.training_vpc_config()
+            environment[VPC_CONFIG_ENV] = json.dumps(vpc_config, sort_keys=True)
+            placement = {"ForAllValues:StringEquals": {
+                "sagemaker:VpcSubnets": vpc_config["Subnets"],
+                "sagemaker:VpcSecurityGroupIds": vpc_config["SecurityGroupIds"]}}
         statements = [
             inputs.store.read(f"{Names.DATA_PREFIX}/*", sid="ReadDataSet"),
             # The job only starts training jobs that keep the promises of docs/interfaces.md:
@@ -164,7 +179,8 @@ class TrainingBuild(PipelineBuild):
                           "StringEquals": {"sagemaker:VolumeKmsKey": key_arn,
                                            "sagemaker:OutputKmsKey": key_arn, **request_tags},
                           "ForAllValues:StringEquals": {
-                              "sagemaker:InstanceTypes": [training.instance_type]}}),
+                              "sagemaker:InstanceTypes": [training.instance_type],
+                              **placement.get("ForAllValues:StringEquals", {})}}),
             # Tags passed to CreateTrainingJob are authorized as sagemaker:AddTags too.
             statement("TagNewTrainingJobs", ["sagemaker:AddTags"], [training_jobs],
                       conditions={"StringEquals": request_tags,

@@ -21,6 +21,7 @@ from infra.execution_role import ServingRole
 from infra.iam import log_statement, service_role, statement
 from infra.model_registry import ModelRegistry
 from infra.naming import Names
+from infra.network import Network
 from infra.packaging import ZipArchive
 from lambda_deploy.errors import ConfigurationFailure
 from lambda_deploy.scaling import DIMENSION as SCALABLE_DIMENSION
@@ -51,6 +52,7 @@ class DeployInputs:
     alarm_names: Mapping[str, Sequence[str]]  # stage -> alarm names
     alarm_arns: Sequence[str]
     smoke_test_csv: str
+    network: Optional[Network] = None  # None: the function runs outside any VPC
 
 
 def stage_settings(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[str]],
@@ -242,6 +244,7 @@ class DeployFunction(Construct):
             # X-Ray's segment APIs have no resource-level permissions.
             statement("WriteTraces", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
                       "*"),
+            *(inputs.network.grant_lambda_interfaces() if inputs.network else []),
         ]
         if remote:
             # Every call about a stage elsewhere is made as that account's deployer role, whose
@@ -282,6 +285,7 @@ class DeployFunction(Construct):
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             logging_config=LambdaFunctionLoggingConfig(log_format="JSON",
                                                        log_group=log_group.name),
+            vpc_config=inputs.network.lambda_vpc_config() if inputs.network else None,
             depends_on=[log_group])
         # CodePipeline invokes asynchronously; a Lambda-level retry would repeat a deploy, and
         # every outcome is reported to CodePipeline by the function itself.

@@ -18,6 +18,7 @@ from infra.environment import DeploymentTarget
 from infra.iam import service_role, statement
 from infra.images import ContainerImages
 from infra.naming import Names
+from infra.network import Network
 
 SAGEMAKER = "sagemaker.amazonaws.com"
 # Keys SageMaker writes under training/<job name>/ (docs/interfaces.md, artifact bucket layout).
@@ -61,7 +62,8 @@ class TrainingRole(SageMakerRole):
     """What a training job runs as."""
 
     def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
-                 store: ArtifactStore, key: EncryptionKey, images: ContainerImages) -> None:
+                 store: ArtifactStore, key: EncryptionKey, images: ContainerImages,
+                 network: Optional[Network] = None) -> None:
         prefix = target.names.prefix
         grants = [
             *images.pull(),
@@ -77,6 +79,7 @@ class TrainingRole(SageMakerRole):
             key.grant_to_aws_resources(),
             *_logs(target, ["/aws/sagemaker/TrainingJobs"], f"{prefix}-*", "WriteTrainingLogs"),
             _metrics("/aws/sagemaker/TrainingJobs"),
+            *(network.grant_sagemaker_interfaces() if network else []),
         ]
         super().__init__(scope, id_, target=target, purpose="sagemaker-training",
                          description="SageMaker training jobs of the MLOps pipeline",

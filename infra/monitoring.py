@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Optional
 
 from constructs import Construct
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
@@ -31,6 +32,7 @@ from infra.execution_role import MODEL_ARTIFACTS
 from infra.encryption import EncryptionKey
 from infra.iam import log_statement, policy_document, service_role, statement
 from infra.naming import Names
+from infra.network import Network
 from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
 
 # Metric names the job publishes (pipeline_src/monitoring.py metric_values) that alarms watch.
@@ -110,6 +112,7 @@ class MonitoringInputs:
     packages_arn: str
     source_key: str
     topic_arn: str
+    network: Optional[Network] = None  # None: the job runs outside any VPC
 
 
 class MonitoringJob(Construct):
@@ -171,6 +174,7 @@ class MonitoringJob(Construct):
                 statement("PublishMonitoringMetrics", ["cloudwatch:PutMetricData"], "*",
                           conditions={"StringEquals": {
                               "cloudwatch:namespace": names.metric_namespace}}),
+                *(inputs.network.grant_codebuild_interfaces() if inputs.network else []),
             ]})
         environment = {
             "PROJECT_NAME": config.project,
@@ -202,7 +206,8 @@ class MonitoringJob(Construct):
                 buildspec=f"{BUILDSPEC_DIR}/monitor.yml"),
             artifacts=CodebuildProjectArtifacts(type="NO_ARTIFACTS"),
             environment=build_environment(config.codebuild_compute_type, environment),
-            logs_config=build_logs(log_group.name))
+            logs_config=build_logs(log_group.name),
+            vpc_config=inputs.network.codebuild_vpc_config() if inputs.network else None)
         self.project_name = project_name
         self.project_arn = self.project.arn
 

@@ -17,11 +17,13 @@ from typing import Sequence
 from cdktf import Fn
 from constructs import Construct
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.codebuild_project import CodebuildProjectVpcConfig
 from cdktf_cdktf_provider_aws.data_aws_availability_zones import (
     DataAwsAvailabilityZones, DataAwsAvailabilityZonesFilter)
 from cdktf_cdktf_provider_aws.data_aws_route_table import DataAwsRouteTable
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
+from cdktf_cdktf_provider_aws.lambda_function import LambdaFunctionVpcConfig
 from cdktf_cdktf_provider_aws.route_table import RouteTable
 from cdktf_cdktf_provider_aws.route_table_association import RouteTableAssociation
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
@@ -152,12 +154,67 @@ class Network(Construct):
         self.endpoint_ids = {service: endpoint.id
                              for service, endpoint in self.interface_endpoints.items()}
 
+    def codebuild_vpc_config(self) -> CodebuildProjectVpcConfig:
+        placement = self.placement("build")
+        return CodebuildProjectVpcConfig(vpc_id=placement.vpc_id, subnets=placement.subnet_ids,
+                                         security_group_ids=placement.security_group_ids)
+
+    def lambda_vpc_config(self) -> LambdaFunctionVpcConfig:
+        placement = self.placement("function")
+        return LambdaFunctionVpcConfig(subnet_ids=placement.subnet_ids,
+                                       security_group_ids=placement.security_group_ids)
+
+    def training_vpc_config(self) -> dict:
+        """CreateTrainingJob's VpcConfig (pipeline_src/jobs/train.py reads it)."""
+        placement = self.placement("training")
+        return {"SecurityGroupIds": placement.security_group_ids,
+                "Subnets": placement.subnet_ids}
+
     def placement(self, kind: str) -> NetworkPlacement:
         return NetworkPlacement(self.vpc_id, list(self.subnet_ids),
                                 list(self.security_group_ids[kind]))
 
     def subnet_arns(self) -> list[str]:
         return [self._target.arn("ec2", f"subnet/{subnet}") for subnet in self.subnet_ids]
+
+    # -- what compute in the subnets needs to attach its network interfaces -----------------------
+    def grant_codebuild_interfaces(self) -> list[dict]:
+        """CodeBuild creates the build's network interface as the project's service role
+        (CodeBuild User Guide, "Allow CodeBuild access to AWS services required to create a VPC
+        network interface"): EC2's Describe* and network-interface actions have no useful
+        resource scope; the permission to attach is limited to these subnets and CodeBuild."""
+        return [
+            statement("CreateBuildNetworkInterfaces", [
+                "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+                "ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"], "*"),
+            statement("AttachBuildNetworkInterfacesInProjectSubnets",
+                      ["ec2:CreateNetworkInterfacePermission"],
+                      [self._target.arn("ec2", "network-interface/*")],
+                      conditions={"StringEquals": {"ec2:AuthorizedService":
+                                                   "codebuild.amazonaws.com"},
+                                  "ArnEquals": {"ec2:Subnet": self.subnet_arns()}}),
+        ]
+
+    def grant_lambda_interfaces(self) -> list[dict]:
+        """Lambda manages a VPC function's network interfaces with the execution role (Lambda
+        Developer Guide, "Giving Lambda functions access to resources in an Amazon VPC",
+        Required IAM permissions; AWSLambdaVPCAccessExecutionRole): DescribeNetworkInterfaces
+        works only on "*"."""
+        return [statement("ManageFunctionNetworkInterfaces", [
+            "ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface",
+            "ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeSubnets", "ec2:UnassignPrivateIpAddresses"], "*")]
+
+    def grant_sagemaker_interfaces(self) -> list[dict]:
+        """SageMaker attaches a training job in a VPC with its execution role (SageMaker
+        Developer Guide, "CreateTrainingJob API: Execution Role Permissions": "If you specify a
+        private VPC for your training job, add the following permissions")."""
+        return [statement("ManageTrainingNetworkInterfaces", [
+            "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+            "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+            "ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"], "*")]
 
     def _create_vpc(self, target: DeploymentTarget, cidr: str, key_arn: str):
         names = target.names
@@ -195,8 +252,7 @@ class Network(Construct):
                 # Flow logs describe the group and its streams before delivering.
                 statement("DescribeOwnLogGroup", ["logs:DescribeLogGroups",
                                                   "logs:DescribeLogStreams"],
-                          [target.log_group_arn(log_group_name),
-                           f"{target.log_group_arn(log_group_name)}:log-stream:*"])]})
+                          [target.log_group_arn(log_group_name)])]})
         FlowLog(self, "flow_log", vpc_id=vpc.id, traffic_type="ALL",
                 log_destination_type="cloud-watch-logs", log_destination=log_group.arn,
                 iam_role_arn=role.arn,

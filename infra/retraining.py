@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 from cdktf import AssetType, TerraformAsset
 from constructs import Construct
@@ -27,6 +27,7 @@ from infra.deploy_function import RUNTIME
 from infra.environment import DeploymentTarget
 from infra.iam import log_statement, service_role, statement
 from infra.naming import Names
+from infra.network import Network
 from infra.packaging import ZipArchive
 
 HANDLER = "lambda_deploy.retrain.handler"
@@ -42,6 +43,7 @@ class RetrainingInputs:
     pipeline_arn: str
     drift_alarm_arns: Sequence[str]
     quality_alarm_arns: Sequence[str]
+    network: Optional[Network] = None  # None: the function runs outside any VPC
 
 
 def trigger_patterns(inputs: RetrainingInputs) -> dict[str, dict]:
@@ -90,6 +92,7 @@ class RetrainingTriggers(Construct):
                 # X-Ray's segment APIs have no resource-level permissions.
                 statement("WriteTraces", ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
                           "*"),
+                *(inputs.network.grant_lambda_interfaces() if inputs.network else []),
             ]})
         asset = TerraformAsset(self, "code", path=str(inputs.archive.path), type=AssetType.FILE)
         cooldown = target.config.monitoring.retrain_cooldown_hours
@@ -106,6 +109,7 @@ class RetrainingTriggers(Construct):
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             logging_config=LambdaFunctionLoggingConfig(log_format="JSON",
                                                        log_group=log_group.name),
+            vpc_config=inputs.network.lambda_vpc_config() if inputs.network else None,
             depends_on=[log_group])
         # EventBridge retries a failed delivery itself; a Lambda retry adds nothing.
         LambdaFunctionEventInvokeConfig(self, "async", function_name=function.function_name,

@@ -61,7 +61,7 @@ class MlopsStack(TerraformStack):
         alarm_arns = [arn for a in alarms.values() for arn in a.alarm_arns]
         images = ContainerImages(target)
         training_role = TrainingRole(self, "sagemaker_training", target=target, store=store,
-                                     key=key, images=images)
+                                     key=key, images=images, network=network)
         # Models run here only for stages here.
         serving_role = ServingRole(self, "sagemaker_serving", target=target, store=store,
                                    key=key, images=images, alarm_arns=alarm_arns,
@@ -74,7 +74,7 @@ class MlopsStack(TerraformStack):
         github = GitHubSource(self, "github", target=target) if config.source.is_github \
             else None
         build_inputs = BuildInputs(target=target, store=store, key=key, registry=registry,
-                                   training_role=training_role)
+                                   training_role=training_role, network=network)
         train = TrainingBuild(self, "train", inputs=build_inputs)
         test = ModelTestBuild(self, "test", inputs=build_inputs)
         deploy = DeployFunction(self, "deploy", inputs=DeployInputs(
@@ -83,7 +83,7 @@ class MlopsStack(TerraformStack):
             alarm_names={stage: EndpointAlarms.names_for(target, stage)
                          for stage in config.stage_names},
             alarm_arns=alarm_arns,
-            smoke_test_csv=smoke_test_csv))
+            smoke_test_csv=smoke_test_csv, network=network))
         pipeline_inputs = PipelineInputs(
             target=target, store=store, key=key, source=github or source,
             train_project=train.project_name, train_project_arn=train.project_arn,
@@ -102,7 +102,7 @@ class MlopsStack(TerraformStack):
         monitor = MonitoringJob(self, "monitoring", inputs=MonitoringInputs(
             target=target, store=store, key=key, group_name=registry.group_name,
             packages_arn=registry.packages_arn, source_key=source.object_key,
-            topic_arn=notifications.topic_arn))
+            topic_arn=notifications.topic_arn, network=network))
         monitoring_alarms = MonitoringAlarms(self, "monitoring_alarms", target=target,
                                              topic_arn=notifications.topic_arn)
         RetrainingTriggers(self, "retraining", inputs=RetrainingInputs(
@@ -110,7 +110,7 @@ class MlopsStack(TerraformStack):
             key_arn=key.key_arn, pipeline_name=pipeline.pipeline_name,
             pipeline_arn=pipeline.pipeline_arn,
             drift_alarm_arns=monitoring_alarms.drift_alarm_arns,
-            quality_alarm_arns=monitoring_alarms.quality_alarm_arns))
+            quality_alarm_arns=monitoring_alarms.quality_alarm_arns, network=network))
         Dashboard(self, "dashboard", target=target, monitored_endpoints=monitor.endpoints,
                   build_projects=[train.project_name, test.project_name])
 

@@ -71,6 +71,27 @@ def parse_tags(text: str) -> list[dict]:
     return [{"Key": k, "Value": v} for k, v in sorted(value.items())]
 
 
+# Set by infra when the environment has a `network`: the training job's VpcConfig (its subnets and
+# security groups), as CreateTrainingJob takes it. Unset: the job runs outside any VPC.
+VPC_CONFIG_ENV = "TRAINING_VPC_CONFIG"
+_VPC_KEYS = {"Subnets": "subnet-", "SecurityGroupIds": "sg-"}
+
+
+def parse_vpc_config(text: str) -> dict | None:
+    """TRAINING_VPC_CONFIG: {"Subnets": [...], "SecurityGroupIds": [...]}; empty: no VPC."""
+    if not text.strip():
+        return None
+    value = common.json_setting(VPC_CONFIG_ENV, text)
+    valid = isinstance(value, dict) and set(value) == set(_VPC_KEYS) and all(
+        isinstance(value[key], list) and 1 <= len(value[key]) <= 16
+        and all(isinstance(i, str) and i.startswith(prefix) for i in value[key])
+        for key, prefix in _VPC_KEYS.items())
+    if not valid:
+        raise SettingsError(f"{VPC_CONFIG_ENV} must be a JSON object with Subnets (subnet-...) "
+                            "and SecurityGroupIds (sg-...), 1-16 of each")
+    return {key: list(value[key]) for key in _VPC_KEYS}
+
+
 def source_of(environ) -> dict:
     """{commit, repository, branch} the pipeline passed (SOURCE_VARIABLES), empty with the S3
     source. A commit that is not a git object name is refused: it would be recorded as one."""
@@ -109,7 +130,8 @@ def check_data(s3, data_uri: str, workdir: Path) -> dict:
 
 
 def training_job_request(settings: dict, name: str, hyperparameters: dict, image: str,
-                         source_uri: str, source: dict | None = None) -> dict:
+                         source_uri: str, source: dict | None = None,
+                         vpc_config: dict | None = None) -> dict:
     """CreateTrainingJob request, with script-mode settings as the SageMaker SDK passes them."""
     data_uri = settings["DATA_S3_URI"]
     kms = settings["KMS_KEY_ARN"]
@@ -152,6 +174,9 @@ def training_job_request(settings: dict, name: str, hyperparameters: dict, image
             "MaxRuntimeInSeconds": common.env_int(settings, "TRAINING_MAX_RUNTIME_SECONDS")},
         "EnableNetworkIsolation": True,
         "EnableInterContainerTrafficEncryption": True,
+        # In the environment's private subnets: SageMaker moves the channels and the model
+        # through the network's S3 endpoint; the container itself stays isolated.
+        **({"VpcConfig": vpc_config} if vpc_config else {}),
         "Tags": parse_tags(settings["TRAINING_JOB_TAGS"]),
         # The commit the job trained from, in its description (DescribeTrainingJob returns it);
         # the entry point does not read it.
@@ -254,6 +279,7 @@ def run_job(output_dir: Path, environ=None, session=None, now=None, poll_seconds
         raise SettingsError(f"SKLEARN_FRAMEWORK_VERSION is {settings['SKLEARN_FRAMEWORK_VERSION']} "
                             f"but pipeline_src is pinned to {SKLEARN_FRAMEWORK_VERSION}")
     hyperparameters = parse_hyperparameters(settings["HYPERPARAMETERS"])
+    vpc_config = parse_vpc_config(environ.get(VPC_CONFIG_ENV, ""))
     source = source_of(environ)
     revision = (source.get(COMMIT_PROPERTY)
                 or environ.get("CODEBUILD_RESOLVED_SOURCE_VERSION", "").strip() or "local")
@@ -275,7 +301,7 @@ def run_job(output_dir: Path, environ=None, session=None, now=None, poll_seconds
         inference_image = image_uri(region, "inference", first_inference_type)
 
         request = training_job_request(settings, name, hyperparameters, training_image,
-                                       source_prefix, source)
+                                       source_prefix, source, vpc_config)
         aws_call(sm, "CreateTrainingJob", **request)
         print(f"started training job {name} ({training_image})")
         timeout = request["StoppingCondition"]["MaxRuntimeInSeconds"] + 3600

@@ -169,6 +169,41 @@ AUTOSCALING_DOC = ("https://docs.aws.amazon.com/autoscaling/application/userguid
 EVENTS_SNS_DOC = ("https://docs.aws.amazon.com/eventbridge/latest/userguide/"
                   "eb-use-resource-based.html#eb-sns-permissions")
 
+# Compute in a VPC: the service creates its network interfaces as the compute's role.
+CODEBUILD_VPC_DOC = ("https://docs.aws.amazon.com/codebuild/latest/userguide/"
+                     "auth-and-access-control-iam-identity-based-access-control.html"
+                     "#customer-managed-policies-example-create-vpc-network-interface (Allow "
+                     "CodeBuild access to AWS services required to create a VPC network "
+                     "interface: ec2:CreateNetworkInterface, DescribeDhcpOptions, "
+                     "DescribeNetworkInterfaces, DeleteNetworkInterface, DescribeSubnets, "
+                     "DescribeSecurityGroups, DescribeVpcs on *; CreateNetworkInterfacePermission "
+                     "on network-interface/* with ec2:Subnet and ec2:AuthorizedService "
+                     "codebuild.amazonaws.com)")
+LAMBDA_VPC_DOC = ("https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html "
+                  "(Required IAM permissions: ec2:CreateNetworkInterface, "
+                  "DescribeNetworkInterfaces (only on \"*\"), DescribeSubnets, "
+                  "DeleteNetworkInterface, AssignPrivateIpAddresses, UnassignPrivateIpAddresses; "
+                  "the AWS managed policy AWSLambdaVPCAccessExecutionRole)")
+SAGEMAKER_VPC_DOC = (f"{_SM}sagemaker-roles.html#sagemaker-roles-createtrainingjob-perms "
+                     "(\"If you specify a private VPC for your training job, add the following "
+                     "permissions\": ec2:CreateNetworkInterface, "
+                     "CreateNetworkInterfacePermission, DeleteNetworkInterface, "
+                     "DeleteNetworkInterfacePermission, DescribeNetworkInterfaces, DescribeVpcs, "
+                     "DescribeDhcpOptions, DescribeSubnets, DescribeSecurityGroups)")
+FLOW_LOGS_DOC = ("https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html "
+                 "(IAM role for publishing flow logs to CloudWatch Logs: logs:CreateLogStream, "
+                 "PutLogEvents, DescribeLogGroups, DescribeLogStreams; the group exists)")
+CODEBUILD_VPC_ACTIONS = ("CreateNetworkInterface", "DeleteNetworkInterface", "DescribeDhcpOptions",
+                         "DescribeNetworkInterfaces", "DescribeSecurityGroups", "DescribeSubnets",
+                         "DescribeVpcs")
+LAMBDA_VPC_ACTIONS = ("AssignPrivateIpAddresses", "CreateNetworkInterface",
+                      "DeleteNetworkInterface", "DescribeNetworkInterfaces", "DescribeSubnets",
+                      "UnassignPrivateIpAddresses")
+SAGEMAKER_VPC_ACTIONS = ("CreateNetworkInterface", "CreateNetworkInterfacePermission",
+                         "DeleteNetworkInterface", "DeleteNetworkInterfacePermission",
+                         "DescribeDhcpOptions", "DescribeNetworkInterfaces",
+                         "DescribeSecurityGroups", "DescribeSubnets", "DescribeVpcs")
+
 
 @dataclass(frozen=True)
 class ServiceNeed:
@@ -478,6 +513,8 @@ def stack_service_needs(model, prefix: str) -> Iterable[ServiceNeed]:
         yield from _logs(build_role, _World(model), group, "0b1c2d3e-build",
                          f"{bwhy}: writes build logs", CODEBUILD_ROLE_DOC, create_group=False)
 
+    yield from _network_needs(model, arn)
+
     for lid, target in model.all_of("aws_cloudwatch_event_target").items():
         target_arn = model.resolve(target["arn"])
         if target.get("role_arn"):
@@ -520,6 +557,52 @@ def stack_service_needs(model, prefix: str) -> Iterable[ServiceNeed]:
                 yield kms(f"logs.{region}.amazonaws.com", act, key,
                           f"CloudWatch Logs encrypts log group {model.resolve(group['name'])}",
                           LOGS_KMS_DOC, **{"kms:EncryptionContext:aws:logs:arn": group_arn})
+
+
+def _network_needs(model, arn) -> Iterable[ServiceNeed]:
+    """Compute in a VPC (config `network`): the ENIs each service creates as the compute's role,
+    and the flow logs' delivery."""
+    for lid, project in model.all_of("aws_codebuild_project").items():
+        vpc = project.get("vpc_config")
+        if not vpc:
+            continue
+        role = model.resolve(project["service_role"])
+        why = f"CodeBuild project {model.resolve(project['name'])} runs in the VPC"
+        for act in CODEBUILD_VPC_ACTIONS:
+            yield _need(role, f"ec2:{act}", "*", why, CODEBUILD_VPC_DOC)
+        for subnet in vpc["subnets"]:
+            yield _need(role, "ec2:CreateNetworkInterfacePermission",
+                        arn("ec2", "network-interface", NetworkInterfaceId="eni-0123456789abcdef0"),
+                        f"{why}: attaches its network interface", CODEBUILD_VPC_DOC,
+                        **{"ec2:AuthorizedService": "codebuild.amazonaws.com",
+                           "ec2:Subnet": arn("ec2", "subnet", SubnetId=model.resolve(subnet))})
+        variables = {v["name"]: model.resolve(v["value"])
+                     for v in project["environment"].get("environment_variable", [])}
+        if variables.get("TRAINING_VPC_CONFIG"):
+            # The build passes it to CreateTrainingJob (pipeline_src/jobs/train.py): SageMaker
+            # attaches the job to the VPC as the job's role.
+            training_role = variables["SAGEMAKER_EXECUTION_ROLE_ARN"]
+            for act in SAGEMAKER_VPC_ACTIONS:
+                yield _need(training_role, f"ec2:{act}", "*",
+                            f"training jobs of {model.resolve(project['name'])} run in the VPC",
+                            SAGEMAKER_VPC_DOC)
+    for lid, function in model.all_of("aws_lambda_function").items():
+        if not function.get("vpc_config"):
+            continue
+        role = model.resolve(function["role"])
+        why = f"Lambda function {model.resolve(function['function_name'])} runs in the VPC"
+        for act in LAMBDA_VPC_ACTIONS:
+            yield _need(role, f"ec2:{act}", "*", why, LAMBDA_VPC_DOC)
+    for lid, flow_log in model.all_of("aws_flow_log").items():
+        role = model.resolve(flow_log["iam_role_arn"])
+        group = model.resolve(flow_log["log_destination"])
+        name = group.split(":log-group:", 1)[1]
+        why = f"VPC flow log {lid} delivers to {name}"
+        stream = arn("logs", "log-stream", LogGroupName=name, LogStreamName="eni-0123abcd-all")
+        for act in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            yield _need(role, act, stream, why, FLOW_LOGS_DOC)
+        yield _need(role, "logs:DescribeLogStreams", group, why, FLOW_LOGS_DOC)
+        yield _need(role, "logs:DescribeLogGroups", group, why, FLOW_LOGS_DOC)
 
 
 def _topic_key(model, topic_arn: str) -> Optional[str]:

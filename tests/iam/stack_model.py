@@ -7,6 +7,7 @@ calls name and the ARNs the policies name meet.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -14,6 +15,9 @@ from typing import Mapping, Optional
 
 from tests.iam.authz import arn_of
 from tests.iam.evaluator import Policy
+
+# EC2 resources whose `id` a policy or VpcConfig references (subnets, security groups).
+EC2_ID_PREFIXES = {"aws_subnet": "subnet-", "aws_security_group": "sg-", "aws_vpc": "vpc-"}
 
 ACCOUNT = "123456789012"  # moto's default account
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"  # the key id in the jobs' and deploy tests
@@ -94,6 +98,10 @@ class StackModel:
             return self.resolve(res[NAME_ATTRIBUTES[(tf_type, attribute)]])
         if tf_type == "aws_kms_key" and attribute in ("key_id", "id"):
             return self.key_id
+        if attribute == "id" and tf_type in EC2_ID_PREFIXES:
+            # EC2 assigns these IDs at apply: a stable stand-in of the right shape per resource.
+            digest = hashlib.sha256(logical_id.encode()).hexdigest()[:17]
+            return f"{EC2_ID_PREFIXES[tf_type]}{digest}"
         if attribute == "arn" and tf_type in ARN_OF_TERRAFORM_TYPE:
             prefix, resource_type, variables = ARN_OF_TERRAFORM_TYPE[tf_type]
             values = {var: (self.key_id if attr is None else attr[1:] if attr.startswith("=")

@@ -5,6 +5,7 @@ existing VPC. The default environments' Terraform without the setting is held by
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 
@@ -213,3 +214,83 @@ def test_every_endpoint_is_scoped_to_the_project(created, existing):
                 assert len(buckets) == 1 + len(accounts or ())
                 assert all(r.startswith(("${aws_s3_bucket.", "arn:aws:s3:::fraud-mlops-prod-"))
                            for r in statement["Resource"]), lid
+
+
+# --- IAM: what running in the VPC takes, and nothing more ----------------------------------------
+
+@pytest.fixture(scope="module")
+def network_analysis(created, recorded_calls):
+    """The IAM sufficiency analysis (tests/infra/test_iam_sufficiency.py) of dev with a created
+    VPC: the same recorded calls, plus the needs of compute in a VPC and of the flow logs
+    (tests/iam/declarations.py, with AWS's pages)."""
+    from tests.iam.stack_model import StackModel
+    from tests.iam.sufficiency import analyse
+
+    return analyse(StackModel(created), "fraud-mlops-dev", recorded_calls)
+
+
+@pytest.mark.iam_recorded_calls
+def test_every_role_in_the_vpc_holds_what_it_needs(network_analysis):
+    missing = network_analysis.missing()
+    assert not missing, "\n" + "\n".join(missing)
+    # Every build, function and training job attaches its interfaces with its own role.
+    attaching = {network_analysis.principal_name(n.principal) for n in network_analysis.needs
+                 if n.action == "ec2:CreateNetworkInterface"}
+    assert attaching == {f"fraud-mlops-dev-{purpose}" for purpose in (
+        "codebuild-train", "codebuild-test", "codebuild-monitor", "deploy-lambda",
+        "retrain-lambda", "sagemaker-training")}
+
+
+@pytest.mark.iam_recorded_calls
+def test_no_network_grant_is_left_unused(network_analysis):
+    excess = network_analysis.excess()
+    assert not excess, "\n" + "\n".join(excess)
+    principals = {n.principal for n in network_analysis.needs}
+    assert {r.arn for r in network_analysis.model.roles.values()} <= principals
+
+
+NETWORK_SIDS = ("CreateBuildNetworkInterfaces", "AttachBuildNetworkInterfacesInProjectSubnets",
+                "ManageFunctionNetworkInterfaces", "ManageTrainingNetworkInterfaces",
+                "DescribeOwnLogGroup")
+
+
+@pytest.mark.iam_recorded_calls
+def test_dropping_a_network_statement_breaks_a_need(network_analysis):
+    """The mutation test (tests/infra/test_iam_mutation.py) over what the network adds."""
+    checked, harmless = set(), []
+    for role in network_analysis.model.roles.values():
+        for policy in role.policies:
+            for index, stmt in enumerate(policy.statements):
+                if stmt.get("Sid") in NETWORK_SIDS or role.name.endswith("-flow-logs"):
+                    checked.add(stmt.get("Sid"))
+                    if not network_analysis.missing(drop=(policy.name, index)):
+                        harmless.append(f"{policy.name} {stmt.get('Sid')}")
+    assert set(NETWORK_SIDS) <= checked
+    assert not harmless, harmless
+
+
+@pytest.mark.iam_recorded_calls
+def test_the_train_build_starts_training_jobs_only_in_the_networks_subnets(network_analysis,
+                                                                           created):
+    """CreateTrainingJob's sagemaker:VpcSubnets / sagemaker:VpcSecurityGroupIds (Service
+    Authorization Reference, Amazon SageMaker AI condition keys) pinned to the network's."""
+    from tests.iam.authz import freeze_context
+
+    model = network_analysis.model
+    (request,) = [v for p in resources(created, "aws_codebuild_project").values()
+                  for v in p["environment"]["environment_variable"]
+                  if v["name"] == "TRAINING_VPC_CONFIG"]
+    vpc = json.loads(model.resolve(request["value"]))
+    recorded = next(n for n in network_analysis.needs
+                    if n.action == "sagemaker:CreateTrainingJob")
+
+    def decide(subnets, groups):
+        context = {**dict(recorded.context), "sagemaker:VpcSubnets": subnets,
+                   "sagemaker:VpcSecurityGroupIds": groups}
+        return network_analysis.decide(dataclasses.replace(
+            recorded, context=freeze_context(context))).allowed
+
+    assert decide(vpc["Subnets"], vpc["SecurityGroupIds"])
+    assert decide(vpc["Subnets"][:1], vpc["SecurityGroupIds"])
+    assert not decide([*vpc["Subnets"], "subnet-0123456789abcdef0"], vpc["SecurityGroupIds"])
+    assert not decide(vpc["Subnets"], ["sg-0123456789abcdef0"])

@@ -114,6 +114,41 @@ def test_the_s3_source_records_the_object_version_and_no_commit(aws, fake_traini
     assert "source_commit" not in props and props["source_revision"] == "3Hq.w_9xYzAbCdEf"
 
 
+VPC_CONFIG = {"SecurityGroupIds": ["sg-0123456789abcdef0"],
+              "Subnets": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]}
+
+
+def test_with_a_network_the_training_job_runs_in_its_subnets_still_isolated(
+        aws, fake_training, model_dir, tmp_path):
+    """infra passes the environment's subnets and training security group (config `network`)."""
+    fake_training["model_dir"] = model_dir
+    assert run_train(aws, tmp_path, TRAINING_VPC_CONFIG=json.dumps(VPC_CONFIG)) == 0
+    (request,) = fake_training["requests"]
+    assert request["VpcConfig"] == VPC_CONFIG
+    assert request["EnableNetworkIsolation"] is True
+    assert request["EnableInterContainerTrafficEncryption"] is True
+
+
+def test_without_a_network_the_training_job_has_no_vpc_config(aws, fake_training, model_dir,
+                                                              tmp_path):
+    fake_training["model_dir"] = model_dir
+    assert run_train(aws, tmp_path, TRAINING_VPC_CONFIG="") == 0
+    (request,) = fake_training["requests"]
+    assert "VpcConfig" not in request
+
+
+@pytest.mark.parametrize("text, error", [
+    ("{", "TRAINING_VPC_CONFIG is not valid JSON"),
+    ('{"Subnets": ["subnet-1"]}', "TRAINING_VPC_CONFIG must be a JSON object with Subnets"),
+    ('{"Subnets": [], "SecurityGroupIds": ["sg-1"]}', "1-16 of each"),
+    ('{"Subnets": ["sg-1"], "SecurityGroupIds": ["sg-1"]}', "Subnets (subnet-...)"),
+])
+def test_a_bad_vpc_config_is_refused_before_anything_starts(text, error):
+    with pytest.raises(common.SettingsError) as exc:
+        train_job.parse_vpc_config(text)
+    assert error in str(exc.value) and "\n" not in str(exc.value)
+
+
 @pytest.mark.parametrize("env, error", [
     ({"SOURCE_COMMIT": "#{SourceVariables.CommitId}"}, "is not a git commit id"),
     ({"SOURCE_COMMIT": "ABC"}, "is not a git commit id"),
