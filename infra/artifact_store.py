@@ -94,15 +94,28 @@ class ArtifactStore(Construct):
                 [f"{self.bucket.arn}/{MODEL_ARTIFACTS}"],
                 principal={"AWS": sorted({arn.split(":")[4] for arn in model_readers})},
                 conditions={"ArnEquals": {"aws:PrincipalArn": list(model_readers)}}))
-        S3BucketPolicy(self, "policy", bucket=bucket_id, policy=policy_document([
+        self._statements = [
             statement("DenyInsecureTransport", ["s3:*"],
                       [self.bucket.arn, f"{self.bucket.arn}/*"], effect="Deny",
                       principal={"AWS": "*"},
                       conditions={"Bool": {"aws:SecureTransport": "false"}}),
             *shares,
-        ]))
+        ]
+        self._policy = S3BucketPolicy(self, "policy", bucket=bucket_id,
+                                      policy=policy_document(self._statements))
         self.bucket_name = self.bucket.bucket
         self.bucket_arn = self.bucket.arn
+
+    def require_endpoint(self, endpoint_id: str, role_arns: Sequence[str]) -> None:
+        """Refuse these roles any access that does not come through the VPC endpoint (config
+        `network`: they run in its subnets). Only these roles: CodePipeline (its artifacts),
+        Terraform (the source zip), SageMaker and people uploading data act from outside."""
+        self._statements.append(statement(
+            "InVpcRolesOnlyThroughTheEndpoint", ["s3:*"],
+            [self.bucket.arn, f"{self.bucket.arn}/*"], effect="Deny", principal={"AWS": "*"},
+            conditions={"ArnEquals": {"aws:PrincipalArn": list(role_arns)},
+                        "StringNotEquals": {"aws:SourceVpce": endpoint_id}}))
+        self._policy.policy = policy_document(self._statements)
 
     def objects_arn(self, pattern: str) -> str:
         """ARN of the objects whose keys match pattern (e.g. "data/*")."""

@@ -117,7 +117,7 @@ class PipelineBuild(Construct):
             description=description,
             policies={"build": [log_statement(target.log_group_arn(log_group_name)),
                                 *_pipeline_artifact_statements(inputs), *statements,
-                                *(inputs.network.grant_codebuild_interfaces()
+                                *(inputs.network.grant_builds()
                                   if inputs.network else [])]})
         self.project = CodebuildProject(
             self, "project", name=project_name, description=description,
@@ -126,7 +126,9 @@ class PipelineBuild(Construct):
             source=CodebuildProjectSource(type="CODEPIPELINE",
                                           buildspec=f"{BUILDSPEC_DIR}/{buildspec}"),
             artifacts=CodebuildProjectArtifacts(type="CODEPIPELINE"),
-            environment=build_environment(target.config.codebuild_compute_type, environment),
+            environment=build_environment(
+                target.config.codebuild_compute_type,
+                {**environment, **(inputs.network.build_environment() if inputs.network else {})}),
             logs_config=build_logs(log_group.name),
             vpc_config=inputs.network.codebuild_vpc_config() if inputs.network else None)
         self.project_name = project_name

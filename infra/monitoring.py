@@ -174,7 +174,7 @@ class MonitoringJob(Construct):
                 statement("PublishMonitoringMetrics", ["cloudwatch:PutMetricData"], "*",
                           conditions={"StringEquals": {
                               "cloudwatch:namespace": names.metric_namespace}}),
-                *(inputs.network.grant_codebuild_interfaces() if inputs.network else []),
+                *(inputs.network.grant_builds() if inputs.network else []),
             ]})
         environment = {
             "PROJECT_NAME": config.project,
@@ -205,7 +205,9 @@ class MonitoringJob(Construct):
                 type="S3", location=f"{store.bucket_name}/{inputs.source_key}",
                 buildspec=f"{BUILDSPEC_DIR}/monitor.yml"),
             artifacts=CodebuildProjectArtifacts(type="NO_ARTIFACTS"),
-            environment=build_environment(config.codebuild_compute_type, environment),
+            environment=build_environment(
+                config.codebuild_compute_type,
+                {**environment, **(inputs.network.build_environment() if inputs.network else {})}),
             logs_config=build_logs(log_group.name),
             vpc_config=inputs.network.codebuild_vpc_config() if inputs.network else None)
         self.project_name = project_name

@@ -36,6 +36,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
 
 from infra.environment import DeploymentTarget
 from infra.iam import log_statement, policy_document, service_role, statement
+from infra.package_mirror import ENDPOINTS as PACKAGE_ENDPOINTS, PackageMirror
 
 HTTPS = 443
 # The kinds of compute that run in the subnets, each with its own security group.
@@ -59,6 +60,8 @@ INTERFACE_ENDPOINTS = {
     "monitoring": "deploy step (rollback alarms), monitor (PutMetricData)",
     "application-autoscaling": "deploy step (endpoint autoscaling)",
     "logs": "CodeBuild builds write their logs from the build container",
+    **{endpoint: "builds' pip install (the CodeArtifact mirror of PyPI)"
+       for endpoint in PACKAGE_ENDPOINTS},
 }
 # Zones a created VPC may use, by name suffix; the first two available hold its subnets.
 ZONE_LETTERS = "abc"
@@ -103,6 +106,8 @@ class Network(Construct):
                 DataAwsRouteTable(self, f"route_table_{i}", subnet_id=subnet).id
                 for i, subnet in enumerate(config.subnet_ids)])
         extra_groups = list(config.security_group_ids)
+        # Builds install their packages without internet through this mirror.
+        self.packages = PackageMirror(self, "packages", target=target, key_arn=key_arn)
 
         endpoint_group = SecurityGroup(
             self, "endpoints_sg", name=names.security_group("endpoints"), vpc_id=self.vpc_id,
@@ -154,6 +159,10 @@ class Network(Construct):
         self.endpoint_ids = {service: endpoint.id
                              for service, endpoint in self.interface_endpoints.items()}
 
+    def build_environment(self) -> dict[str, str]:
+        """Variables the buildspecs read to install from the mirror instead of PyPI."""
+        return dict(self.packages.environment)
+
     def codebuild_vpc_config(self) -> CodebuildProjectVpcConfig:
         placement = self.placement("build")
         return CodebuildProjectVpcConfig(vpc_id=placement.vpc_id, subnets=placement.subnet_ids,
@@ -178,12 +187,14 @@ class Network(Construct):
         return [self._target.arn("ec2", f"subnet/{subnet}") for subnet in self.subnet_ids]
 
     # -- what compute in the subnets needs to attach its network interfaces -----------------------
-    def grant_codebuild_interfaces(self) -> list[dict]:
-        """CodeBuild creates the build's network interface as the project's service role
+    def grant_builds(self) -> list[dict]:
+        """What a build in the subnets needs: its packages from the mirror, and its network
+        interface, which CodeBuild creates as the project's service role
         (CodeBuild User Guide, "Allow CodeBuild access to AWS services required to create a VPC
         network interface"): EC2's Describe* and network-interface actions have no useful
         resource scope; the permission to attach is limited to these subnets and CodeBuild."""
         return [
+            *self.packages.read(),
             statement("CreateBuildNetworkInterfaces", [
                 "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
                 "ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces",

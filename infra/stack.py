@@ -105,12 +105,18 @@ class MlopsStack(TerraformStack):
             topic_arn=notifications.topic_arn, network=network))
         monitoring_alarms = MonitoringAlarms(self, "monitoring_alarms", target=target,
                                              topic_arn=notifications.topic_arn)
-        RetrainingTriggers(self, "retraining", inputs=RetrainingInputs(
+        retraining = RetrainingTriggers(self, "retraining", inputs=RetrainingInputs(
             target=target, archive=deploy_zip, bucket_name=store.bucket_name,
             key_arn=key.key_arn, pipeline_name=pipeline.pipeline_name,
             pipeline_arn=pipeline.pipeline_arn,
             drift_alarm_arns=monitoring_alarms.drift_alarm_arns,
             quality_alarm_arns=monitoring_alarms.quality_alarm_arns, network=network))
+        if network:
+            # What runs in the subnets reaches the bucket only through the S3 endpoint.
+            in_vpc = ["codebuild-train", "codebuild-test", "codebuild-monitor", "deploy-lambda",
+                      *(["retrain-lambda"] if retraining.enabled else [])]
+            store.require_endpoint(network.s3_endpoint_id,
+                                   [target.role_arn(purpose) for purpose in in_vpc])
         Dashboard(self, "dashboard", target=target, monitored_endpoints=monitor.endpoints,
                   build_projects=[train.project_name, test.project_name])
 

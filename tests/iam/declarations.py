@@ -190,9 +190,22 @@ SAGEMAKER_VPC_DOC = (f"{_SM}sagemaker-roles.html#sagemaker-roles-createtrainingj
                      "CreateNetworkInterfacePermission, DeleteNetworkInterface, "
                      "DeleteNetworkInterfacePermission, DescribeNetworkInterfaces, DescribeVpcs, "
                      "DescribeDhcpOptions, DescribeSubnets, DescribeSecurityGroups)")
+CODEARTIFACT_PIP_DOC = ("https://docs.aws.amazon.com/codeartifact/latest/ug/"
+                        "using-python-packages-in-codebuild.html (Using Python packages in "
+                        "CodeBuild: codeartifact:GetAuthorizationToken, "
+                        "codeartifact:GetRepositoryEndpoint, codeartifact:ReadFromRepository, "
+                        "sts:GetServiceBearerToken with sts:AWSServiceName "
+                        "codeartifact.amazonaws.com) and https://docs.aws.amazon.com/codeartifact/"
+                        "latest/ug/tokens-authentication.html")
 FLOW_LOGS_DOC = ("https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html "
                  "(IAM role for publishing flow logs to CloudWatch Logs: logs:CreateLogStream, "
                  "PutLogEvents, DescribeLogGroups, DescribeLogStreams; the group exists)")
+SOURCE_VPCE_DOC = ("https://docs.aws.amazon.com/IAM/latest/UserGuide/"
+                   "reference_policies_condition-keys.html#condition-keys-sourcevpce "
+                   "(aws:SourceVpce: in the request context only if the requester uses a VPC "
+                   "endpoint) and https://docs.aws.amazon.com/vpc/latest/privatelink/"
+                   "vpc-endpoints-s3.html (a gateway endpoint carries the VPC's traffic to S3 "
+                   "in the region)")
 CODEBUILD_VPC_ACTIONS = ("CreateNetworkInterface", "DeleteNetworkInterface", "DescribeDhcpOptions",
                          "DescribeNetworkInterfaces", "DescribeSecurityGroups", "DescribeSubnets",
                          "DescribeVpcs")
@@ -578,6 +591,21 @@ def _network_needs(model, arn) -> Iterable[ServiceNeed]:
                            "ec2:Subnet": arn("ec2", "subnet", SubnetId=model.resolve(subnet))})
         variables = {v["name"]: model.resolve(v["value"])
                      for v in project["environment"].get("environment_variable", [])}
+        if variables.get("CODEARTIFACT_DOMAIN"):
+            # The buildspec logs pip in to the mirror (aws codeartifact login) and installs.
+            domain, owner = variables["CODEARTIFACT_DOMAIN"], variables["CODEARTIFACT_DOMAIN_OWNER"]
+            repository = variables["CODEARTIFACT_REPOSITORY"]
+            mirror = f"{why}: installs its requirements from the CodeArtifact mirror"
+            yield _need(role, "codeartifact:GetAuthorizationToken",
+                        arn("codeartifact", "domain", DomainName=domain), mirror,
+                        CODEARTIFACT_PIP_DOC)
+            yield _need(role, "sts:GetServiceBearerToken", "*", mirror, CODEARTIFACT_PIP_DOC,
+                        **{"sts:AWSServiceName": "codeartifact.amazonaws.com"})
+            for act in ("GetRepositoryEndpoint", "ReadFromRepository"):
+                yield _need(role, f"codeartifact:{act}",
+                            arn("codeartifact", "repository", DomainName=domain,
+                                RepositoryName=repository), mirror, CODEARTIFACT_PIP_DOC)
+            assert owner == model.account, "the mirror is the tooling account's"
         if variables.get("TRAINING_VPC_CONFIG"):
             # The build passes it to CreateTrainingJob (pipeline_src/jobs/train.py): SageMaker
             # attaches the job to the VPC as the job's role.
@@ -603,6 +631,23 @@ def _network_needs(model, arn) -> Iterable[ServiceNeed]:
             yield _need(role, act, stream, why, FLOW_LOGS_DOC)
         yield _need(role, "logs:DescribeLogStreams", group, why, FLOW_LOGS_DOC)
         yield _need(role, "logs:DescribeLogGroups", group, why, FLOW_LOGS_DOC)
+
+
+def vpc_request_context(model) -> dict[str, dict]:
+    """{role ARN: what its S3 requests carry} for compute attached to the VPC (builds and
+    functions with vpc_config): they reach S3 through the gateway endpoint, so S3 sees
+    aws:SourceVpce (SOURCE_VPCE_DOC). Training jobs are left out: SageMaker moves their data."""
+    endpoints = [lid for lid, e in model.all_of("aws_vpc_endpoint").items()
+                 if e.get("vpc_endpoint_type") == "Gateway"]
+    if not endpoints:
+        return {}
+    (endpoint,) = endpoints
+    context = {"aws:SourceVpce": model.attribute("aws_vpc_endpoint", endpoint, "id")}
+    roles = [model.resolve(p["service_role"]) for p in model.all_of("aws_codebuild_project").values()
+             if p.get("vpc_config")]
+    roles += [model.resolve(f["role"]) for f in model.all_of("aws_lambda_function").values()
+              if f.get("vpc_config")]
+    return {role: context for role in roles}
 
 
 def _topic_key(model, topic_arn: str) -> Optional[str]:

@@ -17,7 +17,8 @@ from tests.iam.authz import arn_of
 from tests.iam.evaluator import Policy
 
 # EC2 resources whose `id` a policy or VpcConfig references (subnets, security groups).
-EC2_ID_PREFIXES = {"aws_subnet": "subnet-", "aws_security_group": "sg-", "aws_vpc": "vpc-"}
+EC2_ID_PREFIXES = {"aws_subnet": "subnet-", "aws_security_group": "sg-", "aws_vpc": "vpc-",
+                   "aws_vpc_endpoint": "vpce-"}
 
 ACCOUNT = "123456789012"  # moto's default account
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"  # the key id in the jobs' and deploy tests
@@ -32,6 +33,9 @@ ARN_OF_TERRAFORM_TYPE = {
     "aws_cloudwatch_metric_alarm": ("cloudwatch", "alarm", {"AlarmName": "alarm_name"}),
     "aws_sns_topic": ("sns", "topic", {"TopicName": "name"}),
     "aws_codebuild_project": ("codebuild", "project", {"ProjectName": "name"}),
+    "aws_codeartifact_domain": ("codeartifact", "domain", {"DomainName": "domain"}),
+    "aws_codeartifact_repository": ("codeartifact", "repository",
+                                    {"DomainName": "domain", "RepositoryName": "repository"}),
     "aws_lambda_function": ("lambda", "function", {"FunctionName": "function_name"}),
     "aws_codepipeline": ("codepipeline", "pipeline", {"PipelineName": "name"}),
     "aws_cloudwatch_log_group": ("logs", "log-group", {"LogGroupName": "name"}),
@@ -48,6 +52,8 @@ NAME_ATTRIBUTES = {
     ("aws_cloudwatch_log_group", "name"): "name",
     ("aws_lambda_function", "function_name"): "function_name",
     ("aws_codebuild_project", "name"): "name",
+    ("aws_codeartifact_domain", "domain"): "domain",
+    ("aws_codeartifact_repository", "repository"): "repository",
 }
 _REFERENCE = re.compile(r"\$\{([^}]+)\}")
 

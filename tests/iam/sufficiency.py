@@ -105,8 +105,12 @@ class Analysis:
                 return Decision(False, f"{need.principal} is not a role of the stack")
             principal = Principal(arn=role.arn, account=model.account)
             identity = [_without(p, drop) for p in role.policies]
+            # Always in the request context of an IAM principal (IAM User Guide, global
+            # condition keys: aws:PrincipalArn); for a role session, the role's ARN.
+            context = {"aws:PrincipalArn": role.arn, **need.context_dict}
         else:
             principal = Principal(service=need.principal)
+            context = need.context_dict
         resource, key_policy = [], None
         service = need.action.split(":")[0]
         if service == "s3":
@@ -120,7 +124,7 @@ class Analysis:
             if key_policy is None:
                 return Decision(False, f"{need.resource} is not a key of the stack")
             key_policy = _without(key_policy, drop)
-        return evaluate(Request(principal, need.action, need.resource, need.context_dict),
+        return evaluate(Request(principal, need.action, need.resource, context),
                         identity=identity, resource=resource, key_policy=key_policy)
 
     def missing(self, *, drop: Optional[tuple] = None,
@@ -256,6 +260,12 @@ def analyse(model: StackModel, prefix: str, calls: Iterable) -> Analysis:
             analysis.errors.append(f"{test}: {exc}")
     for need in declarations.stack_service_needs(model, prefix):
         analysis.needs.append(_as_need(need, "the synthesized stack"))
+    # Compute in the VPC reaches S3 through its endpoint: its S3 requests carry the endpoint.
+    through_endpoint = declarations.vpc_request_context(model)
+    analysis.needs = [replace(n, context=freeze_context({**dict(n.context),
+                                                         **through_endpoint[n.principal]}))
+                      if n.action.startswith("s3:") and n.principal in through_endpoint else n
+                      for n in analysis.needs]
     # One need per (principal, action, resource, context), with its first reason and a count.
     merged: dict[tuple, list] = {}
     for need in analysis.needs:

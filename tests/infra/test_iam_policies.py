@@ -29,6 +29,18 @@ RESOURCE_WILDCARD_ALLOWED = {
     "application-autoscaling:DescribeScalableTargets": "no resource-level permissions",
     "application-autoscaling:DescribeScalingPolicies": "no resource-level permissions",
     "ecr:GetAuthorizationToken": "no resource-level permissions; pulls are scoped to the repository",
+    # Compute in a VPC (config `network`): the service creates and removes the compute's network
+    # interfaces as its role, with IDs EC2 generates; AWS's pages grant these on "*"
+    # (tests/iam/declarations.py CODEBUILD_VPC_DOC, LAMBDA_VPC_DOC, SAGEMAKER_VPC_DOC).
+    **{f"ec2:{action}": "network interfaces of compute in a VPC (AWS's pages grant '*')"
+       for action in ("CreateNetworkInterface", "DeleteNetworkInterface",
+                      "CreateNetworkInterfacePermission", "DeleteNetworkInterfacePermission",
+                      "AssignPrivateIpAddresses", "UnassignPrivateIpAddresses")},
+    **{f"ec2:{action}": "no resource-level permissions"
+       for action in ("DescribeDhcpOptions", "DescribeNetworkInterfaces",
+                      "DescribeSecurityGroups", "DescribeSubnets", "DescribeVpcs")},
+    "sts:GetServiceBearerToken": "no resource-level permissions; sts:AWSServiceName condition "
+                                 "limits it to CodeArtifact",
 }
 POLICY_ATTRIBUTES = {
     "aws_iam_role_policy": "policy",

@@ -10,6 +10,8 @@ import ipaddress
 import json
 
 import pytest
+import yaml
+from pathlib import Path
 
 from infra.network import COMPUTE_KINDS, INTERFACE_ENDPOINTS, private_subnet_cidrs
 
@@ -47,7 +49,9 @@ def network_stacks(tmp_path_factory) -> dict[str, dict]:
     from infra.app import select_environments, synthesize
 
     outdir = tmp_path_factory.mktemp("network") / "cdktf.out"
-    context = {"overrides": {"dev": {"network": CREATED}, "prod": {"network": EXISTING}}}
+    # prod's own network (a created VPC) replaced by an existing one.
+    context = {"overrides": {"dev": {"network": CREATED},
+                             "prod": {"network": {**EXISTING, "cidr": None}}}}
     synthesize(select_environments(context, ["dev", "prod"]), outdir)
     return {p.parent.name: json.loads(p.read_text(encoding="utf-8"))
             for p in sorted((outdir / "stacks").glob("*/cdk.tf.json"))}
@@ -81,10 +85,30 @@ def ref(tf_type: str, stack: dict, logical_prefix: str) -> str:
 
 # --- what the stack creates ---------------------------------------------------------------------
 
-def test_default_environments_have_no_network(stacks):
+def test_dev_and_the_stage_accounts_have_no_network(stacks):
     for name, stack in stacks.items():
+        if name == "fraud-mlops-prod":
+            continue
         assert not [t for t in stack.get("resource", {}) if t.startswith(("aws_vpc", "aws_subnet",
                                                                          "aws_security_group"))], name
+
+
+def test_prod_runs_every_compute_resource_in_its_created_vpc(stacks):
+    """config/prod.json is the example of a network (a VPC the stack creates): every build,
+    function and training job is in its subnets, every service the code calls has an endpoint."""
+    prod = stacks["fraud-mlops-prod"]
+    (vpc,) = resources(prod, "aws_vpc").values()
+    assert vpc["cidr_block"] == "10.40.0.0/16"
+    subnets = sorted(f"${{aws_subnet.{k}.id}}" for k in resources(prod, "aws_subnet"))
+    for project in resources(prod, "aws_codebuild_project").values():
+        assert sorted(project["vpc_config"]["subnets"]) == subnets
+    for function in resources(prod, "aws_lambda_function").values():
+        assert sorted(function["vpc_config"]["subnet_ids"]) == subnets
+    (training,) = [v["value"] for p in resources(prod, "aws_codebuild_project").values()
+                   for v in p["environment"]["environment_variable"]
+                   if v["name"] == "TRAINING_VPC_CONFIG"]
+    assert sorted(json.loads(training)["Subnets"]) == subnets
+    assert set(INTERFACE_ENDPOINTS) | {"s3"} == endpoint_services(prod)
 
 
 def test_created_vpc_has_two_private_subnets_in_two_zones_and_no_way_out(created):
@@ -216,6 +240,42 @@ def test_every_endpoint_is_scoped_to_the_project(created, existing):
                            for r in statement["Resource"]), lid
 
 
+# --- packages without internet -----------------------------------------------------------------
+
+BUILDSPECS = Path(__file__).resolve().parents[2] / "pipeline_src" / "buildspecs"
+
+
+def test_builds_install_their_requirements_from_the_pypi_mirror_through_its_endpoints(created):
+    """The builds pip install from PyPI; in the network (no internet) through a CodeArtifact
+    repository with PyPI's external connection, reached by the codeartifact endpoints."""
+    (domain,) = resources(created, "aws_codeartifact_domain").values()
+    assert domain["encryption_key"] == "${aws_kms_key.encryption_key_EEB70057.arn}"
+    (repository,) = resources(created, "aws_codeartifact_repository").values()
+    assert repository["external_connections"]["external_connection_name"] == "public:pypi"
+    assert {"codeartifact.api", "codeartifact.repositories"} <= endpoint_services(created)
+    projects = resources(created, "aws_codebuild_project")
+    assert len(projects) == 3
+    for project in projects.values():
+        variables = {v["name"]: v["value"] for v in project["environment"]["environment_variable"]}
+        assert variables["CODEARTIFACT_REPOSITORY"].startswith("${aws_codeartifact_repository.")
+        spec = yaml.safe_load((BUILDSPECS / Path(project["source"]["buildspec"]).name
+                               ).read_text())
+        commands = spec["phases"]["install"]["commands"]
+        login = next(i for i, c in enumerate(commands) if "aws codeartifact login --tool pip" in c)
+        install = next(i for i, c in enumerate(commands) if "pip install" in c)
+        assert login < install and '-n "${CODEARTIFACT_DOMAIN:-}"' in commands[login]
+        assert "--require-hashes" in commands[install]
+
+
+def test_without_a_network_builds_install_from_pypi(stacks):
+    for name, stack in stacks.items():
+        if name == "fraud-mlops-prod":
+            continue
+        for project in resources(stack, "aws_codebuild_project").values():
+            names = {v["name"] for v in project["environment"]["environment_variable"]}
+            assert "CODEARTIFACT_DOMAIN" not in names and "vpc_config" not in project
+
+
 # --- IAM: what running in the VPC takes, and nothing more ----------------------------------------
 
 @pytest.fixture(scope="module")
@@ -249,7 +309,9 @@ def test_no_network_grant_is_left_unused(network_analysis):
     assert {r.arn for r in network_analysis.model.roles.values()} <= principals
 
 
-NETWORK_SIDS = ("CreateBuildNetworkInterfaces", "AttachBuildNetworkInterfacesInProjectSubnets",
+NETWORK_SIDS = ("LogInToPackageMirror", "BearerTokenForCodeArtifactOnly",
+                "InstallFromPackageMirror",
+                "CreateBuildNetworkInterfaces", "AttachBuildNetworkInterfacesInProjectSubnets",
                 "ManageFunctionNetworkInterfaces", "ManageTrainingNetworkInterfaces",
                 "DescribeOwnLogGroup")
 
@@ -294,3 +356,59 @@ def test_the_train_build_starts_training_jobs_only_in_the_networks_subnets(netwo
     assert decide(vpc["Subnets"][:1], vpc["SecurityGroupIds"])
     assert not decide([*vpc["Subnets"], "subnet-0123456789abcdef0"], vpc["SecurityGroupIds"])
     assert not decide(vpc["Subnets"], ["sg-0123456789abcdef0"])
+
+
+# --- the bucket admits the in-VPC roles only through the endpoint ------------------------------
+
+@pytest.mark.iam_recorded_calls
+def test_in_vpc_roles_reach_the_bucket_only_through_the_endpoint(network_analysis):
+    """Every S3 need of a build or function (recorded calls and CodeBuild's artifact handling) is
+    allowed with the S3 endpoint's aws:SourceVpce (network_analysis.missing() is empty) and
+    denied without it or through another endpoint."""
+    from tests.iam import declarations
+    from tests.iam.authz import freeze_context
+
+    model = network_analysis.model
+    through = declarations.vpc_request_context(model)
+    assert {network_analysis.principal_name(arn) for arn in through} == {
+        f"fraud-mlops-dev-{purpose}" for purpose in (
+            "codebuild-train", "codebuild-test", "codebuild-monitor", "deploy-lambda",
+            "retrain-lambda")}
+    needs = [n for n in network_analysis.needs
+             if n.action.startswith("s3:") and n.principal in through]
+    assert len({n.principal for n in needs}) == 4  # the retraining function reads no S3
+    for need in needs:
+        assert network_analysis.decide(need).allowed
+        context = dict(need.context)
+        for vpce in (None, "vpce-0123456789abcdef0"):
+            changed = {**context, "aws:SourceVpce": vpce}
+            decision = network_analysis.decide(dataclasses.replace(
+                need, context=freeze_context(changed)))
+            assert not decision.allowed, need.describe()
+
+
+@pytest.mark.iam_recorded_calls
+def test_services_and_people_outside_the_vpc_keep_their_access(network_analysis):
+    """CodePipeline (artifacts, with its role, also as the deploy step's artifact credentials),
+    SageMaker (the training role), Terraform and users uploading data act from outside."""
+    from tests.iam.evaluator import Policy, Principal, Request, evaluate
+
+    model = network_analysis.model
+    outside = [n for n in network_analysis.needs if n.action.startswith("s3:")
+               and "aws:SourceVpce" not in dict(n.context)]
+    principals = {network_analysis.principal_name(n.principal) for n in outside}
+    assert {"fraud-mlops-dev-codepipeline", "fraud-mlops-dev-sagemaker-training"} <= principals
+    assert all(network_analysis.decide(n).allowed for n in outside)
+    (bucket,) = [b for b in model.bucket_policies if b.startswith("arn:aws:s3:::fraud-mlops-dev")]
+    admin = Policy.of("a person's or Terraform's own policy", {"Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+    for arn in ("arn:aws:iam::123456789012:role/data-scientist",
+                "arn:aws:iam::123456789012:role/fraud-mlops-terraform"):
+        for action, key in (("s3:PutObject", "data/train.csv"),
+                            ("s3:PutObject", "source/pipeline_src.zip"),
+                            ("s3:GetObject", "monitoring/report.json")):
+            request = Request(Principal(arn=arn, account=model.account), action,
+                              f"{bucket}/{key}", {"aws:PrincipalArn": arn,
+                                                  "aws:SecureTransport": "true"})
+            assert evaluate(request, identity=[admin],
+                            resource=[model.bucket_policies[bucket]]).allowed, (arn, action)

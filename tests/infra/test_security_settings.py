@@ -72,9 +72,10 @@ def test_log_groups_encrypted_with_retention(stacks):
         stack = stacks[name]
         groups = stack["resource"]["aws_cloudwatch_log_group"].values()
         # train, test and monitor builds, and one per function: deploy, and retraining where a
-        # trigger is switched on (dev)
+        # trigger is switched on (dev); the VPC's flow logs where config `network` creates one
         functions = stack["resource"]["aws_lambda_function"]
-        assert len(groups) == 3 + len(functions)
+        flow_logs = stack["resource"].get("aws_flow_log", {})
+        assert len(groups) == 3 + len(functions) + len(flow_logs)
         for group in groups:
             assert group["kms_key_id"] == KEY
             assert group["retention_in_days"] in (30, 365)
