@@ -9,9 +9,9 @@ regression on encoded features, scikit-learn's HistGradientBoosting (categorical
 ordered numbers, and split natively) and RandomForest each get out-of-fold scores over the train
 and validation channels together (the same stratified folds), and the simplest family whose
 out-of-fold PR-AUC ties with the best (within one standard error of the per-fold differences, or
-model.TIE_RATIO of it) wins (`--model-family` pins one). The decision threshold maximises F1 on the chosen family's out-of-fold scores, so it
-rests on every fraud case available rather than the few in validation; the final model is then
-fitted on both channels. Test data is never seen. Above `--selection-rows` rows the family and
+model.TIE_RATIO of it) wins (`--model-family` pins one). The decision threshold maximises F1 on
+the chosen family's out-of-fold scores, so it rests on every fraud case available rather than
+the few in validation; the final model is then fitted on both channels. Test data is never seen. Above `--selection-rows` rows the family and
 threshold are chosen on a stratified subsample of that size (the final fit uses every row), so
 the choice costs the same at any data size.
 """
