@@ -200,12 +200,6 @@ CODEARTIFACT_PIP_DOC = ("https://docs.aws.amazon.com/codeartifact/latest/ug/"
 FLOW_LOGS_DOC = ("https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html "
                  "(IAM role for publishing flow logs to CloudWatch Logs: logs:CreateLogStream, "
                  "PutLogEvents, DescribeLogGroups, DescribeLogStreams; the group exists)")
-SOURCE_VPCE_DOC = ("https://docs.aws.amazon.com/IAM/latest/UserGuide/"
-                   "reference_policies_condition-keys.html#condition-keys-sourcevpce "
-                   "(aws:SourceVpce: in the request context only if the requester uses a VPC "
-                   "endpoint) and https://docs.aws.amazon.com/vpc/latest/privatelink/"
-                   "vpc-endpoints-s3.html (a gateway endpoint carries the VPC's traffic to S3 "
-                   "in the region)")
 CODEBUILD_VPC_ACTIONS = ("CreateNetworkInterface", "DeleteNetworkInterface", "DescribeDhcpOptions",
                          "DescribeNetworkInterfaces", "DescribeSecurityGroups", "DescribeSubnets",
                          "DescribeVpcs")
@@ -636,7 +630,17 @@ def _network_needs(model, arn) -> Iterable[ServiceNeed]:
 def vpc_request_context(model) -> dict[str, dict]:
     """{role ARN: what its S3 requests carry} for compute attached to the VPC (builds and
     functions with vpc_config): they reach S3 through the gateway endpoint, so S3 sees
-    aws:SourceVpce (SOURCE_VPCE_DOC). Training jobs are left out: SageMaker moves their data."""
+    aws:SourceVpce. IAM User Guide, global condition keys (aws:SourceVpce: in the request
+    context only if the requester uses a VPC endpoint,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html);
+    PrivateLink guide (a gateway endpoint carries the VPC's traffic to S3 in the region,
+    https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-s3.html); for builds this
+    includes CodeBuild's own download of input and upload of output artifacts (CodeBuild User
+    Guide, use-vpc-endpoints-with-codebuild.html: the endpoint must be in the region of "any S3
+    buckets that store your build input and output"; vpc-support.html lists "an S3 bucket
+    configured to allow access through an Amazon VPC endpoint only" as a use case). Training jobs
+    are left out: SageMaker moves their data as the training role, and the bucket does not
+    require the endpoint of it."""
     endpoints = [lid for lid, e in model.all_of("aws_vpc_endpoint").items()
                  if e.get("vpc_endpoint_type") == "Gateway"]
     if not endpoints:
