@@ -6,10 +6,12 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 UV     := .venv-uv/bin/uv
+# The deploy Lambda's dependencies, installed for its runtime (target lambda-deps).
+LAMBDA_DEPS := .work/lambda-deps
 # --locked: refuse to install if uv.lock no longer matches its pyproject.toml.
 UV_SYNC := $(UV) sync --locked --quiet
 
-.PHONY: run setup setup-run synth synth-cdktn cdktn-setup local test test-lambda check bench lock requirements add clean container-setup
+.PHONY: run setup setup-run lambda-deps synth synth-cdktn cdktn-setup local test test-lambda check bench lock requirements add clean container-setup
 
 ## What synth and run-local run with: Python may cache the bytecode of what it imports even where
 ## PYTHONDONTWRITEBYTECODE is set, so each module is compiled once (by the first process that
@@ -38,7 +40,7 @@ $(UV): envs/uv/requirements.txt
 
 ## Project virtualenv: exactly the packages of uv.lock, every dependency group (re-run when it
 ## changes), with bytecode compiled (pyproject.toml: compile-bytecode).
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(LAMBDA_DEPS)/.installed
 $(VENV)/.installed: pyproject.toml uv.lock $(UV)
 	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV) $(UV_SYNC) --python $(PYTHON)
 	touch $@
@@ -47,10 +49,20 @@ $(VENV)/.installed: pyproject.toml uv.lock $(UV)
 ## sagemaker, monitor), and no bytecode compilation (about 80 s of CPU for the first install;
 ## `make setup` does it). --inexact: packages another target installed stay, so switching between
 ## `make run` and `make test` installs nothing twice.
-setup-run: $(VENV)/.installed-run
+setup-run: $(VENV)/.installed-run $(LAMBDA_DEPS)/.installed
 $(VENV)/.installed-run: pyproject.toml uv.lock $(UV)
 	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV) $(UV_SYNC) --python $(PYTHON) --no-default-groups --inexact --no-compile-bytecode
 	touch $@
+
+## What the deploy Lambda's zip ships beside lambda_deploy/ (docs/lambda-dependencies.md):
+## envs/lambda-deps' wheels for its runtime (CPython 3.13, manylinux x86_64), hash-checked, never
+## built here; the marker holds the hash of the requirements they were installed from (synth
+## refuses a stale folder).
+lambda-deps: $(LAMBDA_DEPS)/.installed
+$(LAMBDA_DEPS)/.installed: envs/lambda-deps/requirements.txt $(UV)
+	rm -rf $(LAMBDA_DEPS)
+	$(UV) pip install --quiet --target $(LAMBDA_DEPS) --python-platform x86_64-manylinux_2_17 --python-version 3.13 --only-binary :all: --no-deps --require-hashes --no-compile --no-config -r envs/lambda-deps/requirements.txt
+	sha256sum envs/lambda-deps/requirements.txt | cut -d' ' -f1 > $@
 
 synth: setup-run
 	$(RUN_PY) main.py synth
@@ -81,7 +93,7 @@ test: setup cli-setup checkov-setup cdktn-setup container-setup .venv-lambda/.in
 
 ## The Lambda's runtime, python3.13 with the runtime's boto3 (envs/lambda-py313): its tests only;
 ## tests marked infra need the CDKTF app and run in the project environment.
-test-lambda: .venv-lambda/.installed
+test-lambda: .venv-lambda/.installed $(LAMBDA_DEPS)/.installed
 	.venv-lambda/bin/python -m pytest -q tests/lambda_deploy -m "not infra"
 
 ## Fast inner loop: the suite without the tests that need the installed tools (cdktf and cdktn
@@ -99,7 +111,7 @@ bench: setup container-setup cdktn-setup
 
 ## Tool environments, each a uv project of its own under envs/ (pyproject.toml + uv.lock), with
 ## the Python it is for and where its requirements file is exported (default: beside it).
-TOOL_ENVS := envs/checkov envs/cdktn envs/lambda-py313 envs/jobs-py312 envs/monitor-py312 envs/container-py312
+TOOL_ENVS := envs/checkov envs/cdktn envs/lambda-py313 envs/lambda-deps envs/jobs-py312 envs/monitor-py312 envs/container-py312
 # python3.13 for the Lambda's environment, python3.12 for the CodeBuild jobs' and the scikit-learn
 # container's: on PATH, else pyenv's.
 PYTHON313 ?= $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || ls -d "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 2>/dev/null | tail -1)
@@ -107,6 +119,7 @@ PYTHON312 ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/nu
 PYTHON_envs/checkov      = $(PYTHON)
 PYTHON_envs/cdktn        = $(PYTHON)
 PYTHON_envs/lambda-py313 = $(PYTHON313)
+PYTHON_envs/lambda-deps  = $(PYTHON313)
 PYTHON_envs/jobs-py312   = $(PYTHON312)
 PYTHON_envs/monitor-py312 = $(PYTHON312)
 PYTHON_envs/container-py312 = $(PYTHON312)

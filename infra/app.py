@@ -65,14 +65,19 @@ def select_environments(context: dict, cli_envs: Optional[list[str]]) -> list[En
 
 def build_packages(build_dir: Path):
     """The two deterministic zips and the smoke-test rows, shared by all stacks."""
-    from infra.packaging import build_zip
+    from infra.packaging import DependenciesMissing, build_zip, installed_dependencies
     from pipeline_src.contract import csv_text, example_rows
 
+    # The contract's example rows first: a contract error is the one a user must see.
+    smoke_csv = csv_text(example_rows())
     source_zip = build_zip(PROJECT_ROOT / "pipeline_src", build_dir / "pipeline_src.zip",
                            "pipeline_src")
+    try:
+        dependencies = installed_dependencies()
+    except DependenciesMissing as exc:
+        raise ConfigError(str(exc)) from None
     deploy_zip = build_zip(PROJECT_ROOT / "lambda_deploy", build_dir / "lambda_deploy.zip",
-                           "lambda_deploy")
-    smoke_csv = csv_text(example_rows())
+                           "lambda_deploy", dependencies=dependencies)
     return source_zip, deploy_zip, smoke_csv
 
 

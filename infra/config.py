@@ -23,9 +23,12 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       ValidationError, WithJsonSchema, create_model, model_validator)
 from pydantic_core import PydanticCustomError
 
-from lambda_deploy.settings import (DEFAULT_VARIANT, MAX_COOLDOWN_SECONDS, MAX_STAGES,
-                                    MAX_VARIANTS, SAGEMAKER_NAME, STAGE_NAME, STAGE_NAME_MAX,
-                                    VARIANT_NAME_MAX, AutoscalingSettings)
+# The endpoint sections are the deploy step's own contract (lambda_deploy/settings.py): one
+# declaration, validated here at synth exactly as the function validates what it is given.
+from lambda_deploy.settings import (DEFAULT_VARIANT, MAX_INSTANCES, MAX_STAGES, MAX_VARIANTS,
+                                    STAGE_NAME, STAGE_NAME_MAX, AutoscalingSettings,
+                                    DeploymentSettings, InstanceType, Variant, Variants, matches,
+                                    rule, unique_variants)
 from pipeline_src.evaluate import GateThresholds
 from pipeline_src.train import check_hyperparameters
 
@@ -51,28 +54,10 @@ def _fail(path: str, message: str):
     raise ConfigError(f"{path}: {message}")
 
 
-def rule(setting: str, message: str) -> PydanticCustomError:
-    """A cross-field rule's error, reported at `setting` (relative to the model that checks it)."""
-    return PydanticCustomError("rule", "{message}", {"message": message, "setting": setting})
-
-
-def _matches(pattern: str, explanation: str):
-    """A string format check whose error names the value and the expected format."""
-    compiled = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise PydanticCustomError("format", "{given} {explanation}",
-                                      {"given": repr(value), "explanation": explanation})
-        return value
-
-    return AfterValidator(check)
+_matches = matches
 
 
 _NAME = r"[a-z][a-z0-9]*(-[a-z0-9]+)*"
-InstanceType = Annotated[str, Field(json_schema_extra={"pattern": r"^ml\.[a-z0-9]+\.[a-z0-9]+$"}),
-                         _matches(r"ml\.[a-z0-9]+\.[a-z0-9]+", "is not a SageMaker instance type; "
-                                  "expected ml.<family>.<size>, e.g. ml.m5.large")]
 AccountId = Annotated[str, Field(json_schema_extra={"pattern": r"^\d{12}$"}),
                       _matches(r"\d{12}", "is not a 12-digit AWS account ID")]
 _REGION = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d"
@@ -156,61 +141,16 @@ QualityGateConfig = create_model(
        for f in dataclasses.fields(GateThresholds)})
 
 
-class DeploymentConfig(Settings):
-    """Blue/green traffic shifting for UpdateEndpoint, within the limits SageMaker accepts."""
-
-    strategy: Literal["all_at_once", "canary", "linear"] = Field(
-        "all_at_once", description="blue/green traffic shifting")
-    # SageMaker: canary size at most 50 % of the fleet; linear step 10-50 %.
-    canary_percent: int = Field(10, ge=1, le=50, description="canary share of capacity")
-    linear_step_percent: int = Field(20, ge=10, le=50, description="linear step size")
-    wait_seconds: int = Field(300, ge=0, le=3600, description="wait between traffic shifts")
-    termination_wait_seconds: int = Field(300, ge=0, le=3600,
-                                          description="old fleet kept after the shift")
-    max_execution_timeout_seconds: int = Field(3600, ge=600, le=28800,
-                                               description="limit for the whole update")
-
-
-class AutoscalingConfig(Settings):
-    """Application Auto Scaling target tracking on SageMakerVariantInvocationsPerInstance."""
-
-    min_instances: int = Field(ge=1, le=100, description="fewest instances the endpoint keeps")
-    max_instances: int = Field(ge=1, le=100, description="most instances it scales out to")
-    target_invocations_per_instance: int = Field(
-        ge=1, le=1_000_000,
-        description="invocations per instance per minute the policy keeps the fleet at")
-    # Defaults are the deploy step's (lambda_deploy.settings.AutoscalingSettings).
-    scale_out_cooldown_seconds: int = Field(
-        AutoscalingSettings.scale_out_cooldown_seconds, ge=0, le=MAX_COOLDOWN_SECONDS,
-        description="seconds after a scale-out before the policy may scale out again")
-    scale_in_cooldown_seconds: int = Field(
-        AutoscalingSettings.scale_in_cooldown_seconds, ge=0, le=MAX_COOLDOWN_SECONDS,
-        description="seconds after a scale-in before the policy may scale in again")
-
-    @model_validator(mode="after")
-    def _bounds(self):
-        if self.min_instances > self.max_instances:
-            raise rule("max_instances", f"{self.max_instances} is below min_instances "
-                       f"{self.min_instances}")
-        return self
-
-
-class VariantConfig(Settings):
-    """One production variant of a stage's endpoint; it serves the deployed model."""
-
-    name: Annotated[str, Field(json_schema_extra={"pattern": f"^{SAGEMAKER_NAME}$"},
-                               max_length=VARIANT_NAME_MAX),
-                    _matches(SAGEMAKER_NAME, "is not a SageMaker variant name (letters, digits, "
-                             "single hyphens inside)")] = Field(description="variant name")
-    # SageMaker sends each variant weight / sum of weights of the traffic.
-    weight: float = Field(1.0, gt=0, le=1000, description="relative share of the traffic")
+DeploymentConfig = DeploymentSettings
+AutoscalingConfig = AutoscalingSettings
+VariantConfig = Variant
 
 
 class EndpointStageConfig(Settings):
     """One deploy stage's endpoint."""
 
     instance_type: InstanceType = Field("ml.m5.large", description="endpoint instance type")
-    instance_count: int = Field(1, ge=1, le=20, description="endpoint instances")
+    instance_count: int = Field(1, ge=1, le=MAX_INSTANCES, description="endpoint instances")
     deployment: DeploymentConfig = Field(default_factory=DeploymentConfig,
                                          description="see `deployment.*`")
     # Staging may serve a model still PendingManualApproval; prod never does.
@@ -254,17 +194,14 @@ class StageConfig(EndpointStageConfig):
         None, description="region of the stage's endpoint; unset: the environment's region")
     approval: bool = Field(False, description="a person approves in CodePipeline (notified "
                                               "through the topic) before this stage deploys")
-    variants: Annotated[list[VariantConfig], Field(min_length=1, max_length=MAX_VARIANTS)] = \
+    variants: Variants = \
         Field([VariantConfig(name=DEFAULT_VARIANT)], description=(
             f"production variants, each serving the deployed model with its weight (at most "
             f"{MAX_VARIANTS}: every variant has two rollback alarms and an update takes 10)"))
 
     @model_validator(mode="after")
     def _unique_variants(self):
-        names = [v.name for v in self.variants]
-        for index, variant in enumerate(names):
-            if variant in names[:index]:
-                raise rule(f"variants.{index}.name", f"{variant!r} is named twice")
+        unique_variants(self.variants)
         return self
 
 

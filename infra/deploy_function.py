@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 from cdktf import AssetType, TerraformAsset
+from pydantic import ValidationError
 from constructs import Construct
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.lambda_function import (
@@ -26,8 +27,8 @@ from infra.packaging import ZipArchive
 from lambda_deploy.errors import ConfigurationFailure
 from lambda_deploy.scaling import DIMENSION as SCALABLE_DIMENSION
 from lambda_deploy.scaling import NAMESPACE as SCALING_NAMESPACE
-from lambda_deploy.settings import (AutoscalingSettings, DeploymentSettings, StageSettings,
-                                    Variant, dump_stage_settings, parse_stage_settings)
+from lambda_deploy.settings import (StageSettings, dump_stage_settings, fail_validation,
+                                    parse_stage_settings)
 
 RUNTIME = "python3.13"
 HANDLER = "lambda_deploy.handler.handler"
@@ -71,18 +72,14 @@ def stage_settings(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[
             instance_type=cfg.instance_type,
             initial_instance_count=cfg.instance_count,
             accept_pending_approval=cfg.accept_pending_approval,
-            deployment=DeploymentSettings(
-                strategy=d.strategy, canary_percent=d.canary_percent,
-                linear_step_percent=d.linear_step_percent, wait_seconds=d.wait_seconds,
-                termination_wait_seconds=d.termination_wait_seconds,
-                max_execution_timeout_seconds=d.max_execution_timeout_seconds),
-            alarm_names=tuple(alarm_names[stage]),
+            # The config's sections are the contract's own models.
+            deployment=cfg.deployment,
+            alarm_names=list(alarm_names[stage]),
             data_capture_percent=cfg.data_capture_percent,
             keep_previous=cfg.keep_previous,
             smoke_test=cfg.smoke_test,
-            variants=tuple(Variant(v.name, v.weight) for v in cfg.variants),
-            autoscaling=AutoscalingSettings(**cfg.autoscaling.model_dump())
-            if cfg.autoscaling else None,
+            variants=list(cfg.variants),
+            autoscaling=cfg.autoscaling,
         )
     return settings
 
@@ -110,8 +107,11 @@ def remote_placement(stage_account: DeploymentTarget) -> dict[str, Any]:
 def stage_settings_variable(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[str]],
                             placements: Mapping[str, Mapping[str, Any]]) -> str:
     """STAGE_SETTINGS, checked by the function's own validation now rather than at deploy."""
-    value = dump_stage_settings(stage_settings(target, alarm_names, placements))
     try:
+        try:
+            value = dump_stage_settings(stage_settings(target, alarm_names, placements))
+        except ValidationError as exc:
+            fail_validation(exc, "STAGE_SETTINGS", StageSettings)
         parse_stage_settings(value, target.names.prefix)
     except ConfigurationFailure as exc:
         raise ConfigError(f"config/{target.config.name}.json: the deploy step would refuse its "

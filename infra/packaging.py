@@ -36,18 +36,62 @@ def package_files(source_dir: Path) -> list[Path]:
     return sorted((f for f in files if _included(f)), key=lambda p: p.as_posix())
 
 
-def build_zip(source_dir: Path, destination: Path, root_in_archive: str) -> ZipArchive:
-    """Zip source_dir's files under root_in_archive/ (e.g. 'lambda_deploy/handler.py')."""
+# The deploy function's dependencies (envs/lambda-deps), installed by `make lambda-deps` from
+# hash-checked manylinux x86_64 CPython 3.13 wheels; docs/lambda-dependencies.md says why.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_DEPENDENCIES = PROJECT_ROOT / ".work" / "lambda-deps"
+LAMBDA_REQUIREMENTS = PROJECT_ROOT / "envs" / "lambda-deps" / "requirements.txt"
+# What the installer writes beside the wheels' own files: console scripts (their first line names
+# this machine's Python) and its bookkeeping. The runtime reads none of it.
+INSTALLER_FILES = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+
+
+class DependenciesMissing(ValueError):
+    """str() is the one line telling the user how to install them."""
+
+
+def dependency_files(deps_dir: Path) -> list[Path]:
+    """The installed wheels' files that ship, relative to deps_dir."""
+    return [f for f in package_files(deps_dir) if f.parts[0] != "bin"
+            and not (f.parent.name.endswith(".dist-info") and f.name in INSTALLER_FILES)]
+
+
+def installed_dependencies(deps_dir: Path = LAMBDA_DEPENDENCIES,
+                           requirements: Path = LAMBDA_REQUIREMENTS) -> Path:
+    """deps_dir, checked to hold what requirements (their hashes) name now."""
+    marker = deps_dir / ".installed"
+    wanted = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    if not marker.is_file():
+        raise DependenciesMissing(f"{deps_dir}: the deploy function's dependencies are not "
+                                  "installed; run `make lambda-deps`")
+    if marker.read_text().strip() != wanted:
+        raise DependenciesMissing(f"{deps_dir}: installed from another {requirements.name} "
+                                  "than envs/lambda-deps' current one; run `make lambda-deps`")
+    return deps_dir
+
+
+def build_zip(source_dir: Path, destination: Path, root_in_archive: str,
+              dependencies: Path | None = None) -> ZipArchive:
+    """Zip source_dir's files under root_in_archive/ (e.g. 'lambda_deploy/handler.py'), and the
+    files of the installed dependencies (if given) at the archive's root, where Lambda's Python
+    finds them (its sys.path starts with the function's folder)."""
     source_dir = Path(source_dir)
     files = package_files(source_dir)
     if not files:
         raise FileNotFoundError(f"nothing to package in {source_dir}")
+    entries = {f"{root_in_archive}/{relative.as_posix()}": source_dir / relative
+               for relative in files}
+    if dependencies is not None:
+        entries.update({relative.as_posix(): dependencies / relative
+                        for relative in dependency_files(dependencies)})
     destination.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_STORED) as archive:
-        for relative in files:
-            info = zipfile.ZipInfo(f"{root_in_archive}/{relative.as_posix()}", FIXED_DATE_TIME)
-            info.external_attr = 0o100644 << 16  # regular file, rw-r--r--
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, FIXED_DATE_TIME)
+            # Regular file: rw-r--r--; a shared library keeps its execute bit.
+            mode = 0o755 if name.endswith(".so") else 0o644
+            info.external_attr = (0o100000 | mode) << 16
             info.create_system = 3  # Unix, whatever the building machine is
-            archive.writestr(info, (source_dir / relative).read_bytes())
+            archive.writestr(info, entries[name].read_bytes())
     digest = hashlib.sha256(destination.read_bytes()).digest()
     return ZipArchive(destination, digest.hex(), base64.b64encode(digest).decode("ascii"))

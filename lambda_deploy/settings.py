@@ -1,14 +1,20 @@
-"""The function's environment (set by infra/deploy_function.py) and the action's UserParameters.
+"""The deploy function's settings contract, declared once and owned by the function.
 
-Everything is checked up front: a broken environment fails the job as a ConfigurationError
-naming the variable and the key, before anything is created.
+STAGE_SETTINGS (one StageSettings per stage) is written by infra/deploy_function.py from these
+models, and infra validates its configuration's endpoint sections with them
+(DeploymentSettings, AutoscalingSettings, Variant), so a value the function would refuse fails
+synth. The function reads its environment with pydantic-settings (lambda_deploy/environment.py);
+anything broken fails the job as one ConfigurationError line naming the variable and the key,
+before anything is created. The models are strict (no "1" for 1), closed and frozen.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
-from dataclasses import asdict, dataclass
+from typing import Annotated, Literal, Optional
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from lambda_deploy.errors import ConfigurationFailure
 
@@ -24,294 +30,316 @@ MAX_STAGES = 10
 MAX_VARIANTS = 5
 VARIANT_NAME_MAX = 63
 DEFAULT_VARIANT = "AllTraffic"
-REQUIRED_ENV = ("PROJECT_NAME", "ENVIRONMENT", "RESOURCE_PREFIX", "MODEL_PACKAGE_GROUP",
-                "STAGE_SETTINGS")
-ROLE_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
-REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
+# Application Auto Scaling accepts any capacity; this bounds what one variant may cost.
+MAX_INSTANCES = 100
+# SageMakerVariantInvocationsPerInstance is invocations per instance per minute.
+MAX_TARGET_INVOCATIONS = 1_000_000
+MAX_COOLDOWN_SECONDS = 3600
+ROLE_ARN = r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}"
+ROLE_ARN_RE = re.compile(ROLE_ARN)
+REGION = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d"
+INSTANCE_TYPE = r"ml\.[a-z0-9]+\.[a-z0-9]+"
 # sts:ExternalId: 2-1224 characters of [\w+=,.@:/-].
-EXTERNAL_ID_RE = re.compile(r"[\w+=,.@:/-]{2,1224}")
+EXTERNAL_ID = r"[\w+=,.@:/-]{2,1224}"
 
 
-@dataclass(frozen=True)
-class DeploymentSettings:
-    strategy: str
-    canary_percent: int
-    linear_step_percent: int
-    wait_seconds: int
-    termination_wait_seconds: int
-    max_execution_timeout_seconds: int
+def rule(setting: str, message: str) -> PydanticCustomError:
+    """A cross-field rule's error, reported at `setting` (relative to the model that checks it);
+    infra's configuration errors use the same convention (infra/config.py format_error)."""
+    return PydanticCustomError("rule", "{message}", {"message": message, "setting": setting})
 
 
-@dataclass(frozen=True)
-class AutoscalingSettings:
-    """Target tracking on SageMakerVariantInvocationsPerInstance for the endpoint's variant."""
+def matches(pattern: str, explanation: str) -> AfterValidator:
+    """A string format check whose error names the value and the expected format."""
+    compiled = re.compile(pattern)
 
-    min_instances: int
-    max_instances: int
-    target_invocations_per_instance: int
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise PydanticCustomError("format", "{given} {explanation}",
+                                      {"given": repr(value), "explanation": explanation})
+        return value
+
+    return AfterValidator(check)
+
+
+def pattern_schema(pattern: str) -> dict:
+    return {"json_schema_extra": {"pattern": f"^{pattern}$"}}
+
+
+SageMakerName = Annotated[str, Field(max_length=SAGEMAKER_NAME_MAX, **pattern_schema(SAGEMAKER_NAME)),
+                          matches(SAGEMAKER_NAME, "is not a SageMaker name (letters, digits, "
+                                  "single hyphens inside)")]
+InstanceType = Annotated[str, Field(**pattern_schema(INSTANCE_TYPE)),
+                         matches(INSTANCE_TYPE, "is not a SageMaker instance type; expected "
+                                 "ml.<family>.<size>, e.g. ml.m5.large")]
+StageName = Annotated[str, Field(max_length=STAGE_NAME_MAX, **pattern_schema(STAGE_NAME)),
+                      matches(STAGE_NAME, f"is not a stage name: 1-{STAGE_NAME_MAX} lowercase "
+                              "letters or digits, starting with a letter")]
+Region = Annotated[str, Field(**pattern_schema(REGION)),
+                   matches(REGION, "is not an AWS region name, e.g. eu-west-1")]
+
+
+class Contract(BaseModel):
+    """Base of every model of the contract: strict, closed, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class DeploymentSettings(Contract):
+    """Blue/green traffic shifting for UpdateEndpoint, within the limits SageMaker accepts."""
+
+    strategy: Literal["all_at_once", "canary", "linear"] = Field(
+        "all_at_once", description="blue/green traffic shifting")
+    # SageMaker: canary size at most 50 % of the fleet; linear step 10-50 %.
+    canary_percent: int = Field(10, ge=1, le=50, description="canary share of capacity")
+    linear_step_percent: int = Field(20, ge=10, le=50, description="linear step size")
+    wait_seconds: int = Field(300, ge=0, le=3600, description="wait between traffic shifts")
+    termination_wait_seconds: int = Field(300, ge=0, le=3600,
+                                          description="old fleet kept after the shift")
+    max_execution_timeout_seconds: int = Field(3600, ge=600, le=28800,
+                                               description="limit for the whole update")
+
+
+class AutoscalingSettings(Contract):
+    """Application Auto Scaling target tracking on SageMakerVariantInvocationsPerInstance."""
+
+    min_instances: int = Field(ge=1, le=MAX_INSTANCES,
+                               description="fewest instances the endpoint keeps")
+    max_instances: int = Field(ge=1, le=MAX_INSTANCES,
+                               description="most instances it scales out to")
+    target_invocations_per_instance: int = Field(
+        ge=1, le=MAX_TARGET_INVOCATIONS,
+        description="invocations per instance per minute the policy keeps the fleet at")
     # Scale out quickly on load; scale in slowly so a short lull does not drop capacity.
-    scale_out_cooldown_seconds: int = 60
-    scale_in_cooldown_seconds: int = 300
+    scale_out_cooldown_seconds: int = Field(
+        60, ge=0, le=MAX_COOLDOWN_SECONDS,
+        description="seconds after a scale-out before the policy may scale out again")
+    scale_in_cooldown_seconds: int = Field(
+        300, ge=0, le=MAX_COOLDOWN_SECONDS,
+        description="seconds after a scale-in before the policy may scale in again")
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        if self.min_instances > self.max_instances:
+            raise rule("max_instances", f"{self.max_instances} is below min_instances "
+                       f"{self.min_instances}")
+        return self
 
 
-@dataclass(frozen=True)
-class Variant:
-    """A production variant; every variant of a stage serves the model the stage deploys."""
+class Variant(Contract):
+    """One production variant of a stage's endpoint; it serves the deployed model."""
 
-    name: str
-    weight: float
+    name: Annotated[str, Field(max_length=VARIANT_NAME_MAX, **pattern_schema(SAGEMAKER_NAME)),
+                    matches(SAGEMAKER_NAME, "is not a SageMaker variant name (letters, digits, "
+                            "single hyphens inside)")] = Field(description="variant name")
+    # SageMaker sends each variant weight / sum of weights of the traffic.
+    weight: float = Field(1.0, gt=0, le=1000, description="relative share of the traffic")
 
 
-@dataclass(frozen=True)
-class StageSettings:
-    stage: str
-    endpoint_name: str
-    instance_type: str
-    initial_instance_count: int
+def unique_variants(variants) -> None:
+    names = [v.name for v in variants]
+    for index, variant in enumerate(names):
+        if variant in names[:index]:
+            raise rule(f"variants.{index}.name", f"{variant!r} is named twice")
+
+
+Variants = Annotated[list[Variant], Field(min_length=1, max_length=MAX_VARIANTS)]
+
+
+class StageSettings(Contract):
+    """One stage as the deploy step needs it: its endpoint and where it lives."""
+
+    stage: StageName
+    endpoint_name: SageMakerName
+    instance_type: InstanceType
+    initial_instance_count: int = Field(ge=1, le=MAX_INSTANCES)
     accept_pending_approval: bool
     deployment: DeploymentSettings
-    alarm_names: tuple[str, ...]
-    data_capture_percent: int
-    keep_previous: int
+    # Without an alarm SageMaker cannot roll an update back on its own.
+    alarm_names: Annotated[list[Annotated[str, Field(min_length=1)]],
+                           Field(min_length=1, max_length=10)]
+    data_capture_percent: int = Field(ge=0, le=100)
+    keep_previous: int = Field(ge=0, le=10)
     smoke_test: bool
     # Where the endpoint lives and what it runs as, in the stage's account.
-    region: str
-    execution_role_arn: str
-    kms_key_arn: str
-    data_capture_s3_uri: str
-    variants: tuple[Variant, ...] = (Variant(DEFAULT_VARIANT, 1.0),)
-    autoscaling: AutoscalingSettings | None = None
+    region: Region
+    execution_role_arn: str = Field(min_length=1)
+    kms_key_arn: str = Field(min_length=1)
+    data_capture_s3_uri: Annotated[str, matches(r"s3://[^/]+(/.*)?", "is not s3://bucket/prefix"),
+                                   AfterValidator(lambda uri: uri.rstrip("/"))]
+    variants: Variants = Field(default_factory=lambda: [Variant(name=DEFAULT_VARIANT)])
+    autoscaling: Optional[AutoscalingSettings] = None
     # A stage in another account: the deployer role there (its ARN names the account) that
     # every call of the stage is made with (AssumeRole with external_id). None: the function's
     # own account.
-    role_arn: str | None = None
-    external_id: str | None = None
+    role_arn: Optional[Annotated[str, matches(ROLE_ARN, "is not an IAM role ARN")]] = None
+    external_id: Optional[Annotated[str, matches(EXTERNAL_ID, "is not an sts:ExternalId")]] = None
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        unique_variants(self.variants)
+        # Two rollback alarms per variant; AutoRollbackConfiguration takes at most 10.
+        if len(self.alarm_names) < len(self.variants):
+            raise rule("alarm_names", f"{len(self.alarm_names)} alarm(s) for "
+                       f"{len(self.variants)} variants")
+        scaling = self.autoscaling
+        if scaling and not scaling.min_instances <= self.initial_instance_count \
+                <= scaling.max_instances:
+            raise rule("autoscaling", f"initial_instance_count {self.initial_instance_count} is "
+                       f"outside min_instances..max_instances ({scaling.min_instances}.."
+                       f"{scaling.max_instances})")
+        if (self.role_arn is None) != (self.external_id is None):
+            raise rule("role_arn", "a stage in another account needs both the deployer role "
+                       "there and the external_id; a stage in the function's account neither")
+        return self
 
     @property
     def account_id(self) -> str | None:
         return ROLE_ARN_RE.fullmatch(self.role_arn).group(1) if self.role_arn else None
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(Contract):
     project: str
     environment: str
     prefix: str
     model_package_group: str
     smoke_test_csv: str
-    stages: dict
-
-
-def _fail(where: str, message: str):
-    raise ConfigurationFailure(f"deploy function environment: {where}: {message}")
-
-
-def _int(data: dict, key: str, where: str, low: int, high: int) -> int:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(f"{where}.{key}", f"expected an integer, got {json.dumps(value)}")
-    if not low <= value <= high:
-        _fail(f"{where}.{key}", f"{value} is outside {low}..{high}")
-    return value
-
-
-def _bool(data: dict, key: str, where: str) -> bool:
-    value = data.get(key)
-    if not isinstance(value, bool):
-        _fail(f"{where}.{key}", f"expected true or false, got {json.dumps(value)}")
-    return value
-
-
-def _deployment(data, where: str) -> DeploymentSettings:
-    if not isinstance(data, dict):
-        _fail(where, "expected an object")
-    strategy = data.get("strategy")
-    if strategy not in STRATEGIES:
-        _fail(f"{where}.strategy", f"{json.dumps(strategy)}; allowed: {', '.join(STRATEGIES)}")
-    # Limits SageMaker's BlueGreenUpdatePolicy accepts.
-    return DeploymentSettings(
-        strategy=strategy,
-        canary_percent=_int(data, "canary_percent", where, 1, 50),
-        linear_step_percent=_int(data, "linear_step_percent", where, 10, 50),
-        wait_seconds=_int(data, "wait_seconds", where, 0, 3600),
-        termination_wait_seconds=_int(data, "termination_wait_seconds", where, 0, 3600),
-        max_execution_timeout_seconds=_int(data, "max_execution_timeout_seconds", where,
-                                           600, 28800),
-    )
-
-
-# Application Auto Scaling accepts any capacity; this bounds what one variant may cost.
-MAX_INSTANCES = 100
-# SageMakerVariantInvocationsPerInstance is invocations per instance per minute.
-MAX_TARGET_INVOCATIONS = 1_000_000
-MAX_COOLDOWN_SECONDS = 3600
-COOLDOWNS = ("scale_out_cooldown_seconds", "scale_in_cooldown_seconds")
-
-
-def _autoscaling(data, where: str, initial_count: int) -> AutoscalingSettings | None:
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        _fail(where, "expected an object or null")
-    allowed = ("min_instances", "max_instances", "target_invocations_per_instance") + COOLDOWNS
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        _fail(f"{where}.{unknown[0]}", f"unknown setting; allowed: {', '.join(allowed)}")
-    low = _int(data, "min_instances", where, 1, MAX_INSTANCES)
-    high = _int(data, "max_instances", where, low, MAX_INSTANCES)
-    if not low <= initial_count <= high:
-        _fail(f"{where}", f"initial_instance_count {initial_count} is outside "
-              f"min_instances..max_instances ({low}..{high})")
-    cooldowns = {key: _int(data, key, where, 0, MAX_COOLDOWN_SECONDS)
-                 for key in COOLDOWNS if key in data}
-    return AutoscalingSettings(
-        min_instances=low, max_instances=high,
-        target_invocations_per_instance=_int(data, "target_invocations_per_instance", where,
-                                             1, MAX_TARGET_INVOCATIONS), **cooldowns)
-
-
-def _variants(data, where: str) -> tuple[Variant, ...]:
-    if not isinstance(data, list) or not 1 <= len(data) <= MAX_VARIANTS:
-        _fail(where, f"expected 1 to {MAX_VARIANTS} variants")
-    variants = []
-    for index, item in enumerate(data):
-        at = f"{where}[{index}]"
-        if not isinstance(item, dict) or set(item) != {"name", "weight"}:
-            _fail(at, "expected {\"name\": ..., \"weight\": ...}")
-        name, weight = item["name"], item["weight"]
-        if not isinstance(name, str) or len(name) > VARIANT_NAME_MAX \
-                or not SAGEMAKER_NAME_RE.fullmatch(name):
-            _fail(f"{at}.name", f"{json.dumps(name)} is not a SageMaker variant name")
-        if name in [v.name for v in variants]:
-            _fail(f"{at}.name", f"{json.dumps(name)} is named twice")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
-                or not 0 < weight <= 1000:
-            _fail(f"{at}.weight", f"{json.dumps(weight)} is not a weight in (0, 1000]")
-        variants.append(Variant(name, float(weight)))
-    return tuple(variants)
-
-
-def _string(data: dict, key: str, where: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        _fail(f"{where}.{key}", f"expected a non-empty string, got {json.dumps(value)}")
-    return value
-
-
-def _placement(data: dict, where: str) -> dict:
-    """The stage's account, region, role and the resources there its endpoint uses."""
-    region = _string(data, "region", where)
-    if not REGION_RE.fullmatch(region):
-        _fail(f"{where}.region", f"{json.dumps(region)} is not an AWS region name")
-    capture = _string(data, "data_capture_s3_uri", where)
-    if not capture.startswith("s3://"):
-        _fail(f"{where}.data_capture_s3_uri", "expected s3://bucket/prefix")
-    role, external_id = data.get("role_arn"), data.get("external_id")
-    if role is None:
-        # The function's own account: nothing to assume.
-        if external_id is not None:
-            _fail(f"{where}.role_arn", "null, but external_id is set; a stage in another "
-                  "account needs the deployer role there")
-    else:
-        if not isinstance(role, str) or not ROLE_ARN_RE.fullmatch(role):
-            _fail(f"{where}.role_arn", f"{json.dumps(role)} is not an IAM role ARN")
-        if not isinstance(external_id, str) or not EXTERNAL_ID_RE.fullmatch(external_id):
-            _fail(f"{where}.external_id", f"{json.dumps(external_id)} is not an sts:ExternalId")
-    return dict(region=region, execution_role_arn=_string(data, "execution_role_arn", where),
-                kms_key_arn=_string(data, "kms_key_arn", where),
-                data_capture_s3_uri=capture.rstrip("/"), role_arn=role,
-                external_id=external_id)
-
-
-def _stage(stage: str, data, prefix: str) -> StageSettings:
-    where = f"STAGE_SETTINGS.{stage}"
-    if not isinstance(data, dict):
-        _fail(where, "expected an object")
-    endpoint = data.get("endpoint_name")
-    if not isinstance(endpoint, str) or not endpoint.startswith(f"{prefix}-") \
-            or len(endpoint) > SAGEMAKER_NAME_MAX or not SAGEMAKER_NAME_RE.fullmatch(endpoint):
-        _fail(f"{where}.endpoint_name", f"{json.dumps(endpoint)} must be a SageMaker name "
-              f"starting with '{prefix}-'")
-    instance_type = data.get("instance_type")
-    if not isinstance(instance_type, str) or not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+",
-                                                              instance_type):
-        _fail(f"{where}.instance_type", f"{json.dumps(instance_type)} is not ml.<family>.<size>")
-    alarms = data.get("alarm_names")
-    # Without an alarm SageMaker cannot roll an update back on its own.
-    if not isinstance(alarms, list) or not 1 <= len(alarms) <= 10 \
-            or not all(isinstance(a, str) and a for a in alarms):
-        _fail(f"{where}.alarm_names", "expected 1 to 10 CloudWatch alarm names")
-    accept_pending = _bool(data, "accept_pending_approval", where)
-    variants = _variants(data.get("variants"), f"{where}.variants")
-    # Two rollback alarms per variant; AutoRollbackConfiguration takes at most 10.
-    if len(alarms) < len(variants):
-        _fail(f"{where}.alarm_names", f"{len(alarms)} alarm(s) for {len(variants)} variants")
-    initial_count = _int(data, "initial_instance_count", where, 1, MAX_INSTANCES)
-    return StageSettings(
-        **_placement(data, where),
-        stage=stage,
-        endpoint_name=endpoint,
-        instance_type=instance_type,
-        initial_instance_count=initial_count,
-        accept_pending_approval=accept_pending,
-        deployment=_deployment(data.get("deployment"), f"{where}.deployment"),
-        alarm_names=tuple(alarms),
-        data_capture_percent=_int(data, "data_capture_percent", where, 0, 100),
-        keep_previous=_int(data, "keep_previous", where, 0, 10),
-        smoke_test=_bool(data, "smoke_test", where),
-        variants=variants,
-        autoscaling=_autoscaling(data.get("autoscaling"), f"{where}.autoscaling", initial_count),
-    )
-
-
-def parse_stage_settings(raw: str, prefix: str) -> dict:
-    """STAGE_SETTINGS -> {stage: StageSettings}. infra runs this at synth on what it generates,
-    so anything the function would refuse fails synth instead of a deploy."""
-    try:
-        raw_stages = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        _fail("STAGE_SETTINGS", f"not valid JSON ({exc.msg} at column {exc.colno})")
-    if not isinstance(raw_stages, dict) or not 1 <= len(raw_stages) <= MAX_STAGES:
-        _fail("STAGE_SETTINGS", f"expected an object keyed by stage (1 to {MAX_STAGES})")
-    for name in raw_stages:
-        if len(name) > STAGE_NAME_MAX or not re.fullmatch(STAGE_NAME, name):
-            _fail(f"STAGE_SETTINGS.{name}", f"not a stage name ({STAGE_NAME}, at most "
-                  f"{STAGE_NAME_MAX} characters)")
-    return {name: _stage(name, data, prefix) for name, data in raw_stages.items()}
+    stages: dict[str, StageSettings]
 
 
 def dump_stage_settings(stages) -> str:
     """{stage: StageSettings} -> the STAGE_SETTINGS value (infra writes it with this)."""
     document = {}
     for name, settings in stages.items():
-        fields = asdict(settings)
-        if fields.pop("stage") != name:
+        if settings.stage != name:
             raise ValueError(f"STAGE_SETTINGS.{name}: holds the settings of stage "
                              f"{settings.stage!r}")
-        document[name] = fields
+        document[name] = settings.model_dump(exclude={"stage"})
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
+_EXPECTED = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
+             "string_type": "a string", "dict_type": "an object", "model_type": "an object",
+             "list_type": "a list"}
+_BOUNDS = {"greater_than_equal": ("ge", "below the minimum"),
+           "greater_than": ("gt", "not above"),
+           "less_than_equal": ("le", "above the maximum"), "less_than": ("lt", "not below")}
+
+
+def _field_at(model, loc: tuple):
+    """The pydantic field a location names in `model` (Optional, list and dict unwrapped)."""
+    from typing import get_args
+
+    info = None
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        model = None
+        candidates = list(get_args(info.annotation)) or [info.annotation]
+        while candidates:
+            candidate = candidates.pop()
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+                break
+            candidates.extend(get_args(candidate))
+    return info
+
+
+def _range(model, loc: tuple) -> tuple:
+    low = high = None
+    for meta in getattr(_field_at(model, loc), "metadata", ()):
+        low = getattr(meta, "ge", low)
+        high = getattr(meta, "le", high)
+    return low, high
+
+
+def one_line(error: dict, model=None) -> tuple[tuple, str]:
+    """(setting path, message) of one pydantic error of `model`, in the words this project's
+    errors use."""
+    kind, loc, given = error["type"], tuple(error["loc"]), error.get("input")
+    ctx = error.get("ctx") or {}
+    shown = json.dumps(given) if isinstance(given, (str, int, float, bool, type(None))) \
+        else type(given).__name__
+    if kind == "rule":
+        return loc + tuple(p for p in str(ctx.get("setting", "")).split(".") if p), \
+            ctx["message"]
+    if kind == "format":
+        return loc, error["msg"]
+    if kind == "extra_forbidden":
+        return loc, "unknown setting"
+    if kind == "missing":
+        return loc, "not set"
+    if kind in _EXPECTED:
+        return loc, f"expected {_EXPECTED[kind]}, got {shown}"
+    if kind in _BOUNDS:
+        low, high = _range(model, loc)
+        if low is not None and high is not None:
+            return loc, f"{shown} is outside {low}..{high}"
+        key, words = _BOUNDS[kind]
+        return loc, f"{shown} is {words} {ctx.get(key)}"
+    if kind == "literal_error":
+        return loc, f"{shown}; allowed: {ctx.get('expected')}"
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return loc, "not set"
+    if kind in ("too_short", "too_long"):
+        most = "least" if kind == "too_short" else "most"
+        return loc, f"expected at {most} {ctx.get('min_length', ctx.get('max_length'))} " \
+                    f"entries, got {ctx.get('actual_length')}"
+    if kind in ("string_too_short", "string_too_long"):
+        return loc, f"{shown}: {error['msg'][0].lower()}{error['msg'][1:]}"
+    return loc, f"{shown}: {error['msg']}"
+
+
+def _fail(where: str, message: str):
+    raise ConfigurationFailure(f"deploy function environment: {where}: {message}")
+
+
+def fail_validation(exc, where: str, model=None):
+    """A pydantic ValidationError (of `model`) as the one ConfigurationFailure line."""
+    errors = exc.errors(include_url=False)
+    loc, message = one_line(errors[0], model)
+    path = ".".join(p for p in [where, *(str(p) for p in loc)] if p)
+    _fail(path, " ".join(str(message).split()))
+
+
+def parse_stage_settings(raw: str, prefix: str) -> dict:
+    """STAGE_SETTINGS -> {stage: StageSettings}. infra runs this at synth on what it generates,
+    so anything the function would refuse fails synth."""
+    from pydantic import ValidationError
+
+    try:
+        raw_stages = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        _fail("STAGE_SETTINGS", f"not valid JSON ({exc.msg} at column {exc.colno})")
+    if not isinstance(raw_stages, dict) or not 1 <= len(raw_stages) <= MAX_STAGES:
+        _fail("STAGE_SETTINGS", f"expected an object keyed by stage (1 to {MAX_STAGES})")
+    stages = {}
+    for name, data in raw_stages.items():
+        where = f"STAGE_SETTINGS.{name}"
+        if not isinstance(data, dict):
+            _fail(where, "expected an object")
+        if "stage" in data:
+            _fail(f"{where}.stage", "unknown setting (the key names the stage)")
+        try:
+            stage = StageSettings.model_validate({**data, "stage": name})
+        except ValidationError as exc:
+            fail_validation(exc, where, StageSettings)
+        if not stage.endpoint_name.startswith(f"{prefix}-"):
+            _fail(f"{where}.endpoint_name", f"{json.dumps(stage.endpoint_name)} must start "
+                  f"with '{prefix}-'")
+        stages[name] = stage
+    return stages
+
+
 def load_settings(environ=None) -> Settings:
-    environ = os.environ if environ is None else environ
-    missing = [name for name in REQUIRED_ENV if not environ.get(name)]
-    if missing:
-        _fail(", ".join(missing), "not set")
-    prefix = environ["RESOURCE_PREFIX"]
-    if prefix != f"{environ['PROJECT_NAME']}-{environ['ENVIRONMENT']}":
-        _fail("RESOURCE_PREFIX", f"{prefix!r} is not PROJECT_NAME-ENVIRONMENT")
-    stages = parse_stage_settings(environ["STAGE_SETTINGS"], prefix)
-    smoke_csv = environ.get("SMOKE_TEST_CSV", "")
-    if any(s.smoke_test for s in stages.values()) and not smoke_csv.strip():
-        _fail("SMOKE_TEST_CSV", "empty, but a stage has smoke_test enabled")
-    return Settings(
-        project=environ["PROJECT_NAME"],
-        environment=environ["ENVIRONMENT"],
-        prefix=prefix,
-        model_package_group=environ["MODEL_PACKAGE_GROUP"],
-        smoke_test_csv=smoke_csv,
-        stages=stages,
-    )
+    """The function's environment (os.environ, or the mapping given), read with
+    pydantic-settings (lambda_deploy/environment.py, imported here: infra needs only the models)."""
+    from lambda_deploy.environment import read
+
+    return read(environ)
 
 
 def parse_user_parameters(raw, settings: Settings) -> StageSettings:

@@ -36,4 +36,16 @@ def export_checkout(destination: Path) -> Path:
             target = destination / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(source.read_bytes())
+    return with_lambda_dependencies(destination)
+
+
+def with_lambda_dependencies(destination: Path) -> Path:
+    """What `make lambda-deps` installs in a checkout (the same hash-checked wheels whatever the
+    folder), which synth packs into the deploy zip, and the requirements it checks them against."""
+    import shutil
+
+    shutil.copytree(ROOT / ".work" / "lambda-deps", destination / ".work" / "lambda-deps")
+    requirements = destination / "envs" / "lambda-deps" / "requirements.txt"
+    requirements.parent.mkdir(parents=True, exist_ok=True)
+    requirements.write_bytes((ROOT / "envs" / "lambda-deps" / "requirements.txt").read_bytes())
     return destination

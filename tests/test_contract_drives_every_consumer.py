@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.synth_runs import with_lambda_dependencies
+
 ROOT = Path(__file__).resolve().parent.parent
 COLUMN = "online_transaction"
 VALUES = ["in_store", "online"]
@@ -44,6 +46,7 @@ def edited_project(parent: Path) -> Path:
                             ignore=shutil.ignore_patterns("__pycache__", ".*"))
         else:
             shutil.copy(source, project / name)
+    with_lambda_dependencies(project)
     path = project / "pipeline_src" / "contract.json"
     data = json.loads(path.read_text())
     index = next(i for i, f in enumerate(data["features"]) if f["name"] == COLUMN)

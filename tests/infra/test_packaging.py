@@ -6,6 +6,8 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from infra.packaging import FIXED_DATE_TIME, build_zip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,3 +55,40 @@ def test_a_code_change_changes_the_hash(tmp_path):
         handle.write("\n# a change\n")
     after = build_zip(source, tmp_path / "after.zip", "lambda_deploy")
     assert before.sha256_hex != after.sha256_hex
+
+
+def test_missing_or_stale_lambda_dependencies_are_one_line(tmp_path):
+    """Synth refuses a deploy zip without its dependencies, or with another lock's (ConfigError:
+    one line, exit 2), instead of shipping a function that cannot import its settings."""
+    from infra.packaging import DependenciesMissing, installed_dependencies
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pydantic==2.14.3 --hash=sha256:00\n")
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    with pytest.raises(DependenciesMissing, match=r"are not installed; run `make lambda-deps`$"):
+        installed_dependencies(deps, requirements)
+    import hashlib
+
+    (deps / ".installed").write_text(hashlib.sha256(b"older").hexdigest() + "\n")
+    with pytest.raises(DependenciesMissing, match=r"installed from another requirements.txt"):
+        installed_dependencies(deps, requirements)
+    (deps / ".installed").write_text(hashlib.sha256(requirements.read_bytes()).hexdigest() + "\n")
+    assert installed_dependencies(deps, requirements) == deps
+
+
+def test_the_deploy_zip_is_the_same_bytes_with_its_dependencies(tmp_path):
+    """Code and dependencies from two folders (another checkout) give identical bytes."""
+    from infra.app import PROJECT_ROOT
+    from infra.packaging import build_zip, installed_dependencies
+
+    deps = installed_dependencies()
+    zips = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        copy_with_noise(PROJECT_ROOT / "lambda_deploy", folder / "lambda_deploy",
+                        mtime=1_700_000_000 + len(name))
+        shutil.copytree(deps, folder / "deps")
+        zips.append(build_zip(folder / "lambda_deploy", tmp_path / f"{name}.zip", "lambda_deploy",
+                              dependencies=folder / "deps"))
+    assert zips[0].sha256_hex == zips[1].sha256_hex

@@ -13,6 +13,31 @@ from moto import mock_aws
 # Tests import their shared helpers from this folder (pytest runs with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+
+def _run_from_the_shipped_zip() -> Path | None:
+    """On the Lambda's runtime environment (.venv-lambda: python3.13 and the runtime's boto3, no
+    pydantic), import lambda_deploy and its dependencies from the zip infra ships, unpacked, as
+    Lambda does: the tests then exercise exactly what ships. In the project environment the same
+    pins are installed (tests/test_supply_chain.py)."""
+    import importlib.util
+    import tempfile
+
+    if importlib.util.find_spec("pydantic") is not None:
+        return None
+    from infra.packaging import build_zip, installed_dependencies
+
+    unpacked = Path(tempfile.mkdtemp(prefix="lambda-zip-"))
+    archive = build_zip(Path(__file__).resolve().parents[2] / "lambda_deploy",
+                        unpacked / "function.zip", "lambda_deploy",
+                        dependencies=installed_dependencies())
+    with zipfile.ZipFile(archive.path) as bundle:
+        bundle.extractall(unpacked / "task")
+    sys.path.insert(0, str(unpacked / "task"))
+    return unpacked / "task"
+
+
+SHIPPED = _run_from_the_shipped_zip()
+
 from deploy_helpers import (BUCKET, GROUP, REGION, CallLog, FakeAws,  # noqa: E402
                             lambda_environment)
 from lambda_deploy import aws as lambda_aws  # noqa: E402

@@ -201,20 +201,19 @@ def test_registration_refused_fails_the_job_naming_the_call(scaled, registry, ar
 
 @pytest.mark.parametrize("scaling, expected_error", [
     ({"min_instances": 3, "max_instances": 2, "target_invocations_per_instance": 100},
-     "prod.autoscaling.max_instances: 2 is outside 3..100"),
+     "prod.autoscaling.max_instances: 2 is below min_instances 3"),
     ({"min_instances": 3, "max_instances": 5, "target_invocations_per_instance": 100},
      "prod.autoscaling: initial_instance_count 2 is outside min_instances..max_instances"),
     ({"min_instances": 1, "max_instances": 5, "target_invocations_per_instance": 0},
      "prod.autoscaling.target_invocations_per_instance: 0 is outside 1..1000000"),
-    ({"min_instances": 1, "max_instances": 5}, "target_invocations_per_instance: expected an "
-                                               "integer, got null"),
+    ({"min_instances": 1, "max_instances": 5}, "target_invocations_per_instance: not set"),
     ({"min_instances": 1, "max_instances": 5, "target_invocations_per_instance": 9,
       "cooldown": 5}, "prod.autoscaling.cooldown: unknown setting"),
     ({**SCALING, "scale_in_cooldown_seconds": 3601},
      "prod.autoscaling.scale_in_cooldown_seconds: 3601 is outside 0..3600"),
     ({**SCALING, "scale_out_cooldown_seconds": "60"},
      'prod.autoscaling.scale_out_cooldown_seconds: expected an integer, got "60"'),
-    ([1, 5], "prod.autoscaling: expected an object or null"),
+    ([1, 5], "prod.autoscaling: expected an object, got list"),
 ])
 def test_bad_autoscaling_settings_are_refused(scaling, expected_error):
     from deploy_helpers import lambda_environment
