@@ -2,11 +2,21 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+# One BLAS/OpenMP thread for the suite and the processes it starts, set before numpy or
+# scikit-learn load. The suite shares two cores with the Lambda's suite (make test): fits that
+# call scikit-learn directly (not through train(), which limits its own threads) spun OpenMP
+# pools on a busy core, 10x slower (63 s against 6 s for one test). Results do not depend on
+# it; the container tests start their servers without these variables (clean_environment), so
+# the serving image's own setting is still what they check.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import pytest  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:

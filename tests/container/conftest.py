@@ -22,9 +22,11 @@ JOB_NAME = "fraud-mlops-dev-20260101T000000-parity"
 
 
 def clean_environment(**extra) -> dict:
-    """This process's environment without SageMaker, pip or proxy settings, plus `extra`."""
+    """This process's environment without SageMaker, pip, thread-count (tests/conftest.py sets
+    them for the suite) or proxy settings, plus `extra`."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SM_", "SAGEMAKER_", "PIP_", "PYTHON"))
+           if not k.startswith(("SM_", "SAGEMAKER_", "PIP_", "PYTHON", "OMP_", "OPENBLAS_",
+                                "MKL_"))
            and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
     env.update(extra)
     return env
