@@ -4,6 +4,7 @@
     python main.py synth [--env E] the same, for chosen environments
     python main.py run-local ...   the whole ML path on this machine (pipeline_src)
     python main.py monitor-local . drift and quality of captured traffic, on local folders
+    python main.py verdict-local . champion vs challenger verdict, on local capture and labels
     python main.py teardown ...    remove endpoints/configs/models the deploy step created
     python main.py diff ...        review a change: synthesized stacks or a plan, as Markdown
 
@@ -17,6 +18,7 @@ COMMANDS = {
     "synth": ("infra.app", "main"),
     "run-local": ("pipeline_src.local_run", "main"),
     "monitor-local": ("pipeline_src.monitor_local", "main"),
+    "verdict-local": ("pipeline_src.verdict_local", "main"),
     "teardown": ("ops.teardown", "main"),
     "diff": ("ops.synth_diff", "main"),
 }

@@ -27,8 +27,8 @@ from pydantic_core import PydanticCustomError
 # declaration, validated here at synth exactly as the function validates what it is given.
 from lambda_deploy.settings import (DEFAULT_VARIANT, MAX_INSTANCES, MAX_STAGES, MAX_VARIANTS,
                                     STAGE_NAME, STAGE_NAME_MAX, AutoscalingSettings,
-                                    DeploymentSettings, InstanceType, Variant, Variants, matches,
-                                    rule, unique_variants)
+                                    DeploymentSettings, ExperimentSettings, InstanceType, Variant,
+                                    Variants, experiment_fits, matches, rule, unique_variants)
 from pipeline_src.evaluate import GateThresholds
 from pipeline_src.train import check_hyperparameters
 
@@ -199,9 +199,16 @@ class StageConfig(EndpointStageConfig):
             f"production variants, each serving the deployed model with its weight (at most "
             f"{MAX_VARIANTS}: every variant has two rollback alarms and an update takes 10)"))
 
+    experiment: Optional[ExperimentSettings] = Field(
+        None, description="champion vs challenger: a new model runs as the shadow variant and "
+                          "is promoted only on a significant saving (see `experiment.*`); unset: "
+                          "it replaces the champion")
+
     @model_validator(mode="after")
     def _unique_variants(self):
         unique_variants(self.variants)
+        if self.experiment is not None:
+            experiment_fits(self.variants, self.experiment, "experiment")
         return self
 
 

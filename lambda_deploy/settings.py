@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -146,6 +146,57 @@ def unique_variants(variants) -> None:
 Variants = Annotated[list[Variant], Field(min_length=1, max_length=MAX_VARIANTS)]
 
 
+def experiment_fits(variants, experiment, where: str) -> None:
+    """ShadowProductionVariants allows one production variant beside the shadow one."""
+    if len(variants) != 1:
+        raise rule(where, f"a stage with an experiment serves one production variant (the "
+                   f"champion) beside the shadow one; it has {len(variants)}")
+    if experiment.challenger_variant == variants[0].name:
+        raise rule(f"{where}.challenger_variant", f"{experiment.challenger_variant!r} is the "
+                   "champion's variant name")
+
+
+class ExperimentSettings(Contract):
+    """Champion vs challenger in production (a stage's `experiment` section; absent: a new
+    model replaces the champion as before). The challenger runs as the endpoint config's shadow
+    variant; the verdict (pipeline_src/verdict.py) compares the two on the business cost per
+    transaction of the same requests, from delayed labels, with an anytime-valid confidence
+    sequence that the scheduled controller may look at every window."""
+
+    challenger_variant: Annotated[str, Field(max_length=VARIANT_NAME_MAX,
+                                             **pattern_schema(SAGEMAKER_NAME)),
+                                  matches(SAGEMAKER_NAME, "is not a SageMaker variant name")] = \
+        Field("Challenger", description="name of the shadow variant the challenger serves as "
+                                        "(stable across releases)")
+    alpha: float = Field(0.05, ge=0.001, le=0.2, description="error rate of the confidence "
+                         "sequence: the chance of ever promoting a challenger that is not cheaper")
+    # A number, or the name of a numeric contract column (the transaction's amount).
+    missed_fraud_cost: Union[Annotated[float, Field(ge=0, le=1e9)],
+                             Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        "amount", description="cost of a fraud the model let through: a number, or a numeric "
+                              "contract column (e.g. amount)")
+    false_alarm_cost: float = Field(5.0, ge=0, le=1e9, description="cost of flagging a "
+                                    "legitimate transaction (e.g. a manual review)")
+    margin: float = Field(0.0, ge=0, le=1e9, description="cost per transaction below which a "
+                          "saving is not worth a switch: reject once the challenger cannot save "
+                          "more than this")
+    label_horizon_days: int = Field(14, ge=1, le=365, description="days until a transaction's "
+                                    "label is expected; younger transactions do not count")
+    max_days: int = Field(60, ge=2, le=730, description="longest an experiment runs; no verdict "
+                          "by then keeps the champion")
+    min_labelled_frauds: int = Field(30, ge=1, le=1_000_000, description="labelled frauds "
+                                     "(paired) before any verdict")
+    planned_labelled_rows: int = Field(100_000, ge=100, le=10**9, description="labelled paired "
+                                       "transactions the confidence sequence is tightest at")
+
+    @model_validator(mode="after")
+    def _horizon(self):
+        if self.label_horizon_days >= self.max_days:
+            raise rule("max_days", f"{self.max_days} is not above label_horizon_days "
+                       f"{self.label_horizon_days}: no transaction would ever count")
+        return self
+
+
 class StageSettings(Contract):
     """One stage as the deploy step needs it: its endpoint and where it lives."""
 
@@ -174,6 +225,8 @@ class StageSettings(Contract):
     # own account.
     role_arn: Optional[Annotated[str, matches(ROLE_ARN, "is not an IAM role ARN")]] = None
     external_id: Optional[Annotated[str, matches(EXTERNAL_ID, "is not an sts:ExternalId")]] = None
+    # Champion vs challenger (lambda_deploy/experiment.py); None: a new model replaces the old.
+    experiment: Optional[ExperimentSettings] = None
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -188,6 +241,8 @@ class StageSettings(Contract):
             raise rule("autoscaling", f"initial_instance_count {self.initial_instance_count} is "
                        f"outside min_instances..max_instances ({scaling.min_instances}.."
                        f"{scaling.max_instances})")
+        if self.experiment is not None:
+            experiment_fits(self.variants, self.experiment, "experiment")
         if (self.role_arn is None) != (self.external_id is None):
             raise rule("role_arn", "a stage in another account needs both the deployer role "
                        "there and the external_id; a stage in the function's account neither")
@@ -214,7 +269,9 @@ def dump_stage_settings(stages) -> str:
         if settings.stage != name:
             raise ValueError(f"STAGE_SETTINGS.{name}: holds the settings of stage "
                              f"{settings.stage!r}")
-        document[name] = settings.model_dump(exclude={"stage"})
+        # A stage without an experiment keeps the value it had before experiments existed.
+        document[name] = settings.model_dump(
+            exclude={"stage"} | ({"experiment"} if settings.experiment is None else set()))
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 

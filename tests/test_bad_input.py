@@ -67,7 +67,7 @@ SD = ["-m-sample-data", "--out", "{tmp}/data"]
 CASES = [
     # ---- main.py ----
     Case("unknown command", ["frobnicate"], 2,
-         "unknown command 'frobnicate'; commands: synth, run-local, monitor-local, teardown, diff"),
+         "unknown command 'frobnicate'; commands: synth, run-local, monitor-local, verdict-local, teardown, diff"),
     # ---- synth: command line and context ----
     Case("repeated --env", ["synth", "--env", "dev", "--env", "dev", *OUT], 2,
          "environment 'dev': chosen more than once", untouched=("out",)),
@@ -345,6 +345,18 @@ CASES = [
     Case("monitor-local unknown option", ["monitor-local", "--capture", "{tmp}", "--reference",
                                           "{tmp}/r.csv", "--window", "1"], 2,
          "unrecognized arguments: --window 1 (see python main.py monitor-local --help)"),
+    # ---- verdict-local ----
+    Case("verdict-local without its inputs", ["verdict-local"], 2,
+         "the following arguments are required: --capture, --labels, --start "
+         "(see python main.py verdict-local --help)"),
+    Case("verdict-local start not a time", ["verdict-local", "--capture", "{tmp}", "--labels",
+                                            "{tmp}/l.csv", "--start", "yesterday"], 2,
+         "--start 'yesterday': not a time; expected ISO 8601, e.g. 2026-11-01T00:00:00Z"),
+    Case("verdict-local no challenger folder", ["verdict-local", "--capture", "{tmp}/e",
+                                                "--labels", "{tmp}/l.csv", "--start",
+                                                "2026-11-01T00:00:00Z"], 2,
+         "--champion 'AllTraffic': no capture files under {tmp}/e/AllTraffic (variant folders "
+         "there: Challenger)", files={"e/Challenger/x.jsonl": "{}"}),
     Case("no --env", ["teardown"], 2, "the following arguments are required: --env"),
     Case("unknown environment", ["teardown", "--env", "qa"], 2,
          "environment 'qa': no such environment; available: dev, prod"),
