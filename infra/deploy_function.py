@@ -1,16 +1,20 @@
 """DeployFunction: the Lambda both deploy stages invoke, with its role, logs and settings."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 from cdktf import AssetType, TerraformAsset
 from pydantic import ValidationError
 from constructs import Construct
+from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction, LambdaFunctionEnvironment, LambdaFunctionLoggingConfig,
     LambdaFunctionTracingConfig)
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.lambda_function_event_invoke_config import (
     LambdaFunctionEventInvokeConfig)
 
@@ -25,6 +29,7 @@ from infra.naming import Names
 from infra.network import Network
 from infra.packaging import ZipArchive
 from lambda_deploy.errors import ConfigurationFailure
+from lambda_deploy.experiment import CONTROLLER_EVENT
 from lambda_deploy.scaling import DIMENSION as SCALABLE_DIMENSION
 from lambda_deploy.scaling import NAMESPACE as SCALING_NAMESPACE
 from lambda_deploy.settings import (StageSettings, dump_stage_settings, fail_validation,
@@ -40,6 +45,8 @@ MEMORY_MB = 256
 AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 # Two stages, each re-invoked for polling: a few concurrent executions at most.
 RESERVED_CONCURRENCY = 4
+# How often the experiment controller runs (each run moves an experiment on by at most a step).
+EXPERIMENT_SCHEDULE = "rate(1 hour)"
 
 
 @dataclass(frozen=True)
@@ -236,7 +243,13 @@ class DeployFunction(Construct):
             # One conditional PutObject per job (If-None-Match: *): the atomic claim that lets
             # exactly one delivery of a CodePipeline job act and answer.
             inputs.store.write(f"{Names.DEPLOY_CLAIMS_PREFIX}/*", sid="ClaimJobs"),
+            # Champion vs challenger: each experiment's steps are conditional PutObjects, read
+            # back (with the verdict) by the controller, which lists an endpoint's experiments.
+            # In every environment: the policies stay the same shape whatever stage runs one.
+            inputs.store.read_write(f"{Names.EXPERIMENTS_PREFIX}/*", sid="KeepExperimentState"),
+            inputs.store.list(f"{Names.EXPERIMENTS_PREFIX}/*", sid="FindExperiments"),
             inputs.key.encrypt(),
+            inputs.key.decrypt(sid="ReadExperimentState"),
             *endpoint[1],
             # PutJob*Result have no resource-level permissions in IAM.
             statement("ReplyToCodePipeline", ["codepipeline:PutJobFailureResult",
@@ -266,6 +279,7 @@ class DeployFunction(Construct):
             "RESOURCE_PREFIX": prefix,
             "MODEL_PACKAGE_GROUP": inputs.registry.group_name,
             "JOB_CLAIMS_S3_URI": inputs.store.uri(Names.DEPLOY_CLAIMS_PREFIX),
+            "EXPERIMENTS_S3_URI": inputs.store.uri(Names.EXPERIMENTS_PREFIX),
             "SMOKE_TEST_CSV": inputs.smoke_test_csv,
             "STAGE_SETTINGS": stage_settings_variable(target, inputs.alarm_names, {
                 stage.name: remote_placement(target.in_account(stage.account_id))
@@ -294,4 +308,17 @@ class DeployFunction(Construct):
                                         maximum_retry_attempts=0,
                                         maximum_event_age_in_seconds=3600)
         self.function_name = names.deploy_function
+        if any(stage.experiment is not None for stage in target.config.stages):
+            # The experiments outlive the pipeline run that starts them: every hour the function
+            # moves each running one on by a step (lambda_deploy/experiment.py control_all).
+            rule = CloudwatchEventRule(
+                self, "experiment_schedule", name=names.rule("experiment-controller"),
+                description="Champion vs challenger controller: verdict, promotion, removal",
+                schedule_expression=EXPERIMENT_SCHEDULE)
+            CloudwatchEventTarget(self, "experiment_target", rule=rule.name,
+                                  arn=self.function.arn, target_id="experiment-controller",
+                                  input=json.dumps({CONTROLLER_EVENT: "scheduled"}))
+            LambdaPermission(self, "experiment_permission", action="lambda:InvokeFunction",
+                             function_name=self.function.function_name,
+                             principal="events.amazonaws.com", source_arn=rule.arn)
         self.function_arn = self.function.arn

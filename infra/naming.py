@@ -155,6 +155,8 @@ class Names:
     DATA_CAPTURE_PREFIX = "data-capture"
     # One object per CodePipeline job the deploy step answered (lambda_deploy/claims.py).
     DEPLOY_CLAIMS_PREFIX = "deploy-claims"
+    # Champion vs challenger state and verdicts (lambda_deploy/experiment.py).
+    EXPERIMENTS_PREFIX = "experiments"
     DEPLOY_CLAIMS_EXPIRY_DAYS = 30
     MONITORING_PREFIX = "monitoring"
     GROUND_TRUTH_PREFIX = "ground-truth"

@@ -92,9 +92,21 @@ def clean_up(settings: Settings, stage: StageSettings, current: str) -> CleanupR
         if config.name not in keep:
             _delete(result, "EndpointConfig", config.name,
                     lambda n=config.name: sagemaker.delete_endpoint_config(EndpointConfigName=n))
+    # Model names equal their config names, but an experiment's configs also serve the
+    # champion's model and a promotion config the challenger's: what a kept config serves stays.
+    in_use = set()
+    for name in keep:
+        try:
+            config = sagemaker.describe_endpoint_config(EndpointConfigName=name)
+        except (ClientError, BotoCoreError) as exc:
+            result.errors.append(f"sagemaker:DescribeEndpointConfig {name}: {exc}")
+            warn("cleanup_skipped", reason=result.errors[-1])
+            return result
+        in_use |= {v.get("ModelName") for v in config.get("ProductionVariants", [])
+                   + config.get("ShadowProductionVariants", [])}
     for model in models:
-        # Model names equal their config names; only models older than the current one go.
-        if model.name not in keep and model.created <= current_config.created:
+        # Only models older than the current one go.
+        if model.name not in keep | in_use and model.created <= current_config.created:
             _delete(result, "Model", model.name,
                     lambda n=model.name: sagemaker.delete_model(ModelName=n))
     log("cleanup_done", kept=result.kept, deleted=result.deleted, errors=result.errors)

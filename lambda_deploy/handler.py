@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from lambda_deploy import aws, claims, codepipeline, deploy, monitor, scaling
+from lambda_deploy import aws, claims, codepipeline, deploy, experiment, monitor, scaling
 from lambda_deploy.artifact import read_model_package_arn
 from lambda_deploy.cleanup import clean_up
 from lambda_deploy.codepipeline import Job, Progress
@@ -26,6 +26,8 @@ from lambda_deploy.verify import Deployment, record_outcome, verify
 
 
 def handler(event, context):
+    if experiment.is_controller_event(event):
+        return controller()
     try:
         job_id = codepipeline.job_id(event)
     except codepipeline.NotAJob:
@@ -55,6 +57,20 @@ def handler(event, context):
             job_id, JOB_FAILED, f"internal error in the deploy step: {type(exc).__name__}: {exc}"))
 
 
+def controller(now=None) -> dict:
+    """A scheduled run of the experiment controller (EventBridge): never raises, so Lambda never
+    retries it; the next scheduled run carries on from the state in S3."""
+    from datetime import datetime, timezone
+
+    try:
+        results = experiment.control_all(load_settings(), now or datetime.now(timezone.utc))
+    except DeployFailure as failure:
+        warn("experiment_controller_failed", error=str(failure))
+        return {"status": "failed", "error": str(failure)}
+    log("experiment_controller_done", results=results)
+    return {"status": "controlled", "stages": results}
+
+
 def _status(sent: str, reply: str) -> dict:
     """What the invocation did: the reply it sent, or why CodePipeline did not take it."""
     return {"status": sent if reply == "replied" else f"reply_{reply}"}
@@ -78,8 +94,16 @@ def start(job: Job, settings: Settings, stage: StageSettings, now: int):
         approval_status=package.status, name=name)
     endpoint = deploy.read_endpoint(stage)
     counts = scaling.carried_instance_counts(stage, endpoint)
+    # With an experiment configured and a champion serving, the new model joins as the shadow
+    # variant instead of replacing it; the scheduled controller ends the experiment.
+    shadow = stage.experiment is not None and endpoint is not None
+    if shadow:
+        experiment.refuse_if_running(stage)
     deploy.create_model(name, package, settings, stage, job.id)
-    deploy.create_endpoint_config(name, settings, stage, package, job.id, counts)
+    if shadow:
+        experiment.start(name, settings, stage, package, job.id, endpoint, counts)
+    else:
+        deploy.create_endpoint_config(name, settings, stage, package, job.id, counts)
     action = deploy.start_endpoint(name, endpoint, settings, stage)
     progress = Progress(stage=stage.stage, endpoint_config=name, package_arn=package.arn,
                         package_version=package.version, started_at=now, action=action,

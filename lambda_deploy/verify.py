@@ -74,9 +74,13 @@ def verify(progress: Progress, artifact_package_arn: str, settings: Settings,
     if TAG_OUTCOME in tags:
         raise _untrusted(f"the deployment of {progress.endpoint_config} by job {progress.job} "
                          f"already ended ({tags[TAG_OUTCOME]}); the token is stale")
-    # The deploy step puts one model behind every variant of a config it creates.
-    model_names = {v.get("ModelName") for v in config.get("ProductionVariants", [])}
-    model_name = model_names.pop() if len(model_names) == 1 else None
+    # The deploy step puts one model behind every variant of a config it creates, named after
+    # the config; an experiment's config also serves the champion's model (lambda_deploy/
+    # experiment.py), so the job's own model is the one of the config's name.
+    model_names = {v.get("ModelName") for v in config.get("ProductionVariants", [])
+                   + config.get("ShadowProductionVariants", [])}
+    model_name = progress.endpoint_config if progress.endpoint_config in model_names \
+        else model_names.pop() if len(model_names) == 1 else None
     model = _describe("sagemaker:DescribeModel", sagemaker.describe_model,
                       ModelName=model_name) if model_name else None
     served = [c.get("ModelPackageName") for c in (model or {}).get("Containers", [])]

@@ -36,3 +36,30 @@ def test_scaling_grant_names_only_the_endpoints_of_stages_that_autoscale(tmp_pat
                                                                          expected):
     config = load_environment("dev", overrides=overrides)
     assert _scaled_endpoints(config, tmp_path / "out") == expected
+
+
+def test_an_experiment_stage_gets_the_hourly_controller_and_its_settings(tmp_path):
+    """With a stage's `experiment` set, the deploy function carries it in STAGE_SETTINGS and an
+    EventBridge schedule invokes it with the controller's event; without one (config/dev.json
+    as it is, covered by the snapshot) there is no schedule and STAGE_SETTINGS is unchanged."""
+    from lambda_deploy.experiment import CONTROLLER_EVENT
+
+    config = load_environment("dev", overrides={"stages": [
+        {"name": "prod", "experiment": {"max_days": 45, "false_alarm_cost": 7.5}}]})
+    (path,) = synthesize([config], tmp_path / "out").values()
+    stack = json.loads(path.read_text(encoding="utf-8"))
+    resources = stack["resource"]
+    (rule,) = [r for r in resources["aws_cloudwatch_event_rule"].values()
+               if r["name"].endswith("experiment-controller")]
+    assert rule["schedule_expression"] == "rate(1 hour)"
+    (target,) = [t for t in resources["aws_cloudwatch_event_target"].values()
+                 if t["target_id"] == "experiment-controller"]
+    assert json.loads(target["input"]) == {CONTROLLER_EVENT: "scheduled"}
+    (function,) = [f for f in resources["aws_lambda_function"].values()
+                   if f["function_name"].endswith("-deploy")]
+    assert "aws_lambda_function.deploy_function" in target["arn"]
+    stages = json.loads(function["environment"]["variables"]["STAGE_SETTINGS"])
+    assert stages["prod"]["experiment"]["max_days"] == 45
+    assert "experiment" not in stages["staging"]
+    assert [p for p in resources["aws_lambda_permission"].values()
+            if p["principal"] == "events.amazonaws.com" and "experiment" in p["source_arn"]]

@@ -205,7 +205,9 @@ def test_deployer_policy_is_the_proven_endpoint_grants(stacks):
     dev = load_environment("dev")
     dev_names = Names(dev)
     function_only = {"WriteOwnLogs", "ReadModelPackages", "ClaimJobs", "EncryptWithProjectKey",
-                     "ReplyToCodePipeline", "WriteTraces"}
+                     "ReplyToCodePipeline", "WriteTraces",
+                     # Experiment state lives in the tooling account's artifact bucket.
+                     "KeepExperimentState", "FindExperiments", "ReadExperimentState"}
     dev_model = StackModel(stacks[dev_names.stack])
     dev_sids = {stmt["Sid"] for p in identity(dev_model, dev_model.roles[
         dev_names.role("deploy-lambda")].arn) for stmt in p.statements} - function_only

@@ -36,6 +36,7 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-sagemaker-serving"
 KMS_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 CAPTURE_URI = f"s3://{BUCKET}/data-capture"
 CLAIMS_URI = f"s3://{BUCKET}/deploy-claims"
+EXPERIMENTS_URI = f"s3://{BUCKET}/experiments"
 SECRET_KEY = "artifact-secret-key-must-not-be-logged"
 SESSION_TOKEN = "artifact-session-token-must-not-be-logged"
 SMOKE_CSV = "12.5,3,1,4,2.0,1,0,400,5000.0,2000.0,0,0,0,0,0,0,0,0,0,0\n" \
@@ -74,6 +75,7 @@ def lambda_environment(**stage_overrides) -> dict:
         "MODEL_PACKAGE_GROUP": GROUP,
         "SMOKE_TEST_CSV": SMOKE_CSV, "STAGE_SETTINGS": json.dumps(stages),
         "JOB_CLAIMS_S3_URI": CLAIMS_URI,
+        "EXPERIMENTS_S3_URI": EXPERIMENTS_URI,
     }
 
 

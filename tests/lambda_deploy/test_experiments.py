@@ -1,0 +1,197 @@
+"""Champion vs challenger in production, against moto and AWS-documented behaviour.
+
+A prod stage with an `experiment` section: the first deploy creates the endpoint as usual; the
+next one keeps the champion as the production variant and adds the new model as the shadow
+variant (ShadowProductionVariants: "Testing models with shadow variants",
+https://docs.aws.amazon.com/sagemaker/latest/dg/model-shadow-deployment.html; one production and
+one shadow variant, "Create a shadow test", shadow-tests-create.html). moto accepts
+CreateEndpointConfig but drops ShadowProductionVariants; `ShadowRecorder` keeps what the request
+carried (botocore has already validated it against SageMaker's service model) and returns it
+from DescribeEndpointConfig, whose output has that member (API_DescribeEndpointConfig). The
+controller's state is in moto's S3, whose conditional writes answer 412 to a second creator
+(S3 conditional writes, https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html).
+Lambda may deliver the scheduled event more than once and in any order
+(https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from deploy_helpers import (BUCKET, JOB_A, JOB_B, PREFIX, REGION, deploy_to_in_service,
+                            job_event, moto_backend, moto_endpoint)
+from lambda_deploy import aws as lambda_aws
+from lambda_deploy.experiment import CONTROLLER_EVENT
+from lambda_deploy.handler import controller, handler
+
+ENDPOINT = f"{PREFIX}-prod"
+EXPERIMENT = {"challenger_variant": "Challenger", "min_labelled_frauds": 30, "max_days": 30,
+              "label_horizon_days": 7}
+CONTROLLER = {CONTROLLER_EVENT: "scheduled"}
+
+
+class ShadowRecorder:
+    """What moto drops: the ShadowProductionVariants of each endpoint config created."""
+
+    def __init__(self):
+        self.shadows: dict[str, list] = {}
+        events = lambda_aws.session().events
+        events.register("before-call.sagemaker.CreateEndpointConfig", self._created)
+        events.register("after-call.sagemaker.DescribeEndpointConfig", self._described)
+
+    def _created(self, params, **_):
+        body = json.loads(params["body"])
+        if "ShadowProductionVariants" in body:
+            self.shadows[body["EndpointConfigName"]] = body["ShadowProductionVariants"]
+
+    def _described(self, parsed, **_):
+        shadow = self.shadows.get(parsed.get("EndpointConfigName"))
+        if shadow is not None:
+            parsed["ShadowProductionVariants"] = shadow
+
+
+@pytest.fixture
+def prod(fake, lambda_env, registry, artifacts):
+    """An experiment-enabled prod stage whose endpoint serves a champion (package version 1)."""
+    lambda_env(prod={"experiment": EXPERIMENT})
+    recorder = ShadowRecorder()
+    champion = registry.register()
+    deploy_to_in_service(fake, artifacts, champion, JOB_A, "prod")
+    assert fake.last_reply()[0] == "PutJobSuccessResult"
+    return recorder
+
+
+def s3():
+    return lambda_aws.session().client("s3", region_name=REGION)
+
+
+def state(experiment_id: str) -> dict:
+    keys = s3().list_objects_v2(Bucket=BUCKET, Prefix=f"experiments/{ENDPOINT}/{experiment_id}/")
+    return {item["Key"].rsplit("/", 1)[1]: json.loads(s3().get_object(
+        Bucket=BUCKET, Key=item["Key"])["Body"].read()) for item in keys.get("Contents", [])}
+
+
+def put_verdict(experiment_id: str, outcome: str, **extra) -> None:
+    s3().put_object(Bucket=BUCKET, Key=f"experiments/{ENDPOINT}/{experiment_id}/verdict.json",
+                    Body=json.dumps({"outcome": outcome, "labelled_pairs": 90_000,
+                                     "interval": [-0.3, -0.1], **extra}).encode())
+
+
+def start_experiment(fake, registry, artifacts) -> str:
+    """Deploy package version 2 to prod: it joins as the shadow variant."""
+    deploy_to_in_service(fake, artifacts, registry.register(), JOB_B, "prod")
+    assert fake.last_reply()[0] == "PutJobSuccessResult", fake.last_reply()
+    return JOB_B
+
+
+def serving(endpoint=ENDPOINT) -> dict:
+    return moto_backend().endpoint_configs[moto_endpoint(endpoint).endpoint_config_name]
+
+
+def test_a_new_model_joins_as_the_shadow_variant_beside_the_champion(prod, fake, registry,
+                                                                     artifacts):
+    champion_config = moto_endpoint(ENDPOINT).endpoint_config_name
+    experiment_id = start_experiment(fake, registry, artifacts)
+    config = moto_endpoint(ENDPOINT).endpoint_config_name
+    request = [c for n, c in fake.calls if n == "UpdateEndpoint"][-1]
+    assert request["EndpointConfigName"] == config != champion_config
+    # The champion keeps answering on its variant; the challenger is the one shadow variant,
+    # captured too (the endpoint config's DataCaptureConfig covers both variants).
+    production = serving().production_variants
+    assert [(v["VariantName"], v["ModelName"]) for v in production] == [
+        ("AllTraffic", champion_config)]
+    assert prod.shadows[config] == [{"VariantName": "Challenger", "ModelName": config,
+                                     "InstanceType": "ml.m5.large", "InitialInstanceCount": 2,
+                                     "InitialVariantWeight": 1.0}]
+    assert serving().data_capture_config["EnableCapture"] is True
+    started = state(experiment_id)["1-started.json"]["experiment"]
+    assert started["champion_model"] == champion_config and started["challenger_model"] == config
+    # The deploy's cleanup keeps the champion's model: the shadow config serves it.
+    assert champion_config in moto_backend()._models
+    # A second challenger waits for the verdict: nothing is created.
+    before = len(moto_backend()._models)
+    handler(job_event("c0ffee00-0000-4000-8000-000000000003", "prod",
+                      artifacts.package(registry.register())), None)
+    name, reply = fake.last_reply()
+    assert name == "PutJobFailureResult"
+    assert f"already runs experiment {experiment_id}" in reply["failureDetails"]["message"]
+    assert len(moto_backend()._models) == before
+
+
+def test_promotion_happens_once_whatever_the_runs_repeat_or_the_endpoint_is_doing(
+        prod, fake, registry, artifacts):
+    experiment_id = start_experiment(fake, registry, artifacts)
+    challenger_model = state(experiment_id)["1-started.json"]["experiment"]["challenger_model"]
+    updates = len(fake.named("UpdateEndpoint"))
+    # No verdict yet: nothing happens, however often the controller runs.
+    assert handler(CONTROLLER, None)["stages"]["prod"] == "running"
+    put_verdict(experiment_id, "promote")
+    first = handler(CONTROLLER, None)["stages"]["prod"]
+    assert first.startswith("promote: switching")
+    # Delivered again (at least once) while the endpoint is Updating: it waits, no new update.
+    assert handler(CONTROLLER, None)["stages"]["prod"] == "promote: endpoint Updating, will retry"
+    # A late, contradicting verdict (an out-of-order monitor run) cannot undo the decision.
+    put_verdict(experiment_id, "reject")
+    fake.finish_update(ENDPOINT)
+    assert handler(CONTROLLER, None)["stages"]["prod"].startswith(f"promote: {ENDPOINT} serves")
+    assert handler(CONTROLLER, None)["stages"]["prod"] == "no experiment"
+    assert len(fake.named("UpdateEndpoint")) == updates + 1
+    # The winner is the only production variant, under the stable variant name, tagged.
+    promoted = serving()
+    assert [(v["VariantName"], v["ModelName"]) for v in promoted.production_variants] == [
+        ("AllTraffic", challenger_model)]
+    assert promoted.endpoint_config_name not in prod.shadows
+    steps = state(experiment_id)
+    assert steps["2-decided.json"]["outcome"] == "promote"
+    assert steps["4-ended.json"]["outcome"] == "promote"
+    tags = {t["Key"]: t["Value"] for t in fake.sm.list_tags(
+        ResourceArn=promoted.endpoint_config_arn)["Tags"]}
+    assert tags["mlops:experiment"] == f"{experiment_id} promote"
+    assert tags["mlops:outcome"].startswith("succeeded")
+    assert challenger_model in moto_backend()._models
+
+
+def test_two_runs_that_race_to_decide_follow_the_first_decision(prod, fake, registry,
+                                                                  artifacts):
+    experiment_id = start_experiment(fake, registry, artifacts)
+    champion_model = state(experiment_id)["1-started.json"]["experiment"]["champion_model"]
+    # Another run decided "reject" a moment ago (its conditional write won); this run read a
+    # "promote" verdict: the recorded decision stands.
+    s3().put_object(Bucket=BUCKET, Key=f"experiments/{ENDPOINT}/{experiment_id}/2-decided.json",
+                    Body=json.dumps({"outcome": "reject", "verdict": {}}).encode())
+    put_verdict(experiment_id, "promote")
+    assert handler(CONTROLLER, None)["stages"]["prod"].startswith("reject: switching")
+    fake.finish_update(ENDPOINT)
+    handler(CONTROLLER, None)
+    assert [v["ModelName"] for v in serving().production_variants] == [champion_model]
+
+
+def test_too_few_labels_by_the_maximum_duration_keeps_the_champion(prod, fake, registry,
+                                                                   artifacts):
+    experiment_id = start_experiment(fake, registry, artifacts)
+    champion_model = state(experiment_id)["1-started.json"]["experiment"]["champion_model"]
+    put_verdict(experiment_id, "continue", labelled_pairs=40, interval=None)
+    assert handler(CONTROLLER, None)["stages"]["prod"] == "running"
+    # 31 days later (max_days 30), still no final verdict: inconclusive, never a promotion.
+    later = datetime.now(timezone.utc) + timedelta(days=31)
+    assert controller(now=later)["stages"]["prod"].startswith("inconclusive: switching")
+    fake.finish_update(ENDPOINT)
+    assert handler(CONTROLLER, None)["stages"]["prod"].startswith("inconclusive:")
+    assert [v["ModelName"] for v in serving().production_variants] == [champion_model]
+    assert state(experiment_id)["2-decided.json"]["outcome"] == "inconclusive"
+
+
+def test_a_rolled_back_switch_ends_the_experiment_without_a_second_update(prod, fake,
+                                                                          registry, artifacts):
+    experiment_id = start_experiment(fake, registry, artifacts)
+    shadow_config = moto_endpoint(ENDPOINT).endpoint_config_name
+    put_verdict(experiment_id, "promote")
+    handler(CONTROLLER, None)
+    fake.roll_back(ENDPOINT, "alarm fired")
+    updates = len(fake.named("UpdateEndpoint"))
+    result = handler(CONTROLLER, None)["stages"]["prod"]
+    assert "was rolled back" in result and shadow_config in result
+    assert handler(CONTROLLER, None)["stages"]["prod"] == "no experiment"
+    assert len(fake.named("UpdateEndpoint")) == updates
