@@ -78,12 +78,11 @@ def rule():
 
 
 def wilson(hits: int, n: int) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 1.0)
-    z, p = 1.96, hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    """95 % Wilson score interval of a rate (statsmodels)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(hits, n, alpha=0.05, method="wilson")
+    return float(low), float(high)
 
 
 def transactions(n: int, challenger_sd: float, rng):

@@ -60,3 +60,31 @@ class Notifications(Construct):
                 input_template=json.dumps(
                     "Pipeline <pipeline> execution <execution> FAILED. Open the CodePipeline "
                     "console for the failed action's message.")))
+
+    def notify_experiment_steps(self, *, target: DeploymentTarget, bucket_name: str,
+                                prefix: str) -> None:
+        """Champion vs challenger: a message when an experiment starts, is decided or ends. The
+        controller records each step as a new object under `prefix` in the artifact bucket
+        (lambda_deploy/experiment.py), whose object events go to EventBridge; the message names
+        the object, which holds the outcome, the interval and the sample sizes."""
+        names = target.names
+        steps = ("1-started", "2-decided", "4-ended")
+        rule = CloudwatchEventRule(
+            self, "experiment_steps", name=names.rule("experiment-steps"),
+            description="Notify when a champion vs challenger experiment starts, is decided or "
+                        "ends",
+            event_pattern=json.dumps({
+                "source": ["aws.s3"], "detail-type": ["Object Created"],
+                "detail": {"bucket": {"name": [bucket_name]},
+                           "object": {"key": [{"wildcard": f"{prefix}/*/*/{step}.json"}
+                                              for step in steps]}},
+            }, indent=2))
+        CloudwatchEventTarget(
+            self, "experiment_steps_target", rule=rule.name, arn=self.topic_arn,
+            target_id="notify",
+            input_transformer=CloudwatchEventTargetInputTransformer(
+                input_paths={"bucket": "$.detail.bucket.name", "key": "$.detail.object.key"},
+                input_template=json.dumps(
+                    "Champion vs challenger experiment step recorded: s3://<bucket>/<key> "
+                    "(experiments/<endpoint>/<experiment id>/<step>.json; 2-decided holds the "
+                    "outcome, interval and sample sizes, 4-ended what serves now).")))

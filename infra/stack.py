@@ -99,6 +99,9 @@ class MlopsStack(TerraformStack):
                             pipeline_arn=pipeline.pipeline_arn)
         notifications.notify_failed_executions(target=target,
                                                pipeline_name=pipeline.pipeline_name)
+        if any(stage.experiment is not None for stage in target.config.stages):
+            notifications.notify_experiment_steps(target=target, bucket_name=store.bucket_name,
+                                                  prefix=Names.EXPERIMENTS_PREFIX)
         monitor = MonitoringJob(self, "monitoring", inputs=MonitoringInputs(
             target=target, store=store, key=key, group_name=registry.group_name,
             packages_arn=registry.packages_arn, source_key=source.object_key,

@@ -36,13 +36,13 @@ class ClaimUnknown(Exception):
     """S3 did not say whether the claim is ours: answering could contradict the owner."""
 
 
-def location(environ=None) -> tuple[str, str]:
-    """(bucket, key prefix) from JOB_CLAIMS_S3_URI."""
+def location(environ=None, variable: str = ENV_VAR) -> tuple[str, str]:
+    """(bucket, key prefix) from JOB_CLAIMS_S3_URI (or another s3://bucket/prefix variable)."""
     environ = os.environ if environ is None else environ
-    uri = environ.get(ENV_VAR, "")
+    uri = environ.get(variable, "")
     match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([^\s]+?)/?", uri)
     if not match:
-        raise ConfigurationFailure(f"deploy function environment: {ENV_VAR}: "
+        raise ConfigurationFailure(f"deploy function environment: {variable}: "
                                    f"{json.dumps(uri)} is not s3://bucket/prefix")
     return match.group(1), match.group(2)
 

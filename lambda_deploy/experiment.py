@@ -28,16 +28,15 @@ state from S3, never from its event, so runs may arrive in any order. The verdic
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambda_deploy import aws, deploy, scaling
+from lambda_deploy import aws, claims, deploy, scaling
 from lambda_deploy.cleanup import clean_up
-from lambda_deploy.errors import ConfigurationFailure, DeployFailure, aws_failure, error_code
+from lambda_deploy.errors import DeployFailure, aws_failure, error_code
 from lambda_deploy.logs import log, warn
 from lambda_deploy.settings import Settings, StageSettings
 
@@ -71,13 +70,8 @@ class Experiment:
 
 
 def location(environ=None) -> tuple[str, str]:
-    environ = os.environ if environ is None else environ
-    uri = environ.get(ENV_VAR, "")
-    match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([^\s]+?)/?", uri)
-    if not match:
-        raise ConfigurationFailure(f"deploy function environment: {ENV_VAR}: "
-                                   f"{json.dumps(uri)} is not s3://bucket/prefix")
-    return match.group(1), match.group(2)
+    """(bucket, key prefix) from EXPERIMENTS_S3_URI."""
+    return claims.location(environ, ENV_VAR)
 
 
 # --- S3 state -----------------------------------------------------------------------------------

@@ -63,3 +63,13 @@ def test_an_experiment_stage_gets_the_hourly_controller_and_its_settings(tmp_pat
     assert "experiment" not in stages["staging"]
     assert [p for p in resources["aws_lambda_permission"].values()
             if p["principal"] == "events.amazonaws.com" and "experiment" in p["source_arn"]]
+    # Each recorded step (an object the controller creates) notifies the topic.
+    (steps,) = [r for r in resources["aws_cloudwatch_event_rule"].values()
+                if r["name"].endswith("experiment-steps")]
+    pattern = json.loads(steps["event_pattern"])
+    assert pattern["detail"]["object"]["key"] == [
+        {"wildcard": f"experiments/*/*/{step}.json"}
+        for step in ("1-started", "2-decided", "4-ended")]
+    (notify,) = [t for t in resources["aws_cloudwatch_event_target"].values()
+                 if "experiment_steps" in t["rule"]]
+    assert "aws_sns_topic" in notify["arn"]
