@@ -70,17 +70,28 @@ def installed_dependencies(deps_dir: Path = LAMBDA_DEPENDENCIES,
     return deps_dir
 
 
+# Top-level packages of this project that both code zips carry beside their own package:
+# aws_clients, the one AWS client factory of the deploy function, the jobs and ops
+# (docs/interfaces.md, "Code shared by the two zips").
+SHARED_PACKAGES = (PROJECT_ROOT / "aws_clients",)
+
+
 def build_zip(source_dir: Path, destination: Path, root_in_archive: str,
-              dependencies: Path | None = None) -> ZipArchive:
-    """Zip source_dir's files under root_in_archive/ (e.g. 'lambda_deploy/handler.py'), and the
-    files of the installed dependencies (if given) at the archive's root, where Lambda's Python
-    finds them (its sys.path starts with the function's folder)."""
+              dependencies: Path | None = None,
+              shared: tuple[Path, ...] = SHARED_PACKAGES) -> ZipArchive:
+    """Zip source_dir's files under root_in_archive/ (e.g. 'lambda_deploy/handler.py'), each
+    shared package under its folder's name, and the files of the installed dependencies (if
+    given) at the archive's root, where Lambda's Python finds them (its sys.path starts with the
+    function's folder; CodeBuild runs the jobs from the source's root)."""
     source_dir = Path(source_dir)
     files = package_files(source_dir)
     if not files:
         raise FileNotFoundError(f"nothing to package in {source_dir}")
     entries = {f"{root_in_archive}/{relative.as_posix()}": source_dir / relative
                for relative in files}
+    for package in shared:
+        entries.update({f"{package.name}/{relative.as_posix()}": package / relative
+                        for relative in package_files(package)})
     if dependencies is not None:
         entries.update({relative.as_posix(): dependencies / relative
                         for relative in dependency_files(dependencies)})

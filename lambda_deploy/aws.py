@@ -9,25 +9,15 @@ the function's own account and uses its own credentials.
 """
 from __future__ import annotations
 
-import re
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
+import aws_clients
 from lambda_deploy.errors import ConfigurationFailure, aws_failure
 
-# Standard retry mode backs off on throttling; timeouts keep a hung call inside the Lambda timeout.
-CLIENT_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"},
-                       connect_timeout=10, read_timeout=60)
 _clients: dict = {}
 _session = None
 # The stage entered by enter_stage: (settings, job id) and its clients.
 _stage = None
 _stage_clients: dict = {}
 _stage_credentials: dict = {}
-# AssumeRole: RoleSessionName is 2-64 characters of [\w+=,.@-].
-SESSION_NAME_MAX = 64
 # Long enough for one invocation (the function's timeout is 120 s); AssumeRole's minimum.
 STAGE_CREDENTIALS_SECONDS = 900
 
@@ -36,30 +26,29 @@ def session():
     """One boto3 session per process: its loaded service models are reused by every client."""
     global _session
     if _session is None:
-        _session = boto3.session.Session()
+        _session = aws_clients.new_session()
     return _session
 
 
 def client(service: str):
     if service not in _clients:
-        _clients[service] = session().client(service, config=CLIENT_CONFIG)
+        _clients[service] = aws_clients.client(service, session())
     return _clients[service]
 
 
 def artifact_s3_client(credentials: dict):
     """S3 client with the job's temporary artifact credentials; never cached across jobs."""
-    return session().client(
-        "s3",
-        aws_access_key_id=credentials.get("accessKeyId"),
-        aws_secret_access_key=credentials.get("secretAccessKey"),
-        aws_session_token=credentials.get("sessionToken"),
+    return aws_clients.client(
+        "s3", session(), credentials={
+            "aws_access_key_id": credentials.get("accessKeyId"),
+            "aws_secret_access_key": credentials.get("secretAccessKey"),
+            "aws_session_token": credentials.get("sessionToken")},
         # SigV4 is required to read KMS-encrypted pipeline artifacts.
-        config=CLIENT_CONFIG.merge(Config(signature_version="s3v4")),
-    )
+        signature_version="s3v4")
 
 
 def session_name(job_id: str) -> str:
-    return re.sub(r"[^\w+=,.@-]", "-", f"deploy-{job_id}")[:SESSION_NAME_MAX]
+    return aws_clients.session_name("deploy", job_id)
 
 
 def enter_stage(stage, job_id: str) -> None:
@@ -72,26 +61,17 @@ def enter_stage(stage, job_id: str) -> None:
 
 def _assume(stage, job_id: str) -> dict:
     try:
-        credentials = client("sts").assume_role(
-            RoleArn=stage.role_arn, RoleSessionName=session_name(job_id),
-            ExternalId=stage.external_id,
-            DurationSeconds=STAGE_CREDENTIALS_SECONDS)["Credentials"]
-    except (ClientError, BotoCoreError) as exc:
-        raise aws_failure(f"sts:AssumeRole {stage.role_arn} (stage {stage.stage})", exc) from None
-    keys = {"aws_access_key_id": credentials["AccessKeyId"],
-            "aws_secret_access_key": credentials["SecretAccessKey"],
-            "aws_session_token": credentials["SessionToken"]}
-    # The role's ARN names its account, but what counts is where the credentials act.
-    try:
-        account = session().client("sts", config=CLIENT_CONFIG, **keys).get_caller_identity()[
-            "Account"]
-    except (ClientError, BotoCoreError) as exc:
-        raise aws_failure("sts:GetCallerIdentity", exc) from None
-    if account != stage.account_id:
+        return aws_clients.assume_role(
+            session(), stage.role_arn, external_id=stage.external_id,
+            name=session_name(job_id), seconds=STAGE_CREDENTIALS_SECONDS,
+            expected_account=stage.account_id, sts=client("sts"))
+    except aws_clients.CallFailed as exc:
+        raise aws_failure(f"{exc.call} {stage.role_arn} (stage {stage.stage})",
+                          exc.cause) from None
+    except aws_clients.WrongAccount as exc:
         raise ConfigurationFailure(
-            f"stage {stage.stage}: role {stage.role_arn} acts in account {account}, not in the "
-            f"stage's account {stage.account_id}; refusing to deploy there")
-    return keys
+            f"stage {stage.stage}: role {stage.role_arn} acts in account {exc.account}, not in "
+            f"the stage's account {exc.expected}; refusing to deploy there") from None
 
 
 def target(service: str):
@@ -105,14 +85,13 @@ def target(service: str):
             return client(service)
         key = (service, stage.region)
         if key not in _clients:
-            _clients[key] = session().client(service, region_name=stage.region,
-                                             config=CLIENT_CONFIG)
+            _clients[key] = aws_clients.client(service, session(), region=stage.region)
         return _clients[key]
     if service not in _stage_clients:
         if not _stage_credentials:
             _stage_credentials.update(_assume(stage, job_id))
-        _stage_clients[service] = session().client(service, region_name=stage.region,
-                                                   config=CLIENT_CONFIG, **_stage_credentials)
+        _stage_clients[service] = aws_clients.client(service, session(), region=stage.region,
+                                                     credentials=_stage_credentials)
     return _stage_clients[service]
 
 

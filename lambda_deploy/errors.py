@@ -1,6 +1,8 @@
 """Failures the deploy step reports to CodePipeline instead of raising to Lambda."""
 from __future__ import annotations
 
+import aws_clients
+
 # CodePipeline FailureDetails.type values.
 JOB_FAILED = "JobFailed"
 CONFIGURATION_ERROR = "ConfigurationError"
@@ -25,29 +27,20 @@ class ConfigurationFailure(DeployFailure):
     failure_type = CONFIGURATION_ERROR
 
 
-_PERMISSION_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-                     "KMS.AccessDeniedException"}
-_TRANSIENT_CODES = {"Throttling", "ThrottlingException", "ServiceUnavailable",
-                    "InternalFailure", "InternalServerError", "RequestLimitExceeded",
-                    "TooManyRequestsException"}
-
-
 def error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
+    return aws_clients.error_code(exc)
 
 
 def is_transient(exc: Exception) -> bool:
-    return error_code(exc) in _TRANSIENT_CODES
+    return aws_clients.classify(exc) == aws_clients.TRANSIENT
+
+
+# The one classifier's answer (aws_clients.classify) as CodePipeline's failure type.
+FAILURE_TYPES = {aws_clients.PERMISSION: PERMISSION_ERROR,
+                 aws_clients.TRANSIENT: SYSTEM_UNAVAILABLE,
+                 aws_clients.FAILED: JOB_FAILED}
 
 
 def aws_failure(call: str, exc: Exception) -> DeployFailure:
     """Name the failing AWS call and pick the failure type CodePipeline should show."""
-    code = error_code(exc)
-    if code in _PERMISSION_CODES:
-        kind = PERMISSION_ERROR
-    elif code in _TRANSIENT_CODES:
-        kind = SYSTEM_UNAVAILABLE
-    else:
-        kind = JOB_FAILED
-    return DeployFailure(f"{call} failed: {exc}", kind)
+    return DeployFailure(aws_clients.describe(call, exc), FAILURE_TYPES[aws_clients.classify(exc)])

@@ -22,6 +22,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 
+import aws_clients
 from lambda_deploy.deploy import (CREATED_BY_DEPLOY, TAG_CREATED_BY, TAG_ENVIRONMENT, TAG_PROJECT,
                                   TAG_STAGE)
 from pipeline_src.cli import print_error
@@ -35,19 +36,10 @@ KINDS = {
     "model": ("list_models", "Models", "ModelName", "ModelArn", "delete_model", "ModelName"),
 }
 DELETE_ORDER = ("endpoint", "endpoint-config", "model")
-# A silent endpoint must not hang teardown: one call gives up within GIVE_UP_SECONDS. Each
-# attempt waits at most CONNECT + READ seconds; botocore's standard retry mode sleeps at most
-# 2**(n-1) s after failed attempt n (AWS SDKs and Tools Reference Guide, "Retry behavior").
-CONNECT_TIMEOUT_SECONDS = 3
-READ_TIMEOUT_SECONDS = 5
-TOTAL_ATTEMPTS = 3  # the first call and two retries
+# A silent endpoint must not hang teardown: one call gives up within GIVE_UP_SECONDS
+# (aws_clients.Limits.worst_case_seconds: every attempt timing out, backoff included).
+LIMITS = aws_clients.Limits(connect_seconds=3, read_seconds=5, attempts=3)
 GIVE_UP_SECONDS = 30
-
-
-def worst_case_seconds(connect: float = CONNECT_TIMEOUT_SECONDS,
-                       read: float = READ_TIMEOUT_SECONDS, attempts: int = TOTAL_ATTEMPTS) -> float:
-    """Longest one call can take when every attempt times out, backoff included."""
-    return attempts * (connect + read) + sum(2 ** (n - 1) for n in range(1, attempts))
 
 
 SCALING_NAMESPACE = "sagemaker"
@@ -106,19 +98,15 @@ class BadSetup(ValueError):
 
 def sagemaker_client(region: str, service: str = "sagemaker"):
     """A client for `service` (SageMaker, or Application Auto Scaling for the endpoints'
-    scaling) with bounded timeouts and attempts."""
-    import boto3
-    from botocore.config import Config
+    scaling) with teardown's LIMITS."""
     from botocore.exceptions import BotoCoreError, ProfileNotFound
 
     from infra.config import REGION_PATTERN
 
     if not REGION_PATTERN.fullmatch(region):
         raise BadSetup(f"--region {region!r}: not an AWS region name, e.g. eu-west-1")
-    config = Config(connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
-                    retries={"total_max_attempts": TOTAL_ATTEMPTS, "mode": "standard"})
     try:
-        return boto3.session.Session(region_name=region).client(service, config=config)
+        return aws_clients.client(service, aws_clients.new_session(region), limits=LIMITS)
     except ProfileNotFound as exc:
         raise BadSetup(f"AWS profile {exc.kwargs.get('profile')!r} not found (AWS_PROFILE); "
                        "see `aws configure list-profiles`") from None
@@ -127,20 +115,27 @@ def sagemaker_client(region: str, service: str = "sagemaker"):
         raise BadSetup(f"cannot set up a SageMaker client for {region}: {exc}") from None
 
 
+def _failed(call: str, exc: Exception) -> AwsCallFailed:
+    from botocore.exceptions import NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        raise exc
+    return AwsCallFailed(aws_clients.describe(call, exc))
+
+
 def _call(client, operation: str, **kwargs):
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
     try:
-        return getattr(client, operation)(**kwargs)
-    except NoCredentialsError:
-        raise
-    except (ClientError, BotoCoreError) as exc:
-        raise AwsCallFailed(f"{client.meta.service_model.signing_name} "
-                            f"{_api_name(operation)} failed: {exc}") from None
+        return aws_clients.aws_call(client, operation, **kwargs)
+    except aws_clients.CallFailed as exc:
+        raise _failed(exc.call, exc.cause) from None
 
 
-def _api_name(operation: str) -> str:
-    return "".join(part.title() for part in operation.split("_"))
+def _list(client, operation: str, key: str, **params) -> list:
+    """Every item of a listing (botocore's paginator); a failure is AwsCallFailed."""
+    try:
+        return aws_clients.listing(client, operation, key, **params)
+    except aws_clients.CallFailed as exc:
+        raise _failed(exc.call, exc.cause) from None
 
 
 def find_resources(client, project: str, environment: str) -> list[Found]:
@@ -155,40 +150,28 @@ def find_resources(client, project: str, environment: str) -> list[Found]:
     found = []
     for kind in DELETE_ORDER:
         list_call, list_key, name_key, arn_key, _, _ = KINDS[kind]
-        token = None
-        while True:
-            page = _call(client, list_call, NameContains=prefix,
-                         **({"NextToken": token} if token else {}))
-            for item in page.get(list_key, []):
-                tags = _tags(client, item[arn_key])
-                if all(tags.get(k) == v for k, v in wanted.items()):
-                    found.append(Found(kind, item[name_key], tags.get(TAG_STAGE, "?"),
-                                       item.get("EndpointStatus", "")))
-            token = page.get("NextToken")
-            if not token:
-                break
+        for item in _list(client, list_call, list_key, NameContains=prefix):
+            tags = _tags(client, item[arn_key])
+            if all(tags.get(k) == v for k, v in wanted.items()):
+                found.append(Found(kind, item[name_key], tags.get(TAG_STAGE, "?"),
+                                   item.get("EndpointStatus", "")))
     return found
 
 
 def find_scaling(autoscaling, endpoints: list[Found]) -> list[Found]:
     """Scaling policies, then scalable targets, of the found endpoints' variants."""
     stages = {f"endpoint/{e.name}/variant/": e.stage for e in endpoints if e.kind == "endpoint"}
-    targets, token = [], None
-    while stages:
-        page = _call(autoscaling, "describe_scalable_targets", ServiceNamespace=SCALING_NAMESPACE,
-                     ScalableDimension=SCALING_DIMENSION, **({"NextToken": token} if token else {}))
-        targets += [t["ResourceId"] for t in page.get("ScalableTargets", [])
-                    if any(t["ResourceId"].startswith(p) for p in stages)]
-        token = page.get("NextToken")
-        if not token:
-            break
+    targets = [t["ResourceId"] for t in _list(
+        autoscaling, "describe_scalable_targets", "ScalableTargets",
+        ServiceNamespace=SCALING_NAMESPACE, ScalableDimension=SCALING_DIMENSION)
+        if any(t["ResourceId"].startswith(p) for p in stages)] if stages else []
     found = []
     for resource_id in sorted(targets):
         stage = next(v for p, v in stages.items() if resource_id.startswith(p))
-        page = _call(autoscaling, "describe_scaling_policies", ServiceNamespace=SCALING_NAMESPACE,
-                     ResourceId=resource_id, ScalableDimension=SCALING_DIMENSION)
         found += [Found("scaling-policy", p["PolicyName"], stage, resource_id=resource_id)
-                  for p in page.get("ScalingPolicies", [])]
+                  for p in _list(autoscaling, "describe_scaling_policies", "ScalingPolicies",
+                                 ServiceNamespace=SCALING_NAMESPACE, ResourceId=resource_id,
+                                 ScalableDimension=SCALING_DIMENSION)]
     return found + [Found("scalable-target", r, next(v for p, v in stages.items()
                                                      if r.startswith(p))) for r in sorted(targets)]
 
@@ -213,13 +196,7 @@ def delete_scaling(autoscaling, found: list[Found], out) -> list[str]:
 
 
 def _tags(client, arn: str) -> dict:
-    tags, token = {}, None
-    while True:
-        page = _call(client, "list_tags", ResourceArn=arn, **({"NextToken": token} if token else {}))
-        tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
-        token = page.get("NextToken")
-        if not token:
-            return tags
+    return {t["Key"]: t["Value"] for t in _list(client, "list_tags", "Tags", ResourceArn=arn)}
 
 
 def delete_resources(client, found: list[Found], wait: bool, out) -> list[str]:

@@ -372,11 +372,11 @@ CASES = [
          env={"AWS_ENDPOINT_URL_SAGEMAKER": "no url", "AWS_ACCESS_KEY_ID": "x",
               "AWS_SECRET_ACCESS_KEY": "x"}),
     Case("unreachable endpoint", ["teardown", "--env", "dev"], 1,
-         "sagemaker ListEndpoints failed: Could not connect to the endpoint URL",
+         "sagemaker:ListEndpoints failed: Could not connect to the endpoint URL",
          env={"AWS_ENDPOINT_URL_SAGEMAKER": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x",
               "AWS_SECRET_ACCESS_KEY": "x"}),
     Case("endpoint that accepts the connection and never answers", ["teardown", "--env", "dev"],
-         1, "sagemaker ListEndpoints failed: Read timeout on endpoint URL",
+         1, "sagemaker:ListEndpoints failed: Read timeout on endpoint URL",
          env={"AWS_ENDPOINT_URL_SAGEMAKER": "{silent}", "AWS_ACCESS_KEY_ID": "x",
               "AWS_SECRET_ACCESS_KEY": "x"}, silent_server=True, max_seconds=30),
 ]

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COLUMN = "online_transaction"
 VALUES = ["in_store", "online"]
 # The copy's code, the one user edit, and where each run writes.
-COPIED = ("main.py", "cdktf.json", "pipeline_src", "infra", "lambda_deploy", "config")
+COPIED = ("main.py", "cdktf.json", "pipeline_src", "infra", "lambda_deploy", "aws_clients",
+          "config")
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -10,6 +10,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import aws_clients
 from pipeline_src.model_io import SERVING_PROGRAM, bundle_members
 
 TRAIN_PROGRAM = "pipeline_src/train.py"
@@ -87,65 +88,50 @@ def gate_thresholds(settings: dict):
         raise SettingsError(f"environment setting {GATE_THRESHOLDS_ENV}: {exc}") from None
 
 
-# A stalled connection fails the build instead of hanging it: short timeouts, bounded retries.
-AWS_CLIENT_CONFIG = {"connect_timeout": 10, "read_timeout": 60,
-                     "retries": {"total_max_attempts": 5, "mode": "standard"}}
-
-
 def clients(session, *services: str) -> list:
-    from botocore.config import Config
-
-    config = Config(**AWS_CLIENT_CONFIG)
-    return [session.client(service, config=config) for service in services]
+    """The job's clients (aws_clients: timeouts, bounded retries) from `session`."""
+    return [aws_clients.client(service, session) for service in services]
 
 
-# AssumeRole: RoleSessionName is 2-64 characters of [\w+=,.@-]. A CodeBuild role assuming
-# another role is role chaining, which caps the session at one hour (IAM User Guide, "Role terms
-# and concepts", role chaining); each endpoint's session is taken when the job reaches it.
-SESSION_NAME_MAX = 64
+# A CodeBuild role assuming another role is role chaining, which caps the session at one hour
+# (IAM User Guide, "Role terms and concepts", role chaining); each endpoint's session is taken
+# when the job reaches it.
 ASSUMED_SESSION_SECONDS = 3600
 
 
 def session_name(purpose: str, run_id: str) -> str:
-    """<purpose>-<run id> in AssumeRole's alphabet (CloudTrail of the other account shows it)."""
-    return re.sub(r"[^\w+=,.@-]", "-", f"{purpose}-{run_id}")[:SESSION_NAME_MAX]
+    return aws_clients.session_name(purpose, run_id)
 
 
 def assumed_session(session, role_arn: str, external_id: str, name: str):
     """A boto3 session acting as role_arn (AssumeRole with the ExternalId the role's trust
     requires), checked to act in the role's own account before anything is called with it."""
-    import boto3
-
-    (sts,) = clients(session, "sts")
-    credentials = aws_call(sts, "AssumeRole", RoleArn=role_arn, RoleSessionName=name,
-                           ExternalId=external_id,
-                           DurationSeconds=ASSUMED_SESSION_SECONDS)["Credentials"]
-    assumed = boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"], region_name=session.region_name)
-    (identity,) = clients(assumed, "sts")
-    account = aws_call(identity, "GetCallerIdentity")["Account"]
-    expected = role_arn.split(":")[4]
-    if account != expected:
-        raise JobError(f"role {role_arn} acts in account {account}, not in its own account "
-                       f"{expected}; refusing to read with it")
-    return assumed
+    try:
+        return aws_clients.assumed_session(session, role_arn, external_id=external_id,
+                                           name=name, seconds=ASSUMED_SESSION_SECONDS)
+    except aws_clients.CallFailed as exc:
+        raise JobError(str(exc)) from None
+    except aws_clients.WrongAccount as exc:
+        raise JobError(f"role {exc.role_arn} acts in account {exc.account}, not in its own "
+                       f"account {exc.expected}; refusing to read with it") from None
 
 
 def aws_call(client, operation: str, **kwargs):
-    """Call client.<snake_case operation>; a failure becomes "<Operation> failed: <code>: <msg>"."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    method = getattr(client, re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower())
+    """client.<snake_case operation>(**kwargs); a failure is a JobError of one line naming the
+    call (aws_clients.describe)."""
     try:
-        return method(**kwargs)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        message = " ".join(str(error.get("Message", "")).split())
-        raise JobError(f"{operation} failed: {error.get('Code', 'Error')}: {message}") from None
-    except BotoCoreError as exc:
-        raise JobError(f"{operation} failed: {type(exc).__name__}: {exc}") from None
+        return aws_clients.aws_call(client, operation, **kwargs)
+    except aws_clients.CallFailed as exc:
+        raise JobError(str(exc)) from None
+
+
+def listing(client, operation: str, result_key: str, **params) -> list:
+    """Every item of a listing (botocore's paginator, aws_clients.paginate); a failure is a
+    JobError of one line naming the call."""
+    try:
+        return aws_clients.listing(client, operation, result_key, **params)
+    except aws_clients.CallFailed as exc:
+        raise JobError(str(exc)) from None
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:

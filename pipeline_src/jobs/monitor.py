@@ -154,16 +154,8 @@ def load_package_model(s3, package: dict, workdir: Path) -> dict:
 
 
 def list_keys(s3, bucket: str, prefix: str) -> list[str]:
-    keys, token = [], None
-    while True:
-        kwargs = {"Bucket": bucket, "Prefix": prefix}
-        if token:
-            kwargs["ContinuationToken"] = token
-        page = aws_call(s3, "ListObjectsV2", **kwargs)
-        keys += [o["Key"] for o in page.get("Contents", [])]
-        if not page.get("IsTruncated"):
-            return keys
-        token = page["NextContinuationToken"]
+    return [o["Key"] for o in common.listing(s3, "list_objects_v2", "Contents", Bucket=bucket,
+                                             Prefix=prefix)]
 
 
 def read_capture(s3, destination: str, endpoint: str, variant: str, hours):

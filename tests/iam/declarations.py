@@ -33,7 +33,10 @@ ROLE_CODE = {
 }
 # Helpers shared by several roles' code: their calls belong to whichever role calls them.
 SHARED_CODE = {"pipeline_src.jobs.common": ("codebuild-train", "codebuild-test",
-                                             "codebuild-monitor")}
+                                             "codebuild-monitor"),
+               # The one AWS client factory (both zips carry it; ops uses it with no role).
+               "aws_clients": ("deploy-lambda", "retrain-lambda", "codebuild-train",
+                               "codebuild-test", "codebuild-monitor")}
 # Client factories whose clients act as another principal than the calling code's role.
 CLIENT_FACTORIES = {
     # CodePipeline hands the deploy step temporary credentials for its input artifact: a session
@@ -48,6 +51,9 @@ CLIENT_FACTORIES = {
 DYNAMIC_OPERATIONS = {
     # cleanup._owned: get_paginator(f"list_{kind}s") for kind in ("endpoint_config", "model").
     "lambda_deploy.cleanup": {("sagemaker", "ListEndpointConfigs"), ("sagemaker", "ListModels")},
+    # Call and paginate helpers: the operation is their caller's, read at the call site.
+    "aws_clients": set(),
+    "pipeline_src.jobs.common": set(),
 }
 
 # Calls a test makes on purpose where the role must NOT be allowed: (test name, action) -> why.

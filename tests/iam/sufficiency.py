@@ -209,6 +209,10 @@ def analyse(model: StackModel, prefix: str, calls: Iterable) -> Analysis:
         call = call if isinstance(call, RecordedCall) else RecordedCall.of(call)
         by_test[call.test].append(call)
     for test, test_calls in sorted(by_test.items()):
+        if not any(c.role for c in test_calls):
+            # Only test code (set-up, moto checks): no role's call to judge. A full session
+            # records every test's calls, not only the recording tests'.
+            continue
         if any(_elsewhere(c, model) for c in test_calls):
             # A test acting in several accounts is not about this one-account stack; the
             # cross-account tests judge it against the stacks of its accounts.

@@ -92,3 +92,43 @@ def test_the_deploy_zip_is_the_same_bytes_with_its_dependencies(tmp_path):
         zips.append(build_zip(folder / "lambda_deploy", tmp_path / f"{name}.zip", "lambda_deploy",
                               dependencies=folder / "deps"))
     assert zips[0].sha256_hex == zips[1].sha256_hex
+
+
+def test_both_code_zips_carry_the_shared_aws_package_and_nothing_else_shared(tmp_path):
+    """The deploy function and the jobs import aws_clients from the zip's root (Lambda's and
+    CodeBuild's working folder); neither zip carries the other's package."""
+    from infra.app import build_packages
+
+    source_zip, deploy_zip, _ = build_packages(tmp_path)
+    from infra.packaging import package_files
+
+    shared = [f"aws_clients/{p.as_posix()}" for p in package_files(ROOT / "aws_clients")]
+    assert "aws_clients/__init__.py" in shared
+    for archive, own, other in ((source_zip, "pipeline_src", "lambda_deploy"),
+                                (deploy_zip, "lambda_deploy", "pipeline_src")):
+        with zipfile.ZipFile(archive.path) as z:
+            names = z.namelist()
+            assert [n for n in names if n.startswith("aws_clients/")] == shared
+            assert z.read("aws_clients/__init__.py") == (ROOT / "aws_clients/__init__.py").read_bytes()
+        assert f"{own}/__init__.py" in names and not [n for n in names if n.startswith(other)]
+    with zipfile.ZipFile(source_zip.path) as z:
+        assert {n.split("/")[0] for n in z.namelist()} == {"pipeline_src", "aws_clients"}
+
+
+def test_the_jobs_run_from_the_unpacked_source_zip(tmp_path):
+    """CodeBuild runs `python -m pipeline_src.jobs.<job>` in the unpacked source: the jobs'
+    AWS calls come from the zip's aws_clients, not from this checkout."""
+    import subprocess
+    import sys
+
+    from infra.app import build_packages
+
+    source_zip, _, _ = build_packages(tmp_path / "build")
+    with zipfile.ZipFile(source_zip.path) as z:
+        z.extractall(tmp_path / "src")
+    probe = ("import aws_clients, pipeline_src.jobs.common as c; "
+             "print(aws_clients.__file__); print(c.aws_clients is aws_clients)")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / "src", check=True,
+                         capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}).stdout
+    assert out.splitlines() == [str(tmp_path / "src" / "aws_clients" / "__init__.py"), "True"]

@@ -233,7 +233,8 @@ def test_update_refused_after_deregistering_gives_scaling_back(scaled, registry,
     assert deploy(scaled, registry, artifacts, JOB_B) == "PutJobFailureResult"
 
     assert scaled.last_reply()[1]["failureDetails"]["message"].startswith(
-        "sagemaker:UpdateEndpoint failed: An error occurred (ResourceLimitExceeded)")
+        "sagemaker:UpdateEndpoint failed: ResourceLimitExceeded: account limit for ml.c5.xlarge "
+        "reached")
     assert moto_endpoint(f"{PREFIX}-prod").endpoint_config_name == f"{PREFIX}-prod-v1-a1b2c3d4"
     assert registration() == expected()
 

@@ -347,8 +347,8 @@ def test_access_denied_is_a_permission_error_naming_the_call(fake, registry, art
     handler(job_event(JOB_A, "staging", artifacts.package(registry.register())), None)
     details = failure(fake)
     assert details["type"] == "PermissionError"
-    assert details["message"].startswith("sagemaker:CreateEndpoint failed: An error occurred "
-                                         "(AccessDeniedException)")
+    assert details["message"] == ("sagemaker:CreateEndpoint failed: AccessDeniedException: not "
+                                  "authorized to perform: sagemaker:CreateEndpoint")
 
 
 def test_throttled_poll_asks_codepipeline_to_come_back(fake, registry, artifacts):

@@ -39,10 +39,12 @@ def test_the_zip_ships_the_pinned_wheels_for_the_runtime(tmp_path):
 
 def test_the_function_imports_its_dependencies_from_what_ships():
     """On the runtime's environment (make test-lambda) the contract's pydantic and
-    pydantic-settings are the zip's; in the project environment, the same versions."""
+    pydantic-settings and the shared aws_clients are the zip's; in the project environment, the
+    same versions."""
     import pydantic
     import pydantic_settings
 
+    import aws_clients
     import lambda_deploy.environment  # noqa: F401 (the module that reads the environment)
 
     if SHIPPED is None:
@@ -51,5 +53,5 @@ def test_the_function_imports_its_dependencies_from_what_ships():
         assert metadata.version("pydantic-settings") == pins["pydantic-settings"]
         return
     assert sys.version_info[:2] == (3, 13)
-    for module in (pydantic, pydantic_settings, lambda_deploy.environment):
+    for module in (pydantic, pydantic_settings, lambda_deploy.environment, aws_clients):
         assert Path(module.__file__).is_relative_to(SHIPPED), module.__file__

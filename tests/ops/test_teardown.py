@@ -168,8 +168,7 @@ def test_aws_failure_while_listing_names_the_call_and_exits_1(sm, deny, capsys):
     deny("ListModels")
     assert teardown.main(["--env", "dev", "--yes"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: sagemaker ListModels failed: An error occurred "
-                          "(AccessDeniedException)")
+    assert err.startswith("error: sagemaker:ListModels failed: AccessDeniedException: ")
     assert err.count("\n") == 1
     assert len(inventory(sm)[0]) == 4  # nothing was deleted: listing failed first
 
@@ -178,7 +177,7 @@ def test_failed_deletion_is_reported_and_the_rest_still_goes(sm, deny, capsys):
     deny("DeleteEndpoint")
     assert teardown.main(["--env", "dev", "--yes"]) == 1
     err = capsys.readouterr().err
-    assert "error: sagemaker DeleteEndpoint failed" in err
+    assert "error: sagemaker:DeleteEndpoint failed" in err
     assert "(fraud-mlops-dev-staging)" in err
     endpoints, configs, models = inventory(sm)
     assert "fraud-mlops-dev-staging" in endpoints
@@ -218,8 +217,8 @@ def test_a_silent_endpoint_fails_within_the_timeouts(fake_credentials, monkeypat
 
     from tests.silent_server import silent_server
 
-    monkeypatch.setattr(teardown, "READ_TIMEOUT_SECONDS", 1)
-    monkeypatch.setattr(teardown, "TOTAL_ATTEMPTS", 2)
+    monkeypatch.setattr(teardown, "LIMITS", teardown.aws_clients.Limits(
+        connect_seconds=teardown.LIMITS.connect_seconds, read_seconds=1, attempts=2))
     with silent_server() as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", server.url)
         started = time.monotonic()
@@ -228,7 +227,7 @@ def test_a_silent_endpoint_fails_within_the_timeouts(fake_credentials, monkeypat
         attempts = len(server.connections)
     assert elapsed < 30
     err = capsys.readouterr().err
-    assert err.startswith("error: sagemaker ListEndpoints failed: Read timeout on endpoint URL")
+    assert err.startswith("error: sagemaker:ListEndpoints failed: Read timeout on endpoint URL")
     assert err.count("\n") == 1
     assert attempts == 2  # bounded retries: two attempts, then the error
 
@@ -236,11 +235,12 @@ def test_a_silent_endpoint_fails_within_the_timeouts(fake_credentials, monkeypat
 def test_every_call_gives_up_within_the_budget(fake_credentials):
     """Timeouts and attempts bound one call, backoff included (the hostile-input table runs a
     real silent server against the real settings)."""
-    assert teardown.worst_case_seconds() <= teardown.GIVE_UP_SECONDS
+    limits = teardown.LIMITS
+    assert limits.worst_case_seconds() <= teardown.GIVE_UP_SECONDS
     config = teardown.sagemaker_client(REGION).meta.config
-    assert (config.connect_timeout, config.read_timeout) == (teardown.CONNECT_TIMEOUT_SECONDS,
-                                                             teardown.READ_TIMEOUT_SECONDS)
-    assert config.retries["total_max_attempts"] == teardown.TOTAL_ATTEMPTS
+    assert (config.connect_timeout, config.read_timeout) == (limits.connect_seconds,
+                                                             limits.read_seconds)
+    assert config.retries["total_max_attempts"] == limits.attempts
 
 
 def _autoscale(endpoint: str) -> str:

@@ -238,7 +238,8 @@ def test_failed_aws_call_names_the_api(aws, tmp_path):
     aws.events.register("before-call.sagemaker.CreateTrainingJob", deny)
     with pytest.raises(JobError) as exc:
         run_train(aws, tmp_path)
-    assert str(exc.value) == ("CreateTrainingJob failed: AccessDeniedException: not authorized to "
+    assert str(exc.value) == ("sagemaker:CreateTrainingJob failed: AccessDeniedException: not "
+                              "authorized to "
                               "perform sagemaker:CreateTrainingJob")
 
 
@@ -246,7 +247,7 @@ def test_missing_data_names_get_object(aws, tmp_path):
     aws.client("s3").delete_object(Bucket=BUCKET, Key="data/test.csv")
     with pytest.raises(JobError) as exc:
         run_train(aws, tmp_path)
-    assert str(exc.value).startswith("GetObject failed: NoSuchKey: ")
+    assert str(exc.value).startswith("s3:GetObject failed: NoSuchKey: ")
 
 
 # --- test job -----------------------------------------------------------------------------
