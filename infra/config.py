@@ -30,6 +30,7 @@ from lambda_deploy.settings import (DEFAULT_VARIANT, MAX_INSTANCES, MAX_STAGES, 
                                     DeploymentSettings, ExperimentSettings, InstanceType, Variant,
                                     Variants, experiment_fits, matches, rule, unique_variants)
 from pipeline_src.evaluate import GateThresholds
+from pipeline_src.jobs.monitor_settings import MonitorAnalysis
 from pipeline_src.train import check_hyperparameters
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -236,19 +237,11 @@ class AlarmConfig(Settings):
         return self
 
 
-class MonitoringConfig(Settings):
+# The analysis settings (schedule_hours, drift_share, row_cap, min_labelled_positives) are the
+# monitor job's own, declared in pipeline_src/jobs/monitor_settings.py.
+class MonitoringConfig(MonitorAnalysis):
     """Scheduled drift and quality monitoring of each captured endpoint, and retraining."""
 
-    schedule_hours: int = Field(24, ge=1, le=24, description=(
-        "the monitor runs every N hours per captured endpoint, over the last N whole hours "
-        "(at most 24: an alarm evaluates at most one day)"))
-    drift_share: float = Field(0.15, ge=0.01, le=1, description=(
-        "share of contract features drifting that makes a window drifted (0.15: 3 of 20); "
-        "a drifted predicted probability alone also does"))
-    row_cap: int = Field(200_000, ge=1000, le=10_000_000,
-                         description="captured rows analysed; beyond it a seeded sample")
-    min_labelled_positives: int = Field(5, ge=1, le=100000, description=(
-        "labelled frauds a window needs before quality is judged"))
     retrain_on_drift: bool = Field(False, description="a drift alarm starts the pipeline")
     retrain_on_quality: bool = Field(False, description="a quality alarm starts the pipeline")
     retrain_on_new_data: bool = Field(False, description=(

@@ -11,7 +11,6 @@ training data, labels, reports and metrics stay in the tooling account, so the a
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Optional
 
@@ -33,7 +32,7 @@ from infra.encryption import EncryptionKey
 from infra.iam import log_statement, policy_document, service_role, statement
 from infra.naming import Names
 from infra.network import Network
-from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
+from pipeline_src.jobs.monitor_settings import MonitorAnalysis, MonitorJobSettings
 
 # Metric names the job publishes (pipeline_src/monitoring.py metric_values) that alarms watch.
 DRIFT_METRIC = "DriftDetected"
@@ -43,9 +42,6 @@ JOB_TIMEOUT_MINUTES = 60
 
 
 READER = "monitor-reader"
-# The settings telling the job which endpoints it reads as a stage account's reader role.
-READERS_ENV = "MONITOR_READERS"
-EXTERNAL_ID_ENV = "MONITOR_EXTERNAL_ID"
 
 
 def monitored_stages(target: DeploymentTarget) -> list[str]:
@@ -176,26 +172,18 @@ class MonitoringJob(Construct):
                               "cloudwatch:namespace": names.metric_namespace}}),
                 *(inputs.network.grant_builds() if inputs.network else []),
             ]})
-        environment = {
-            "PROJECT_NAME": config.project,
-            "ENVIRONMENT": config.name,
-            "RESOURCE_PREFIX": prefix,
-            "MONITOR_ENDPOINTS": ",".join(self.endpoints),
-            "MONITOR_WINDOW_HOURS": str(monitoring.schedule_hours),
-            "MONITOR_DRIFT_SHARE": str(monitoring.drift_share),
-            "MONITOR_ROW_CAP": str(monitoring.row_cap),
-            "MONITOR_MIN_LABELLED_POSITIVES": str(monitoring.min_labelled_positives),
-            "METRIC_NAMESPACE": names.metric_namespace,
-            "MONITORING_OUTPUT_S3_URI": store.uri(Names.MONITORING_PREFIX),
-            "GROUND_TRUTH_S3_URI": store.uri(Names.GROUND_TRUTH_PREFIX),
-            "DATA_S3_URI": store.uri(Names.DATA_PREFIX),
-            "MODEL_PACKAGE_GROUP": inputs.group_name,
-            "KMS_KEY_ARN": inputs.key.key_arn,
-            GATE_THRESHOLDS_ENV: config.quality_gate.thresholds().to_json(),
-        }
-        if readers:
-            environment[READERS_ENV] = json.dumps(readers, sort_keys=True)
-            environment[EXTERNAL_ID_ENV] = names.monitor_external_id
+        # The job's settings contract (pipeline_src/jobs/monitor_settings.py) writes them.
+        job_settings = MonitorJobSettings(
+            **{name: getattr(monitoring, name) for name in MonitorAnalysis.model_fields},
+            gate=config.quality_gate.thresholds(), endpoints=tuple(self.endpoints),
+            metric_namespace=names.metric_namespace,
+            output_uri=store.uri(Names.MONITORING_PREFIX),
+            ground_truth_uri=store.uri(Names.GROUND_TRUTH_PREFIX),
+            data_uri=store.uri(Names.DATA_PREFIX), model_package_group=inputs.group_name,
+            kms_key_arn=inputs.key.key_arn, readers=readers,
+            external_id=names.monitor_external_id if readers else "")
+        environment = {"PROJECT_NAME": config.project, "ENVIRONMENT": config.name,
+                       "RESOURCE_PREFIX": prefix, **job_settings.environment()}
         self.project = CodebuildProject(
             self, "project", name=project_name,
             description="Monitor: drift and model quality of captured endpoint traffic",

@@ -34,7 +34,6 @@ PREDICTED_LABEL = "predicted_label"
 INFERENCE_ID = "inference_id"
 ROW = "row"
 EVENT_TIME = "inference_time"
-VARIANT = "AllTraffic"
 SAGEMAKER_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
@@ -225,5 +224,5 @@ def record_line(body: str, content_type: str, output: str, when: datetime, event
     }, separators=(",", ":"))
 
 
-def relative_path(endpoint: str, when: datetime, unique: str) -> PurePosixPath:
-    return PurePosixPath(hour_prefix(endpoint, VARIANT, when)) / file_name(when, unique)
+def relative_path(endpoint: str, variant: str, when: datetime, unique: str) -> PurePosixPath:
+    return PurePosixPath(hour_prefix(endpoint, variant, when)) / file_name(when, unique)

@@ -41,11 +41,7 @@ def settings_for(env: str):
 def settings_from_config(config):
     from pipeline_src.monitoring import MonitorSettings
 
-    gate, monitoring = config.quality_gate, config.monitoring
-    return MonitorSettings(drift_share=monitoring.drift_share, row_cap=monitoring.row_cap,
-                           min_pr_auc=gate.min_pr_auc, min_recall=gate.min_recall,
-                           min_precision=gate.min_precision, min_f1=gate.min_f1,
-                           min_labelled_positives=monitoring.min_labelled_positives)
+    return MonitorSettings.of(config.monitoring, config.quality_gate.thresholds())
 
 
 def load_inputs(args):

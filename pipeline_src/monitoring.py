@@ -14,11 +14,12 @@ Evidently's usage telemetry is switched off before it is imported (``disable_tel
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Optional
 
 from pipeline_src.capture import INFERENCE_ID, PREDICTED_LABEL, PROBABILITY, ROW
 from pipeline_src.contract import ContractError, features, label_name, label_values
+# What the verdict depends on: declared once, by the monitor job's settings contract.
+from pipeline_src.jobs.monitor_settings import MonitorSettings
 
 # Evidently 0.7: DO_NOT_TRACK is read by evidently.telemetry, EVIDENTLY_DISABLE_TELEMETRY by its
 # legacy config; ITERATIVE_DO_NOT_TRACK by the iterative-telemetry logger underneath both.
@@ -28,26 +29,6 @@ TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "EVIDENTLY_DISABLE_TELEMETRY": "1",
 # week, merchant category, online flag); the rest are numerical.
 MAX_CATEGORIES = 24
 SAMPLE_SEED = 0
-
-
-@dataclass(frozen=True)
-class MonitorSettings:
-    """What the verdict depends on; infra/config.py MonitoringConfig carries the same fields."""
-
-    # Drift: the share of contract features whose test fires at or above which the window is
-    # drifted; a drifted predicted probability alone also counts. 0.15 (3 of 20 features):
-    # on 500-row windows sampling noise alone pushes about one feature in 40 past Evidently's
-    # 0.1 distance threshold, so "any one feature" alarmed on half of the clean windows
-    # (bench/bench_monitor.py measures each choice).
-    drift_share: float = 0.15
-    row_cap: int = 200_000
-    # Quality gate minima (the deploy gate's, config quality_gate).
-    min_pr_auc: float = 0.5
-    min_recall: float = 0.5
-    min_precision: float = 0.3
-    min_f1: float = 0.4
-    # Fewer labelled positives than this: quality is reported but not judged.
-    min_labelled_positives: int = 5
 
 
 def disable_telemetry() -> None:
@@ -199,8 +180,9 @@ def quality(joined, settings: MonitorSettings) -> dict:
                                   f"{settings.min_labelled_positives} frauds and one legitimate "
                                   "row are needed to judge quality")
         return result
-    minima = {"pr_auc": settings.min_pr_auc, "recall": settings.min_recall,
-              "precision": settings.min_precision, "f1": settings.min_f1}
+    gate = settings.gate
+    minima = {"pr_auc": gate.min_pr_auc, "recall": gate.min_recall,
+              "precision": gate.min_precision, "f1": gate.min_f1}
     failures = [f"{m} {result[m]:.3f} < {low}" for m, low in minima.items() if result[m] < low]
     result.update(quality_evaluated=True, quality_passed=not failures, quality_failures=failures)
     return result

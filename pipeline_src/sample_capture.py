@@ -103,9 +103,19 @@ def _body(rows, content_type: str) -> str:
     return json.dumps([dict(zip(names, row)) for row in rows])
 
 
+def default_variant() -> str:
+    """The variant the deploy step creates when a stage names none (its settings contract,
+    lambda_deploy/settings.py; imported here, never by the jobs, whose zip does not carry it)."""
+    from lambda_deploy.settings import DEFAULT_VARIANT
+
+    return DEFAULT_VARIANT
+
+
 def write_capture(out: Path, traffic, model, *, endpoint: str, start: datetime, hours: int,
-                  max_batch: int, seed: int) -> tuple[int, int]:
-    """Send the traffic through the handlers; write capture files and labels.csv."""
+                  max_batch: int, seed: int, variant: str | None = None) -> tuple[int, int]:
+    """Send the traffic through the handlers; write capture files (under the variant's folder,
+    as the endpoint does) and labels.csv."""
+    variant = variant or default_variant()
     import numpy as np
 
     from pipeline_src.inference import input_fn, output_fn, predict_fn
@@ -135,7 +145,7 @@ def write_capture(out: Path, traffic, model, *, endpoint: str, start: datetime, 
         # One file per 5 minutes, as a steady endpoint rolls them.
         slot = when.replace(minute=when.minute - when.minute % 5, second=0, microsecond=0)
         if slot not in files:
-            files[slot] = (capture.relative_path(endpoint, slot, str(uuid.UUID(
+            files[slot] = (capture.relative_path(endpoint, variant, slot, str(uuid.UUID(
                 bytes=rng.bytes(16), version=4))), [])
         files[slot][1].append(capture.record_line(body, content_type, output, when, event_id,
                                                   inference_id))

@@ -21,70 +21,29 @@ from __future__ import annotations
 
 import argparse
 import io
-import re
 import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline_src.evaluate import GATE_THRESHOLDS_ENV
+import aws_clients
 from pipeline_src.jobs import common
 from pipeline_src.jobs.common import JobError, SettingsError, aws_call, join_s3
+from pipeline_src.jobs.monitor_settings import MonitorJobSettings
 
-REQUIRED = (
-    "MONITOR_ENDPOINTS", "MONITOR_WINDOW_HOURS", "MONITOR_DRIFT_SHARE", "MONITOR_ROW_CAP",
-    "MONITOR_MIN_LABELLED_POSITIVES", "METRIC_NAMESPACE", "MONITORING_OUTPUT_S3_URI",
-    "GROUND_TRUTH_S3_URI", "DATA_S3_URI", "MODEL_PACKAGE_GROUP", "KMS_KEY_ARN", "AWS_REGION",
-    GATE_THRESHOLDS_ENV,
-)
-# Optional: endpoints read in another account, and the ExternalId their reader roles require.
-READERS = "MONITOR_READERS"
-EXTERNAL_ID = "MONITOR_EXTERNAL_ID"
-ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 # The train job records the S3 object version of each split under these package properties.
 DATA_VERSION_PROPERTY = "data_version_{split}"
 REFERENCE_SPLIT = "train"
 
 
-def monitor_settings(settings: dict):
-    from pipeline_src.monitoring import MonitorSettings
-
-    gate = common.gate_thresholds(settings)
-    return MonitorSettings(
-        drift_share=common.env_float(settings, "MONITOR_DRIFT_SHARE"),
-        row_cap=common.env_int(settings, "MONITOR_ROW_CAP"),
-        min_pr_auc=gate.min_pr_auc, min_recall=gate.min_recall,
-        min_precision=gate.min_precision, min_f1=gate.min_f1,
-        min_labelled_positives=common.env_int(settings, "MONITOR_MIN_LABELLED_POSITIVES"))
-
-
-def readers(settings: dict, environ) -> dict[str, str]:
-    """MONITOR_READERS (endpoint -> reader role ARN), checked; {} when unset."""
-    text = environ.get(READERS, "").strip()
-    if not text:
-        return {}
-    value = common.json_setting(READERS, text)
-    if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and ROLE_ARN.fullmatch(v)
-            for k, v in value.items()):
-        raise SettingsError(f"{READERS} must be a JSON object of endpoint name -> IAM role ARN")
-    unknown = sorted(set(value) - set(settings["endpoints"]))
-    if unknown:
-        raise SettingsError(f"{READERS} names endpoint(s) not in MONITOR_ENDPOINTS: "
-                            f"{', '.join(unknown)}")
-    if not environ.get(EXTERNAL_ID, "").strip():
-        raise SettingsError(f"missing environment setting(s): {EXTERNAL_ID} (with {READERS})")
-    return value
-
-
-def endpoint_clients(session, settings: dict, endpoint: str):
+def endpoint_clients(session, settings: MonitorJobSettings, endpoint: str):
     """(sagemaker, s3) clients for the endpoint's chain and capture: the job's own, or, for an
     endpoint in another account, its reader role's there."""
-    role_arn = settings["readers"].get(endpoint)
+    role_arn = settings.readers.get(endpoint)
     if role_arn is None:
         return common.clients(session, "sagemaker", "s3")
-    name = common.session_name("monitor", settings.get("run_id") or "local")
-    return reader_clients(common.assumed_session(session, role_arn, settings[EXTERNAL_ID], name))
+    name = common.session_name("monitor", settings.run_id or "local")
+    return reader_clients(common.assumed_session(session, role_arn, settings.external_id, name))
 
 
 def reader_clients(assumed) -> list:
@@ -107,8 +66,7 @@ def serving_chain(sm, endpoint: str, group: str, registry=None):
         if exc.response.get("Error", {}).get("Code") == "ValidationException" \
                 and "not find" in message.lower():
             return None
-        raise JobError(f"DescribeEndpoint failed: {exc.response['Error'].get('Code')}: "
-                       f"{' '.join(message.split())}") from None
+        raise JobError(aws_clients.describe("sagemaker:DescribeEndpoint", exc)) from None
     config_name = described["EndpointConfigName"]
     config = aws_call(sm, "DescribeEndpointConfig", EndpointConfigName=config_name)
     capture = config.get("DataCaptureConfig") or {}
@@ -216,7 +174,7 @@ def publish_metrics(cw, namespace: str, endpoint: str, summary: dict, when: date
     return len(data)
 
 
-def monitor_endpoint(session, settings: dict, endpoint: str, window_end: datetime,
+def monitor_endpoint(session, settings: MonitorJobSettings, endpoint: str, window_end: datetime,
                      output_dir: Path) -> dict | None:
     import json
 
@@ -227,22 +185,22 @@ def monitor_endpoint(session, settings: dict, endpoint: str, window_end: datetim
 
     s3, sm, cw = common.clients(session, "s3", "sagemaker", "cloudwatch")
     endpoint_sm, endpoint_s3 = endpoint_clients(session, settings, endpoint)
-    chain = serving_chain(endpoint_sm, endpoint, settings["MODEL_PACKAGE_GROUP"], registry=sm)
+    chain = serving_chain(endpoint_sm, endpoint, settings.model_package_group, registry=sm)
     if chain is None:
         print(f"{endpoint}: no such endpoint (not deployed yet); skipped")
         return None
     config_name, variant, destination, package = chain
-    hours = capture.window_hours(window_end, common.env_int(settings, "MONITOR_WINDOW_HOURS"))
+    hours = capture.window_hours(window_end, settings.schedule_hours)
     window = window_name(hours)
     print(f"{endpoint}: config {config_name}, package {package['ModelPackageArn']}, "
           f"window {window}")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        reference, reference_uri = reference_data(s3, package, settings["DATA_S3_URI"], workdir)
+        reference, reference_uri = reference_data(s3, package, settings.data_uri, workdir)
         model = load_package_model(s3, package, workdir)
         reference = reference.assign(**{PROBABILITY: score(model, reference)})
         rows, files = read_capture(endpoint_s3, destination, endpoint, variant, hours)
-        labels = read_ground_truth(s3, settings["GROUND_TRUTH_S3_URI"], endpoint, hours, workdir)
+        labels = read_ground_truth(s3, settings.ground_truth_uri, endpoint, hours, workdir)
         current = rows.frame()
         base = {"endpoint": endpoint, "endpoint_config": config_name,
                 "model_package_arn": package["ModelPackageArn"], "window": window,
@@ -255,27 +213,27 @@ def monitor_endpoint(session, settings: dict, endpoint: str, window_end: datetim
                        "verdict": "no usable captured rows", "alert": False}
             report = None
         else:
-            summary, frames = analyse(reference, current, monitor_settings(settings),
+            summary, frames = analyse(reference, current, settings,
                                       labels=labels, violations=rows.violations,
                                       violation_reasons=rows.violation_reasons,
                                       records=rows.records)
             summary = {**base, **summary}
             report = workdir / "report.html"
             write_report(frames, summary, report, threshold=model["threshold"])
-        out_uri = join_s3(settings["MONITORING_OUTPUT_S3_URI"], endpoint, window)
+        out_uri = join_s3(settings.output_uri, endpoint, window)
         body = (json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n").encode()
-        common.upload_bytes(s3, join_s3(out_uri, "summary.json"), body, settings["KMS_KEY_ARN"],
+        common.upload_bytes(s3, join_s3(out_uri, "summary.json"), body, settings.kms_key_arn,
                             "application/json")
         for path in sorted(workdir.glob("report*.html")) if report else []:
             common.upload_bytes(s3, join_s3(out_uri, path.name), path.read_bytes(),
-                                settings["KMS_KEY_ARN"], "text/html")
+                                settings.kms_key_arn, "text/html")
         common.write_json(output_dir / endpoint / "summary.json", summary)
     if summary.get("rows"):
-        count = publish_metrics(cw, settings["METRIC_NAMESPACE"], endpoint, summary,
+        count = publish_metrics(cw, settings.metric_namespace, endpoint, summary,
                                 hours[-1].replace(minute=59))
-        print(f"{endpoint}: published {count} metric values to {settings['METRIC_NAMESPACE']}")
+        print(f"{endpoint}: published {count} metric values to {settings.metric_namespace}")
     else:
-        publish_metrics_rows_only(cw, settings["METRIC_NAMESPACE"], endpoint, summary,
+        publish_metrics_rows_only(cw, settings.metric_namespace, endpoint, summary,
                                   hours[-1].replace(minute=59))
     print(f"{endpoint}: {summary['verdict']}; {summary.get('rows', 0)} rows, "
           f"{summary['contract_violations']} contract violation(s); report {out_uri}/")
@@ -301,27 +259,23 @@ def parse_window_end(text):
 
 
 def run_job(endpoint, window_end, output_dir: Path, environ=None, session=None) -> int:
-    import os
-
     import boto3
 
+    from pipeline_src.jobs.monitor_settings import SettingsInvalid, read_environment
     from pipeline_src.monitoring import disable_telemetry
 
     disable_telemetry()
-    environ = os.environ if environ is None else environ
-    settings = common.require_env(REQUIRED, environ)
-    endpoints = [e.strip() for e in settings["MONITOR_ENDPOINTS"].split(",") if e.strip()]
-    settings["endpoints"] = endpoints
-    settings["readers"] = readers(settings, environ)
-    settings[EXTERNAL_ID] = environ.get(EXTERNAL_ID, "").strip()
-    # CloudTrail in a stage account shows which build read as its reader role.
-    settings["run_id"] = environ.get("CODEBUILD_BUILD_NUMBER", "").strip()
+    try:
+        settings = read_environment(environ)
+    except SettingsInvalid as exc:
+        raise SettingsError(str(exc)) from None
+    endpoints = list(settings.endpoints)
     if endpoint is not None:
         if endpoint not in endpoints:
             raise SettingsError(f"--endpoint {endpoint!r} is not monitored here; monitored: "
                                 f"{', '.join(endpoints)}")
         endpoints = [endpoint]
-    session = session or boto3.session.Session(region_name=settings["AWS_REGION"])
+    session = session or boto3.session.Session(region_name=settings.region)
     for name in endpoints:
         monitor_endpoint(session, settings, name, window_end, output_dir)
     # Drift or low quality is reported by metrics and alarms; a failed build means the job

@@ -65,7 +65,8 @@ def test_a_failure_is_one_line_naming_the_call(aws):
     timeout = ReadTimeoutError(endpoint_url="https://x")
     assert aws_clients.describe("s3:GetObject", timeout) == \
         's3:GetObject failed: Read timeout on endpoint URL: "https://x"'
-    assert aws_clients.describe("x:Y", _client_error("A", "two\n  lines")) == "x:Y failed: A: two lines"
+    assert aws_clients.describe("x:Y", _client_error("A", "two\n  lines")) == \
+        "x:Y failed: A: two lines"
 
 
 # moto's STS answers AssumeRole for any role ARN and acts with the credentials in the ARN's

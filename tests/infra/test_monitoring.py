@@ -1,10 +1,12 @@
 """Monitoring in the synthesized stacks: the monitor job and its schedule, drift and quality
 alarms, the dashboard, and the retraining triggers (off by default, on through config)."""
 import json
+import re
 
 import pytest
 
-from pipeline_src.jobs import monitor as monitor_job
+from infra.config import load_environment
+from pipeline_src.jobs.monitor_settings import read_environment
 
 # dev's endpoints are in the monitor's own account; prod's in its stage accounts, read there as
 # each account's monitor reader role (tests/infra/test_iam_cross_account.py judges the roles).
@@ -31,22 +33,25 @@ def test_monitor_job_runs_the_source_zip_with_every_setting_it_requires(stacks, 
     assert project["environment"]["privileged_mode"] is False
     assert project["encryption_key"]
     env = {v["name"]: v["value"] for v in project["environment"]["environment_variable"]}
-    # CodeBuild sets AWS_REGION itself; everything else the job requires comes from here.
-    assert set(monitor_job.REQUIRED) - {"AWS_REGION"} <= set(env)
+    # The job reads what infra writes (Terraform references resolve at apply time; CodeBuild
+    # sets AWS_REGION itself) with its own settings contract.
+    settings = read_environment({**{k: re.sub(r"\$\{[^}]+\}", "resolved", v)
+                                    for k, v in env.items()}, "AWS_REGION": "eu-west-1"})
     # Both stages capture data in these configs, so both endpoints are monitored.
     prefix = name
+    assert settings.endpoints == (f"{prefix}-staging", f"{prefix}-prod")
     assert env["MONITOR_ENDPOINTS"] == f"{prefix}-staging,{prefix}-prod"
-    assert env["METRIC_NAMESPACE"] == "fraud-mlops/Monitoring"
-    assert env["MONITOR_WINDOW_HOURS"] == "24"
+    assert settings.metric_namespace == "fraud-mlops/Monitoring"
+    assert settings.schedule_hours == 24 and env["MONITOR_WINDOW_HOURS"] == "24"
+    assert settings.gate.min_pr_auc == load_environment(name.split("-")[-1]).quality_gate.min_pr_auc
     # Every endpoint elsewhere is read as its account's reader role, with the ExternalId.
-    readers = json.loads(env.get(monitor_job.READERS, "{}"))
     if name == "fraud-mlops-dev":
-        assert readers == {} and monitor_job.EXTERNAL_ID not in env
+        assert settings.readers == {} and "MONITOR_EXTERNAL_ID" not in env
     else:
-        assert readers == {
+        assert settings.readers == {
             f"{prefix}-staging": f"arn:aws:iam::222222222222:role/{prefix}-monitor-reader",
             f"{prefix}-prod": f"arn:aws:iam::333333333333:role/{prefix}-monitor-reader"}
-        assert env[monitor_job.EXTERNAL_ID] == f"{prefix}-monitor"
+        assert settings.external_id == f"{prefix}-monitor"
 
 
 def test_the_monitor_reads_stage_accounts_only_as_their_readers(stacks):

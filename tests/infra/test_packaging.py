@@ -109,7 +109,8 @@ def test_both_code_zips_carry_the_shared_aws_package_and_nothing_else_shared(tmp
         with zipfile.ZipFile(archive.path) as z:
             names = z.namelist()
             assert [n for n in names if n.startswith("aws_clients/")] == shared
-            assert z.read("aws_clients/__init__.py") == (ROOT / "aws_clients/__init__.py").read_bytes()
+            shipped = z.read("aws_clients/__init__.py")
+        assert shipped == (ROOT / "aws_clients" / "__init__.py").read_bytes()
         assert f"{own}/__init__.py" in names and not [n for n in names if n.startswith(other)]
     with zipfile.ZipFile(source_zip.path) as z:
         assert {n.split("/")[0] for n in z.namelist()} == {"pipeline_src", "aws_clients"}

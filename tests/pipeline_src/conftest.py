@@ -173,6 +173,60 @@ def gate_thresholds(**overrides) -> str:
     return GateThresholds(**values).to_json()
 
 
+def shifted_capture(tmp_path_factory, model_dir, endpoint: str, rows: int) -> Path:
+    """sample_capture's traffic through model_dir's model, `amount` scaled by 1.5 (drift), in
+    the window 2026-11-22 06:00-07:00, as the endpoint would capture it."""
+    from pipeline_src import sample_capture
+
+    out = tmp_path_factory.mktemp("capture")
+    assert sample_capture.main(["--out", str(out), "--rows", str(rows), "--seed", "9",
+                                "--start", "2026-11-22T06:00", "--endpoint", endpoint,
+                                "--shift", "amount=1.5", "--model", str(model_dir)]) == 0
+    return out
+
+
+def serve_package(sm, endpoint: str, package_arn: str, role_arn: str, capture_uri: str,
+                  kms_key_arn=None) -> str:
+    """The endpoint the deploy step builds from a package (model, config with full data capture,
+    endpoint; its one variant the deploy step's default), as moto holds it; its config's name."""
+    from lambda_deploy.settings import DEFAULT_VARIANT
+
+    name = f"{endpoint}-v1-abcdef12"
+    sm.create_model(ModelName=name, ExecutionRoleArn=role_arn,
+                    Containers=[{"ModelPackageName": package_arn}])
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[{"VariantName": DEFAULT_VARIANT, "ModelName": name,
+                             "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+        DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
+                           "DestinationS3Uri": capture_uri,
+                           **({"KmsKeyId": kms_key_arn} if kms_key_arn else {}),
+                           "CaptureOptions": [{"CaptureMode": "Input"},
+                                              {"CaptureMode": "Output"}]})
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=name)
+    return name
+
+
+def monitor_job_environment(*, endpoints, bucket: str, group: str, kms_key_arn: str,
+                            namespace: str, readers=None, external_id: str = "",
+                            **overrides) -> dict:
+    """The monitor job's environment as infra writes it (the job's own contract,
+    MonitorJobSettings.environment()), one-hour windows, plus what CodeBuild sets; overrides by
+    variable name, None removes one."""
+    from pipeline_src.evaluate import GateThresholds
+    from pipeline_src.jobs.monitor_settings import MonitorJobSettings
+
+    settings = MonitorJobSettings(
+        schedule_hours=1, drift_share=0.05, row_cap=200_000, min_labelled_positives=5,
+        gate=GateThresholds.from_json(gate_thresholds()), endpoints=tuple(endpoints),
+        metric_namespace=namespace, output_uri=f"s3://{bucket}/monitoring",
+        ground_truth_uri=f"s3://{bucket}/ground-truth", data_uri=f"s3://{bucket}/data",
+        model_package_group=group, kms_key_arn=kms_key_arn, readers=readers or {},
+        external_id=external_id)
+    env = {**settings.environment(), "AWS_REGION": REGION, **overrides}
+    return {k: v for k, v in env.items() if v is not None}
+
+
 @pytest.fixture
 def fake_training(aws):
     """Stands in for the SageMaker service: when CreateTrainingJob is called, put the given

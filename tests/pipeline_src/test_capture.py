@@ -97,7 +97,7 @@ def test_layout_matches_data_capture():
     from datetime import datetime, timezone
 
     when = datetime(2026, 11, 22, 5, 7, 9, 123000, tzinfo=timezone.utc)
-    path = capture.relative_path("ep", when, "9a9273ca-09c2-45d3-96ab-fc7be2402d43")
+    path = capture.relative_path("ep", "AllTraffic", when, "9a9273ca-09c2-45d3-96ab-fc7be2402d43")
     assert str(path) == ("ep/AllTraffic/2026/11/22/05/"
                          "07-09-123-9a9273ca-09c2-45d3-96ab-fc7be2402d43.jsonl")
     hours = capture.window_hours(datetime(2026, 11, 22, 6, 30, tzinfo=timezone.utc), 2)

@@ -19,10 +19,10 @@ import pytest
 
 from infra.config import load_environment
 from infra.naming import Names
-from pipeline_src import sample_capture
 from pipeline_src.jobs import monitor as monitor_job
 from pipeline_src.jobs.common import JobError
-from tests.pipeline_src.conftest import REGION, tarball
+from tests.pipeline_src.conftest import (REGION, monitor_job_environment, serve_package,
+                                         shifted_capture, tarball)
 
 CONFIG = load_environment("prod")
 NAMES = Names(CONFIG)
@@ -34,40 +34,23 @@ ENDPOINT = NAMES.endpoint("staging")
 TOOLING_BUCKET = NAMES.artifact_bucket(TOOLING)
 STAGE_BUCKET = NAMES.artifact_bucket(STAGING)
 WINDOW_END = datetime(2026, 11, 22, 7, 10, tzinfo=timezone.utc)   # window 06:00-07:00
-GATE = json.dumps({"min_pr_auc": 0.2, "min_roc_auc": 0.9, "min_recall": 0.3,
-                   "min_precision": 0.2, "min_f1": 0.3, "champion_tolerance": 0.02})
-
-
 def reader(account: str) -> str:
     return f"arn:aws:iam::{account}:role/{NAMES.role('monitor-reader')}"
 
 
 def monitor_environment(**overrides) -> dict:
     """What infra/monitoring.py gives the prod monitor job (tests/infra/test_monitoring.py)."""
-    env = {"MONITOR_ENDPOINTS": ",".join(NAMES.endpoint(s) for s in ACCOUNTS),
-           "MONITOR_READERS": json.dumps({NAMES.endpoint(s): reader(a)
-                                          for s, a in ACCOUNTS.items()}),
-           "MONITOR_EXTERNAL_ID": NAMES.monitor_external_id,
-           "MONITOR_WINDOW_HOURS": "1", "MONITOR_DRIFT_SHARE": "0.05",
-           "MONITOR_ROW_CAP": "200000", "MONITOR_MIN_LABELLED_POSITIVES": "5",
-           "METRIC_NAMESPACE": NAMES.metric_namespace,
-           "MONITORING_OUTPUT_S3_URI": f"s3://{TOOLING_BUCKET}/monitoring",
-           "GROUND_TRUTH_S3_URI": f"s3://{TOOLING_BUCKET}/ground-truth",
-           "DATA_S3_URI": f"s3://{TOOLING_BUCKET}/data",
-           "MODEL_PACKAGE_GROUP": NAMES.model_package_group,
-           "KMS_KEY_ARN": f"arn:aws:kms:{REGION}:{TOOLING}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-           "AWS_REGION": REGION, "GATE_THRESHOLDS": GATE, "CODEBUILD_BUILD_NUMBER": "17"}
-    env.update(overrides)
-    return {k: v for k, v in env.items() if v is not None}
+    return monitor_job_environment(
+        endpoints=[NAMES.endpoint(s) for s in ACCOUNTS], bucket=TOOLING_BUCKET,
+        group=NAMES.model_package_group, namespace=NAMES.metric_namespace,
+        kms_key_arn=f"arn:aws:kms:{REGION}:{TOOLING}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        readers={NAMES.endpoint(s): reader(a) for s, a in ACCOUNTS.items()},
+        external_id=NAMES.monitor_external_id, CODEBUILD_BUILD_NUMBER="17", **overrides)
 
 
 @pytest.fixture(scope="module")
 def capture_dir(model_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("capture")
-    assert sample_capture.main(["--out", str(out), "--rows", "400", "--seed", "9",
-                                "--start", "2026-11-22T06:00", "--endpoint", ENDPOINT,
-                                "--shift", "amount=1.5", "--model", str(model_dir)]) == 0
-    return out
+    return shifted_capture(tmp_path_factory, model_dir, ENDPOINT, rows=400)
 
 
 def acting_as(account: str, purpose: str):
@@ -120,21 +103,9 @@ def accounts(monkeypatch, data_dir, model_dir, capture_dir):
         stage_s3, stage_sm = stage.client("s3"), stage.client("sagemaker")
         stage_s3.create_bucket(Bucket=STAGE_BUCKET, CreateBucketConfiguration=location)
         stage_key = stage.client("kms").create_key()["KeyMetadata"]["Arn"]
-        name = f"{ENDPOINT}-v1-abcdef12"
-        stage_sm.create_model(ModelName=name,
-                              ExecutionRoleArn=f"arn:aws:iam::{STAGING}:role/"
-                                               f"{NAMES.role('sagemaker-serving')}",
-                              Containers=[{"ModelPackageName": package_arn}])
-        stage_sm.create_endpoint_config(
-            EndpointConfigName=name,
-            ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": name,
-                                 "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
-            DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
-                               "DestinationS3Uri": f"s3://{STAGE_BUCKET}/data-capture",
-                               "KmsKeyId": stage_key,
-                               "CaptureOptions": [{"CaptureMode": "Input"},
-                                                  {"CaptureMode": "Output"}]})
-        stage_sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=name)
+        serve_package(stage_sm, ENDPOINT, package_arn,
+                      f"arn:aws:iam::{STAGING}:role/{NAMES.role('sagemaker-serving')}",
+                      f"s3://{STAGE_BUCKET}/data-capture", kms_key_arn=stage_key)
         for path in sorted((capture_dir / ENDPOINT).rglob("*.jsonl")):
             stage_s3.put_object(
                 Bucket=STAGE_BUCKET, Body=path.read_bytes(),

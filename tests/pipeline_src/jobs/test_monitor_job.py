@@ -5,38 +5,27 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pipeline_src import sample_capture
 from pipeline_src.jobs import monitor as monitor_job, train as train_job
 from pipeline_src.jobs.common import JobError
-from tests.pipeline_src.conftest import BUCKET, GROUP, KMS, ROLE, job_environment
+from tests.pipeline_src import conftest
+from tests.pipeline_src.conftest import (BUCKET, GROUP, KMS, ROLE, job_environment,
+                                         monitor_job_environment)
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 WINDOW_END = datetime(2026, 11, 22, 7, 10, tzinfo=timezone.utc)   # window 06:00-07:00
 ENDPOINT = "fraud-mlops-dev-staging"
 NAMESPACE = "fraud-mlops/Monitoring"
-GATE = json.dumps({"min_pr_auc": 0.2, "min_roc_auc": 0.9, "min_recall": 0.3,
-                   "min_precision": 0.2, "min_f1": 0.3, "champion_tolerance": 0.02})
 
 
 def monitor_environment(**overrides):
-    env = {"MONITOR_ENDPOINTS": f"{ENDPOINT},fraud-mlops-dev-prod", "MONITOR_WINDOW_HOURS": "1",
-           "MONITOR_DRIFT_SHARE": "0.05", "MONITOR_ROW_CAP": "200000",
-           "MONITOR_MIN_LABELLED_POSITIVES": "5", "METRIC_NAMESPACE": NAMESPACE,
-           "MONITORING_OUTPUT_S3_URI": f"s3://{BUCKET}/monitoring",
-           "GROUND_TRUTH_S3_URI": f"s3://{BUCKET}/ground-truth",
-           "DATA_S3_URI": f"s3://{BUCKET}/data", "MODEL_PACKAGE_GROUP": GROUP,
-           "KMS_KEY_ARN": KMS, "AWS_REGION": "eu-west-1", "GATE_THRESHOLDS": GATE}
-    env.update(overrides)
-    return {k: v for k, v in env.items() if v is not None}
+    return monitor_job_environment(
+        endpoints=[ENDPOINT, "fraud-mlops-dev-prod"], bucket=BUCKET, group=GROUP,
+        kms_key_arn=KMS, namespace=NAMESPACE, **overrides)
 
 
 @pytest.fixture(scope="module")
 def shifted_capture(tmp_path_factory, capture_model_dir):
-    out = tmp_path_factory.mktemp("capture")
-    assert sample_capture.main(["--out", str(out), "--rows", "1500", "--seed", "9",
-                                "--start", "2026-11-22T06:00", "--endpoint", ENDPOINT,
-                                "--shift", "amount=1.5", "--model", str(capture_model_dir)]) == 0
-    return out
+    return conftest.shifted_capture(tmp_path_factory, capture_model_dir, ENDPOINT, rows=1500)
 
 
 @pytest.fixture
@@ -58,18 +47,8 @@ def deployed(aws, fake_training, shifted_capture, data_dir, tmp_path):
                   Body=(data_dir / "train.csv").read_text().splitlines()[0].encode() + b"\n"
                   + b"\n".join(l.encode() for l in
                                (data_dir / "train.csv").read_text().splitlines()[1:101]) + b"\n")
-    name = f"{ENDPOINT}-v1-abcdef12"
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
-                    Containers=[{"ModelPackageName": package_arn}])
-    sm.create_endpoint_config(
-        EndpointConfigName=name,
-        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": name,
-                             "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
-        DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
-                           "DestinationS3Uri": f"s3://{BUCKET}/data-capture/{ENDPOINT}",
-                           "CaptureOptions": [{"CaptureMode": "Input"},
-                                              {"CaptureMode": "Output"}]})
-    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=name)
+    conftest.serve_package(sm, ENDPOINT, package_arn, ROLE,
+                           f"s3://{BUCKET}/data-capture/{ENDPOINT}")
     for path in sorted((shifted_capture / ENDPOINT).rglob("*.jsonl")):
         key = f"data-capture/{ENDPOINT}/{path.relative_to(shifted_capture).as_posix()}"
         s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
@@ -149,3 +128,49 @@ def test_unknown_endpoint_and_missing_settings(aws, tmp_path):
     with pytest.raises(JobError, match="missing environment setting.*MONITOR_ROW_CAP"):
         monitor_job.run_job(None, WINDOW_END, tmp_path,
                             environ=monitor_environment(MONITOR_ROW_CAP=None), session=aws)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"MONITOR_ROW_CAP": "lots"}, "environment setting MONITOR_ROW_CAP='lots': Input should be a "
+                                  "valid integer"),
+    ({"MONITOR_ROW_CAP": "10"}, "environment setting MONITOR_ROW_CAP='10': Input should be "
+                                "greater than or equal to 1000"),
+    ({"MONITOR_WINDOW_HOURS": "48"}, "environment setting MONITOR_WINDOW_HOURS='48': Input should "
+                                     "be less than or equal to 24"),
+    ({"MONITOR_ENDPOINTS": " , "}, "environment setting MONITOR_ENDPOINTS=' , ': "),
+    ({"GATE_THRESHOLDS": "{}"}, "environment setting GATE_THRESHOLDS='{}': expected an object "
+                                "with exactly min_pr_auc"),
+    ({"KMS_KEY_ARN": " ", "AWS_REGION": None},
+     "missing environment setting(s): KMS_KEY_ARN, AWS_REGION"),
+])
+def test_bad_settings_are_one_line_exit_2(tmp_path, capsys, monkeypatch, overrides, message):
+    """The job's settings contract (monitor_settings.py) names the variable and its value."""
+    for key in monitor_environment():
+        monkeypatch.delenv(key, raising=False)
+    for key, value in monitor_environment(**overrides).items():
+        monkeypatch.setenv(key, value)
+    assert monitor_job.main(["--output-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+
+
+def test_the_contract_is_the_configs_and_the_verdicts():
+    """One declaration: the config's monitoring section extends the job's analysis settings, the
+    verdict's settings are those plus the gate, and infra writes exactly what the job reads
+    (but what CodeBuild sets)."""
+    from infra.config import MonitoringConfig, load_environment
+    from pipeline_src.jobs.monitor_settings import (CODEBUILD_SETS, VARIABLES, MonitorAnalysis,
+                                                    MonitorSettings)
+    from pipeline_src.monitoring import MonitorSettings as verdict_settings
+
+    assert issubclass(MonitoringConfig, MonitorAnalysis) and verdict_settings is MonitorSettings
+    for name, field in MonitorAnalysis.model_fields.items():
+        assert repr(MonitoringConfig.model_fields[name]) == repr(field)
+    config = load_environment("prod")
+    settings = MonitorSettings.of(config.monitoring, config.quality_gate.thresholds())
+    assert settings.row_cap == config.monitoring.row_cap
+    assert settings.gate.min_f1 == config.quality_gate.min_f1
+    written = monitor_environment(MONITOR_READERS='{"x": "arn:aws:iam::123456789012:role/r"}',
+                                  MONITOR_EXTERNAL_ID="e")
+    assert set(written) - {"AWS_REGION"} == {v for f, v in VARIABLES.items()
+                                              if f not in CODEBUILD_SETS}
