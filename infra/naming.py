@@ -50,6 +50,12 @@ class Names:
         """sts:ExternalId the monitor job passes and the stage accounts' monitor readers require."""
         return f"{self.prefix}-monitor"
 
+    @property
+    def teardown_external_id(self) -> str:
+        """sts:ExternalId `main.py teardown` passes and the stage accounts' teardown roles
+        require."""
+        return f"{self.prefix}-teardown"
+
     def state_key(self, account_id: str) -> str:
         """S3 state key of a stage account's stack, beside the environment's own."""
         key = self.config.state_backend.key
@@ -178,7 +184,7 @@ class Names:
     ROLE_PURPOSES = ("sagemaker-training", "sagemaker-serving", "codebuild-train", "codebuild-test",
                      "codepipeline", "codepipeline-pr", "deploy-lambda", "events",
                      "codebuild-monitor", "monitor-schedule", "retrain-lambda", "deployer",
-                     "monitor-reader")
+                     "monitor-reader", "teardown")
 
     def validate(self, label: str) -> None:
         """Fail before synth when a derived name would break an AWS limit."""

@@ -6,7 +6,8 @@ reference, which would fail until the other stack is applied.
 
 In the account: the deployer role the tooling account's deploy function acts as (trust: exactly
 that function's role, with the ExternalId), the monitor reader role the tooling monitor job reads
-the endpoints and their capture as (infra/monitoring.py MonitorReader), the
+the endpoints and their capture as (infra/monitoring.py MonitorReader), the teardown role
+`main.py teardown` removes the deploy step's endpoints as (infra/teardown_role.py), the
 serving role the models run as, the key and bucket for endpoint storage and data capture, the
 rollback alarms and their topic. The endpoints themselves are created by the deploy step.
 """
@@ -31,6 +32,7 @@ from infra.model_registry import ModelRegistry
 from infra.monitoring import MonitorReader, monitored_stages
 from infra.naming import Names
 from infra.notifications import Notifications
+from infra.teardown_role import TeardownRole
 
 
 def tooling_artifact_grants(tooling: DeploymentTarget) -> list[dict]:
@@ -93,8 +95,11 @@ class StageAccountStack(TerraformStack):
         monitored = [s for s in stages if s in monitored_stages(target)]
         reader = MonitorReader(self, "monitor_reader", target=target, tooling=tooling,
                                store=store, key=key, stages=monitored) if monitored else None
+        teardown = TeardownRole(self, "teardown", target=target, tooling=tooling)
         outputs = {
             "deployer_role_arn": (deployer.arn, "Role the tooling deploy function acts as"),
+            "teardown_role_arn": (teardown.role_arn, "Role `main.py teardown` removes the "
+                                  "deploy step's endpoints as"),
             **({"monitor_reader_role_arn": (reader.role_arn, "Role the tooling monitor job "
                                             "reads endpoints and capture as")} if reader else {}),
             "serving_role_arn": (serving_role.role_arn, "Role the served models run as"),

@@ -5,6 +5,11 @@
 They are not in Terraform state, so `cdktf destroy` leaves them running (and billing). Run this
 first. Resources are found by the deploy step's tags (docs/interfaces.md: mlops:project,
 mlops:environment, mlops:created-by=deploy-step), read with ListTags; a name is never enough.
+They are looked for in the caller's own account (the tooling account) and in every stage account
+of the environment, there as that account's teardown role (infra/teardown_role.py: AssumeRole
+with the ExternalId <prefix>-teardown, session teardown-<env>-<time>, credentials checked to act
+in that account), which trusts exactly the tooling account's provisioning role: run it with the
+credentials `cdktf destroy` uses for the tooling stack.
 Needs sagemaker:ListEndpoints, ListEndpointConfigs, ListModels, ListTags, DescribeEndpoint
 (waiting) and DeleteEndpoint, DeleteEndpointConfig, DeleteModel on <prefix>-* resources, and
 application-autoscaling:DescribeScalableTargets, DescribeScalingPolicies, DeleteScalingPolicy,
@@ -25,6 +30,8 @@ from dataclasses import dataclass
 import aws_clients
 from lambda_deploy.deploy import (CREATED_BY_DEPLOY, TAG_CREATED_BY, TAG_ENVIRONMENT, TAG_PROJECT,
                                   TAG_STAGE)
+from lambda_deploy.scaling import DIMENSION as SCALING_DIMENSION
+from lambda_deploy.scaling import NAMESPACE as SCALING_NAMESPACE
 from pipeline_src.cli import print_error
 
 # kind -> (list call, list key, name key, ARN key, delete call, delete parameter)
@@ -42,8 +49,8 @@ LIMITS = aws_clients.Limits(connect_seconds=3, read_seconds=5, attempts=3)
 GIVE_UP_SECONDS = 30
 
 
-SCALING_NAMESPACE = "sagemaker"
-SCALING_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+# Stage credentials last one run (AssumeRole's minimum), not longer.
+TEARDOWN_SESSION_SECONDS = 900
 
 
 class AwsCallFailed(Exception):
@@ -57,6 +64,27 @@ class Found:
     stage: str
     status: str = ""
     resource_id: str = ""  # scaling policies and scalable targets: the variant they scale
+
+
+@dataclass(frozen=True)
+class Place:
+    """An account holding the environment's stages: the caller's own (role_arn None) or a stage
+    account, entered as its teardown role."""
+
+    account: str | None
+    role_arn: str | None = None
+
+
+def places(config) -> list[Place]:
+    """The caller's own account, then each stage account (config `stages[].account_id`)."""
+    from infra.environment import DeploymentTarget
+    from infra.naming import Names
+    from infra.teardown_role import TEARDOWN
+
+    names = Names(config)
+    return [Place(config.account_id), *(
+        Place(account, DeploymentTarget(config, names, account).role_arn(TEARDOWN))
+        for account in config.remote_accounts)]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,9 +124,8 @@ class BadSetup(ValueError):
     """The AWS setup (region, profile, endpoint URL) cannot work; str() is one line (exit 2)."""
 
 
-def sagemaker_client(region: str, service: str = "sagemaker"):
-    """A client for `service` (SageMaker, or Application Auto Scaling for the endpoints'
-    scaling) with teardown's LIMITS."""
+def base_session(region: str):
+    """The caller's session in `region`; BadSetup (one line) when the setup cannot work."""
     from botocore.exceptions import BotoCoreError, ProfileNotFound
 
     from infra.config import REGION_PATTERN
@@ -106,13 +133,43 @@ def sagemaker_client(region: str, service: str = "sagemaker"):
     if not REGION_PATTERN.fullmatch(region):
         raise BadSetup(f"--region {region!r}: not an AWS region name, e.g. eu-west-1")
     try:
-        return aws_clients.client(service, aws_clients.new_session(region), limits=LIMITS)
+        return aws_clients.new_session(region)
     except ProfileNotFound as exc:
         raise BadSetup(f"AWS profile {exc.kwargs.get('profile')!r} not found (AWS_PROFILE); "
                        "see `aws configure list-profiles`") from None
     except (BotoCoreError, ValueError) as exc:
+        raise BadSetup(f"cannot set up an AWS session for {region}: {exc}") from None
+
+
+def _client(session, service: str = "sagemaker", credentials=None):
+    """A client for `service` (SageMaker, or Application Auto Scaling for the endpoints'
+    scaling) with teardown's LIMITS."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return aws_clients.client(service, session, limits=LIMITS, credentials=credentials)
+    except (BotoCoreError, ValueError) as exc:
         # e.g. an AWS_ENDPOINT_URL that is not a URL.
-        raise BadSetup(f"cannot set up a SageMaker client for {region}: {exc}") from None
+        raise BadSetup(f"cannot set up a SageMaker client for {session.region_name}: "
+                       f"{exc}") from None
+
+
+def sagemaker_client(region: str, service: str = "sagemaker"):
+    return _client(base_session(region), service)
+
+
+def stage_credentials(session, place: Place, names, run_id: str) -> dict:
+    """The teardown role's credentials in place's account (its trust requires the ExternalId;
+    the session name shows in that account's CloudTrail)."""
+    try:
+        return aws_clients.assume_role(
+            session, place.role_arn, external_id=names.teardown_external_id,
+            name=aws_clients.session_name("teardown", run_id),
+            seconds=TEARDOWN_SESSION_SECONDS, limits=LIMITS)
+    except aws_clients.CallFailed as exc:
+        raise _failed(f"{exc.call} {place.role_arn}", exc.cause) from None
+    except aws_clients.WrongAccount as exc:
+        raise AwsCallFailed(f"{exc}; refusing to act with its credentials") from None
 
 
 def _failed(call: str, exc: Exception) -> AwsCallFailed:
@@ -141,8 +198,9 @@ def _list(client, operation: str, key: str, **params) -> list:
 def find_resources(client, project: str, environment: str) -> list[Found]:
     """Everything in the region carrying this environment's deploy-step tags.
 
-    Listing is narrowed to names containing the environment prefix only to bound the ListTags
-    calls (IAM lets the deploy step create nothing else); the tags alone decide what is ours.
+    Listing is narrowed to names starting with the environment prefix only to bound the ListTags
+    calls (IAM lets the deploy step create nothing else, and a stage account's teardown role
+    reads no other tags); the tags alone decide what is ours.
     """
     prefix = f"{project}-{environment}"
     wanted = {TAG_PROJECT: project, TAG_ENVIRONMENT: environment,
@@ -151,6 +209,8 @@ def find_resources(client, project: str, environment: str) -> list[Found]:
     for kind in DELETE_ORDER:
         list_call, list_key, name_key, arn_key, _, _ = KINDS[kind]
         for item in _list(client, list_call, list_key, NameContains=prefix):
+            if not item[name_key].startswith(f"{prefix}-"):
+                continue  # the deploy step names everything <prefix>-...
             tags = _tags(client, item[arn_key])
             if all(tags.get(k) == v for k, v in wanted.items()):
                 found.append(Found(kind, item[name_key], tags.get(TAG_STAGE, "?"),
@@ -240,29 +300,47 @@ def main(argv: list[str]) -> int:
         return 2
     region = args.region or config.region
 
+    from datetime import datetime, timezone
+
     from botocore.exceptions import NoCredentialsError
 
+    from infra.naming import Names
+
+    names = Names(config)
+    run_id = f"{config.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
     label = f"environment {config.name} ({config.project}-{config.name}, {region})"
     try:
-        client = sagemaker_client(region)
-        autoscaling = sagemaker_client(region, "application-autoscaling")
-        found = find_resources(client, config.project, config.name)
-        scaling = find_scaling(autoscaling, found)
-        found = scaling + found
-        if not found:
+        session = base_session(region)
+        # Per account: (place, sagemaker client, autoscaling client, scaling found, found).
+        work = []
+        for place in places(config):
+            credentials = (stage_credentials(session, place, names, run_id)
+                           if place.role_arn else {})
+            client = _client(session, "sagemaker", credentials=credentials)
+            autoscaling = _client(session, "application-autoscaling", credentials=credentials)
+            found = find_resources(client, config.project, config.name)
+            scaling = find_scaling(autoscaling, found)
+            work.append((place, client, autoscaling, scaling, found))
+        total = sum(len(scaling) + len(found) for _, _, _, scaling, found in work)
+        if not total:
             print(f"nothing to delete: no deploy-step resources for {label}")
             return 0
         print(f"deploy-step resources for {label}:")
-        for item in found:
-            status = f", {item.status}" if item.status else ""
-            print(f"  {item.kind:<16} {item.name}  (stage {item.stage}{status})")
+        for place, _, _, scaling, found in work:
+            where = f", account {place.account}" if place.role_arn else ""
+            for item in scaling + found:
+                status = f", {item.status}" if item.status else ""
+                print(f"  {item.kind:<16} {item.name}  (stage {item.stage}{status}{where})")
         if not args.yes:
-            print(f"dry run: nothing deleted. Re-run with --yes to delete these {len(found)} "
+            print(f"dry run: nothing deleted. Re-run with --yes to delete these {total} "
                   "resources.")
             return 0
-        # Scaling goes first: a scalable target outliving its endpoint would be left behind.
-        errors = delete_scaling(autoscaling, scaling, out=sys.stdout)
-        errors += delete_resources(client, found, wait=not args.no_wait, out=sys.stdout)
+        errors = []
+        for place, client, autoscaling, scaling, found in work:
+            # Scaling goes first: a scalable target outliving its endpoint would be left behind.
+            errors += delete_scaling(autoscaling, scaling, out=sys.stdout)
+            errors += delete_resources(client, scaling + found, wait=not args.no_wait,
+                                       out=sys.stdout)
     except BadSetup as exc:
         print_error(exc)
         return 2
@@ -277,5 +355,5 @@ def main(argv: list[str]) -> int:
         print_error(line)
     if errors:
         return 1
-    print(f"deleted {len(found)} resources for {label}")
+    print(f"deleted {total} resources for {label}")
     return 0

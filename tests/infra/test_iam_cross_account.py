@@ -443,3 +443,33 @@ def test_the_readers_are_one_policy_with_each_accounts_names(stacks):
         policies[stage] = text.replace(account, "<account>").replace(
             NAMES.endpoint(stage), "<endpoint>")
     assert policies["staging"] == policies["prod"]
+
+
+# --- teardown in the stage accounts -------------------------------------------------------------
+# `python main.py teardown` removes the deploy step's endpoints in each stage account as that
+# account's teardown role (infra/teardown_role.py), run with the tooling account's provisioning
+# role (a bootstrap role outside the stacks: an administrator's identity here). What the role may
+# do there is judged from teardown's calls in tests/ops/test_teardown_accounts.py.
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_only_the_tooling_provisioning_role_assumes_a_stage_teardown_role(models, stage):
+    _, accounts = models
+    account = STAGES[stage]
+    teardown = role(account, "teardown")
+    trust = trust_as_resource_policy(teardown, accounts[account].role_by_arn(teardown).trust)
+
+    def assume(caller, external_id=NAMES.teardown_external_id):
+        context = {"aws:PrincipalArn": caller}
+        if external_id is not None:
+            context["sts:ExternalId"] = external_id
+        return evaluate_cross_account(Request(principal(caller), "sts:AssumeRole", teardown,
+                                              context), identity=ALLOW_ALL, resource=[trust])
+
+    provisioning = f"arn:aws:iam::{TOOLING}:role/{CONFIG.provisioning_role}"
+    assert assume(provisioning).allowed
+    for external_id in (None, "guess", EXTERNAL_ID, MONITOR_EXTERNAL_ID):
+        assert not assume(provisioning, external_id).allowed, external_id
+    for caller in (role(TOOLING, "deploy-lambda"), role(TOOLING, "codebuild-monitor"),
+                   role(account, "deployer"), f"arn:aws:iam::{account}:role/"
+                   f"{CONFIG.provisioning_role}", f"arn:aws:iam::{OTHER_ACCOUNT}:role/"
+                   f"{CONFIG.provisioning_role}"):
+        assert not assume(caller).allowed, caller
