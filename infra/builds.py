@@ -163,12 +163,16 @@ class TrainingBuild(PipelineBuild):
         placement = {}
         if inputs.network:
             # The job runs its training jobs in the network's subnets (CreateTrainingJob
-            # VpcConfig); IAM refuses any other subnet or security group.
+            # VpcConfig); IAM refuses any other subnet or security group, and a request
+            # without a VpcConfig (ForAllValues alone holds for a missing key: IAM User Guide,
+            # "Multivalued context keys"; Null false requires the key).
             vpc_config = inputs.network.training_vpc_config()
             environment[VPC_CONFIG_ENV] = json.dumps(vpc_config, sort_keys=True)
             placement = {"ForAllValues:StringEquals": {
                 "sagemaker:VpcSubnets": vpc_config["Subnets"],
-                "sagemaker:VpcSecurityGroupIds": vpc_config["SecurityGroupIds"]}}
+                "sagemaker:VpcSecurityGroupIds": vpc_config["SecurityGroupIds"]},
+                "Null": {"sagemaker:VpcSubnets": "false",
+                         "sagemaker:VpcSecurityGroupIds": "false"}}
         statements = [
             inputs.store.read(f"{Names.DATA_PREFIX}/*", sid="ReadDataSet"),
             # The job only starts training jobs that keep the promises of docs/interfaces.md:
@@ -182,7 +186,8 @@ class TrainingBuild(PipelineBuild):
                                            "sagemaker:OutputKmsKey": key_arn, **request_tags},
                           "ForAllValues:StringEquals": {
                               "sagemaker:InstanceTypes": [training.instance_type],
-                              **placement.get("ForAllValues:StringEquals", {})}}),
+                              **placement.get("ForAllValues:StringEquals", {})},
+                          **({"Null": placement["Null"]} if placement else {})}),
             # Tags passed to CreateTrainingJob are authorized as sagemaker:AddTags too.
             statement("TagNewTrainingJobs", ["sagemaker:AddTags"], [training_jobs],
                       conditions={"StringEquals": request_tags,

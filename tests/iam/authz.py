@@ -41,6 +41,8 @@ CONDITION_KEY_PARAMS = {
         "sagemaker:OutputKmsKey": ("OutputDataConfig", "KmsKeyId"),
         "sagemaker:InstanceTypes": ("ResourceConfig", "InstanceType"),
         "sagemaker:MaxRuntimeInSeconds": ("StoppingCondition", "MaxRuntimeInSeconds"),
+        "sagemaker:VpcSubnets": ("VpcConfig", "Subnets", "*"),
+        "sagemaker:VpcSecurityGroupIds": ("VpcConfig", "SecurityGroupIds", "*"),
     },
     ("sagemaker", "CreateModel"): {
         "sagemaker:NetworkIsolation": ("EnableNetworkIsolation",),
@@ -229,6 +231,11 @@ def resources_for(prefix: str, action: str, resource_type: str, params: Mapping,
     return [fill_arn(fmt, c) for c in combos]
 
 
+# Keys the Service Authorization Reference types ArrayOfString: a list even with one value.
+MULTIVALUED_KEYS = {"sagemaker:InstanceTypes", "sagemaker:VpcSubnets",
+                    "sagemaker:VpcSecurityGroupIds"}
+
+
 def request_context(prefix: str, action: str, params: Mapping) -> dict:
     context: dict = {"aws:SecureTransport": "true"}
     tags = params.get("Tags")
@@ -243,7 +250,7 @@ def request_context(prefix: str, action: str, params: Mapping) -> dict:
                                "reference (tests/iam/authz.py CONDITION_KEY_PARAMS)")
         values = _path(params, path)
         if values:
-            if key == "sagemaker:InstanceTypes" or len(values) > 1:
+            if key in MULTIVALUED_KEYS or len(values) > 1:
                 context[key] = [str(v) for v in values]
             elif isinstance(values[0], bool):
                 context[key] = "true" if values[0] else "false"

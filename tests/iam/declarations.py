@@ -660,6 +660,29 @@ def vpc_request_context(model) -> dict[str, dict]:
     return {role: context for role in roles}
 
 
+def training_vpc_context(model) -> dict[str, dict]:
+    """{train build role ARN: the VPC keys of its CreateTrainingJob requests} in a stack that sets
+    TRAINING_VPC_CONFIG. The train job passes that variable verbatim as the request's VpcConfig
+    (pipeline_src/jobs/train.py; tests/pipeline_src/jobs/test_jobs.py checks the request), and
+    the request's VpcConfig subnets and security groups are the values of sagemaker:VpcSubnets
+    and sagemaker:VpcSecurityGroupIds (Service Authorization Reference, Amazon SageMaker AI
+    condition keys, https://docs.aws.amazon.com/service-authorization/latest/reference/
+    list_amazonsagemaker.html). The recorded calls ran without the stack's network; in it, the
+    requests carry these."""
+    import json
+
+    found = {}
+    for project in model.all_of("aws_codebuild_project").values():
+        variables = {v["name"]: v["value"] for v in
+                     project["environment"].get("environment_variable", [])}
+        if "TRAINING_VPC_CONFIG" in variables:
+            vpc = json.loads(model.resolve(variables["TRAINING_VPC_CONFIG"]))
+            found[model.resolve(project["service_role"])] = {
+                "sagemaker:VpcSubnets": list(vpc["Subnets"]),
+                "sagemaker:VpcSecurityGroupIds": list(vpc["SecurityGroupIds"])}
+    return found
+
+
 def _topic_key(model, topic_arn: str) -> Optional[str]:
     for lid, topic in model.all_of("aws_sns_topic").items():
         if model.attribute("aws_sns_topic", lid, "arn") == topic_arn and topic.get("kms_master_key_id"):

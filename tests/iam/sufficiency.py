@@ -270,6 +270,12 @@ def analyse(model: StackModel, prefix: str, calls: Iterable) -> Analysis:
                                                          **through_endpoint[n.principal]}))
                       if n.action.startswith("s3:") and n.principal in through_endpoint else n
                       for n in analysis.needs]
+    # In a stack with a network, the train job's CreateTrainingJob carries its VpcConfig.
+    placed = declarations.training_vpc_context(model)
+    analysis.needs = [replace(n, context=freeze_context({**dict(n.context),
+                                                         **placed[n.principal]}))
+                      if n.action == "sagemaker:CreateTrainingJob" and n.principal in placed
+                      else n for n in analysis.needs]
     # One need per (principal, action, resource, context), with its first reason and a count.
     merged: dict[tuple, list] = {}
     for need in analysis.needs:

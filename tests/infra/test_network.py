@@ -335,7 +335,8 @@ def test_dropping_a_network_statement_breaks_a_need(network_analysis):
 def test_the_train_build_starts_training_jobs_only_in_the_networks_subnets(network_analysis,
                                                                            created):
     """CreateTrainingJob's sagemaker:VpcSubnets / sagemaker:VpcSecurityGroupIds (Service
-    Authorization Reference, Amazon SageMaker AI condition keys) pinned to the network's."""
+    Authorization Reference, Amazon SageMaker AI condition keys) pinned to the network's, and
+    required (a request without a VpcConfig is refused)."""
     from tests.iam.authz import freeze_context
 
     model = network_analysis.model
@@ -354,6 +355,11 @@ def test_the_train_build_starts_training_jobs_only_in_the_networks_subnets(netwo
 
     assert decide(vpc["Subnets"], vpc["SecurityGroupIds"])
     assert decide(vpc["Subnets"][:1], vpc["SecurityGroupIds"])
+    # A request without a VpcConfig (no subnets, no groups) is refused too: Null false.
+    without = {k: v for k, v in dict(recorded.context).items()
+               if k not in ("sagemaker:VpcSubnets", "sagemaker:VpcSecurityGroupIds")}
+    assert not network_analysis.decide(dataclasses.replace(
+        recorded, context=freeze_context(without))).allowed
     assert not decide([*vpc["Subnets"], "subnet-0123456789abcdef0"], vpc["SecurityGroupIds"])
     assert not decide(vpc["Subnets"], ["sg-0123456789abcdef0"])
 
