@@ -77,6 +77,19 @@ def elsewhere_note(target: DeploymentTarget, y: int = 0) -> dict:
             "properties": {"markdown": text}}
 
 
+def experiment_widget(target: DeploymentTarget, y: int) -> dict:
+    """Champion vs challenger: each experiment's latest steps with their sample sizes and
+    interval, from the controller's JSON log lines (lambda_deploy/experiment.py: experiment_running,
+    experiment_decided, experiment_switching, experiment_ended) in the deploy function's logs."""
+    query = (f"SOURCE '{target.names.lambda_log_group}' | fields @timestamp, message"
+             " | filter message like /\"event\": \"experiment_/"
+             " | sort @timestamp desc | limit 100")
+    return {"type": "log", "x": 0, "y": y, "width": 3 * WIDTH, "height": HEIGHT,
+            "properties": {"title": "Champion vs challenger: experiment steps (state, labelled "
+                                    "pairs, interval)", "region": target.config.region,
+                           "query": query, "view": "table"}}
+
+
 def dashboard_body(target: DeploymentTarget, monitored_endpoints: Sequence[str],
                    build_projects: Sequence[str]) -> dict:
     names, config = target.names, target.config
@@ -113,6 +126,8 @@ def dashboard_body(target: DeploymentTarget, monitored_endpoints: Sequence[str],
                  for project in build_projects for metric in ("SucceededBuilds", "FailedBuilds")],
                 WIDTH, 2 * HEIGHT, region, period=3600),
     ]
+    if any(stage.experiment is not None for stage in config.stages):
+        widgets.append(experiment_widget(target, 3 * HEIGHT))
     return {"widgets": widgets}
 
 

@@ -73,3 +73,9 @@ def test_an_experiment_stage_gets_the_hourly_controller_and_its_settings(tmp_pat
     (notify,) = [t for t in resources["aws_cloudwatch_event_target"].values()
                  if "experiment_steps" in t["rule"]]
     assert "aws_sns_topic" in notify["arn"]
+    # The dashboard shows the controller's steps (state, labelled pairs, interval).
+    (dashboard,) = resources["aws_cloudwatch_dashboard"].values()
+    (panel,) = [w for w in json.loads(dashboard["dashboard_body"])["widgets"]
+                if w["type"] == "log"]
+    assert panel["properties"]["query"].startswith("SOURCE '/aws/lambda/fraud-mlops-dev-deploy'")
+    assert 'experiment_' in panel["properties"]["query"]
