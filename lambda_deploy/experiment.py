@@ -34,6 +34,8 @@ from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+import aws_clients
+
 from lambda_deploy import aws, claims, deploy, scaling
 from lambda_deploy.cleanup import clean_up
 from lambda_deploy.errors import DeployFailure, aws_failure, error_code
@@ -114,14 +116,12 @@ def read(bucket: str, key: str) -> dict | None:
 def steps(bucket: str, prefix: str, endpoint: str) -> dict[str, set[str]]:
     """{experiment id: the state steps it has} of one endpoint."""
     found: dict[str, set[str]] = {}
-    pages = aws.client("s3").get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=f"{prefix}/{endpoint}/")
     try:
-        for page in pages:
-            for item in page.get("Contents", []):
-                parts = item["Key"][len(prefix) + 1:].split("/")
-                if len(parts) == 3 and parts[2].endswith(".json"):
-                    found.setdefault(parts[1], set()).add(parts[2][:-len(".json")])
+        for item in aws_clients.paginate(aws.client("s3"), "list_objects_v2", "Contents",
+                                         Bucket=bucket, Prefix=f"{prefix}/{endpoint}/"):
+            parts = item["Key"][len(prefix) + 1:].split("/")
+            if len(parts) == 3 and parts[2].endswith(".json"):
+                found.setdefault(parts[1], set()).add(parts[2][:-len(".json")])
     except (ClientError, BotoCoreError) as exc:
         raise aws_failure(f"s3:ListObjectsV2 s3://{bucket}/{prefix}/{endpoint}/", exc) from None
     return found
