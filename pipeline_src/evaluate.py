@@ -245,7 +245,8 @@ def report_text(metrics: dict, result: dict, champion: Optional[dict] = None,
                   f"{selection['rows']} train + validation rows, {selection['folds']} folds).", "",
                   "| family | out-of-fold PR-AUC | standard error of its difference to the best "
                   "| ties the best |", "|---|---|---|---|"]
-        lines += [f"| {c['family']} | " + (
+        lines += [f"| {c['family']}" + (f" ({' + '.join(c['members'])})" if "members" in c
+                                         else "") + " | " + (
             f"{c['pr_auc']:.4f} | {c['standard_error']:.4f} | {'yes' if c['ties_best'] else 'no'}"
             if "standard_error" in c else
             f"{c['pr_auc']:.4f} | | " if "pr_auc" in c else f"{c['skipped']} | | ") + " |"

@@ -257,6 +257,13 @@ def compile_fast(estimator):
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.pipeline import Pipeline
 
+    from pipeline_src.model import BlendClassifier
+
+    if isinstance(estimator, BlendClassifier):
+        # A member without a compiled form (the scorecard) is served by its own predict_proba.
+        return {"kind": "blend", "members": [
+            compile_fast(member) or {"kind": "estimator", "estimator": member}
+            for member in estimator.estimators_]}
     if isinstance(estimator, HistGradientBoostingClassifier):
         return compile_trees(estimator)
     if isinstance(estimator, RandomForestClassifier):
@@ -271,8 +278,20 @@ def predict_proba_fast(fast, X):
     import numpy as np
 
     X = np.asarray(X, dtype=float)
-    walk = {"trees": _walk_trees, "forest": _walk_forest, "linear": _linear}[fast["kind"]]
+    walk = {"trees": _walk_trees, "forest": _walk_forest, "linear": _linear, "blend": _blend,
+            "estimator": _own}[fast["kind"]]
     return walk(fast, X)
+
+
+def _blend(fast, X):
+    """BlendClassifier.predict_proba's mean, over the members' fast forms (the same floats)."""
+    import numpy as np
+
+    return np.mean([predict_proba_fast(member, X) for member in fast["members"]], axis=0)
+
+
+def _own(fast, X):
+    return fast["estimator"].predict_proba(X)[:, 1]
 
 
 def _category_codes(values, categories):

@@ -65,7 +65,7 @@ def test_scale_run_measures_the_entry_point_in_its_own_process(capsys, tmp_path)
     first = result["runs"][0]
     assert first["rows"] == 5000 and first["cpu_s"] > 0 and 0.05 < first["peak_gb"] < 6
     assert set(first["candidates"]) == {"scorecard", "logistic", "hist_gradient_boosting_ordinal",
-                                        "hist_gradient_boosting", "random_forest"}
+                                        "hist_gradient_boosting", "random_forest", "blend"}
 
 
 THRESHOLD_FLOOR = BENCH.parent / "threshold_floor.py"

@@ -277,7 +277,12 @@ def family_models():
     with_missing[rng.uniform(size=n) < 0.05, 0] = np.nan
     with_missing[rng.uniform(size=n) < 0.05, 1] = np.nan
     models = {family: make_estimator(family, categorical, params, y).fit(
-        X if family == "scorecard" else with_missing, y) for family in FAMILIES}
+        X if family == "scorecard" else with_missing, y) for family in FAMILIES if family != "blend"}
+    models["blend"] = make_estimator("blend", categorical, params, y, (
+        "hist_gradient_boosting", "random_forest")).fit(with_missing, y)
+    # A member without a compiled form: served by its own predict_proba inside the fast form.
+    models["blend_with_scorecard"] = make_estimator("blend", categorical, params, y, (
+        "scorecard", "logistic")).fit(X, y)
     requests = with_missing[:300].copy()
     requests[:20, 1] = 9       # a category the training rows never had
     requests[20:30, 3] = 40
@@ -286,11 +291,12 @@ def family_models():
 
 
 @pytest.mark.parametrize("family", ["scorecard", "logistic", "hist_gradient_boosting_ordinal",
-                                    "hist_gradient_boosting", "random_forest"])
+                                    "hist_gradient_boosting", "random_forest", "blend",
+                                    "blend_with_scorecard"])
 def test_small_requests_score_exactly_as_scikit_learn_for_every_family(family, family_models):
     models, requests = family_models
     estimator = models[family]
-    if family == "scorecard":
+    if family in ("scorecard", "blend_with_scorecard"):
         requests = np.nan_to_num(requests, nan=-1.0)
     expected = estimator.predict_proba(requests)[:, 1]
     fast = inference.compile_fast(estimator)

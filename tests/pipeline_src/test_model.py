@@ -228,7 +228,8 @@ def test_the_family_chosen_follows_the_data(data, expected):
     assert family == expected, candidates
     assert [c["family"] for c in candidates] == ["scorecard", "logistic",
                                                  "hist_gradient_boosting_ordinal",
-                                                 "hist_gradient_boosting", "random_forest"]
+                                                 "hist_gradient_boosting", "random_forest",
+                                                 "blend"]
     assert scores.shape == y.shape
 
 
@@ -286,7 +287,7 @@ def test_ties_within_one_standard_error_go_to_the_simpler_family(monkeypatch, la
     monkeypatch.setattr(model, "out_of_fold_scores",
                         lambda estimator, *_, **__: oof[model.family_of(estimator)])
     family, candidates, scores = model.choose_family(np.zeros((500, 2)), y, [False, False],
-                                                     PARAMS)
+                                                     PARAMS, families=model.FAMILIES[:-1])
     figures = {c["family"]: c for c in candidates if "pr_auc" in c}
     best = figures["hist_gradient_boosting"]
     assert best["pr_auc"] == max(c["pr_auc"] for c in figures.values())
@@ -300,6 +301,70 @@ def test_ties_within_one_standard_error_go_to_the_simpler_family(monkeypatch, la
     assert logistic["ties_best"] == (expected == "logistic")
     assert not figures["scorecard"]["ties_best"]
     assert family == expected and scores is oof[expected]
+
+
+def missing_frauds(y, splits, which):
+    """Out-of-fold scores ranking every fraud above all legitimate rows except, in each fold, the
+    frauds at positions which[0]:which[1] among that fold's frauds, which rank among them."""
+    scores = np.where(y == 1, 2.0, np.linspace(1.0, 0.0, len(y)))
+    for _, rows in splits:
+        scores[rows[y[rows] == 1][which[0]:which[1]]] = 0.5
+    return scores
+
+
+@pytest.mark.parametrize("hgb_misses, expected", [
+    # boosting and the forest each rank two frauds per fold among the legitimate rows, not the
+    # same two: their mean ranks every fraud first, better than either in every fold.
+    ((0, 2), "blend"),
+    # both miss the same two: the mean is the same ranking, and the simpler family is chosen.
+    ((2, 4), "hist_gradient_boosting"),
+])
+def test_the_blend_is_the_mean_of_the_two_best_and_chosen_only_when_it_wins(
+        monkeypatch, hgb_misses, expected):
+    from pipeline_src import model
+
+    y = np.array(([1] * 10 + [0] * 90) * 5)
+    splits = model.fold_splits(y, 5, 42)
+    oof = {"hist_gradient_boosting": missing_frauds(y, splits, hgb_misses),
+           "random_forest": missing_frauds(y, splits, (2, 4)),
+           "logistic": missing_frauds(y, splits, (0, 5)),
+           "scorecard": missing_frauds(y, splits, (0, 6))}
+    monkeypatch.setattr(model, "out_of_fold_scores",
+                        lambda estimator, *_, **__: oof[model.family_of(estimator)])
+    family, candidates, scores = model.choose_family(np.zeros((500, 2)), y, [False, False],
+                                                     PARAMS)
+    blend = candidates[-1]
+    assert blend["family"] == "blend"
+    assert blend["members"] == ["hist_gradient_boosting", "random_forest"]
+    np.testing.assert_array_equal(
+        scores if family == "blend" else np.mean([oof[m] for m in blend["members"]], axis=0),
+        np.mean([oof["hist_gradient_boosting"], oof["random_forest"]], axis=0))
+    assert family == expected, candidates
+    assert blend["ties_best"]  # in the second case it ties, and the simpler family goes first
+
+
+def test_a_pinned_blend_chooses_its_members_and_scores_as_their_mean():
+    from pipeline_src.model import choose_family, family_of, make_estimator
+
+    X, y = smooth_data(4_000)
+    family, candidates, scores = choose_family(X, y, [False] * 6, PARAMS, folds=3,
+                                               families=("blend",))
+    figures = {c["family"]: c["pr_auc"] for c in candidates if "pr_auc" in c and
+               c["family"] != "blend"}
+    members = candidates[-1]["members"]
+    assert family == "blend" and members == sorted(figures, key=lambda f: -figures[f])[:2]
+    fitted = make_estimator("blend", [False] * 6, PARAMS, y, members).fit(X, y)
+    assert family_of(fitted) == "blend"
+    assert [family_of(m) for m in fitted.estimators_] == members
+    np.testing.assert_array_equal(
+        fitted.predict_proba(X[:100]),
+        np.mean([m.predict_proba(X[:100]) for m in fitted.estimators_], axis=0))
+    # With one other family there is nothing to blend.
+    family, candidates, _ = choose_family(X, y, [False] * 6, PARAMS, folds=3,
+                                          families=("logistic", "blend"))
+    assert family == "logistic"
+    assert candidates[-1] == {"family": "blend", "skipped": "not a candidate: fewer than two "
+                                                            "families could be fitted"}
 
 
 def test_a_family_within_tie_ratio_of_the_best_ties_with_it():
@@ -328,11 +393,16 @@ def test_the_family_chosen_on_a_stratified_subsample_is_the_one_chosen_on_every_
     families as all the rows do."""
     from pipeline_src.model import choose_family, stratified_subsample
 
+    from pipeline_src.model import FAMILIES
+
     X, y = smooth_data(16_000, seed=1)
     keep = stratified_subsample(y, 6_000, random_state=0)
     assert len(keep) == 6_000 and abs(y[keep].mean() - y.mean()) < 1e-3
-    assert (choose_family(X[keep], y[keep], [False] * 6, PARAMS, folds=3)[0]
-            == choose_family(X, y, [False] * 6, PARAMS, folds=3)[0])
+    # Without the blend: on these rows it and boosting are within noise of each other, and this
+    # asks whether the subsample ranks distinct families as all the rows do.
+    single = FAMILIES[:-1]
+    assert (choose_family(X[keep], y[keep], [False] * 6, PARAMS, folds=3, families=single)[0]
+            == choose_family(X, y, [False] * 6, PARAMS, folds=3, families=single)[0])
     assert len(stratified_subsample(y, 20_000)) == len(y)
 
 
