@@ -236,19 +236,25 @@ ALLOW_ALL = [Policy("allow-all", ({"Sid": "All", "Effect": "Allow", "Action": "*
                                    "Resource": "*"},))]
 
 
+def trust_decides(model: StackModel, target: str, caller: str, external_id):
+    """AssumeRole of `target` by `caller` (with `external_id`, or none) with an allow-everything
+    identity: the role's trust policy alone decides."""
+    trust = trust_as_resource_policy(target, model.role_by_arn(target).trust)
+    context = {"aws:PrincipalArn": caller}
+    if external_id:
+        context["sts:ExternalId"] = external_id
+    return evaluate_cross_account(Request(principal(caller), "sts:AssumeRole", target, context),
+                                  identity=ALLOW_ALL, resource=[trust])
+
+
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_the_resource_side_alone_admits_only_the_named_roles(models, stage):
     tooling, accounts = models
     account = STAGES[stage]
     deployer = role(account, "deployer")
-    trust = trust_as_resource_policy(deployer, accounts[account].role_by_arn(deployer).trust)
 
     def assume_as_admin(caller, external_id=EXTERNAL_ID):
-        context = {"aws:PrincipalArn": caller}
-        if external_id:
-            context["sts:ExternalId"] = external_id
-        return evaluate_cross_account(Request(principal(caller), "sts:AssumeRole", deployer,
-                                              context), identity=ALLOW_ALL, resource=[trust])
+        return trust_decides(accounts[account], deployer, caller, external_id)
 
     assert assume_as_admin(role(TOOLING, "deploy-lambda")).allowed
     assert not assume_as_admin(role(TOOLING, "deploy-lambda"), external_id=None).allowed
@@ -455,14 +461,9 @@ def test_only_the_tooling_provisioning_role_assumes_a_stage_teardown_role(models
     _, accounts = models
     account = STAGES[stage]
     teardown = role(account, "teardown")
-    trust = trust_as_resource_policy(teardown, accounts[account].role_by_arn(teardown).trust)
 
     def assume(caller, external_id=NAMES.teardown_external_id):
-        context = {"aws:PrincipalArn": caller}
-        if external_id is not None:
-            context["sts:ExternalId"] = external_id
-        return evaluate_cross_account(Request(principal(caller), "sts:AssumeRole", teardown,
-                                              context), identity=ALLOW_ALL, resource=[trust])
+        return trust_decides(accounts[account], teardown, caller, external_id)
 
     provisioning = f"arn:aws:iam::{TOOLING}:role/{CONFIG.provisioning_role}"
     assert assume(provisioning).allowed

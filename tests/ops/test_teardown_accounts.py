@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import boto3
 import pytest
 from moto import mock_aws
 
 from infra.config import load_environment
 from infra.naming import Names
 from ops import teardown
+from tests import moto_accounts
 from tests.iam import recorder
 
 CONFIG = load_environment("prod")
@@ -32,14 +32,7 @@ SCALED = "sagemaker:variant:DesiredInstanceCount"
 
 
 def acting_as(account: str, role: str):
-    """A session as `role` in `account` (moto answers AssumeRole for any role ARN)."""
-    sts = boto3.client("sts", region_name=REGION)
-    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}",
-                                  RoleSessionName="setup")["Credentials"]
-    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                 aws_secret_access_key=credentials["SecretAccessKey"],
-                                 aws_session_token=credentials["SessionToken"],
-                                 region_name=REGION)
+    return moto_accounts.acting_as(account, role, REGION)
 
 
 def tags(stage: str, environment: str = "prod", created_by: str = "deploy-step") -> list[dict]:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-import boto3
 import pytest
 
 from infra.config import load_environment
 from infra.naming import Names
 from pipeline_src.jobs import monitor as monitor_job
 from pipeline_src.jobs.common import JobError
+from tests import moto_accounts
 from tests.pipeline_src.conftest import (REGION, monitor_job_environment, serve_package,
                                          shifted_capture, tarball)
 
@@ -54,14 +54,8 @@ def capture_dir(model_dir, tmp_path_factory):
 
 
 def acting_as(account: str, purpose: str):
-    """A session of this environment's role `purpose` in `account` (moto: any role ARN)."""
-    sts = boto3.client("sts", region_name=REGION)
-    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{NAMES.role(purpose)}",
-                                  RoleSessionName="test")["Credentials"]
-    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                 aws_secret_access_key=credentials["SecretAccessKey"],
-                                 aws_session_token=credentials["SessionToken"],
-                                 region_name=REGION)
+    """A session of this environment's role `purpose` in `account`."""
+    return moto_accounts.acting_as(account, NAMES.role(purpose), REGION)
 
 
 @pytest.fixture
