@@ -93,6 +93,7 @@ def synthesize(configs: list[EnvironmentConfig], outdir: Path) -> dict[str, Path
 
     from infra.stack import MlopsStack
     from infra.stage_account import StageAccountStack
+    from infra.stage_region import StageRegionStack
 
     with tempfile.TemporaryDirectory(prefix="mlops-build-") as tmp, \
             staged_folder(outdir, "--outdir") as staging:
@@ -105,6 +106,9 @@ def synthesize(configs: list[EnvironmentConfig], outdir: Path) -> dict[str, Path
             # One stack per stage account, each applied with that account's credentials.
             stacks += [StageAccountStack(app, config, account)
                        for account in config.remote_accounts]
+            # And one per stage account and secondary region (infra/stage_region.py).
+            stacks += [StageRegionStack(app, config, account, region)
+                       for account, region in config.secondary_placements]
         app.synth()
     return {s.node.id: outdir / "stacks" / s.node.id / "cdk.tf.json" for s in stacks}
 

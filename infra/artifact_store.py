@@ -41,7 +41,8 @@ class ArtifactStore(Construct):
         """model_readers: serving roles of stage accounts, which read model artifacts here."""
         super().__init__(scope, id_)
         names = target.names
-        self.bucket = S3Bucket(self, "bucket", bucket=names.artifact_bucket(target.account_id),
+        self.bucket = S3Bucket(self, "bucket", bucket=names.artifact_bucket(target.account_id,
+                                                                            target.region_name),
                                force_destroy=False)
         bucket_id = self.bucket.id
         S3BucketPublicAccessBlock(self, "public_access_block", bucket=bucket_id,

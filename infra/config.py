@@ -25,10 +25,11 @@ from pydantic_core import PydanticCustomError
 
 # The endpoint sections are the deploy step's own contract (lambda_deploy/settings.py): one
 # declaration, validated here at synth exactly as the function validates what it is given.
-from lambda_deploy.settings import (DEFAULT_VARIANT, MAX_INSTANCES, MAX_STAGES, MAX_VARIANTS,
-                                    STAGE_NAME, STAGE_NAME_MAX, AutoscalingSettings,
-                                    DeploymentSettings, ExperimentSettings, InstanceType, Variant,
-                                    Variants, experiment_fits, matches, rule, unique_variants)
+from lambda_deploy.settings import (DEFAULT_VARIANT, MAX_INSTANCES, MAX_SECONDARY_REGIONS,
+                                    MAX_STAGES, MAX_VARIANTS, STAGE_NAME, STAGE_NAME_MAX,
+                                    AutoscalingSettings, DeploymentSettings, ExperimentSettings,
+                                    InstanceType, Variant, Variants, experiment_fits, matches,
+                                    rule, unique_variants)
 from pipeline_src.evaluate import GateThresholds
 from pipeline_src.jobs.monitor_settings import MonitorAnalysis
 from pipeline_src.train import check_hyperparameters
@@ -192,7 +193,13 @@ class StageConfig(EndpointStageConfig):
     account_id: Optional[AccountId] = Field(
         None, description="account of the stage's endpoint; unset: the environment's account")
     region: Optional[Region] = Field(
-        None, description="region of the stage's endpoint; unset: the environment's region")
+        None, description="region of the stage's endpoint (its primary region): the "
+                          "environment's, where the model registry is; unset: the same")
+    secondary_regions: Annotated[list[Region], Field(max_length=MAX_SECONDARY_REGIONS)] = Field(
+        default_factory=list, description=(
+            "more regions the same endpoint serves from, deployed after the primary in this "
+            "order, each from its own copy of the model artifact and its region's image (at "
+            f"most {MAX_SECONDARY_REGIONS}; the stage must be in its own `account_id`)"))
     approval: bool = Field(False, description="a person approves in CodePipeline (notified "
                                               "through the topic) before this stage deploys")
     variants: Variants = \
@@ -210,6 +217,12 @@ class StageConfig(EndpointStageConfig):
         unique_variants(self.variants)
         if self.experiment is not None:
             experiment_fits(self.variants, self.experiment, "experiment")
+        if self.experiment is not None and self.secondary_regions:
+            raise rule("secondary_regions", "a stage with an experiment serves from one region "
+                       "(the shadow variant and its promotion are one region's)")
+        for index, region in enumerate(self.secondary_regions):
+            if region in self.secondary_regions[:index] or region == self.region:
+                raise rule(f"secondary_regions.{index}", f"{region!r} is listed twice")
         return self
 
 
@@ -491,18 +504,47 @@ class EnvironmentConfig(Settings):
                            "a stage at or after a manual approval deploys Approved model "
                            "packages only; allowed: false")
             # A model's image and artifacts must be in the model's region (SageMaker API,
-            # ContainerDefinition): a package registered here cannot be served elsewhere.
+            # ContainerDefinition): the primary region serves the package itself, so it is the
+            # registry's; other regions serve copies (secondary_regions).
             if stage.region is not None and stage.region != self.region:
                 raise rule(f"stages.{index}.region",
                            f"{stage.region!r} differs from the environment's region "
-                           f"{self.region!r}; a model package can only be served in its "
-                           "registry's region")
+                           f"{self.region!r}, where the model registry is; serve other regions "
+                           "as secondary_regions (from copies of the model artifact)")
+            self._check_secondary_regions(index, stage)
             # The tooling account is named in the trust and resource policies of the others.
             if stage.account_id not in (None, self.account_id) and self.account_id is None:
                 raise rule(f"stages.{index}.account_id",
                            f"{stage.account_id!r} is another account, so the environment's "
                            "account_id (the tooling account the pipeline runs in) must be set")
         return self
+
+    def _check_secondary_regions(self, index: int, stage: "StageConfig") -> None:
+        if not stage.secondary_regions:
+            return
+        # The stage account's stacks hold the secondary regions' keys, buckets and alarms, and
+        # its deployer role copies the artifact there (infra/stage_region.py).
+        if not self.is_remote(stage):
+            raise rule(f"stages.{index}.secondary_regions",
+                       "a stage serving from several regions must be in its own account_id "
+                       "(not the tooling account the pipeline runs in)")
+        from infra.image_data import regions_with_images
+
+        available = regions_with_images()
+        for at, region in enumerate(stage.secondary_regions):
+            if region == self.region:
+                raise rule(f"stages.{index}.secondary_regions.{at}",
+                           f"{region!r} is the stage's primary region")
+            if region not in available:
+                raise rule(f"stages.{index}.secondary_regions.{at}",
+                           f"{region!r} has no SageMaker scikit-learn image of the pinned "
+                           "version to serve with")
+
+    @property
+    def secondary_placements(self) -> list[tuple[str, str]]:
+        """(account, region) of every secondary region some stage serves from, in stage order."""
+        return list(dict.fromkeys((s.account_id, r) for s in self.stages
+                                  for r in s.secondary_regions))
 
     @model_validator(mode="after")
     def _source_in_region(self):
@@ -587,7 +629,7 @@ def _bounds(info) -> tuple:
 
 
 # Settings that are lists: a number after one in a rule's setting is an item.
-_LISTS = ("stages", "variants", "subnet_ids", "security_group_ids")
+_LISTS = ("stages", "variants", "subnet_ids", "security_group_ids", "secondary_regions")
 
 
 def _message(error: dict, root: type) -> tuple[tuple, str]:

@@ -32,7 +32,8 @@ from lambda_deploy.errors import ConfigurationFailure
 from lambda_deploy.experiment import CONTROLLER_EVENT
 from lambda_deploy.scaling import DIMENSION as SCALABLE_DIMENSION
 from lambda_deploy.scaling import NAMESPACE as SCALING_NAMESPACE
-from lambda_deploy.settings import (StageSettings, dump_stage_settings, fail_validation,
+from lambda_deploy.settings import (RegionPlacement, StageSettings, dump_stage_settings,
+                                    fail_validation,
                                     parse_stage_settings)
 
 RUNTIME = "python3.13"
@@ -99,17 +100,36 @@ def local_placement(target: DeploymentTarget, serving_role_arn: str, key_arn: st
                 data_capture_s3_uri=capture_uri, role_arn=None, external_id=None)
 
 
-def remote_placement(stage_account: DeploymentTarget) -> dict[str, Any]:
+def remote_placement(stage_account: DeploymentTarget, stage: str) -> dict[str, Any]:
     """A stage in another account: its deployer role, and its account's serving role, key (by
     alias: CreateEndpointConfig takes one, and it resolves in the stage's own account) and
-    capture bucket, all named by infra/stage_account.py."""
+    capture bucket, all named by infra/stage_account.py; and in each of its secondary regions
+    the key, bucket and alarms of infra/stage_region.py."""
     names = stage_account.names
     return dict(region=stage_account.region, role_arn=stage_account.role_arn(DEPLOYER),
                 external_id=names.deployer_external_id,
                 execution_role_arn=stage_account.role_arn(SERVING),
                 kms_key_arn=stage_account.arn("kms", names.kms_alias),
                 data_capture_s3_uri=f"s3://{names.artifact_bucket(stage_account.account_id)}/"
-                                    f"{Names.DATA_CAPTURE_PREFIX}")
+                                    f"{Names.DATA_CAPTURE_PREFIX}",
+                secondary_regions=[secondary_placement(stage_account.in_region(region), stage)
+                                   for region in stage_account.config.stage(stage)
+                                   .secondary_regions])
+
+
+def secondary_placement(regional: DeploymentTarget, stage: str) -> RegionPlacement:
+    """One secondary region of a stage: what infra/stage_region.py creates there."""
+    from infra.endpoint_alarms import EndpointAlarms
+    from infra.image_data import image_repository
+
+    names, bucket = regional.names, regional.names.artifact_bucket(regional.account_id,
+                                                                   regional.region)
+    return RegionPlacement(
+        region=regional.region, kms_key_arn=regional.arn("kms", names.kms_alias),
+        data_capture_s3_uri=f"s3://{bucket}/{Names.DATA_CAPTURE_PREFIX}",
+        model_s3_uri=f"s3://{bucket}/{Names.MODEL_COPIES_PREFIX}",
+        image_repository=image_repository(regional.region),
+        alarm_names=EndpointAlarms.names_for(regional, stage))
 
 
 def stage_settings_variable(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[str]],
@@ -282,7 +302,7 @@ class DeployFunction(Construct):
             "EXPERIMENTS_S3_URI": inputs.store.uri(Names.EXPERIMENTS_PREFIX),
             "SMOKE_TEST_CSV": inputs.smoke_test_csv,
             "STAGE_SETTINGS": stage_settings_variable(target, inputs.alarm_names, {
-                stage.name: remote_placement(target.in_account(stage.account_id))
+                stage.name: remote_placement(target.in_account(stage.account_id), stage.name)
                 if target.config.is_remote(stage) else
                 local_placement(target, inputs.serving_role.role_arn, inputs.key.key_arn,
                                 inputs.store.uri(Names.DATA_CAPTURE_PREFIX))

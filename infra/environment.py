@@ -13,10 +13,17 @@ class DeploymentTarget:
     config: EnvironmentConfig
     names: Names
     account_id: str  # a Terraform reference to the caller identity, resolved at apply time
+    # A stage's secondary region (infra/stage_region.py); None: the environment's region.
+    region_name: str | None = None
 
     @property
     def region(self) -> str:
-        return self.config.region
+        return self.region_name or self.config.region
+
+    def in_region(self, region: str) -> "DeploymentTarget":
+        """The same account in another region (a stage's secondary region)."""
+        return DeploymentTarget(self.config, self.names, self.account_id,
+                                None if region == self.config.region else region)
 
     @property
     def partition(self) -> str:
@@ -49,7 +56,7 @@ class DeploymentTarget:
 
     def in_account(self, account_id: str) -> "DeploymentTarget":
         """The same environment in another of its accounts (a stage account, or the tooling
-        account seen from one)."""
+        account seen from one), in the environment's region."""
         return DeploymentTarget(self.config, self.names, account_id)
 
     def role_arn(self, purpose: str) -> str:

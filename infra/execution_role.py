@@ -92,10 +92,13 @@ class ServingRole(SageMakerRole):
     def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
                  store: ArtifactStore, key: EncryptionKey, images: ContainerImages,
                  alarm_arns: Sequence[str], stages: Sequence[str],
-                 model_artifacts: Optional[Sequence[dict]] = None) -> None:
+                 model_artifacts: Optional[Sequence[dict]] = None,
+                 secondary_regions: Sequence[dict] = ()) -> None:
         """store/key: where the endpoints' data capture goes, in the role's account;
         model_artifacts: the grants that read the served models' artifacts (default: under
-        training/ in store; a stage account reads them from the tooling account's bucket)."""
+        training/ in store; a stage account reads them from the tooling account's bucket);
+        secondary_regions: what serving in a stage's secondary regions adds
+        (infra/stage_region.py serving_grants)."""
         names = target.names
         grants = [
             *images.pull(),
@@ -109,6 +112,7 @@ class ServingRole(SageMakerRole):
             # UpdateEndpoint's AutoRollbackConfiguration: SageMaker reads the rollback alarms as
             # the model's execution role (deployment-guardrails-configuration.html).
             statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(alarm_arns)),
+            *secondary_regions,
         ]
         super().__init__(scope, id_, target=target, purpose="sagemaker-serving",
                          description="Models served by the MLOps pipeline's endpoints",

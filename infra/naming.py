@@ -36,9 +36,10 @@ class Names:
     def stack(self) -> str:
         return self.prefix
 
-    def target_stack(self, account_id: str) -> str:
-        """The stack of a stage account: unique per account and region (state, stack folder)."""
-        return f"{self.prefix}-{account_id}-{self.config.region}"
+    def target_stack(self, account_id: str, region: str | None = None) -> str:
+        """The stack of a stage account (in one of its regions: a stage's secondary region has
+        its own): unique per account and region (state, stack folder)."""
+        return f"{self.prefix}-{account_id}-{region or self.config.region}"
 
     @property
     def deployer_external_id(self) -> str:
@@ -56,16 +57,17 @@ class Names:
         require."""
         return f"{self.prefix}-teardown"
 
-    def state_key(self, account_id: str) -> str:
-        """S3 state key of a stage account's stack, beside the environment's own."""
+    def state_key(self, account_id: str, region: str | None = None) -> str:
+        """S3 state key of a stage account's stack (in one of its regions), beside the
+        environment's own."""
         key = self.config.state_backend.key
         folder, _, leaf = key.rpartition("/")
-        where = f"{account_id}-{self.config.region}"
+        where = f"{account_id}-{region or self.config.region}"
         return f"{folder}/{where}/{leaf}" if folder else f"{where}/{leaf}"
 
-    def artifact_bucket(self, account_id: str) -> str:
+    def artifact_bucket(self, account_id: str, region: str | None = None) -> str:
         # Account and region make the name globally unique without a random suffix.
-        return f"{self.prefix}-artifacts-{account_id}-{self.config.region}"
+        return f"{self.prefix}-artifacts-{account_id}-{region or self.config.region}"
 
     @property
     def kms_alias(self) -> str:
@@ -159,6 +161,9 @@ class Names:
     DATA_PREFIX = "data"
     TRAINING_OUTPUT_PREFIX = "training"
     DATA_CAPTURE_PREFIX = "data-capture"
+    # In a stage's secondary region: the copies of the model artifacts it serves
+    # (lambda_deploy/regions.py), models/<group>/<version>/model.tar.gz.
+    MODEL_COPIES_PREFIX = "models"
     # One object per CodePipeline job the deploy step answered (lambda_deploy/claims.py).
     DEPLOY_CLAIMS_PREFIX = "deploy-claims"
     # Champion vs challenger state and verdicts (lambda_deploy/experiment.py).
@@ -188,8 +193,10 @@ class Names:
 
     def validate(self, label: str) -> None:
         """Fail before synth when a derived name would break an AWS limit."""
-        checks = [(f"artifact bucket name {self.artifact_bucket('0' * 12)!r}",
-                   len(self.artifact_bucket("0" * 12)), BUCKET_NAME_MAX)]
+        checks = [(f"artifact bucket name {self.artifact_bucket('0' * 12, r)!r}",
+                   len(self.artifact_bucket("0" * 12, r)), BUCKET_NAME_MAX)
+                  for r in dict.fromkeys([self.config.region, *(
+                      region for s in self.config.stages for region in s.secondary_regions)])]
         checks += [(f"IAM role name {self.role(p)!r}", len(self.role(p)), IAM_ROLE_NAME_MAX)
                    for p in self.ROLE_PURPOSES]
         checks.append((f"Lambda name {self.deploy_function!r}", len(self.deploy_function),

@@ -41,6 +41,10 @@ class MlopsStack(TerraformStack):
 
         remote_serving = [target.in_account(a).role_arn("sagemaker-serving")
                           for a in config.remote_accounts]
+        # A stage account serving from secondary regions: its deployer copies the model
+        # artifacts there (lambda_deploy/regions.py), so it reads them too.
+        remote_serving += [target.in_account(a).role_arn("deployer")
+                           for a in dict.fromkeys(a for a, _ in config.secondary_placements)]
         key = EncryptionKey(self, "encryption", target=target, s3_readers=remote_serving)
         store = ArtifactStore(self, "artifact_store", target=target, key_arn=key.key_arn,
                               model_readers=remote_serving)
@@ -155,9 +159,9 @@ class MlopsStack(TerraformStack):
 
 def configure_terraform(stack: TerraformStack, config: EnvironmentConfig, names: Names,
                         account_id: Optional[str], stack_id: str,
-                        state_key: Optional[str]) -> None:
-    """The stack's provider (in account_id, through the provisioning role when set) and its own
-    state (a local file or an S3 key per stack, so each account's stack plans alone)."""
+                        state_key: Optional[str], region: Optional[str] = None) -> None:
+    """The stack's provider (in account_id and region, through the provisioning role when set)
+    and its own state (a local file or an S3 key per stack, so each stack plans alone)."""
     tags = {"Project": config.project, "Environment": config.name, "ManagedBy": "cdktf",
             **config.tags}
     assume = None
@@ -167,7 +171,7 @@ def configure_terraform(stack: TerraformStack, config: EnvironmentConfig, names:
         assume = [AwsProviderAssumeRole(
             role_arn=f"arn:aws:iam::{account_id}:role/{config.provisioning_role}",
             session_name=f"{names.prefix}-terraform")]
-    AwsProvider(stack, "aws", region=config.region,
+    AwsProvider(stack, "aws", region=region or config.region,
                 allowed_account_ids=[account_id] if account_id else None,
                 assume_role=assume, default_tags=[AwsProviderDefaultTags(tags=tags)])
     backend = config.state_backend

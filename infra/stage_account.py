@@ -32,6 +32,7 @@ from infra.model_registry import ModelRegistry
 from infra.monitoring import MonitorReader, monitored_stages
 from infra.naming import Names
 from infra.notifications import Notifications
+from infra.stage_region import deployer_grants, serving_grants, stages_in
 from infra.teardown_role import TeardownRole
 
 
@@ -73,9 +74,16 @@ class StageAccountStack(TerraformStack):
         alarms = [EndpointAlarms(self, f"alarms_{stage}", target=target, stage=stage,
                                  topic_arn=notifications.topic_arn) for stage in stages]
         alarm_arns = [arn for a in alarms for arn in a.alarm_arns]
+        # The stages' secondary regions (infra/stage_region.py): region -> its stages.
+        secondary = {region: stages_in(config, account_id, region)
+                     for a, region in config.secondary_placements if a == account_id}
         serving_role = ServingRole(self, "sagemaker_serving", target=target, store=store,
-                                   key=key, images=ContainerImages(target), alarm_arns=alarm_arns,
-                                   stages=stages, model_artifacts=tooling_artifact_grants(tooling))
+                                   key=key, images=ContainerImages(target, list(secondary)),
+                                   alarm_arns=alarm_arns, stages=stages,
+                                   model_artifacts=tooling_artifact_grants(tooling),
+                                   secondary_regions=[
+                                       g for region, here in secondary.items()
+                                       for g in serving_grants(target.in_region(region), here)])
         deploy_function_role = tooling.role_arn("deploy-lambda")
         # The exact role as Principal: IAM checks it exists when this policy is set, so the
         # tooling stack is applied first (README, "Bootstrapping the accounts").
@@ -90,7 +98,13 @@ class StageAccountStack(TerraformStack):
         IamRolePolicy(self, "deployer_role_deploy", role=deployer.id, name="deploy",
                       policy=policy_document([
                           ModelRegistry.use_from(tooling),
-                          *endpoint_grants(target, stages, serving_role, key, alarm_arns)]))
+                          *endpoint_grants(target, stages, serving_role, key, alarm_arns),
+                          # Secondary regions: the model artifact is copied there from the
+                          # tooling bucket (lambda_deploy/regions.py).
+                          *(tooling_artifact_grants(tooling) if secondary else []),
+                          *(g for region, here in secondary.items()
+                            for g in deployer_grants(target.in_region(region), here,
+                                                     serving_role))]))
         StageDashboard(self, "dashboard", target=target, stages=stages)
         monitored = [s for s in stages if s in monitored_stages(target)]
         reader = MonitorReader(self, "monitor_reader", target=target, tooling=tooling,

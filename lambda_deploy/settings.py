@@ -197,6 +197,33 @@ class ExperimentSettings(Contract):
         return self
 
 
+# Secondary regions a stage may serve from besides its primary (the registry's region).
+MAX_SECONDARY_REGIONS = 4
+ECR_REPOSITORY = r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+"
+
+
+class RegionPlacement(Contract):
+    """Where a stage's endpoint serves in one of its secondary regions. A model package is
+    usable only in its registry's region (SageMaker API, ContainerDefinition: the image and the
+    model artifact must be in the model's region), so a secondary region's model is built from
+    the package's container with this region's scikit-learn image and a copy of the artifact
+    the deploy step makes in this region's bucket (lambda_deploy/regions.py)."""
+
+    region: Region
+    kms_key_arn: str = Field(min_length=1)
+    data_capture_s3_uri: Annotated[str, matches(r"s3://[^/]+(/.*)?", "is not s3://bucket/prefix"),
+                                   AfterValidator(lambda uri: uri.rstrip("/"))]
+    # Where the deploy step copies the package's model artifact to (s3://bucket/prefix).
+    model_s3_uri: Annotated[str, matches(r"s3://[^/]+/.+", "is not s3://bucket/prefix"),
+                            AfterValidator(lambda uri: uri.rstrip("/"))]
+    # The region's scikit-learn image repository (registry/name, no tag): the package's image
+    # tag is kept, its registry and region replaced.
+    image_repository: Annotated[str, matches(ECR_REPOSITORY, "is not an ECR repository "
+                                             "(<account>.dkr.ecr.<region>.amazonaws.com/<name>)")]
+    alarm_names: Annotated[list[Annotated[str, Field(min_length=1)]],
+                           Field(min_length=1, max_length=10)]
+
+
 class StageSettings(Contract):
     """One stage as the deploy step needs it: its endpoint and where it lives."""
 
@@ -227,10 +254,28 @@ class StageSettings(Contract):
     external_id: Optional[Annotated[str, matches(EXTERNAL_ID, "is not an sts:ExternalId")]] = None
     # Champion vs challenger (lambda_deploy/experiment.py); None: a new model replaces the old.
     experiment: Optional[ExperimentSettings] = None
+    # The same endpoint in other regions, deployed after the primary (`region`) in this order.
+    secondary_regions: Annotated[list[RegionPlacement],
+                                 Field(max_length=MAX_SECONDARY_REGIONS)] = Field(
+        default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self):
         unique_variants(self.variants)
+        if self.secondary_regions and self.experiment is not None:
+            # lambda_deploy/regions.py deploys one model per region; an experiment's shadow
+            # variant and its promotion are one region's (lambda_deploy/experiment.py).
+            raise rule("secondary_regions", "a stage with an experiment serves from one region")
+        seen = [self.region]
+        for index, placement in enumerate(self.secondary_regions):
+            if placement.region in seen:
+                raise rule(f"secondary_regions.{index}.region",
+                           f"{placement.region!r} is the primary region or listed twice")
+            seen.append(placement.region)
+            if len(placement.alarm_names) < len(self.variants):
+                raise rule(f"secondary_regions.{index}.alarm_names",
+                           f"{len(placement.alarm_names)} alarm(s) for {len(self.variants)} "
+                           "variants")
         # Two rollback alarms per variant; AutoRollbackConfiguration takes at most 10.
         if len(self.alarm_names) < len(self.variants):
             raise rule("alarm_names", f"{len(self.alarm_names)} alarm(s) for "
@@ -252,6 +297,31 @@ class StageSettings(Contract):
     def account_id(self) -> str | None:
         return ROLE_ARN_RE.fullmatch(self.role_arn).group(1) if self.role_arn else None
 
+    @property
+    def regions(self) -> list[str]:
+        """Every region the stage serves from, primary first (the deploy order)."""
+        return [self.region, *(p.region for p in self.secondary_regions)]
+
+    def placement(self, region: str) -> RegionPlacement | None:
+        """The secondary placement of `region`; None for the primary."""
+        if region == self.region:
+            return None
+        for placement in self.secondary_regions:
+            if placement.region == region:
+                return placement
+        raise ValueError(f"stage {self.stage} does not serve from {region}")
+
+    def in_region(self, region: str) -> "StageSettings":
+        """These settings as seen by the calls about one region's endpoint: the same endpoint
+        name, variants and guardrails, that region's key, capture and rollback alarms."""
+        placement = self.placement(region)
+        if placement is None:
+            return self
+        return self.model_copy(update={
+            "region": placement.region, "kms_key_arn": placement.kms_key_arn,
+            "data_capture_s3_uri": placement.data_capture_s3_uri,
+            "alarm_names": list(placement.alarm_names), "secondary_regions": []})
+
 
 class Settings(Contract):
     project: str
@@ -269,9 +339,11 @@ def dump_stage_settings(stages) -> str:
         if settings.stage != name:
             raise ValueError(f"STAGE_SETTINGS.{name}: holds the settings of stage "
                              f"{settings.stage!r}")
-        # A stage without an experiment keeps the value it had before experiments existed.
-        document[name] = settings.model_dump(
-            exclude={"stage"} | ({"experiment"} if settings.experiment is None else set()))
+        # A stage without an experiment, or serving from one region, keeps the value it had
+        # before those existed.
+        omit = {"stage"} | ({"experiment"} if settings.experiment is None else set()) | (
+            set() if settings.secondary_regions else {"secondary_regions"})
+        document[name] = settings.model_dump(exclude=omit)
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 

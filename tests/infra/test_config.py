@@ -474,7 +474,15 @@ STAGING_PROD = [{"name": "staging", "accept_pending_approval": True},
      "environment's account_id (the tooling account the pipeline runs in) must be set"),
     ([{"name": "prod", "region": "us-east-1"}],
      "config/dev.json.stages[0].region: 'us-east-1' differs from the environment's region "
-     "'eu-west-1'; a model package can only be served in its registry's region"),
+     "'eu-west-1', where the model registry is; serve other regions as secondary_regions"),
+    # Secondary regions (issue 23): in the stage's own account, each once.
+    ([{"name": "prod", "secondary_regions": ["eu-central-1"]}],
+     "config/dev.json.stages[0].secondary_regions: a stage serving from several regions "
+     "must be in its own account_id"),
+    ([{"name": "prod", "secondary_regions": ["eu-central-1", "eu-central-1"]}],
+     "config/dev.json.stages[0].secondary_regions[1]: 'eu-central-1' is listed twice"),
+    ([{"name": "prod", "secondary_regions": ["eu_central-1"]}],
+     "config/dev.json.stages[0].secondary_regions[0]: 'eu_central-1' is not an AWS region"),
     ([{"name": "prod", "instance_cnt": 2}],
      "config/dev.json.stages[0].instance_cnt: unknown setting; allowed: instance_type, "),
 ])
@@ -538,16 +546,34 @@ def test_prod_is_the_multi_account_example_and_dev_single_account():
 
 
 def test_every_stack_assumes_into_its_own_account_with_its_own_state(stacks):
-    for stack_id, account in (("fraud-mlops-prod", "111111111111"),
-                              ("fraud-mlops-prod-222222222222-eu-west-1", "222222222222"),
-                              ("fraud-mlops-prod-333333333333-eu-west-1", "333333333333")):
+    # prod's prod stage also serves from eu-central-1: a stack of its own in that region.
+    for stack_id, account, region in (
+            ("fraud-mlops-prod", "111111111111", "eu-west-1"),
+            ("fraud-mlops-prod-222222222222-eu-west-1", "222222222222", "eu-west-1"),
+            ("fraud-mlops-prod-333333333333-eu-west-1", "333333333333", "eu-west-1"),
+            ("fraud-mlops-prod-333333333333-eu-central-1", "333333333333", "eu-central-1")):
         (provider,) = stacks[stack_id]["provider"]["aws"]
         assert provider["allowed_account_ids"] == [account]
+        assert provider["region"] == region
         assert provider["assume_role"] == [{
             "role_arn": f"arn:aws:iam::{account}:role/fraud-mlops-terraform",
             "session_name": "fraud-mlops-prod-terraform"}]
     keys = {stacks[s]["terraform"]["backend"]["s3"]["key"] for s in stacks if "prod" in s}
-    assert len(keys) == 3
+    assert len(keys) == 4
     (dev_provider,) = stacks["fraud-mlops-dev"]["provider"]["aws"]
     assert "assume_role" not in dev_provider and "allowed_account_ids" not in dev_provider
     assert [s for s in stacks if s.startswith("fraud-mlops-dev")] == ["fraud-mlops-dev"]
+
+
+@pytest.mark.parametrize("regions, expected", [
+    (["eu-west-1"], "config/prod.json.stages[1].secondary_regions[0]: 'eu-west-1' is the stage's "
+                    "primary region"),
+    (["il-central-9"], "config/prod.json.stages[1].secondary_regions[0]: 'il-central-9' has no "
+                       "SageMaker scikit-learn image of the pinned version to serve with"),
+    ([f"eu-west-{n}" for n in range(2, 7)],
+     "config/prod.json.stages[1].secondary_regions: expected at most 4 entries, got 5"),
+])
+def test_secondary_regions_are_other_regions_with_the_image(regions, expected):
+    with pytest.raises(ConfigError) as raised:
+        load_environment("prod", {"stages": [{"name": "prod", "secondary_regions": regions}]})
+    assert str(raised.value).startswith(expected)

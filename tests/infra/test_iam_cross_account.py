@@ -162,15 +162,21 @@ def artifact_requests(models, account: str, caller: str):
     return get, decrypt
 
 
+# Accounts whose stages serve from secondary regions: their deployer copies the model artifacts
+# there (lambda_deploy/regions.py), so it reads them too.
+COPYING = {account for account, _ in CONFIG.secondary_placements}
+
+
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_only_a_stage_serving_role_reads_the_model_artifacts(models, stage):
     account = STAGES[stage]
     get, decrypt = artifact_requests(models, account, role(account, "sagemaker-serving"))
     assert get.allowed, get.reason
     assert decrypt.allowed, decrypt.reason
-    for caller in (role(account, "deployer"), role(OTHER_ACCOUNT, "sagemaker-serving")):
-        get, decrypt = artifact_requests(models, account, caller)
-        assert not get.allowed and not decrypt.allowed, caller
+    get, decrypt = artifact_requests(models, account, role(account, "deployer"))
+    assert (get.allowed, decrypt.allowed) == ((account in COPYING,) * 2), (get, decrypt)
+    get, decrypt = artifact_requests(models, account, role(OTHER_ACCOUNT, "sagemaker-serving"))
+    assert not get.allowed and not decrypt.allowed
 
 
 def test_the_tooling_key_decrypts_for_a_stage_only_through_s3_of_its_bucket(models):
@@ -189,6 +195,12 @@ def test_the_tooling_key_decrypts_for_a_stage_only_through_s3_of_its_bucket(mode
                     {"aws:PrincipalArn": caller, **context}),
             identity=identity(accounts[account], caller), key_policy=key_policy)
         assert not decision.allowed, context
+
+
+def region_sid(region: str) -> str:
+    from infra.stage_region import region_sid as sid
+
+    return sid(region)
 
 
 def endpoint_statements(policies, drop_sids=()) -> list[str]:
@@ -218,8 +230,19 @@ def test_deployer_policy_is_the_proven_endpoint_grants(stacks):
         mine = [s for s, a in STAGES.items() if a == account]
         # Only an account with an autoscaled stage updates endpoint weights and capacities.
         scaled = any(CONFIG.stage(s).autoscaling for s in mine)
+        # A secondary region adds the region's endpoint statements (the same grants with that
+        # region's ARNs, infra/stage_region.py) and the artifact copy.
+        regional = {f"{sid}{region_sid(region)}" for a, region in CONFIG.secondary_placements
+                    if a == account for sid in (
+                        "DescribeOwnModelsConfigsEndpoints", "CreateTaggedModelsConfigsEndpoints",
+                        "UpdateAndCallOwnEndpoints", "ManageTargetTrackingAlarms",
+                        "CleanUpOwnModelsAndConfigs", "ReadTagsForCleanup", "ReadRollbackAlarms",
+                        "GrantKeyToSageMakerResources", "CopyModelArtifacts",
+                        "EncryptModelCopies", *(["ScaleOwnEndpoints"] if scaled else []))}
+        copying = {"ReadToolingModelArtifacts", "DecryptToolingModelArtifacts"} \
+            if account in COPYING else set()
         assert set(sids) == (dev_sids - ({"ScaleOwnEndpoints"} if not scaled else set())
-                             | {"UseToolingModelPackages"})
+                             | {"UseToolingModelPackages"} | regional | copying)
         assert len(sids) == len(set(sids))
         # Scoped to its own stages' endpoints in its own account.
         text = json.dumps([p.statements for p in deployer.policies])
@@ -274,8 +297,8 @@ def test_the_resource_side_alone_admits_only_the_named_roles(models, stage):
 
     bucket_arn = f"arn:aws:s3:::{NAMES.artifact_bucket(TOOLING)}"
     (key_arn, key_policy), = tooling.key_policies.items()
-    for caller, expected in ((role(account, "sagemaker-serving"), True), (deployer, False),
-                             (role(account, "admin"), False)):
+    for caller, expected in ((role(account, "sagemaker-serving"), True),
+                             (deployer, account in COPYING), (role(account, "admin"), False)):
         get = evaluate_cross_account(
             Request(principal(caller), "s3:GetObject", f"{bucket_arn}/training/j/output/m.tgz",
                     {"aws:PrincipalArn": caller, "aws:SecureTransport": "true"}),

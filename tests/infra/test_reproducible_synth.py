@@ -24,7 +24,7 @@ def run_app(checkout: Path, outdir: Path, *args: str, extra_env=None) -> subproc
 def test_other_folder_gives_byte_identical_output(other_checkout, synth_outdir, tmp_path):
     result = run_app(other_checkout, tmp_path / "out")
     assert result.returncode == 0, result.stderr
-    assert "Synthesized 4 stack(s)" in result.stdout
+    assert "Synthesized 5 stack(s)" in result.stdout
     assert "fraud-mlops-dev" in result.stdout and "fraud-mlops-prod" in result.stdout
     produced = tree(tmp_path / "out")
     assert produced == tree(synth_outdir)

@@ -42,6 +42,7 @@ def snapshot_json(snapshot):
 
 @pytest.mark.parametrize("stack_name", ["fraud-mlops-dev", "fraud-mlops-prod",
                                         "fraud-mlops-prod-222222222222-eu-west-1",
-                                        "fraud-mlops-prod-333333333333-eu-west-1"])
+                                        "fraud-mlops-prod-333333333333-eu-west-1",
+                                        "fraud-mlops-prod-333333333333-eu-central-1"])
 def test_stack_matches_snapshot(stacks, stack_name, snapshot_json):
     assert normalize(stacks[stack_name]) == snapshot_json
