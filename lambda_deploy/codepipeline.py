@@ -162,12 +162,22 @@ class Progress:
     started_at: int  # epoch seconds
     action: str  # "create" | "update"
     job: str  # the job that started the deployment (tag mlops:codepipeline-job of its config)
+    # A stage serving from several regions (lambda_deploy/regions.py): the region being
+    # deployed, the config it served before (None: created by this deployment), and the
+    # regions already serving the new version with theirs. None/(): a one-region stage, whose
+    # token is as it was before regions.
+    region: str | None = None
+    previous: str | None = None
+    done: tuple = ()
 
     def to_token(self) -> str:
-        return json.dumps({"v": TOKEN_VERSION, "stage": self.stage, "config": self.endpoint_config,
-                           "arn": self.package_arn, "ver": self.package_version,
-                           "t0": self.started_at, "act": self.action, "job": self.job},
-                          separators=(",", ":"), sort_keys=True)
+        fields = {"v": TOKEN_VERSION, "stage": self.stage, "config": self.endpoint_config,
+                  "arn": self.package_arn, "ver": self.package_version,
+                  "t0": self.started_at, "act": self.action, "job": self.job}
+        if self.region is not None:
+            fields.update(reg=self.region, prev=self.previous,
+                          done=[list(pair) for pair in self.done])
+        return json.dumps(fields, separators=(",", ":"), sort_keys=True)
 
     @classmethod
     def from_token(cls, token: str, stage: str, expected_config_prefix: str) -> "Progress":
@@ -182,7 +192,10 @@ class Progress:
                 raise ValueError("unknown version")
             progress = cls(stage=data["stage"], endpoint_config=data["config"],
                            package_arn=data["arn"], package_version=data["ver"],
-                           started_at=data["t0"], action=data["act"], job=data["job"])
+                           started_at=data["t0"], action=data["act"], job=data["job"],
+                           region=data.get("reg"), previous=data.get("prev"),
+                           done=tuple((region, previous) for region, previous in
+                                      data.get("done", ())))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DeployFailure(f"continuation token is not one this step issued ({exc}); "
                                 "retry the stage") from None
@@ -193,7 +206,11 @@ class Progress:
                 or isinstance(progress.package_version, bool)
                 or not isinstance(progress.package_version, int)
                 or not isinstance(progress.package_arn, str)
-                or not isinstance(progress.job, str)):
+                or not isinstance(progress.job, str)
+                or not isinstance(progress.region, (str, type(None)))
+                or not isinstance(progress.previous, (str, type(None)))
+                or not all(isinstance(r, str) and isinstance(p, (str, type(None)))
+                           for r, p in progress.done)):
             raise DeployFailure("continuation token is not one this step issued (wrong field "
                                 "types); retry the stage")
         if progress.stage != stage or not progress.endpoint_config.startswith(

@@ -20,6 +20,9 @@ TAG_CREATED_BY = "mlops:created-by"
 CREATED_BY_DEPLOY = "deploy-step"
 # Extra tags: where a Model/EndpointConfig came from, and whether it ever served traffic.
 TAG_PACKAGE_ARN = "mlops:model-package-arn"
+# The package's version beside its ARN: with the ARN, the record of which version serves where
+# (ops/versions.py reads both from each region's endpoint config).
+TAG_PACKAGE_VERSION = "mlops:model-package-version"
 TAG_JOB_ID = "mlops:codepipeline-job"
 TAG_DEPLOYED_AT = "mlops:deployed-at"
 # The git commit the served model was trained from (a GitHub-sourced pipeline's packages carry
@@ -70,7 +73,9 @@ def ownership_tags(settings: Settings, stage: str) -> list[dict]:
 
 def origin_tags(package: ModelPackage, job_id: str) -> list[dict]:
     """Where a Model/EndpointConfig came from: its package, the job, and the package's commit."""
-    tags = [{"Key": TAG_PACKAGE_ARN, "Value": package.arn}, {"Key": TAG_JOB_ID, "Value": job_id}]
+    tags = [{"Key": TAG_PACKAGE_ARN, "Value": package.arn},
+            {"Key": TAG_PACKAGE_VERSION, "Value": str(package.version)},
+            {"Key": TAG_JOB_ID, "Value": job_id}]
     if package.commit:
         tags.append({"Key": TAG_SOURCE_COMMIT, "Value": package.commit})
     return tags
@@ -96,11 +101,13 @@ def _duplicate(kind: str, name: str, job_id: str) -> DeployFailure:
 
 
 def create_model(name: str, package: ModelPackage, settings: Settings, stage: StageSettings,
-                 job_id: str) -> None:
+                 job_id: str, containers: list[dict] | None = None) -> None:
+    """The model of the package: the package itself in its registry's region; in a secondary
+    region, `containers` built from it (lambda_deploy/regions.py)."""
     try:
         aws.target("sagemaker").create_model(
             ModelName=name,
-            Containers=[{"ModelPackageName": package.arn}],
+            Containers=containers or [{"ModelPackageName": package.arn}],
             ExecutionRoleArn=stage.execution_role_arn,
             # No network for the served container: the model carries its code and the container
             # installs it with no package index (pipeline_src.jobs.common.serving_environment).

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import time
 
-from lambda_deploy import aws, claims, codepipeline, deploy, experiment, monitor, scaling
+import dataclasses
+
+from lambda_deploy import (aws, claims, codepipeline, deploy, experiment, monitor, regions,
+                           scaling)
 from lambda_deploy.artifact import read_model_package_arn
 from lambda_deploy.cleanup import clean_up
 from lambda_deploy.codepipeline import Job, Progress
@@ -105,17 +108,24 @@ def start(job: Job, settings: Settings, stage: StageSettings, now: int):
     else:
         deploy.create_endpoint_config(name, settings, stage, package, job.id, counts)
     action = deploy.start_endpoint(name, endpoint, settings, stage)
+    # A stage serving from several regions deploys its primary first (lambda_deploy/regions.py).
+    several = {"region": stage.region,
+               "previous": (endpoint or {}).get("EndpointConfigName")} \
+        if stage.secondary_regions else {}
     progress = Progress(stage=stage.stage, endpoint_config=name, package_arn=package.arn,
                         package_version=package.version, started_at=now, action=action,
-                        job=job.id)
+                        job=job.id, **several)
     summary = (f"{action} of {stage.endpoint_name} to {name} (package version "
-               f"{package.version}, {sum(counts.values())} instances) started")
+               f"{package.version}, {sum(counts.values())} instances) started"
+               + (f" in {stage.region}, then {', '.join(stage.regions[1:])}" if several else ""))
     return lambda: codepipeline.continue_later(job.id, progress.to_token(), summary)
 
 
 def resume(job: Job, settings: Settings, stage: StageSettings, now: int):
     progress = Progress.from_token(job.continuation_token, stage.stage,
                                    deploy.config_prefix(settings, stage.stage))
+    if progress.region is not None or stage.secondary_regions:
+        return resume_regions(job, settings, stage, progress, now)
     deployment = verify(progress, read_model_package_arn(job), settings, stage)
     try:
         status = monitor.check(progress, stage, now)
@@ -156,4 +166,93 @@ def _ended(failure: DeployFailure, deployment: Deployment, stage: StageSettings,
     problem = record_outcome(deployment, "failed", job.id)
     if problem:
         warn("outcome_not_recorded", job_id=job.id, error=problem)
+    return DeployFailure(message, failure.failure_type)
+
+
+def resume_regions(job: Job, settings: Settings, stage: StageSettings, progress: Progress,
+                   now: int):
+    """resume() for a stage serving from several regions: poll the region in progress; when it
+    serves the new version, start the next one, and after the last clean up everywhere and
+    succeed. A failure sends the regions already updated back (lambda_deploy/regions.py)."""
+    region = progress.region
+    if region not in stage.regions:
+        raise DeployFailure(f"continuation token names region {region!r}, which stage "
+                            f"{stage.stage} does not serve from ({', '.join(stage.regions)}); "
+                            "retry the stage")
+    regional = regions.enter(stage, region, job.id) if region != stage.region else stage
+    placement = stage.placement(region)
+    deployment = verify(progress, read_model_package_arn(job), settings, regional,
+                        model_data_url=None if placement is None else regions.copy_uri(
+                            placement, settings, progress.package_version))
+    updated = list(progress.done)
+    failing = region
+    try:
+        status = monitor.check(progress, regional, now)
+        log("endpoint_polled", job_id=job.id, region=region, done=status.done,
+            detail=status.detail)
+        if not status.done:
+            return lambda: codepipeline.continue_later(job.id, job.continuation_token,
+                                                       f"{region}: {status.detail}")
+        updated.append((region, progress.previous))
+        summary = f"{region}: {status.detail}; {scaling.apply(regional)}"
+        if regional.smoke_test:
+            rows = run_smoke_test(regional.endpoint_name, settings.smoke_test_csv)
+            summary += f"; smoke test passed on {rows} rows"
+            log("smoke_test_passed", endpoint=regional.endpoint_name, region=region, rows=rows)
+        following = regions.next_region(stage, region)
+        if following is not None:
+            package = check_package(progress.package_arn, settings, stage)
+            failing = following
+            action, previous = regions.start_region(
+                progress.endpoint_config, package, settings, stage, following, job.id,
+                started_by=progress.job)
+            later = dataclasses.replace(progress, region=following, previous=previous,
+                                        done=tuple(updated), started_at=now, action=action)
+            summary += f"; {action} in {following} started"
+            return lambda: codepipeline.continue_later(job.id, later.to_token(), summary)
+    except DeployFailure as failure:
+        raise _ended_regions(failure, deployment, stage, regional, failing, updated,
+                             job) from None
+    # Every region serves the new version: only now may old configs go (a rollback needs them).
+    cleanup_errors = 0
+    for each in [regional.region] + [r for r in stage.regions if r != regional.region]:
+        # The polled region first, in the clients already entered; then each of the others.
+        here = regional if each == regional.region else regions.enter(stage, each, job.id)
+        cleanup_errors += len(clean_up(settings, here, deployment.config_name).errors)
+        problem = record_outcome(deployment if each == regional.region else
+                                 dataclasses.replace(deployment, config_arn=regions.config_arn(
+                                     deployment.config_name)), "succeeded", job.id)
+        if problem:
+            warn("outcome_not_recorded", job_id=job.id, region=each, error=problem)
+    if cleanup_errors:
+        summary += f"; cleanup incomplete ({cleanup_errors} errors, see logs)"
+    variables = {"EndpointName": stage.endpoint_name,
+                 "EndpointConfigName": deployment.config_name,
+                 "ModelPackageArn": deployment.package_arn,
+                 "ModelPackageVersion": str(deployment.package_version),
+                 "Regions": ",".join(stage.regions)}
+    summary = f"{deployment.config_name} serves in {', '.join(stage.regions)}; {summary}"
+    return lambda: codepipeline.succeed(job.id, summary, variables)
+
+
+def _ended_regions(failure: DeployFailure, deployment: Deployment, stage: StageSettings,
+                   regional: StageSettings, failing: str, updated: list,
+                   job: Job) -> DeployFailure:
+    """A region failed or was rolled back (the one polled, or the next one as it started):
+    record it, restore its scaling after a rollback, and send every region already serving
+    the new version back."""
+    message = f"{failing}: {failure}"
+    if isinstance(failure, monitor.RolledBack):
+        try:
+            scaling.apply(regional)
+        except DeployFailure as exc:
+            message += f" Autoscaling of the previous config could not be restored: {exc}"
+    if failing == regional.region and all(r != failing for r, _ in updated):
+        # The polled region never served the new config; go_back records the others.
+        problem = record_outcome(deployment, "failed", job.id)
+        if problem:
+            warn("outcome_not_recorded", job_id=job.id, error=problem)
+    if updated:
+        outcomes = regions.go_back(stage, updated, deployment.config_name, job.id)
+        message += " Regions already serving the new version: " + "; ".join(outcomes) + "."
     return DeployFailure(message, failure.failure_type)

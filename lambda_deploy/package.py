@@ -23,6 +23,9 @@ class ModelPackage:
     version: int
     status: str
     commit: str | None = None
+    # The package's serving container (Image, ModelDataUrl, Environment): what a secondary
+    # region's model is built from (lambda_deploy/regions.py).
+    container: dict | None = None
 
 
 def check_package(arn: str, settings: Settings, stage: StageSettings) -> ModelPackage:
@@ -51,4 +54,6 @@ def check_package(arn: str, settings: Settings, stage: StageSettings) -> ModelPa
             "(update-model-package --model-approval-status Approved) and retry this stage, "
             "or re-run the pipeline to train a better one")
     commit = (package.get("CustomerMetadataProperties") or {}).get(COMMIT_PROPERTY)
-    return ModelPackage(arn=arn, version=version, status=status, commit=commit or None)
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or [None]
+    return ModelPackage(arn=arn, version=version, status=status, commit=commit or None,
+                        container=containers[0])

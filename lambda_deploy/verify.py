@@ -50,7 +50,9 @@ def _describe(call: str, operation, **request) -> dict | None:
 
 
 def verify(progress: Progress, artifact_package_arn: str, settings: Settings,
-           stage: StageSettings) -> Deployment:
+           stage: StageSettings, model_data_url: str | None = None) -> Deployment:
+    """model_data_url: in a stage's secondary region, the copy of the artifact its model must
+    serve (lambda_deploy/regions.py) instead of the package itself."""
     if progress.package_arn != artifact_package_arn:
         raise _untrusted(f"it names model package {progress.package_arn}, but this job's "
                          f"input artifact holds {artifact_package_arn} (a token of another "
@@ -83,11 +85,15 @@ def verify(progress: Progress, artifact_package_arn: str, settings: Settings,
         else model_names.pop() if len(model_names) == 1 else None
     model = _describe("sagemaker:DescribeModel", sagemaker.describe_model,
                       ModelName=model_name) if model_name else None
-    served = [c.get("ModelPackageName") for c in (model or {}).get("Containers", [])]
-    if served != [progress.package_arn]:
+    containers = (model or {}).get("Containers", [])
+    if model_data_url is None:
+        served, wanted = [c.get("ModelPackageName") for c in containers], progress.package_arn
+    else:
+        served, wanted = [c.get("ModelDataUrl") for c in containers], model_data_url
+    if served != [wanted]:
         raise _untrusted(f"endpoint config {progress.endpoint_config} serves "
                          f"{', '.join(map(str, served)) or 'no model package'}, not "
-                         f"{progress.package_arn}")
+                         f"{wanted}")
     try:
         # The registry is the function's own account's.
         package = aws.client("sagemaker").describe_model_package(

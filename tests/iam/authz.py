@@ -79,6 +79,9 @@ API_ACTIONS = {
     ("s3", "ListObjectsV2"): "ListBucket",
     ("s3", "ListObjects"): "ListBucket",
     ("s3", "HeadBucket"): "ListBucket",
+    # The same page: CopyObject needs s3:PutObject on the destination and s3:GetObject on the
+    # source (tests/iam/sufficiency.py adds the source's need).
+    ("s3", "CopyObject"): "PutObject",
 }
 
 

@@ -243,6 +243,15 @@ def analyse(model: StackModel, prefix: str, calls: Iterable) -> Analysis:
                 result.needs.extend(_as_need(n, test) for n in world.kms_for_s3(
                     principal, call.params["Bucket"], action,
                     f"{call.operation} by {call.where}", key_arn=key))
+            if call.service == "s3" and call.operation == "CopyObject":
+                # Amazon S3 User Guide, "Required permissions for Amazon S3 API operations":
+                # CopyObject reads the source object with s3:GetObject.
+                source = call.params["CopySource"]
+                source = source if isinstance(source, str) else \
+                    f"{source['Bucket']}/{source['Key']}"
+                result.needs.append(Need(principal, "s3:GetObject",
+                                         f"arn:aws:s3:::{source.split('?')[0]}",
+                                         reason=f"CopyObject source by {call.where} in {test}"))
             for need in result.needs:
                 if (test_name, need.action) in declarations.EXPECTED_DENIALS:
                     analysis.expected_denials.append(need)

@@ -37,6 +37,7 @@ def test_only_the_cross_account_tests_are_left_to_the_cross_account_judgement(an
     assert analysis.other_accounts
     assert {test.split("::")[0] for test in analysis.other_accounts} == {
         "tests/lambda_deploy/test_deploy_cross_account.py",
+        "tests/lambda_deploy/test_deploy_regions.py",
         "tests/pipeline_src/jobs/test_monitor_cross_account.py"}
 
 

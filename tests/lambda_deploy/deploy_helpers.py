@@ -79,14 +79,14 @@ def lambda_environment(**stage_overrides) -> dict:
     }
 
 
-def moto_endpoint(name: str, account: str = ACCOUNT):
-    return moto_backend(account).endpoints[name]
+def moto_endpoint(name: str, account: str = ACCOUNT, region: str = REGION):
+    return moto_backend(account, region).endpoints[name]
 
 
-def moto_backend(account: str = ACCOUNT):
+def moto_backend(account: str = ACCOUNT, region: str = REGION):
     from moto.sagemaker.models import sagemaker_backends
 
-    return sagemaker_backends[account][REGION]
+    return sagemaker_backends[account][region]
 
 
 def caller_account(request_signer) -> str:
@@ -154,27 +154,28 @@ class FakeAws:
             "CreateEndpointConfig": ("endpoint configuration", body.get("EndpointConfigName")),
             "CreateEndpoint": ("endpoint", body.get("EndpointName")),
         }[model.name]
-        account = caller_account(request_signer)
-        backend = moto_backend(account)
+        account, region = caller_account(request_signer), request_signer._region_name
+        backend = moto_backend(account, region)
         existing = {"model": backend._models, "endpoint configuration": backend.endpoint_configs,
                     "endpoint": backend.endpoints}[kind]
         if name in existing:
             self.calls.append((f"{model.name}Refused", body))
             return error("ValidationException", f'Cannot create already existing {kind} '
-                         f'"arn:aws:sagemaker:{REGION}:{account}:{kind.split()[0]}/{name}".')
+                         f'"arn:aws:sagemaker:{region}:{account}:{kind.split()[0]}/{name}".')
         return None
 
     def _update_endpoint(self, model, params, request_signer, **_):
         body = json.loads(params["body"])
         self.calls.append((model.name, body))
-        account = caller_account(request_signer)
-        endpoint = moto_endpoint(body["EndpointName"], account)
-        backend = moto_backend(account)
+        account, region = caller_account(request_signer), request_signer._region_name
+        endpoint = moto_endpoint(body["EndpointName"], account, region)
+        backend = moto_backend(account, region)
         new_type = backend.endpoint_configs[body["EndpointConfigName"]].production_variants[0][
             "InstanceType"]
         old_type = backend.endpoint_configs[endpoint.endpoint_config_name].production_variants[
             0]["InstanceType"]
-        if new_type != old_type and self.scalable_targets(body["EndpointName"], account):
+        if new_type != old_type and self.scalable_targets(body["EndpointName"], account,
+                                                          region):
             return error("ValidationException",
                          "The variant(s) \"[AllTraffic]\" are configured for auto scaling; "
                          "deregister them before changing the instance type")
@@ -191,11 +192,12 @@ class FakeAws:
                     "ContentType": "application/json"})
 
     # -- driving the endpoint ------------------------------------------------------------------
-    def scalable_targets(self, endpoint_name: str, account: str = ACCOUNT) -> list[dict]:
+    def scalable_targets(self, endpoint_name: str, account: str = ACCOUNT,
+                         region: str = REGION) -> list[dict]:
         from moto.applicationautoscaling.models import applicationautoscaling_backends
 
-        if account != ACCOUNT:
-            targets = applicationautoscaling_backends[account][REGION].targets
+        if account != ACCOUNT or region != REGION:
+            targets = applicationautoscaling_backends[account][region].targets
             return [rid for by_id in targets.values() for rid in by_id
                     if rid.startswith(f"endpoint/{endpoint_name}/variant/")]
         client = lambda_aws.session().client("application-autoscaling", region_name=REGION)
@@ -203,17 +205,20 @@ class FakeAws:
             ServiceNamespace="sagemaker",
             ResourceIds=[f"endpoint/{endpoint_name}/variant/AllTraffic"])["ScalableTargets"]
 
-    def finish_update(self, endpoint_name: str, account: str = ACCOUNT) -> None:
-        endpoint = moto_endpoint(endpoint_name, account)
+    def finish_update(self, endpoint_name: str, account: str = ACCOUNT,
+                      region: str = REGION) -> None:
+        endpoint = moto_endpoint(endpoint_name, account, region)
         endpoint.endpoint_config_name = endpoint.pending_deployment_summary["EndpointConfigName"]
         # RetainAllVariantProperties=False: the fleet is the new config's.
         endpoint.production_variants = endpoint._process_production_variants(
-            moto_backend(account).endpoint_configs[endpoint.endpoint_config_name].production_variants)
+            moto_backend(account, region).endpoint_configs[
+                endpoint.endpoint_config_name].production_variants)
         endpoint.pending_deployment_summary = None
         endpoint.endpoint_status = "InService"
 
-    def roll_back(self, endpoint_name: str, reason: str | None = None) -> None:
-        endpoint = moto_endpoint(endpoint_name)
+    def roll_back(self, endpoint_name: str, reason: str | None = None, account: str = ACCOUNT,
+                  region: str = REGION) -> None:
+        endpoint = moto_endpoint(endpoint_name, account, region)
         endpoint.pending_deployment_summary = None
         endpoint.endpoint_status = "InService"
         endpoint.failure_reason = reason

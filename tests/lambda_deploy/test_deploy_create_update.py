@@ -23,7 +23,7 @@ def test_first_deploy_creates_model_config_and_endpoint_then_succeeds(fake, regi
     assert tags_of(fake.sm, model["ModelArn"]) == {
         "mlops:project": "fraud-mlops", "mlops:environment": "dev", "mlops:stage": "staging",
         "mlops:created-by": "deploy-step", "mlops:model-package-arn": arn,
-        "mlops:codepipeline-job": JOB_A}
+        "mlops:model-package-version": "1", "mlops:codepipeline-job": JOB_A}
     config = fake.sm.describe_endpoint_config(EndpointConfigName=name)
     assert config["KmsKeyId"] == KMS_ARN
     assert config["ProductionVariants"] == [{

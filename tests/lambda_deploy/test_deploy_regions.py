@@ -1,0 +1,269 @@
+"""A stage serving from two regions (config/prod.json's prod: eu-west-1 then eu-central-1).
+
+moto keeps resources per account and region (https://docs.getmoto.org/en/latest/docs/
+multi_account.html): the registry and the tooling bucket are in the function's account and
+region (moto's default account, eu-west-1); the stage's endpoints are in the stage account,
+one per region, reached through its deployer role. A package cannot be served outside its
+registry's region (SageMaker API reference, ContainerDefinition: "The model artifacts must be in
+an S3 bucket that is in the same region as the model"), so the secondary region's model must be
+the package's container with that region's image and a copy of the artifact there (Amazon S3
+API reference, CopyObject: one request copies an object up to 5 GB between Regions).
+"""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from deploy_helpers import (ACCOUNT, JOB_A, JOB_B, REGION, job_event, moto_backend,
+                            moto_endpoint, stage_settings)
+from lambda_deploy import aws as lambda_aws
+from lambda_deploy.handler import handler
+from pipeline_src.jobs.common import serving_environment
+
+# config/prod.json's names (tests/infra/test_iam_regions.py judges the calls against its
+# stacks); moto's default account stands for its tooling account 111111111111.
+PREFIX = "fraud-mlops-prod"
+GROUP = f"{PREFIX}-models"
+TOOLING_BUCKET = f"{PREFIX}-artifacts-111111111111-{REGION}"
+STAGE_ACCOUNT = "333333333333"
+SECONDARY = "eu-central-1"
+ENDPOINT = f"{PREFIX}-prod"
+REGIONAL_BUCKET = f"{PREFIX}-artifacts-{STAGE_ACCOUNT}-{SECONDARY}"
+# The SageMaker SDK's image data (infra/image_data.py): the scikit-learn image's registry there.
+SECONDARY_IMAGE = "492215442770.dkr.ecr.eu-central-1.amazonaws.com/sagemaker-scikit-learn"
+ARTIFACT = b"model artifact bytes"
+SOURCE_KEY = f"training/{PREFIX}-20261122T024900-abcdef12/output/model.tar.gz"
+
+
+def placement(stage: str = "prod") -> dict:
+    account = STAGE_ACCOUNT if stage == "prod" else "222222222222"
+    alarms = [f"{PREFIX}-{stage}-5xx-errors", f"{PREFIX}-{stage}-model-latency"]
+    return stage_settings(stage, **{
+        "endpoint_name": f"{PREFIX}-{stage}", "alarm_names": alarms,
+        "role_arn": f"arn:aws:iam::{account}:role/{PREFIX}-deployer",
+        "external_id": f"{PREFIX}-deploy",
+        "execution_role_arn": f"arn:aws:iam::{account}:role/{PREFIX}-sagemaker-serving",
+        "kms_key_arn": f"arn:aws:kms:{REGION}:{account}:alias/{PREFIX}",
+        "data_capture_s3_uri": f"s3://{PREFIX}-artifacts-{account}-{REGION}/data-capture",
+        "smoke_test": True,
+        "secondary_regions": [] if stage != "prod" else [{
+            "region": SECONDARY,
+            "kms_key_arn": f"arn:aws:kms:{SECONDARY}:{account}:alias/{PREFIX}",
+            "data_capture_s3_uri": f"s3://{REGIONAL_BUCKET}/data-capture",
+            "model_s3_uri": f"s3://{REGIONAL_BUCKET}/models",
+            "image_repository": SECONDARY_IMAGE,
+            "alarm_names": alarms}],
+    })
+
+
+def stage_session():
+    """A session acting in the stage account (moto: an assumed role's keys act there)."""
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{STAGE_ACCOUNT}:role/setup", RoleSessionName="setup")["Credentials"]
+    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                 aws_secret_access_key=credentials["SecretAccessKey"],
+                                 aws_session_token=credentials["SessionToken"])
+
+
+@pytest.fixture
+def regions(fake, lambda_env, monkeypatch):
+    for name, value in {"PROJECT_NAME": "fraud-mlops", "ENVIRONMENT": "prod",
+                        "RESOURCE_PREFIX": PREFIX, "MODEL_PACKAGE_GROUP": GROUP,
+                        "STAGE_SETTINGS": json.dumps({s: placement(s)
+                                                      for s in ("staging", "prod")})}.items():
+        monkeypatch.setenv(name, value)
+    # The train job's output in the tooling bucket, and the stage's bucket in the secondary.
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=TOOLING_BUCKET,
+                     CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=TOOLING_BUCKET, Key=SOURCE_KEY, Body=ARTIFACT)
+    fake.stage = stage_session()
+    fake.stage.client("s3", region_name=SECONDARY).create_bucket(
+        Bucket=REGIONAL_BUCKET, CreateBucketConfiguration={"LocationConstraint": SECONDARY})
+    return fake
+
+
+def answer(fake, job_id: str, key: str, token: str | None = None) -> tuple[str, dict]:
+    assert handler(job_event(job_id, "prod", key, token=token), None)["status"] in (
+        "replied", "failed")
+    return fake.last_reply()
+
+
+def deploy_everywhere(fake, key: str, job_id: str, *, secondary=None) -> tuple[str, dict]:
+    """Drive one deployment: primary, then the secondary (`secondary(fake)` runs while it
+    updates, e.g. SageMaker rolling it back); the final reply."""
+    name, reply = answer(fake, job_id, key)
+    assert "continuationToken" in reply, reply
+    for region in (REGION, SECONDARY):
+        endpoint = moto_endpoint(ENDPOINT, STAGE_ACCOUNT, region)
+        if endpoint.endpoint_status == "Updating":
+            if region == SECONDARY and secondary is not None:
+                secondary(fake)
+            else:
+                fake.finish_update(ENDPOINT, STAGE_ACCOUNT, region)
+        name, reply = answer(fake, job_id, key, reply["continuationToken"])
+        if "continuationToken" not in reply:
+            break
+    return name, reply
+
+
+def serving(region: str) -> str:
+    return moto_endpoint(ENDPOINT, STAGE_ACCOUNT, region).endpoint_config_name
+
+
+def config_tags(region: str, name: str) -> dict:
+    backend = moto_backend(STAGE_ACCOUNT, region)
+    arn = backend.endpoint_configs[name].endpoint_config_arn
+    return {t["Key"]: t["Value"] for t in backend.list_tags(arn)[0]}
+
+
+def register(version_of=None) -> str:
+    """A package as the train job registers it (docs/interfaces.md), in prod's group."""
+    sm = lambda_aws.session().client("sagemaker", region_name=REGION)
+    if not sm.list_model_package_groups(NameContains=GROUP)["ModelPackageGroupSummaryList"]:
+        sm.create_model_package_group(ModelPackageGroupName=GROUP)
+    return sm.create_model_package(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/"
+                                     "sagemaker-scikit-learn:1.4-2-py312-cpu-py3",
+                            "ModelDataUrl": f"s3://{TOOLING_BUCKET}/{SOURCE_KEY}",
+                            "Environment": serving_environment(REGION)}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"]})["ModelPackageArn"]
+
+
+@pytest.fixture
+def package(regions, artifacts):
+    arn = register()
+    return arn, artifacts.package(arn)
+
+
+def test_every_region_serves_the_new_version_primary_first(regions, package):
+    fake, (arn, key) = regions, package
+    name, reply = deploy_everywhere(fake, key, JOB_A)
+
+    assert name == "PutJobSuccessResult", reply
+    config = reply["outputVariables"]["EndpointConfigName"]
+    assert reply["outputVariables"]["Regions"] == f"{REGION},{SECONDARY}"
+    assert serving(REGION) == serving(SECONDARY) == config
+    # Primary first: every call in the secondary region comes after the primary's endpoint.
+    creates = [(service, op, account) for service, op, account in fake.accounts
+               if op == "CreateEndpoint"]
+    assert creates == [("sagemaker", "CreateEndpoint", STAGE_ACCOUNT)] * 2
+    # The primary serves the package; the secondary its container with that region's image,
+    # the package's tag, and the copy of the artifact in that region's bucket.
+    primary_model = moto_backend(STAGE_ACCOUNT, REGION)._models[config]
+    assert [c["ModelPackageName"] for c in primary_model.containers] == [arn]
+    (container,) = moto_backend(STAGE_ACCOUNT, SECONDARY)._models[config].containers
+    copy = f"s3://{REGIONAL_BUCKET}/models/{GROUP}/v1/model.tar.gz"
+    assert container["Image"] == f"{SECONDARY_IMAGE}:1.4-2-py312-cpu-py3"
+    assert container["ModelDataUrl"] == copy
+    assert container["Environment"]["SAGEMAKER_REGION"] == SECONDARY
+    body = fake.stage.client("s3", region_name=SECONDARY).get_object(
+        Bucket=REGIONAL_BUCKET, Key=f"models/{GROUP}/v1/model.tar.gz")["Body"].read()
+    assert body == ARTIFACT
+    # The record: each region's config carries the package ARN and version.
+    for region in (REGION, SECONDARY):
+        tags = config_tags(region, config)
+        assert tags["mlops:model-package-arn"] == arn
+        assert tags["mlops:model-package-version"] == "1"
+        assert tags["mlops:outcome"].startswith("succeeded")
+    # The smoke test ran against each region's endpoint, as the stage's role there.
+    assert len(fake.named("InvokeEndpoint")) == 2
+    # Every endpoint call acts in the stage account; in the tooling account only the registry
+    # (the test registered the package there).
+    assert {op for s, op, a in fake.accounts if s in ("sagemaker", "sagemaker-runtime")
+            and a != STAGE_ACCOUNT} == {"ListModelPackageGroups", "CreateModelPackageGroup",
+                                        "CreateModelPackage", "DescribeModelPackage"}
+
+
+def second_version(fake, artifacts) -> tuple[str, str, str]:
+    """v1 served in both regions; v2 registered. (v1 config, v2 ARN, v2 artifact key)."""
+    _, reply = deploy_everywhere(fake, artifacts.package(register()), JOB_A)
+    previous = reply["outputVariables"]["EndpointConfigName"]
+    v2 = register()
+    return previous, v2, artifacts.package(v2)
+
+
+def test_a_secondary_rolled_back_after_the_primary_succeeded_sends_the_primary_back(
+        regions, artifacts):
+    fake = regions
+    previous, _, key = second_version(fake, artifacts)
+    updates_before = len(fake.named("UpdateEndpoint"))
+
+    def sagemaker_rolls_back(fake):
+        fake.roll_back(ENDPOINT, f"CloudWatch alarm {PREFIX}-prod-5xx-errors",
+                       STAGE_ACCOUNT, SECONDARY)
+
+    name, reply = deploy_everywhere(fake, key, JOB_B, secondary=sagemaker_rolls_back)
+
+    assert name == "PutJobFailureResult", reply
+    message = reply["failureDetails"]["message"]
+    assert message.startswith(f"{SECONDARY}: SageMaker rolled the update of endpoint {ENDPOINT} "
+                              "back")
+    assert f"{REGION} is going back to {previous} (blue/green update started)" in message
+    updates = fake.named("UpdateEndpoint")[updates_before:]
+    # primary to v2, secondary to v2 (rolled back by SageMaker), primary back to v1 with the
+    # same guardrails as every update.
+    assert [u["EndpointConfigName"] for u in updates] == [updates[0]["EndpointConfigName"]] * 2 \
+        + [previous]
+    assert updates[2]["DeploymentConfig"] == updates[0]["DeploymentConfig"]
+    assert moto_endpoint(ENDPOINT, STAGE_ACCOUNT, REGION).pending_deployment_summary == {
+        "EndpointConfigName": previous}
+    assert serving(SECONDARY) == previous
+    new = updates[0]["EndpointConfigName"]
+    for region in (REGION, SECONDARY):
+        assert config_tags(region, new)["mlops:outcome"].startswith("failed"), region
+    # Nothing was cleaned up: the previous configs the regions go back to are still there.
+    for region in (REGION, SECONDARY):
+        assert previous in moto_backend(STAGE_ACCOUNT, region).endpoint_configs
+
+
+def test_a_first_deploy_whose_secondary_fails_keeps_the_primary_it_created(regions, package):
+    """Policy: a region this deployment created has no previous version; it keeps serving
+    (taking it down would leave the stage with fewer regions), and the job fails naming it."""
+    fake, (_, key) = regions, package
+    fake.stage.client("s3", region_name=SECONDARY).delete_bucket(Bucket=REGIONAL_BUCKET)
+
+    name, reply = deploy_everywhere(fake, key, JOB_A)
+
+    assert name == "PutJobFailureResult", reply
+    message = reply["failureDetails"]["message"]
+    assert message.startswith(f"{SECONDARY}: s3:CopyObject s3://{TOOLING_BUCKET}/{SOURCE_KEY} "
+                              f"-> s3://{REGIONAL_BUCKET}/models/")
+    assert "NoSuchBucket" in message
+    assert f"{REGION} keeps serving" in message and "no previous version" in message
+    assert ENDPOINT not in moto_backend(STAGE_ACCOUNT, SECONDARY).endpoints
+    assert not moto_backend(STAGE_ACCOUNT, SECONDARY)._models
+
+
+def test_a_duplicate_delivery_of_the_continuation_that_starts_the_secondary_does_nothing(
+        regions, package):
+    fake, (_, key) = regions, package
+    _, reply = answer(fake, JOB_A, key)
+    event = job_event(JOB_A, "prod", key, token=reply["continuationToken"])
+    replies = len(fake.replies)
+
+    assert handler(event, None) == {"status": "replied"}
+    assert handler(event, None) == {"status": "duplicate"}
+
+    assert len(fake.replies) == replies + 1
+    assert len(moto_backend(STAGE_ACCOUNT, SECONDARY)._models) == 1
+    token = json.loads(fake.last_reply()[1]["continuationToken"])
+    assert token["reg"] == SECONDARY and token["done"] == [[REGION, None]]
+
+
+def test_a_token_naming_a_region_the_stage_does_not_serve_is_refused(regions, package):
+    fake, (_, key) = regions, package
+    _, reply = answer(fake, JOB_A, key)
+    token = json.loads(reply["continuationToken"])
+    token["reg"] = "us-east-1"
+
+    _, reply = answer(fake, JOB_A, key, json.dumps(token))
+
+    assert reply["failureDetails"]["message"].startswith(
+        "continuation token names region 'us-east-1', which stage prod does not serve from")
+    assert ENDPOINT not in moto_backend(STAGE_ACCOUNT, "us-east-1").endpoints
