@@ -7,6 +7,8 @@
     python main.py verdict-local . champion vs challenger verdict, on local capture and labels
     python main.py teardown ...    remove endpoints/configs/models the deploy step created
     python main.py diff ...        review a change: synthesized stacks or a plan, as Markdown
+    python main.py versions ...    which model version serves where, per stage and region
+    python main.py invoke ...      call a stage's endpoint, failing over to its next region
 
 Subcommands import only what they need, so each starts fast.
 """
@@ -21,6 +23,8 @@ COMMANDS = {
     "verdict-local": ("pipeline_src.verdict_local", "main"),
     "teardown": ("ops.teardown", "main"),
     "diff": ("ops.synth_diff", "main"),
+    "versions": ("ops.versions", "main"),
+    "invoke": ("ops.failover", "main"),
 }
 
 

@@ -2,6 +2,9 @@
 
     python main.py teardown --env NAME [--region REGION] [--yes] [--no-wait]
 
+Without --region it goes through every region the environment serves from: its region and each
+stage's secondary regions (config `stages[].secondary_regions`).
+
 They are not in Terraform state, so `cdktf destroy` leaves them running (and billing). Run this
 first. Resources are found by the deploy step's tags (docs/interfaces.md: mlops:project,
 mlops:environment, mlops:created-by=deploy-step), read with ListTags; a name is never enough.
@@ -105,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         "environment whose deploy-step resources are listed or deleted (config/NAME.json; "
         "found by its ownership tags)", default="none, required", example="--env dev"))
     parser.add_argument("--region", metavar="REGION", help=option_help(
-        "AWS region to look in", default="the environment's `region`",
+        "AWS region to look in", default="the environment's `region` and every stage's "
+                                          "`secondary_regions`",
         example="--region us-east-1"))
     parser.add_argument("--yes", action="store_true", help=option_help(
         "really delete scaling, endpoints, endpoint configs and models, in that order",
@@ -298,16 +302,31 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print_error(exc)
         return 2
-    region = args.region or config.region
+    # Every region the environment serves from (a stage's secondary regions too), unless one
+    # is chosen.
+    regions = [args.region] if args.region else list(dict.fromkeys(
+        [config.region, *(r for s in config.stages for r in s.secondary_regions)]))
 
     from datetime import datetime, timezone
-
-    from botocore.exceptions import NoCredentialsError
 
     from infra.naming import Names
 
     names = Names(config)
     run_id = f"{config.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
+    status = 0
+    for region in regions:
+        code = teardown_region(config, names, run_id, region, args)
+        if code == 2:
+            return 2
+        status = max(status, code)
+    return status
+
+
+def teardown_region(config, names, run_id: str, region: str, args) -> int:
+    """List (and with --yes delete) the deploy step's resources of every account in one region;
+    the exit status of that region."""
+    from botocore.exceptions import NoCredentialsError
+
     label = f"environment {config.name} ({config.project}-{config.name}, {region})"
     try:
         session = base_session(region)

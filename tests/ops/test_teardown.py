@@ -284,3 +284,23 @@ def test_autoscaling_of_our_endpoints_goes_first_and_only_ours(sm, calls, capsys
     assert order[:3] == ["delete_scaling_policy", "deregister_scalable_target",
                          "delete_endpoint"]
     assert "deleted 7 resources" in capsys.readouterr().out
+
+
+def test_without_a_region_it_goes_through_every_region_the_environment_serves_from(sm, capsys):
+    """config/prod.json's prod stage also serves from eu-central-1 (secondary_regions): the
+    endpoint there is found and deleted too, the region named on its lines."""
+    secondary = boto3.client("sagemaker", region_name="eu-central-1")
+    make(secondary, "fraud-mlops-prod-prod", tags(environment="prod", stage="prod"))
+
+    assert entry.main(["teardown", "--env", "prod", "--yes", "--no-wait"]) == 0
+
+    out = capsys.readouterr().out
+    assert "deploy-step resources for environment prod (fraud-mlops-prod, eu-west-1):" in out
+    assert "deleted 3 resources for environment prod (fraud-mlops-prod, eu-central-1)" in out
+    assert inventory(secondary) == ([], [], [])
+    # --region keeps to the one region.
+    make(secondary, "fraud-mlops-prod-prod", tags(environment="prod", stage="prod"))
+    assert entry.main(["teardown", "--env", "prod", "--region", "eu-west-1", "--yes",
+                       "--no-wait"]) == 0
+    assert "eu-central-1" not in capsys.readouterr().out
+    assert inventory(secondary)[0] == ["fraud-mlops-prod-prod"]
