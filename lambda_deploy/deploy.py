@@ -73,12 +73,24 @@ def ownership_tags(settings: Settings, stage: str) -> list[dict]:
 
 def origin_tags(package: ModelPackage, job_id: str) -> list[dict]:
     """Where a Model/EndpointConfig came from: its package, the job, and the package's commit."""
-    tags = [{"Key": TAG_PACKAGE_ARN, "Value": package.arn},
-            {"Key": TAG_PACKAGE_VERSION, "Value": str(package.version)},
-            {"Key": TAG_JOB_ID, "Value": job_id}]
+    tags = [{"Key": TAG_PACKAGE_ARN, "Value": package.arn}]
+    version = package_version(package)
+    if version is not None:
+        tags.append({"Key": TAG_PACKAGE_VERSION, "Value": str(version)})
+    tags.append({"Key": TAG_JOB_ID, "Value": job_id})
     if package.commit:
         tags.append({"Key": TAG_SOURCE_COMMIT, "Value": package.commit})
     return tags
+
+
+def package_version(package) -> int | None:
+    """The package's version: its own, or the last part of a versioned package's ARN
+    (arn:...:model-package/<group>/<version>; an experiment's winner is known by ARN only)."""
+    version = getattr(package, "version", None)
+    if version is None:
+        tail = package.arn.rsplit("/", 1)[-1]
+        version = int(tail) if tail.isdigit() and package.arn.count("/") == 2 else None
+    return version
 
 
 def _is_missing(exc: ClientError) -> bool:

@@ -577,3 +577,11 @@ def test_secondary_regions_are_other_regions_with_the_image(regions, expected):
     with pytest.raises(ConfigError) as raised:
         load_environment("prod", {"stages": [{"name": "prod", "secondary_regions": regions}]})
     assert str(raised.value).startswith(expected)
+
+
+def test_a_stage_with_an_experiment_serves_from_one_region():
+    with pytest.raises(ConfigError) as raised:
+        load_environment("prod", {"stages": [{"name": "prod", "experiment": {}}]})
+    assert str(raised.value) == ("config/prod.json.stages[1].secondary_regions: a stage with an "
+                                 "experiment serves from one region (the shadow variant and its "
+                                 "promotion are one region's)")
