@@ -65,11 +65,12 @@ def _should_fail_over(exc: Exception) -> str | None:
 
 
 def runtime_client(session, region: str):
-    from botocore.config import Config
+    """The region's runtime client from the project's one client factory (aws_clients)."""
+    import aws_clients
 
-    return session.client("sagemaker-runtime", region_name=region, config=Config(
-        connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"total_max_attempts": ATTEMPTS_PER_REGION, "mode": "standard"}))
+    limits = aws_clients.Limits(connect_seconds=CONNECT_TIMEOUT_SECONDS,
+                                read_seconds=READ_TIMEOUT_SECONDS, attempts=ATTEMPTS_PER_REGION)
+    return aws_clients.client("sagemaker-runtime", session, region=region, limits=limits)
 
 
 def invoke(session, endpoint: str, regions: list[str], body: bytes,

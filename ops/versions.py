@@ -92,7 +92,10 @@ class Sessions:
 
     def own_account(self) -> str:
         if self._own is None:
-            self._own = _call(self.default.client("sts"), "get_caller_identity")["Account"]
+            import aws_clients
+
+            self._own = _call(aws_clients.client("sts", self.default),
+                              "get_caller_identity")["Account"]
         return self._own
 
     def for_account(self, account: Optional[str]):
@@ -132,7 +135,9 @@ def _call(client, operation: str, **kwargs):
 
 
 def read_region(session, stage: str, region: str, account: str, endpoint: str) -> Serving:
-    client = session.client("sagemaker", region_name=region)
+    import aws_clients
+
+    client = aws_clients.client("sagemaker", session, region=region)
     found = _call(client, "describe_endpoint", EndpointName=endpoint)
     if found is None:
         return Serving(stage, region, account, "absent")
