@@ -34,7 +34,12 @@ class TeardownRole(Construct):
                  tooling: DeploymentTarget) -> None:
         super().__init__(scope, id_)
         names, prefix = target.names, target.names.prefix
-        resources = [target.sagemaker_arn(kind, f"{prefix}-*")
+        # The account's region and the secondary regions its stages serve from (teardown goes
+        # through each: ops/teardown.py).
+        regions = [target.in_region(region) for region in dict.fromkeys([target.region, *(
+            r for s in target.config.stages if s.account_id == target.account_id
+            for r in s.secondary_regions)])]
+        resources = [regional.sagemaker_arn(kind, f"{prefix}-*") for regional in regions
                      for kind in ("endpoint", "endpoint-config", "model")]
         trust = policy_document([statement(
             "AssumedByToolingProvisioningRoleOnly", ["sts:AssumeRole"], None,
@@ -53,7 +58,7 @@ class TeardownRole(Construct):
             statement("ReadTagsOfThisEnvironmentsNames", ["sagemaker:ListTags"], resources),
             # Waiting for an endpoint to be gone: by name (a deleted one has no tags).
             statement("WaitForEndpointDeletion", ["sagemaker:DescribeEndpoint"],
-                      [resources[0]]),
+                      resources[::3]),
             statement("DeleteOwnEndpointsConfigsModels", [
                 "sagemaker:DeleteEndpoint", "sagemaker:DeleteEndpointConfig",
                 "sagemaker:DeleteModel"], resources,
@@ -74,6 +79,7 @@ class TeardownRole(Construct):
             # TargetTracking-<resource id>-....
             statement("RemoveTargetTrackingAlarms", ["cloudwatch:DeleteAlarms",
                                                      "cloudwatch:DescribeAlarms"],
-                      [target.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{prefix}-*")]),
+                      [regional.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{prefix}-*")
+                       for regional in regions]),
         ]))
         self.role_arn = role.arn

@@ -315,10 +315,10 @@ def main(argv: list[str]) -> int:
     run_id = f"{config.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
     status = 0
     for region in regions:
-        code = teardown_region(config, names, run_id, region, args)
-        if code == 2:
-            return 2
-        status = max(status, code)
+        # A region that fails stops the run: its one-line error is the answer.
+        status = teardown_region(config, names, run_id, region, args)
+        if status:
+            return status
     return status
 
 

@@ -396,8 +396,12 @@ def _autoscaling_needs(world) -> Iterable[ServiceNeed]:
                         f"{why}: first registration creates the service-linked role",
                         AUTOSCALING_DOC, **{"iam:AWSServiceName": service})
         else:
-            alarm = world.arn("cloudwatch", "alarm",
-                              AlarmName=f"TargetTracking-{resource_id}-AlarmHigh-0123abcd")
+            from tests.iam.authz import arn_of
+
+            # The policy's alarms are in the scaled endpoint's region: the call's.
+            alarm = arn_of("cloudwatch", "alarm", call.region or world.model.region,
+                           world.model.account,
+                           AlarmName=f"TargetTracking-{resource_id}-AlarmHigh-0123abcd")
             actions = (("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm")
                        if call.operation == "PutScalingPolicy"
                        else ("cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"))

@@ -28,11 +28,12 @@ PREFIX = NAMES.prefix
 TOOLING = CONFIG.account_id
 STAGES = {s.name: s.account_id for s in CONFIG.stages}
 REGION = CONFIG.region
+REGIONS = list(dict.fromkeys([REGION, *(r for s in CONFIG.stages for r in s.secondary_regions)]))
 SCALED = "sagemaker:variant:DesiredInstanceCount"
 
 
-def acting_as(account: str, role: str):
-    return moto_accounts.acting_as(account, role, REGION)
+def acting_as(account: str, role: str, region: str = REGION):
+    return moto_accounts.acting_as(account, role, region)
 
 
 def tags(stage: str, environment: str = "prod", created_by: str = "deploy-step") -> list[dict]:
@@ -96,6 +97,10 @@ def prod_accounts(monkeypatch):
             deployed(deployer, stage, f"fraud-mlops-dev-{stage}", tags(stage, "dev"), False)
             deployed(deployer, stage, f"{PREFIX}-{stage}-tool", tags(stage, created_by="tf"),
                      False)
+            # The stage's secondary regions (prod's prod: eu-central-1) hold its endpoint too.
+            for secondary in CONFIG.stage(stage).secondary_regions:
+                deployed(acting_as(account, NAMES.role("deployer"), secondary), stage,
+                         "endpoint", tags(stage), scaled=True)
         operator = acting_as(TOOLING, CONFIG.provisioning_role).get_credentials()
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", operator.access_key)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", operator.secret_key)
@@ -125,8 +130,14 @@ def test_each_stage_account_is_emptied_as_its_teardown_role(run):
     # Each stage account was entered once, as its teardown role, with the ExternalId and a
     # session name carrying the run; everything else acted in the stage accounts.
     assumed = [c["params"] for c in calls if c["operation"] == "AssumeRole"]
+    # Once per region teardown goes through (prod also serves from a secondary region).
     assert [p["RoleArn"] for p in assumed] == [
-        f"arn:aws:iam::{a}:role/{NAMES.role('teardown')}" for a in STAGES.values()]
+        f"arn:aws:iam::{a}:role/{NAMES.role('teardown')}" for a in STAGES.values()] * len(
+        REGIONS)
+    secondary = REGIONS[1]
+    assert (f"endpoint         {PREFIX}-prod  (stage prod, InService, account {STAGES['prod']})"
+            in dry_run.split(f"{CONFIG.project}-{CONFIG.name}, {secondary}):")[1])
+    assert f"deleted 5 resources for environment prod (fraud-mlops-prod, {secondary})" in deleted
     assert {p["ExternalId"] for p in assumed} == {NAMES.teardown_external_id}
     assert all(p["RoleSessionName"].startswith("teardown-prod-") for p in assumed)
     assert {c["account"] for c in calls} == set(STAGES.values()) | {TOOLING}
