@@ -56,6 +56,23 @@ def test_small_run_prints_every_model_and_target(bench, capsys):
         assert row in out
 
 
+def test_the_readme_table_reports_development_and_held_out_seeds_apart(bench):
+    def run(seed, ours, family="logistic"):
+        return {"seed": seed, "held_out_seed": seed in bench.HELD_OUT_SEEDS, "ours": ours,
+                "family": family, "fit_s": 1.0, "cpu_s": 10.0,
+                **{m: 0.1 for m in bench.BASELINES}, **{f"fit_s_{m}": 1.0 for m in bench.BASELINES}}
+
+    runs = [run(0, 0.12), run(1, 0.10, "blend"), run(200, 0.09)]
+    results = {name: {"runs": runs, "summary": bench.summarize(name, runs, 0.5)}
+               for name in ("mixed", "merchant")}
+    rows = bench.markdown(results).splitlines()[2:]
+    assert [row.split(" | ")[:3] for row in rows] == [
+        ["| mixed", "dev 0,1", "2"], ["| mixed", "held-out 200", "1"], ["| mixed", "all 0,1,200", "3"],
+        ["| merchant (held-out family)", "all (family held out) 0,1,200", "3"]]
+    assert rows[0].split(" | ")[7] == "1.100 (hgb; 1.100 ± 0.141)"
+    assert rows[0].split(" | ")[-2:] == ["blend x1, logistic x1", "20 |"]
+
+
 def test_scale_run_measures_the_entry_point_in_its_own_process(capsys, tmp_path):
     scale = load_script(BENCH.parent / "bench_scale.py")
     scale.main(["--rows", "5000", "--rows", "6000", "--output", str(tmp_path / "scale.json")])
