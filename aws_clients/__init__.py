@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from typing import Iterator, Optional
 
 
+# What a command run by hand says when boto3 finds no credentials (ops' commands).
+NO_CREDENTIALS = ("no AWS credentials found; set AWS_PROFILE (or run `aws sso login`), or "
+                  "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and retry")
+
+
 @dataclass(frozen=True)
 class Limits:
     """How long one call may take: per-attempt connect and read timeouts and the number of

@@ -112,6 +112,7 @@ def main(argv: list[str]) -> int:
     import boto3
     from botocore.exceptions import ClientError, NoCredentialsError
 
+    from aws_clients import NO_CREDENTIALS
     from infra.config import ConfigError, load_environment
     from infra.naming import Names
 
@@ -140,8 +141,7 @@ def main(argv: list[str]) -> int:
         print_error(exc)
         return 2
     except NoCredentialsError:
-        print("error: no AWS credentials found; set AWS_PROFILE (or run `aws sso login`), or "
-              "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and retry", file=sys.stderr)
+        print_error(NO_CREDENTIALS)
         return 2
     except (NoRegionAnswered, ClientError) as exc:
         print_error(f"no region answered: {exc}")

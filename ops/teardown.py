@@ -364,8 +364,7 @@ def teardown_region(config, names, run_id: str, region: str, args) -> int:
         print_error(exc)
         return 2
     except NoCredentialsError:
-        print("error: no AWS credentials found; set AWS_PROFILE (or run `aws sso login`), or "
-              "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and retry", file=sys.stderr)
+        print_error(aws_clients.NO_CREDENTIALS)
         return 2
     except AwsCallFailed as exc:
         print_error(exc)

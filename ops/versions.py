@@ -198,6 +198,8 @@ def collect(config, sessions: Sessions, only: Optional[str]) -> list[Serving]:
 def main(argv: list[str]) -> int:
     from botocore.exceptions import NoCredentialsError
 
+    from aws_clients import NO_CREDENTIALS
+
     from infra.config import ConfigError, load_environment
 
     try:
@@ -212,8 +214,7 @@ def main(argv: list[str]) -> int:
         print_error(exc)
         return 2
     except NoCredentialsError:
-        print("error: no AWS credentials found; set AWS_PROFILE (or run `aws sso login`), or "
-              "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and retry", file=sys.stderr)
+        print_error(NO_CREDENTIALS)
         return 2
     except AwsCallFailed as exc:
         print_error(exc)
