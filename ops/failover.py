@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops import stage_option
 from pipeline_src.cli import Parser, UsageError, option_help, print_error
 
 CONNECT_TIMEOUT_SECONDS = 2
@@ -119,10 +120,7 @@ def main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
         config = load_environment(args.env)
-        if args.stage not in config.stage_names:
-            raise UsageError(f"--stage {args.stage!r}: no such stage in config/{config.name}"
-                             f".json; stages: {', '.join(config.stage_names)}")
-        stage = config.stage(args.stage)
+        stage = stage_option(config, args.stage)
         regions = [stage.region or config.region, *stage.secondary_regions]
         if args.region_order:
             order = [r.strip() for r in args.region_order.split(",") if r.strip()]

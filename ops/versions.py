@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from lambda_deploy.deploy import TAG_PACKAGE_ARN, TAG_PACKAGE_VERSION
+from ops import stage_option
 from pipeline_src.cli import Parser, UsageError, option_help, print_error
 
 FLAGGED = 3
@@ -206,9 +207,8 @@ def main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
         profiles = _profiles(args.profile_for)
         config = load_environment(args.env)
-        if args.stage and args.stage not in config.stage_names:
-            raise UsageError(f"--stage {args.stage!r}: no such stage in config/{config.name}"
-                             f".json; stages: {', '.join(config.stage_names)}")
+        if args.stage:
+            stage_option(config, args.stage)
         rows = collect(config, Sessions(profiles), args.stage)
     except (ConfigError, UsageError) as exc:
         print_error(exc)
