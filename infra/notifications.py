@@ -41,15 +41,18 @@ class Notifications(Construct):
             SnsTopicSubscription(self, "email", topic_arn=self.topic.arn, protocol="email",
                                  endpoint=email)
 
-    def notify_failed_executions(self, *, target: DeploymentTarget, pipeline_name: str) -> None:
+    def notify_failed_executions(self, *, target: DeploymentTarget,
+                                 pipeline_names: list[str]) -> None:
+        """One rule for every pipeline of the environment: a pull request's failed run (its gate
+        or its build) is reported nowhere else, since CodePipeline posts no status to GitHub."""
         names = target.names
         rule = CloudwatchEventRule(
             self, "pipeline_failed", name=names.rule("pipeline-failed"),
-            description=f"Notify when an execution of {pipeline_name} fails",
+            description=f"Notify when an execution of {' or '.join(pipeline_names)} fails",
             event_pattern=json.dumps({
                 "source": ["aws.codepipeline"],
                 "detail-type": ["CodePipeline Pipeline Execution State Change"],
-                "detail": {"pipeline": [pipeline_name], "state": ["FAILED"]},
+                "detail": {"pipeline": pipeline_names, "state": ["FAILED"]},
             }, indent=2))
         CloudwatchEventTarget(
             self, "pipeline_failed_target", rule=rule.name, arn=self.topic_arn,

@@ -95,14 +95,15 @@ class MlopsStack(TerraformStack):
             deploy_function=deploy.function_name, deploy_function_arn=deploy.function_arn,
             topic_arn=notifications.topic_arn)
         pipeline = Pipeline(self, "pipeline", inputs=pipeline_inputs)
+        pipeline_names = [pipeline.pipeline_name]
         if github is not None and config.source.pull_requests:
-            PullRequestPipeline(self, "pull_requests", inputs=pipeline_inputs)
+            pipeline_names.append(PullRequestPipeline(self, "pull_requests",
+                                                      inputs=pipeline_inputs).pipeline_name)
         if github is None:
             PipelineTrigger(self, "source_trigger", target=target,
                             bucket_name=store.bucket_name, object_key=source.object_key,
                             pipeline_arn=pipeline.pipeline_arn)
-        notifications.notify_failed_executions(target=target,
-                                               pipeline_name=pipeline.pipeline_name)
+        notifications.notify_failed_executions(target=target, pipeline_names=pipeline_names)
         if any(stage.experiment is not None for stage in target.config.stages):
             notifications.notify_experiment_steps(target=target, bucket_name=store.bucket_name,
                                                   prefix=Names.EXPERIMENTS_PREFIX)

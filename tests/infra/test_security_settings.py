@@ -153,6 +153,9 @@ def test_source_change_starts_pipeline(stacks):
             assert pipeline["trigger"][0]["provider_type"] == "CodeStarSourceConnection"
         (failed_rule,) = [p for n, p in rules.items() if n.endswith("pipeline-failed")]
         assert failed_rule["detail"]["state"] == ["FAILED"]
+        # every pipeline's failure is reported, the pull-request pipeline's included
+        assert sorted(failed_rule["detail"]["pipeline"]) == sorted(
+            p["name"] for p in stack["resource"]["aws_codepipeline"].values())
 
 
 def test_provider_default_tags_and_prod_remote_state(stacks):
