@@ -5,7 +5,7 @@ how often it finds one that is, and how often it rejects a worse one, on the rea
                                                      [--quick] [--output FILE]
 
 The loop, as the scheduled controller runs it: an experiment starts at day 0; every day the
-verdict (pipeline_src/verdict.py decide(), the stage's ExperimentSettings defaults, untuned) looks
+verdict (pipeline_src/verdict.py decide(), the stage's ExperimentRule defaults, untuned) looks
 at every paired transaction whose whole day is older than the label horizon and whose label has
 arrived by then, and stops at its first promote or reject; at max_days without one it is
 inconclusive. Labels arrive late (transaction time uniform in its day + Exponential(mean 5 days)
@@ -72,9 +72,9 @@ CATEGORIES = ("L0", "F0", "Lp", "Lm", "Fp", "Fm")
 
 
 def rule():
-    from lambda_deploy.settings import ExperimentSettings
+    from pipeline_src.jobs.monitor_settings import ExperimentRule
 
-    return ExperimentSettings()
+    return ExperimentRule()
 
 
 def wilson(hits: int, n: int) -> tuple[float, float]:
@@ -235,14 +235,14 @@ def end_to_end(experiments: int, seed: int = 1) -> dict:
     array path counts (pairs, labelled frauds, sum of D) at every look."""
     from datetime import datetime, timedelta, timezone
 
-    from lambda_deploy.settings import ExperimentSettings
     from pipeline_src import capture
     from pipeline_src.contract import csv_text, example_rows, feature_names
+    from pipeline_src.jobs.monitor_settings import ExperimentRule
     from pipeline_src.monitoring import read_labels
     from pipeline_src.verdict import verdict
 
-    settings = ExperimentSettings(label_horizon_days=3, max_days=10, min_labelled_frauds=1,
-                                  planned_labelled_rows=500)
+    settings = ExperimentRule(label_horizon_days=3, max_days=10, min_labelled_frauds=1,
+                              planned_labelled_rows=500)
     rng = np.random.default_rng(seed)
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)
     amount_column = feature_names().index("amount")

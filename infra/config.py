@@ -31,7 +31,7 @@ from lambda_deploy.settings import (DEFAULT_VARIANT, MAX_INSTANCES, MAX_SECONDAR
                                     InstanceType, Variant, Variants, experiment_fits, matches,
                                     rule, unique_variants)
 from pipeline_src.evaluate import GateThresholds
-from pipeline_src.jobs.monitor_settings import MonitorAnalysis
+from pipeline_src.jobs.monitor_settings import ExperimentRule, MonitorAnalysis
 from pipeline_src.train import check_hyperparameters
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -182,6 +182,20 @@ class EndpointStageConfig(Settings):
 
 
 
+# What the deploy function reads (the challenger's variant, the maximum duration) is its own
+# contract; the verdict's rule is the monitor job's (pipeline_src/jobs/monitor_settings.py).
+class ExperimentConfig(ExperimentRule, ExperimentSettings):
+    """Champion vs challenger: a new model runs as the shadow variant and is promoted only on a
+    significant saving; the monitor job computes the verdict, the deploy function's controller
+    acts on it."""
+
+    def deploy_settings(self) -> ExperimentSettings:
+        return ExperimentSettings(**{n: getattr(self, n) for n in ExperimentSettings.model_fields})
+
+    def verdict_rule(self) -> ExperimentRule:
+        return ExperimentRule(**{n: getattr(self, n) for n in ExperimentRule.model_fields})
+
+
 class StageConfig(EndpointStageConfig):
     """One deploy stage: where its endpoint lives and how it serves. Stages deploy in order."""
 
@@ -207,7 +221,7 @@ class StageConfig(EndpointStageConfig):
             f"production variants, each serving the deployed model with its weight (at most "
             f"{MAX_VARIANTS}: every variant has two rollback alarms and an update takes 10)"))
 
-    experiment: Optional[ExperimentSettings] = Field(
+    experiment: Optional[ExperimentConfig] = Field(
         None, description="champion vs challenger: a new model runs as the shadow variant and "
                           "is promoted only on a significant saving (see `experiment.*`); unset: "
                           "it replaces the champion")
@@ -217,6 +231,9 @@ class StageConfig(EndpointStageConfig):
         unique_variants(self.variants)
         if self.experiment is not None:
             experiment_fits(self.variants, self.experiment, "experiment")
+        if self.experiment is not None and self.data_capture_percent == 0:
+            raise rule("data_capture_percent", "0 with an experiment: the monitor job's verdict "
+                       "reads both variants' captured requests")
         if self.experiment is not None and self.secondary_regions:
             raise rule("secondary_regions", "a stage with an experiment serves from one region "
                        "(the shadow variant and its promotion are one region's)")

@@ -88,7 +88,7 @@ def stage_settings(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[
             smoke_test=cfg.smoke_test,
             variants=list(cfg.variants),
             autoscaling=cfg.autoscaling,
-            experiment=cfg.experiment,
+            experiment=cfg.experiment.deploy_settings() if cfg.experiment else None,
         )
     return settings
 

@@ -32,6 +32,7 @@ from infra.encryption import EncryptionKey
 from infra.iam import log_statement, policy_document, service_role, statement
 from infra.naming import Names
 from infra.network import Network
+from pipeline_src.jobs.monitor import EXPERIMENT_STARTED, EXPERIMENT_VERDICT
 from pipeline_src.jobs.monitor_settings import MonitorAnalysis, MonitorJobSettings
 
 # Metric names the job publishes (pipeline_src/monitoring.py metric_values) that alarms watch.
@@ -150,6 +151,15 @@ class MonitoringJob(Construct):
                   [store.read(f"{Names.GROUND_TRUTH_PREFIX}/*", sid="ReadLabels"),
                    store.list(f"{Names.GROUND_TRUTH_PREFIX}/*", sid="ListLabels")]),
                 store.write(f"{Names.MONITORING_PREFIX}/*", sid="WriteReports"),
+                # Champion vs challenger: find an endpoint's experiments, read their start
+                # records, write their verdicts (nothing else of the deploy function's state).
+                # In every environment, as the deploy function's grants: one policy shape
+                # whichever stage runs an experiment.
+                store.list(f"{Names.EXPERIMENTS_PREFIX}/*", sid="FindExperiments"),
+                store.read(f"{Names.EXPERIMENTS_PREFIX}/*/{EXPERIMENT_STARTED}.json",
+                           sid="ReadExperimentStarts"),
+                store.write(f"{Names.EXPERIMENTS_PREFIX}/*/{EXPERIMENT_VERDICT}",
+                            sid="WriteExperimentVerdicts"),
                 inputs.key.use(),
                 *([statement("FollowEndpointToModelPackage", [
                     "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
@@ -181,7 +191,11 @@ class MonitoringJob(Construct):
             ground_truth_uri=store.uri(Names.GROUND_TRUTH_PREFIX),
             data_uri=store.uri(Names.DATA_PREFIX), model_package_group=inputs.group_name,
             kms_key_arn=inputs.key.key_arn, readers=readers,
-            external_id=names.monitor_external_id if readers else "")
+            external_id=names.monitor_external_id if readers else "",
+            experiments={names.endpoint(s.name): s.experiment.verdict_rule()
+                         for s in config.stages
+                         if s.experiment is not None and s.name in monitored_stages(target)},
+            experiments_uri=store.uri(Names.EXPERIMENTS_PREFIX))
         environment = {"PROJECT_NAME": config.project, "ENVIRONMENT": config.name,
                        "RESOURCE_PREFIX": prefix, **job_settings.environment()}
         self.project = CodebuildProject(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -157,44 +157,23 @@ def experiment_fits(variants, experiment, where: str) -> None:
 
 
 class ExperimentSettings(Contract):
-    """Champion vs challenger in production (a stage's `experiment` section; absent: a new
-    model replaces the champion as before). The challenger runs as the endpoint config's shadow
-    variant; the verdict (pipeline_src/verdict.py) compares the two on the business cost per
-    transaction of the same requests, from delayed labels, with an anytime-valid confidence
-    sequence that the scheduled controller may look at every window."""
+    """Champion vs challenger in production, as far as the deploy function reads it (a stage's
+    `experiment` section; absent: a new model replaces the champion as before). The challenger
+    runs as the endpoint config's shadow variant; the monitor job writes the verdict
+    (pipeline_src/verdict.py, its rule declared by the job: pipeline_src/jobs/monitor_settings.py
+    ExperimentRule, which infra/config.py's section adds to this), and the controller ends the
+    experiment on it, or at max_days without one."""
 
     challenger_variant: Annotated[str, Field(max_length=VARIANT_NAME_MAX,
                                              **pattern_schema(SAGEMAKER_NAME)),
                                   matches(SAGEMAKER_NAME, "is not a SageMaker variant name")] = \
         Field("Challenger", description="name of the shadow variant the challenger serves as "
                                         "(stable across releases)")
-    alpha: float = Field(0.05, ge=0.001, le=0.2, description="error rate of the confidence "
-                         "sequence: the chance of ever promoting a challenger that is not cheaper")
-    # A number, or the name of a numeric contract column (the transaction's amount).
-    missed_fraud_cost: Union[Annotated[float, Field(ge=0, le=1e9)],
-                             Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        "amount", description="cost of a fraud the model let through: a number, or a numeric "
-                              "contract column (e.g. amount)")
-    false_alarm_cost: float = Field(5.0, ge=0, le=1e9, description="cost of flagging a "
-                                    "legitimate transaction (e.g. a manual review)")
-    margin: float = Field(0.0, ge=0, le=1e9, description="cost per transaction below which a "
-                          "saving is not worth a switch: reject once the challenger cannot save "
-                          "more than this")
-    label_horizon_days: int = Field(14, ge=1, le=365, description="days until a transaction's "
-                                    "label is expected; younger transactions do not count")
+    # The verdict's own maximum duration too (ExperimentRule.max_days: one setting of the config,
+    # test_seams checks both declarations agree): with no final verdict by then, the controller
+    # keeps the champion.
     max_days: int = Field(60, ge=2, le=730, description="longest an experiment runs; no verdict "
                           "by then keeps the champion")
-    min_labelled_frauds: int = Field(30, ge=1, le=1_000_000, description="labelled frauds "
-                                     "(paired) before any verdict")
-    planned_labelled_rows: int = Field(100_000, ge=100, le=10**9, description="labelled paired "
-                                       "transactions the confidence sequence is tightest at")
-
-    @model_validator(mode="after")
-    def _horizon(self):
-        if self.label_horizon_days >= self.max_days:
-            raise rule("max_days", f"{self.max_days} is not above label_horizon_days "
-                       f"{self.label_horizon_days}: no transaction would ever count")
-        return self
 
 
 # Secondary regions a stage may serve from besides its primary (the registry's region).

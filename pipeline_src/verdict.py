@@ -82,7 +82,7 @@ def moments(n, total, total_sq):
 def decide(n, total, total_sq, frauds, elapsed_days, rule):
     """Vectorised verdict: (codes into OUTCOMES, lower, upper) for running sums of D.
 
-    `rule` is the stage's ExperimentSettings (lambda_deploy/settings.py): alpha, margin,
+    `rule` is the stage's ExperimentRule (pipeline_src/jobs/monitor_settings.py): alpha, margin,
     min_labelled_frauds, planned_labelled_rows, max_days. Promotion needs enough labelled
     frauds and the whole interval below zero; the maximum duration without a verdict is
     inconclusive."""

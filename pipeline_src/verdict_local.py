@@ -36,9 +36,8 @@ def moment(text: str, option: str) -> datetime:
 
 
 def stage_rule(env: str, stage: str):
-    """(ExperimentSettings, champion variant, where they came from) of a configured stage."""
-    from infra.config import load_environment
-    from lambda_deploy.settings import ExperimentSettings
+    """(the stage's experiment section, champion variant, where they came from)."""
+    from infra.config import ExperimentConfig, load_environment
 
     config = load_environment(env)
     found = next((s for s in config.stages if s.name == stage), None)
@@ -46,7 +45,7 @@ def stage_rule(env: str, stage: str):
         raise InputError(f"--stage {stage!r}: config/{env}.json has stages "
                          f"{', '.join(s.name for s in config.stages)}")
     if found.experiment is None:
-        return (ExperimentSettings(), found.variants[0].name,
+        return (ExperimentConfig(), found.variants[0].name,
                 f"the contract's defaults (config/{env}.json stage {stage} has no experiment "
                 "section)")
     return found.experiment, found.variants[0].name, f"config/{env}.json stage {stage}"

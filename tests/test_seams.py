@@ -77,3 +77,19 @@ def test_deploy_step_accepts_the_settings_infrastructure_writes(stacks):
                   if a["dimensions"]["EndpointName"] == stage.endpoint_name
                   and a["namespace"] == "AWS/SageMaker"}
         assert set(stage.alarm_names) == alarms
+
+
+def test_the_monitor_job_reads_and_writes_the_experiment_state_the_controller_keeps():
+    """The job's zip has no lambda_deploy: it names the deploy function's experiment steps,
+    the verdict file, the start record's fields and the state's variable itself."""
+    from dataclasses import fields
+
+    from lambda_deploy import experiment
+    from pipeline_src.jobs import monitor
+    from pipeline_src.jobs.monitor_settings import VARIABLES
+
+    assert (monitor.EXPERIMENT_STARTED, monitor.EXPERIMENT_DECIDED, monitor.EXPERIMENT_ENDED,
+            monitor.EXPERIMENT_VERDICT) == (experiment.STARTED, experiment.DECIDED,
+                                            experiment.ENDED, experiment.VERDICT)
+    assert set(monitor.EXPERIMENT_FIELDS) <= {f.name for f in fields(experiment.Experiment)}
+    assert VARIABLES["experiments_uri"] == experiment.ENV_VAR

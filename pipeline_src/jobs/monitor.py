@@ -12,6 +12,13 @@ GROUND_TRUTH_S3_URI/<endpoint>/yyyy/mm/dd/ for the window's days. Publishes Clou
 MONITORING_OUTPUT_S3_URI/<endpoint>/<window>/. An endpoint that does not exist is skipped.
 Exit 0 when every endpoint was analysed (drift is the alarms' business), 1 on an error.
 
+Champion vs challenger: for an endpoint with an experiment rule (MONITOR_EXPERIMENTS), every
+experiment the deploy function started and the controller has not decided yet
+(EXPERIMENTS_S3_URI/<endpoint>/<id>/, lambda_deploy/experiment.py) gets its verdict
+(pipeline_src/verdict.py) from both variants' capture since the experiment started and the labels
+of those days, taken at --window-end, written to verdict.json beside its state, where the
+controller reads it. The same inputs give the same bytes: re-running the job changes nothing.
+
 An endpoint in another account (MONITOR_READERS: {endpoint: reader role ARN}) is read as that
 account's monitor reader role (AssumeRole with MONITOR_EXTERNAL_ID): its endpoint, config, model
 and data capture only. The registry, training data, labels, reports and metrics are the job's own
@@ -128,9 +135,7 @@ def read_capture(s3, destination: str, endpoint: str, variant: str, hours):
         for key in list_keys(s3, bucket, hour_prefix):
             if not key.endswith(".jsonl"):
                 continue
-            body = aws_call(s3, "GetObject", Bucket=bucket, Key=key)["Body"].read()
-            capture.read_lines(io.TextIOWrapper(io.BytesIO(body), encoding="utf-8",
-                                                errors="replace"), rows)
+            read_capture_object(s3, bucket, key, rows)
             files += 1
     return rows, files
 
@@ -153,6 +158,141 @@ def read_ground_truth(s3, ground_truth_uri: str, endpoint: str, hours, workdir: 
         return None
     labels = pd.concat(frames, ignore_index=True)
     return labels.drop_duplicates(["inference_id", "row"], keep="last")
+
+
+# The deploy function's experiment state (lambda_deploy/experiment.py; the job's zip does not carry
+# lambda_deploy, and tests/test_seams.py checks both sides name the same things).
+EXPERIMENT_STARTED, EXPERIMENT_DECIDED, EXPERIMENT_ENDED = "1-started", "2-decided", "4-ended"
+EXPERIMENT_VERDICT = "verdict.json"
+# What the job reads of a start record's "experiment".
+EXPERIMENT_FIELDS = ("id", "endpoint", "champion_variant", "challenger_variant", "started_at")
+
+
+def undecided_experiments(s3, experiments_uri: str, endpoint: str) -> list[dict]:
+    """The start records of the endpoint's experiments that await a decision (started, neither
+    decided nor ended), oldest id first."""
+    bucket, prefix = common.split_s3_uri(join_s3(experiments_uri, endpoint))
+    steps: dict[str, set] = {}
+    for key in list_keys(s3, bucket, f"{prefix}/"):
+        parts = key[len(prefix) + 1:].split("/")
+        if len(parts) == 2 and parts[1].endswith(".json"):
+            steps.setdefault(parts[0], set()).add(parts[1][:-len(".json")])
+    records = []
+    for experiment_id, done in sorted(steps.items()):
+        if EXPERIMENT_STARTED not in done or done & {EXPERIMENT_DECIDED, EXPERIMENT_ENDED}:
+            continue
+        key = f"{prefix}/{experiment_id}/{EXPERIMENT_STARTED}.json"
+        body = aws_call(s3, "GetObject", Bucket=bucket, Key=key)["Body"].read()
+        records.append(start_record(body, f"s3://{bucket}/{key}"))
+    return records
+
+
+def start_record(body: bytes, where: str) -> dict:
+    """The fields the job reads of a start record; JobError (one line) naming what is wrong."""
+    import json
+
+    from pipeline_src.verdict import parse_time
+
+    try:
+        record = json.loads(body).get("experiment")
+    except (ValueError, AttributeError):
+        record = None
+    missing = [f for f in EXPERIMENT_FIELDS
+               if not isinstance(record, dict) or not isinstance(record.get(f), str)]
+    if missing:
+        raise JobError(f"{where}: not an experiment start record (missing experiment."
+                       f"{', experiment.'.join(missing)})")
+    started = parse_time(record["started_at"])
+    if started is None:
+        raise JobError(f"{where}: experiment.started_at {record['started_at']!r} is not a time")
+    return {**{f: record[f] for f in EXPERIMENT_FIELDS}, "started": started}
+
+
+def read_capture_since(s3, destination: str, endpoint: str, variant: str, start: datetime,
+                       end: datetime):
+    """A variant's capture of every hour from start's to the one before end's: one listing of
+    the variant's folder (an experiment spans weeks of hourly folders), not one per hour."""
+    from pipeline_src import capture
+
+    bucket, prefix = common.split_s3_uri(destination)
+    base = "/".join(p for p in (prefix, endpoint, variant) if p) + "/"
+    first = capture.hour_prefix(endpoint, variant, start)[len(f"{endpoint}/{variant}/"):]
+    last = capture.hour_prefix(endpoint, variant, end)[len(f"{endpoint}/{variant}/"):]
+    rows, files = capture.CaptureRows(), 0
+    for key in list_keys(s3, bucket, base):
+        hour = key[len(base):len(base) + len("yyyy/mm/dd/hh")]
+        if key.endswith(".jsonl") and first <= hour < last:
+            read_capture_object(s3, bucket, key, rows)
+            files += 1
+    return rows, files
+
+
+def read_capture_object(s3, bucket: str, key: str, rows) -> None:
+    from pipeline_src import capture
+
+    body = aws_call(s3, "GetObject", Bucket=bucket, Key=key)["Body"].read()
+    capture.read_lines(io.TextIOWrapper(io.BytesIO(body), encoding="utf-8", errors="replace"),
+                       rows)
+
+
+def no_labels():
+    import pandas as pd
+
+    from pipeline_src.capture import INFERENCE_ID, ROW
+    from pipeline_src.contract import label_name
+
+    return pd.DataFrame({INFERENCE_ID: pd.Series(dtype=object), ROW: pd.Series(dtype="int64"),
+                         label_name(): pd.Series(dtype="int64")})
+
+
+def experiment_verdicts(s3, capture_s3, settings: MonitorJobSettings, endpoint: str,
+                        destination: str, as_of: datetime, workdir: Path,
+                        output_dir: Path) -> list[dict]:
+    """Write the verdict of each of the endpoint's undecided experiments, as of `as_of`. s3 acts
+    in the job's account (experiment state, labels), capture_s3 where the endpoint is."""
+    import json
+    from datetime import timedelta
+
+    from pipeline_src.verdict import VerdictInputError, verdict
+
+    rule = settings.experiments[endpoint]
+    written = []
+    for record in undecided_experiments(s3, settings.experiments_uri, endpoint):
+        start = record["started"]
+        if as_of <= start:
+            continue
+        sides, files = {}, 0
+        for side in ("champion", "challenger"):
+            rows, count = read_capture_since(capture_s3, destination, endpoint,
+                                             record[f"{side}_variant"], start, as_of)
+            sides[side], files = rows.frame(), files + count
+        # Labels are filed by the day they arrive: every day from the start's to as_of's.
+        first_day = start.astimezone(timezone.utc).replace(hour=0, minute=0, second=0,
+                                                           microsecond=0)
+        days = [first_day + timedelta(days=d)
+                for d in range((as_of.astimezone(timezone.utc) - first_day).days + 1)]
+        labels = read_ground_truth(s3, settings.ground_truth_uri, endpoint, days,
+                                   workdir / "experiments" / record["id"])
+        try:
+            summary = verdict(sides["champion"], sides["challenger"],
+                              no_labels() if labels is None else labels,
+                              start=start, as_of=as_of, rule=rule)
+        except VerdictInputError as exc:
+            raise JobError(f"{endpoint} experiment {record['id']}: {exc}") from None
+        # Only what the inputs determine: the same capture, labels and as_of give the same bytes.
+        summary.update(experiment=record["id"], champion_variant=record["champion_variant"],
+                       challenger_variant=record["challenger_variant"],
+                       start=start.isoformat(), as_of=as_of.isoformat(), capture_files=files)
+        body = (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode()
+        # One PutObject: the controller reads the previous verdict or this one, never a part.
+        uri = join_s3(settings.experiments_uri, endpoint, record["id"], EXPERIMENT_VERDICT)
+        common.upload_bytes(s3, uri, body, settings.kms_key_arn, "application/json")
+        common.write_json(output_dir / endpoint / "experiments" / record["id"] /
+                          EXPERIMENT_VERDICT, summary)
+        print(f"{endpoint}: experiment {record['id']}: {summary['outcome']}: {summary['reason']}; "
+              f"wrote {uri}")
+        written.append(summary)
+    return written
 
 
 def window_name(hours) -> str:
@@ -228,6 +368,9 @@ def monitor_endpoint(session, settings: MonitorJobSettings, endpoint: str, windo
             common.upload_bytes(s3, join_s3(out_uri, path.name), path.read_bytes(),
                                 settings.kms_key_arn, "text/html")
         common.write_json(output_dir / endpoint / "summary.json", summary)
+        if endpoint in settings.experiments:
+            experiment_verdicts(s3, endpoint_s3, settings, endpoint, destination, window_end,
+                                workdir, output_dir)
     if summary.get("rows"):
         count = publish_metrics(cw, settings.metric_namespace, endpoint, summary,
                                 hours[-1].replace(minute=59))

@@ -5,6 +5,9 @@
   model plus the retraining switches, so config/<env>.json is validated by these declarations.
 - MonitorSettings: what the verdict (pipeline_src/monitoring.py analyse) depends on: those values
   and the quality gate's thresholds.
+- ExperimentRule: a stage's champion vs challenger rule (config/<env>.json `stages[].experiment`
+  less what only the deploy function reads): the verdict (pipeline_src/verdict.py) applies it.
+  infra/config.py's experiment section is this model plus lambda_deploy's ExperimentSettings.
 - MonitorJobSettings: everything the job reads from its environment, each field's alias the
   variable's name. infra/monitoring.py builds one and writes environment() into the CodeBuild
   project; the job reads it back with pydantic-settings (read_environment), so a variable renamed
@@ -17,10 +20,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Mapping, Optional
+from typing import Annotated, Mapping, Optional, Union
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
                       PlainSerializer, StringConstraints, ValidationError, model_validator)
+from pydantic_core import PydanticCustomError
 
 from pipeline_src.evaluate import GATE_THRESHOLDS_ENV, GateThresholds
 
@@ -48,6 +52,43 @@ class MonitorAnalysis(Contract):
     # Fewer labelled positives than this: quality is reported but not judged.
     min_labelled_positives: int = Field(5, ge=1, le=100000, description=(
         "labelled frauds a window needs before quality is judged"))
+
+
+class ExperimentRule(Contract):
+    """How the verdict judges a stage's experiment (pipeline_src/verdict.py): the business cost,
+    the confidence sequence's error rate and tuning, the margin, the label horizon and the
+    maximum duration. Declared here, by the job that computes the verdict; infra writes each
+    experiment stage's rule into the job's environment (MONITOR_EXPERIMENTS)."""
+
+    alpha: float = Field(0.05, ge=0.001, le=0.2, description="error rate of the confidence "
+                         "sequence: the chance of ever promoting a challenger that is not cheaper")
+    # A number, or the name of a numeric contract column (the transaction's amount).
+    missed_fraud_cost: Union[Annotated[float, Field(ge=0, le=1e9)],
+                             Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        "amount", description="cost of a fraud the model let through: a number, or a numeric "
+                              "contract column (e.g. amount)")
+    false_alarm_cost: float = Field(5.0, ge=0, le=1e9, description="cost of flagging a "
+                                    "legitimate transaction (e.g. a manual review)")
+    margin: float = Field(0.0, ge=0, le=1e9, description="cost per transaction below which a "
+                          "saving is not worth a switch: reject once the challenger cannot save "
+                          "more than this")
+    label_horizon_days: int = Field(14, ge=1, le=365, description="days until a transaction's "
+                                    "label is expected; younger transactions do not count")
+    max_days: int = Field(60, ge=2, le=730, description="longest an experiment runs; no verdict "
+                          "by then keeps the champion")
+    min_labelled_frauds: int = Field(30, ge=1, le=1_000_000, description="labelled frauds "
+                                     "(paired) before any verdict")
+    planned_labelled_rows: int = Field(100_000, ge=100, le=10**9, description="labelled paired "
+                                       "transactions the confidence sequence is tightest at")
+
+    @model_validator(mode="after")
+    def _horizon(self):
+        if self.label_horizon_days >= self.max_days:
+            # Reported at the setting, as infra/config.py's rule() errors are.
+            raise PydanticCustomError("rule", "{message}", {
+                "setting": "max_days", "message": f"{self.max_days} is not above "
+                f"label_horizon_days {self.label_horizon_days}: no transaction would ever count"})
+        return self
 
 
 def _gate(value):
@@ -102,11 +143,33 @@ def _readers(value):
     return value
 
 
+def _experiments(value):
+    """MONITOR_EXPERIMENTS is JSON text: {endpoint: ExperimentRule}; unset or empty is {}."""
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object of endpoint name -> experiment rule")
+    return value
+
+
+def _dump_experiments(experiments) -> str:
+    return json.dumps({endpoint: rule.model_dump(mode="json")
+                       for endpoint, rule in experiments.items()},
+                      sort_keys=True, separators=(",", ":"))
+
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Endpoints = Annotated[tuple[Text, ...], BeforeValidator(_endpoints), Field(min_length=1),
                       PlainSerializer(",".join, return_type=str)]
 Readers = Annotated[dict[str, str], BeforeValidator(_readers),
                     PlainSerializer(lambda r: json.dumps(r, sort_keys=True), return_type=str)]
+Experiments = Annotated[dict[str, ExperimentRule], BeforeValidator(_experiments),
+                        PlainSerializer(_dump_experiments, return_type=str)]
 
 # Field -> the environment variable it is read from (and infra writes).
 VARIABLES = {
@@ -124,6 +187,9 @@ VARIABLES = {
     "kms_key_arn": "KMS_KEY_ARN",
     "readers": "MONITOR_READERS",
     "external_id": "MONITOR_EXTERNAL_ID",
+    "experiments": "MONITOR_EXPERIMENTS",
+    # The deploy function's experiment state (lambda_deploy/experiment.py ENV_VAR, same name).
+    "experiments_uri": "EXPERIMENTS_S3_URI",
     # Set by CodeBuild, not by infra.
     "region": "AWS_REGION",
     "run_id": "CODEBUILD_BUILD_NUMBER",
@@ -137,8 +203,9 @@ def _variable(field: str) -> str:
 
 # What CodeBuild sets itself: never written by infra.
 CODEBUILD_SETS = ("region", "run_id")
-# What the job cannot run without (the rest: readers only with endpoints in other accounts).
-OPTIONAL = ("readers", "external_id", "run_id")
+# What the job cannot run without (the rest: readers only with endpoints in other accounts,
+# experiments only for stages that run one).
+OPTIONAL = ("readers", "external_id", "run_id", "experiments", "experiments_uri")
 
 
 class MonitorJobSettings(MonitorSettings):
@@ -161,6 +228,10 @@ class MonitorJobSettings(MonitorSettings):
     # readers' trust requires (infra/monitoring.py MonitorReader).
     readers: Readers = Field(default_factory=dict)
     external_id: Annotated[str, AfterValidator(str.strip)] = ""
+    # Endpoints running champion vs challenger: the job writes each running experiment's verdict
+    # under EXPERIMENTS_S3_URI/<endpoint>/<experiment id>/ (lambda_deploy/experiment.py).
+    experiments: Experiments = Field(default_factory=dict)
+    experiments_uri: Annotated[str, AfterValidator(str.strip)] = ""
     region: Optional[Text] = None
     # CloudTrail in a stage account shows which build read as its reader role.
     run_id: Annotated[str, AfterValidator(str.strip)] = ""
@@ -174,6 +245,13 @@ class MonitorJobSettings(MonitorSettings):
         if self.readers and not self.external_id:
             raise ValueError("missing environment setting(s): MONITOR_EXTERNAL_ID (with "
                              "MONITOR_READERS)")
+        unknown = sorted(set(self.experiments) - set(self.endpoints))
+        if unknown:
+            raise ValueError(f"MONITOR_EXPERIMENTS names endpoint(s) not in MONITOR_ENDPOINTS: "
+                             f"{', '.join(unknown)}")
+        if self.experiments and not self.experiments_uri.startswith("s3://"):
+            raise ValueError("missing environment setting(s): EXPERIMENTS_S3_URI (s3://bucket/"
+                             "prefix, with MONITOR_EXPERIMENTS)")
         return self
 
     def environment(self) -> dict[str, str]:
@@ -182,6 +260,9 @@ class MonitorJobSettings(MonitorSettings):
         if not self.readers:
             data.pop(VARIABLES["readers"])
             data.pop(VARIABLES["external_id"])
+        if not self.experiments:
+            data.pop(VARIABLES["experiments"])
+            data.pop(VARIABLES["experiments_uri"])
         return {name: str(value) for name, value in data.items()}
 
 
@@ -196,8 +277,15 @@ def _one_line(exc: ValidationError) -> str:
         return message
     name = str(error["loc"][0])
     variable = VARIABLES.get(name, name)
-    if error["type"] == "value_error" and variable == VARIABLES["readers"]:
+    if error["type"] == "value_error" and variable in (VARIABLES["readers"],
+                                                       VARIABLES["experiments"]):
         return f"{variable} {message}"
+    if variable == VARIABLES["experiments"] and len(error["loc"]) > 1:
+        # A rule's own setting: MONITOR_EXPERIMENTS <endpoint>.<setting>: the problem.
+        where = ".".join(str(part) for part in error["loc"][1:])
+        setting = (error.get("ctx") or {}).get("setting")
+        where = f"{where}.{setting}" if setting else where
+        return f"environment setting {variable} {where}: {message}"
     value = error.get("input")
     shown = f"={value!r}" if isinstance(value, str) else ""
     return f"environment setting {variable}{shown}: {message}"

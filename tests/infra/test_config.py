@@ -579,6 +579,16 @@ def test_secondary_regions_are_other_regions_with_the_image(regions, expected):
     assert str(raised.value).startswith(expected)
 
 
+def test_a_stage_with_an_experiment_captures_its_traffic():
+    """The verdict pairs both variants' captured requests: no capture, no verdict ever."""
+    with pytest.raises(ConfigError) as raised:
+        load_environment("dev", {"stages": [{"name": "prod", "experiment": {},
+                                             "data_capture_percent": 0}]})
+    assert str(raised.value) == ("config/dev.json.stages[1].data_capture_percent: 0 with an "
+                                 "experiment: the monitor job's verdict reads both variants' "
+                                 "captured requests")
+
+
 def test_a_stage_with_an_experiment_serves_from_one_region():
     with pytest.raises(ConfigError) as raised:
         load_environment("prod", {"stages": [{"name": "prod", "experiment": {}}]})

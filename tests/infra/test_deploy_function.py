@@ -59,8 +59,18 @@ def test_an_experiment_stage_gets_the_hourly_controller_and_its_settings(tmp_pat
                    if f["function_name"].endswith("-deploy")]
     assert "aws_lambda_function.deploy_function" in target["arn"]
     stages = json.loads(function["environment"]["variables"]["STAGE_SETTINGS"])
-    assert stages["prod"]["experiment"]["max_days"] == 45
+    # The function gets what its controller reads; the verdict's rule goes to the monitor job.
+    assert stages["prod"]["experiment"] == {"challenger_variant": "Challenger", "max_days": 45}
     assert "experiment" not in stages["staging"]
+    (monitor,) = [p for p in resources["aws_codebuild_project"].values()
+                  if p["name"].endswith("-monitor")]
+    variables = {v["name"]: v["value"] for v in monitor["environment"]["environment_variable"]}
+    rules = json.loads(variables["MONITOR_EXPERIMENTS"])
+    assert list(rules) == ["fraud-mlops-dev-prod"]
+    assert rules["fraud-mlops-dev-prod"]["false_alarm_cost"] == 7.5
+    assert rules["fraud-mlops-dev-prod"]["max_days"] == 45
+    assert variables["EXPERIMENTS_S3_URI"] == \
+        function["environment"]["variables"]["EXPERIMENTS_S3_URI"]
     assert [p for p in resources["aws_lambda_permission"].values()
             if p["principal"] == "events.amazonaws.com" and "experiment" in p["source_arn"]]
     # Each recorded step (an object the controller creates) notifies the topic.

@@ -20,15 +20,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from deploy_helpers import (BUCKET, JOB_A, JOB_B, PREFIX, REGION, deploy_to_in_service,
-                            job_event, moto_backend, moto_endpoint)
+from deploy_helpers import (BUCKET, EXPERIMENTS_URI, JOB_A, JOB_B, PREFIX, REGION,
+                            deploy_to_in_service, job_event, moto_backend, moto_endpoint)
 from lambda_deploy import aws as lambda_aws
 from lambda_deploy.experiment import CONTROLLER_EVENT
 from lambda_deploy.handler import controller, handler
 
 ENDPOINT = f"{PREFIX}-prod"
-EXPERIMENT = {"challenger_variant": "Challenger", "min_labelled_frauds": 30, "max_days": 30,
-              "label_horizon_days": 7}
+# What the function reads of a stage's experiment; the verdict's rule is the monitor job's.
+EXPERIMENT = {"challenger_variant": "Challenger", "max_days": 30}
 CONTROLLER = {CONTROLLER_EVENT: "scheduled"}
 
 
@@ -118,6 +118,46 @@ def test_a_new_model_joins_as_the_shadow_variant_beside_the_champion(prod, fake,
     assert name == "PutJobFailureResult"
     assert f"already runs experiment {experiment_id}" in reply["failureDetails"]["message"]
     assert len(moto_backend()._models) == before
+
+
+@pytest.mark.infra  # the monitor job's code (pandas) runs in the project's environment
+def test_the_monitor_jobs_verdict_is_what_the_controller_promotes_on(prod, fake, registry,
+                                                                     artifacts, tmp_path):
+    """End to end between the two packages: the deploy job starts the shadow experiment, both
+    variants' capture lands where the shadow config sends it, the monitor job writes the verdict
+    from it and the labels, and the controller decides on that file and switches once."""
+    import boto3
+
+    from pipeline_src.jobs import monitor as monitor_job
+    from pipeline_src.jobs.monitor_settings import ExperimentRule, read_environment
+    from tests.pipeline_src.conftest import monitor_job_environment, put_experiment_traffic
+
+    experiment_id = start_experiment(fake, registry, artifacts)
+    started = state(experiment_id)["1-started.json"]["experiment"]
+    start = datetime.fromisoformat(started["started_at"])
+    destination = serving().data_capture_config["DestinationS3Uri"]
+    bucket, prefix = destination.removeprefix("s3://").split("/", 1)
+    put_experiment_traffic(s3(), bucket, ENDPOINT, (started["champion_variant"],
+                                                    started["challenger_variant"]), start,
+                           capture_prefix=prefix)
+    rule = ExperimentRule(label_horizon_days=7, max_days=EXPERIMENT["max_days"],
+                          min_labelled_frauds=10, planned_labelled_rows=200)
+    settings = read_environment(monitor_job_environment(
+        endpoints=[ENDPOINT], bucket=BUCKET, group=f"{PREFIX}-models",
+        kms_key_arn=f"arn:aws:kms:{REGION}:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        namespace="fraud-mlops/Monitoring", experiments={ENDPOINT: rule}))
+    assert settings.experiments_uri == EXPERIMENTS_URI
+    job_s3 = boto3.session.Session(region_name=REGION).client("s3")
+    (written,) = monitor_job.experiment_verdicts(job_s3, job_s3, settings, ENDPOINT, destination,
+                                                 start + timedelta(days=15), tmp_path,
+                                                 tmp_path / "out")
+    assert written["outcome"] == "promote" and written["experiment"] == experiment_id
+    assert state(experiment_id)["verdict.json"] == written
+    assert handler(CONTROLLER, None)["stages"]["prod"].startswith("promote: switching")
+    decided = state(experiment_id)["2-decided.json"]
+    assert decided["outcome"] == "promote" and decided["verdict"] == written
+    assert [c["EndpointConfigName"] for n, c in fake.calls if n == "UpdateEndpoint"][-1] == \
+        state(experiment_id)["3-switching.json"]["config"]
 
 
 def test_promotion_happens_once_whatever_the_runs_repeat_or_the_endpoint_is_doing(

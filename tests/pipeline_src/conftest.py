@@ -209,10 +209,10 @@ def serve_package(sm, endpoint: str, package_arn: str, role_arn: str, capture_ur
 
 def monitor_job_environment(*, endpoints, bucket: str, group: str, kms_key_arn: str,
                             namespace: str, readers=None, external_id: str = "",
-                            **overrides) -> dict:
+                            experiments=None, **overrides) -> dict:
     """The monitor job's environment as infra writes it (the job's own contract,
     MonitorJobSettings.environment()), one-hour windows, plus what CodeBuild sets; overrides by
-    variable name, None removes one."""
+    variable name, None removes one. experiments: {endpoint: ExperimentRule}."""
     from pipeline_src.evaluate import GateThresholds
     from pipeline_src.jobs.monitor_settings import MonitorJobSettings
 
@@ -222,7 +222,8 @@ def monitor_job_environment(*, endpoints, bucket: str, group: str, kms_key_arn: 
         metric_namespace=namespace, output_uri=f"s3://{bucket}/monitoring",
         ground_truth_uri=f"s3://{bucket}/ground-truth", data_uri=f"s3://{bucket}/data",
         model_package_group=group, kms_key_arn=kms_key_arn, readers=readers or {},
-        external_id=external_id)
+        external_id=external_id, experiments=experiments or {},
+        experiments_uri=f"s3://{bucket}/experiments")
     env = {**settings.environment(), "AWS_REGION": REGION, **overrides}
     return {k: v for k, v in env.items() if v is not None}
 
@@ -241,3 +242,72 @@ def fake_training(aws):
 
     aws.events.register("provide-client-params.sagemaker.CreateTrainingJob", after_create)
     return state
+
+
+def put_experiment_start(s3, bucket: str, endpoint: str, experiment_id: str, start,
+                         variants: tuple[str, str] = ("AllTraffic", "Challenger")) -> str:
+    """The start record as the deploy function writes it (lambda_deploy/experiment.py start);
+    returns the key of the experiment's verdict."""
+    from dataclasses import asdict
+
+    from lambda_deploy.experiment import STARTED, VERDICT, Experiment
+
+    package = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{endpoint}/"
+    experiment = Experiment(
+        id=experiment_id, stage=endpoint.rsplit("-", 1)[-1], endpoint=endpoint,
+        champion_variant=variants[0], champion_model=f"{endpoint}-v1-abcdef12",
+        champion_config=f"{endpoint}-v1-abcdef12", champion_package_arn=package + "1",
+        challenger_variant=variants[1], challenger_model=f"{endpoint}-v2-{experiment_id[:8]}",
+        challenger_package_arn=package + "2", challenger_package_version=2,
+        config=f"{endpoint}-v2-{experiment_id[:8]}",
+        started_at=start.isoformat(timespec="seconds"))
+    s3.put_object(Bucket=bucket, Key=experiment.key("experiments", STARTED),
+                  Body=json.dumps({"experiment": asdict(experiment)}).encode())
+    return f"experiments/{endpoint}/{experiment_id}/{VERDICT}"
+
+
+def put_experiment_traffic(s3, bucket: str, endpoint: str, variants: tuple[str, str], start,
+                           *, days: int = 5, per_day: int = 40, labelled_frauds=None,
+                           capture_prefix: str = "data-capture", labels_to=None,
+                           labels_prefix: str = "ground-truth") -> dict:
+    """A shadow experiment's traffic as SageMaker captures it: the same requests (one row each,
+    the caller's InferenceId) under both variants' folders, one JSON Lines file per variant and
+    day (capture.record_line, the documented line). Every 5th transaction is a fraud of amount
+    100, which the champion lets through and the challenger flags; nothing else is flagged.
+    Labels (all, or only the first `labelled_frauds` frauds and every legitimate one) are filed
+    the day after the last, in labels_to = (s3 client, bucket) when the labels are elsewhere.
+    Returns the counts written."""
+    from datetime import timedelta
+
+    from pipeline_src import capture
+    from pipeline_src.contract import csv_text, example_rows, feature_names
+
+    amount = feature_names().index("amount")
+    lines = {variant: {} for variant in variants}
+    labels, frauds = ["inference_id,row,is_fraud"], 0
+    for day in range(days):
+        for n in range(per_day):
+            when = start + timedelta(days=day + 1, minutes=n)
+            fraud = n % 5 == 0
+            row = list(example_rows(1)[0])
+            row[amount] = 100.0 if fraud else 20.0
+            inference_id = f"t{day:03d}-{n:03d}"
+            for variant, flags in zip(variants, (False, fraud)):
+                output = json.dumps({"predictions": [{"probability": 0.9 if flags else 0.1,
+                                                      "label": int(flags)}]})
+                lines[variant].setdefault(when.strftime("%Y/%m/%d/%H"), []).append(
+                    capture.record_line(csv_text([row]), "text/csv", output, when,
+                                        f"{variant}-{inference_id}", inference_id))
+            if not fraud or labelled_frauds is None or frauds < labelled_frauds:
+                labels.append(f"{inference_id},1,{int(fraud)}")
+                frauds += fraud
+    for variant, hours in lines.items():
+        for hour, hour_lines in hours.items():
+            s3.put_object(Bucket=bucket, Key=f"{capture_prefix}/{endpoint}/{variant}/{hour}/"
+                                             "00-00-000-traffic.jsonl",
+                          Body=("\n".join(hour_lines) + "\n").encode())
+    filed = start + timedelta(days=days + 1)
+    labels_s3, labels_bucket = labels_to or (s3, bucket)
+    labels_s3.put_object(Bucket=labels_bucket, Key=f"{labels_prefix}/{endpoint}/{filed:%Y/%m/%d}/labels.csv",
+                  Body=("\n".join(labels) + "\n").encode())
+    return {"transactions": days * per_day, "labelled_frauds": frauds}

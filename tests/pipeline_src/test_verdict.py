@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lambda_deploy.settings import ExperimentSettings
+from pipeline_src.jobs.monitor_settings import ExperimentRule
 from pipeline_src import capture
 from pipeline_src.contract import csv_text, example_rows, feature_names
 from pipeline_src.monitoring import read_labels
@@ -79,7 +79,7 @@ def experiment(tmp_path):
 
 def test_pairs_by_inference_id_per_variant_and_counts_only_old_labelled_ones(experiment):
     champion, challenger, labels = experiment
-    rule = ExperimentSettings(false_alarm_cost=5.0, min_labelled_frauds=1)
+    rule = ExperimentRule(false_alarm_cost=5.0, min_labelled_frauds=1)
     result = verdict(champion, challenger, labels, start=START,
                      as_of=START + timedelta(days=25), rule=rule)
     counts = result["counts"]
@@ -103,7 +103,7 @@ def test_pairs_by_inference_id_per_variant_and_counts_only_old_labelled_ones(exp
 def test_too_few_labels_is_inconclusive_at_the_maximum_duration_and_keeps_the_champion(
         experiment):
     champion, challenger, labels = experiment
-    rule = ExperimentSettings(min_labelled_frauds=30, max_days=30)
+    rule = ExperimentRule(min_labelled_frauds=30, max_days=30)
     early = verdict(champion, challenger, labels, start=START, as_of=START + timedelta(days=25),
                     rule=rule)
     assert early["outcome"] == "continue"
@@ -117,13 +117,13 @@ def test_no_labels_at_all_never_promotes(experiment, tmp_path):
     champion, challenger, _ = experiment
     empty = read_labels(labels_file(tmp_path, [("zz", 1, 0)]))
     result = verdict(champion, challenger, empty, start=START,
-                     as_of=START + timedelta(days=90), rule=ExperimentSettings(min_labelled_frauds=1))
+                     as_of=START + timedelta(days=90), rule=ExperimentRule(min_labelled_frauds=1))
     assert result["labelled_pairs"] == 0 and result["outcome"] == INCONCLUSIVE
     assert result["interval"] is None
 
 
 def test_decide_promotes_rejects_or_waits_on_the_interval():
-    rule = ExperimentSettings(margin=0.5, min_labelled_frauds=10, max_days=60)
+    rule = ExperimentRule(margin=0.5, min_labelled_frauds=10, max_days=60)
     n = np.array([50_000.0] * 4)
     mean = np.array([-1.0, 1.0, -0.05, -0.05])
     sd = 10.0

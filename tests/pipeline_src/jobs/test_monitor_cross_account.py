@@ -162,6 +162,36 @@ def test_the_monitor_reads_a_stage_account_endpoint_as_its_reader(accounts, tmp_
         (reader(ACCOUNTS[s]), NAMES.monitor_external_id, "monitor-17") for s in ACCOUNTS]
 
 
+def test_an_experiment_elsewhere_is_judged_from_its_accounts_capture(accounts, tmp_path):
+    """Champion vs challenger on staging's endpoint: both variants' capture is read in the
+    staging account as its reader (the same calls as the window's: nothing more is granted
+    there); the start record, the labels and the verdict are the tooling account's."""
+    from pipeline_src.jobs.monitor_settings import ExperimentRule
+    from tests.iam import recorder
+    from tests.pipeline_src.conftest import put_experiment_start, put_experiment_traffic
+
+    job, _ = accounts
+    start = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    tooling_s3 = job.client("s3")
+    key = put_experiment_start(tooling_s3, TOOLING_BUCKET, ENDPOINT, "e0000003", start)
+    put_experiment_traffic(acting_as(STAGING, "deployer").client("s3"), STAGE_BUCKET, ENDPOINT,
+                           ("AllTraffic", "Challenger"), start,
+                           labels_to=(tooling_s3, TOOLING_BUCKET))
+    rule = ExperimentRule(label_horizon_days=7, max_days=30, min_labelled_frauds=10,
+                          planned_labelled_rows=200)
+    first = len(recorder.CALLS)
+    assert monitor_job.run_job(ENDPOINT, datetime(2026, 12, 10, 7, tzinfo=timezone.utc),
+                               tmp_path, environ=monitor_environment(experiments={ENDPOINT: rule}),
+                               session=job) == 0
+    verdict = json.loads(tooling_s3.get_object(Bucket=TOOLING_BUCKET, Key=key)["Body"].read())
+    assert (verdict["outcome"], verdict["labelled_pairs"]) == ("promote", 200)
+    in_staging = {(c.service, c.operation) for c in recorder.CALLS[first:]
+                  if c.account == STAGING}
+    assert in_staging == {("sts", "GetCallerIdentity"), ("sagemaker", "DescribeEndpoint"),
+                          ("sagemaker", "DescribeEndpointConfig"), ("sagemaker", "DescribeModel"),
+                          ("s3", "ListObjectsV2"), ("s3", "GetObject")}
+
+
 def test_credentials_acting_elsewhere_are_refused_before_any_read(accounts, tmp_path,
                                                                    monkeypatch):
     """The role's ARN names its account, but the credentials are what act: if they act in another

@@ -142,6 +142,16 @@ def test_unknown_endpoint_and_missing_settings(aws, tmp_path):
                                 "with exactly min_pr_auc"),
     ({"KMS_KEY_ARN": " ", "AWS_REGION": None},
      "missing environment setting(s): KMS_KEY_ARN, AWS_REGION"),
+    ({"MONITOR_EXPERIMENTS": "{", "EXPERIMENTS_S3_URI": "s3://b/experiments"},
+     "MONITOR_EXPERIMENTS is not valid JSON: "),
+    ({"MONITOR_EXPERIMENTS": json.dumps({ENDPOINT: {"max_days": 7, "label_horizon_days": 14}}),
+      "EXPERIMENTS_S3_URI": "s3://b/experiments"},
+     f"environment setting MONITOR_EXPERIMENTS {ENDPOINT}.max_days: 7 is not above "
+     "label_horizon_days 14"),
+    ({"MONITOR_EXPERIMENTS": json.dumps({"other": {}}), "EXPERIMENTS_S3_URI": "s3://b/e"},
+     "MONITOR_EXPERIMENTS names endpoint(s) not in MONITOR_ENDPOINTS: other"),
+    ({"MONITOR_EXPERIMENTS": json.dumps({ENDPOINT: {}})},
+     "missing environment setting(s): EXPERIMENTS_S3_URI"),
 ])
 def test_bad_settings_are_one_line_exit_2(tmp_path, capsys, monkeypatch, overrides, message):
     """The job's settings contract (monitor_settings.py) names the variable and its value."""
@@ -159,8 +169,8 @@ def test_the_contract_is_the_configs_and_the_verdicts():
     verdict's settings are those plus the gate, and infra writes exactly what the job reads
     (but what CodeBuild sets)."""
     from infra.config import MonitoringConfig, load_environment
-    from pipeline_src.jobs.monitor_settings import (CODEBUILD_SETS, VARIABLES, MonitorAnalysis,
-                                                    MonitorSettings)
+    from pipeline_src.jobs.monitor_settings import (CODEBUILD_SETS, VARIABLES, ExperimentRule,
+                                                    MonitorAnalysis, MonitorSettings)
     from pipeline_src.monitoring import MonitorSettings as verdict_settings
 
     assert issubclass(MonitoringConfig, MonitorAnalysis) and verdict_settings is MonitorSettings
@@ -170,7 +180,90 @@ def test_the_contract_is_the_configs_and_the_verdicts():
     settings = MonitorSettings.of(config.monitoring, config.quality_gate.thresholds())
     assert settings.row_cap == config.monitoring.row_cap
     assert settings.gate.min_f1 == config.quality_gate.min_f1
-    written = monitor_environment(MONITOR_READERS='{"x": "arn:aws:iam::123456789012:role/r"}',
-                                  MONITOR_EXTERNAL_ID="e")
+    written = monitor_environment(readers={ENDPOINT: "arn:aws:iam::123456789012:role/r"},
+                                  external_id="e", experiments={ENDPOINT: ExperimentRule()})
     assert set(written) - {"AWS_REGION"} == {v for f, v in VARIABLES.items()
                                               if f not in CODEBUILD_SETS}
+    # The config's experiment section is the job's rule plus what the deploy function reads.
+    from infra.config import ExperimentConfig
+    from lambda_deploy.settings import ExperimentSettings
+
+    for part in (ExperimentRule, ExperimentSettings):
+        assert issubclass(ExperimentConfig, part)
+        for name, field in part.model_fields.items():
+            assert repr(ExperimentConfig.model_fields[name]) == repr(field), name
+
+
+# --- champion vs challenger: the verdict the controller acts on -------------------------------
+
+EXPERIMENT_START = datetime(2026, 11, 25, tzinfo=timezone.utc)
+VARIANTS = ("AllTraffic", "Challenger")
+# The fixture endpoint's capture destination (serve_package): SageMaker adds <endpoint>/<variant>.
+CAPTURE_PREFIX = f"data-capture/{ENDPOINT}"
+
+
+def start_experiment(s3, experiment_id: str) -> str:
+    return conftest.put_experiment_start(s3, BUCKET, ENDPOINT, experiment_id, EXPERIMENT_START,
+                                         VARIANTS)
+
+
+def experiment_environment(**rule):
+    from pipeline_src.jobs.monitor_settings import ExperimentRule
+
+    rule = ExperimentRule(**{"label_horizon_days": 7, "max_days": 30, "min_labelled_frauds": 10,
+                             "planned_labelled_rows": 200, **rule})
+    return monitor_environment(experiments={ENDPOINT: rule})
+
+
+def test_monitor_job_writes_the_verdict_of_a_running_experiment_once_per_input(
+        aws, deployed, tmp_path):
+    """Both variants' capture since the start (days before the job's one-hour window), the labels
+    of those days, paired by inference id: the challenger catches the frauds the champion lets
+    through, so it is promoted; the same run again writes the same bytes."""
+    s3 = aws.client("s3")
+    key = start_experiment(s3, "e0000001")
+    written = conftest.put_experiment_traffic(s3, BUCKET, ENDPOINT, VARIANTS, EXPERIMENT_START,
+                                              capture_prefix=CAPTURE_PREFIX)
+    as_of = datetime(2026, 12, 10, 7, 10, tzinfo=timezone.utc)
+    environment = experiment_environment()
+    assert monitor_job.run_job(ENDPOINT, as_of, tmp_path, environ=environment, session=aws) == 0
+    first = s3.get_object(Bucket=BUCKET, Key=key)
+    assert first["ServerSideEncryption"] == "aws:kms"
+    body = first["Body"].read()
+    verdict = json.loads(body)
+    assert verdict["outcome"] == "promote", verdict["reason"]
+    assert verdict["labelled_pairs"] == written["transactions"] == 200
+    assert verdict["labelled_frauds"] == 40
+    assert verdict["counts"]["pairs"] == 200 and verdict["counts"]["champion_unpaired"] == 0
+    assert verdict["champion"]["recall"] == 0 and verdict["challenger"]["recall"] == 1
+    assert verdict["interval"][1] < 0 and verdict["as_of"] == as_of.isoformat()
+    # The champion's capture before the start (the fixture's 2026-11-22 traffic) is not counted.
+    assert verdict["counts"]["pairs_before_start"] == 0
+    assert monitor_job.run_job(ENDPOINT, as_of, tmp_path, environ=environment, session=aws) == 0
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == body
+    # Once the controller has decided, the job leaves the experiment alone.
+    s3.put_object(Bucket=BUCKET, Key=key.replace("verdict.json", "2-decided.json"), Body=b"{}")
+    later = datetime(2026, 12, 12, 7, tzinfo=timezone.utc)
+    assert monitor_job.run_job(ENDPOINT, later, tmp_path, environ=environment, session=aws) == 0
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == body
+
+
+def test_too_few_labelled_frauds_continue_and_end_inconclusive_at_the_maximum_duration(
+        aws, deployed, tmp_path):
+    """A missing label is unknown: with 3 labelled frauds (10 needed) nothing is decided; at the
+    maximum duration the verdict is inconclusive, which keeps the champion."""
+    s3 = aws.client("s3")
+    key = start_experiment(s3, "e0000002")
+    conftest.put_experiment_traffic(s3, BUCKET, ENDPOINT, VARIANTS, EXPERIMENT_START,
+                                    labelled_frauds=3, capture_prefix=CAPTURE_PREFIX)
+    environment = experiment_environment()
+    soon = datetime(2026, 12, 10, 7, tzinfo=timezone.utc)
+    assert monitor_job.run_job(ENDPOINT, soon, tmp_path, environ=environment, session=aws) == 0
+    verdict = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert (verdict["outcome"], verdict["labelled_frauds"]) == ("continue", 3)
+    assert verdict["counts"]["pairs_unlabelled"] == 37
+    late = datetime(2026, 12, 26, 7, tzinfo=timezone.utc)   # 31 days after the start
+    assert monitor_job.run_job(ENDPOINT, late, tmp_path, environ=environment, session=aws) == 0
+    verdict = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert verdict["outcome"] == "inconclusive"
+    assert "the champion stays" in verdict["reason"]
