@@ -101,14 +101,23 @@ def synthesize(configs: list[EnvironmentConfig], outdir: Path) -> dict[str, Path
         app = App(outdir=str(staging), stack_traces=False)
         stacks = []
         for config in configs:
-            stacks.append(MlopsStack(app, config, source_zip=source_zip, deploy_zip=deploy_zip,
-                                     smoke_test_csv=smoke_csv))
+            tooling = MlopsStack(app, config, source_zip=source_zip, deploy_zip=deploy_zip,
+                                 smoke_test_csv=smoke_csv)
             # One stack per stage account, each applied with that account's credentials.
-            stacks += [StageAccountStack(app, config, account)
-                       for account in config.remote_accounts]
+            accounts = {account: StageAccountStack(app, config, account)
+                        for account in config.remote_accounts}
             # And one per stage account and secondary region (infra/stage_region.py).
-            stacks += [StageRegionStack(app, config, account, region)
+            regions = [(StageRegionStack(app, config, account, region), accounts[account])
                        for account, region in config.secondary_placements]
+            # Apply order as stack dependencies (manifest.json; `cdktf deploy` with several
+            # stacks waits for a stack's dependencies): a stage account's trust policies name the
+            # tooling account's roles, which IAM checks exist; a secondary region's resources
+            # are used through the account's global roles. Ordering only: no value crosses.
+            for stack in accounts.values():
+                stack.add_dependency(tooling)
+            for stack, account_stack in regions:
+                stack.add_dependency(account_stack)
+            stacks += [tooling, *accounts.values(), *(stack for stack, _ in regions)]
         app.synth()
     return {s.node.id: outdir / "stacks" / s.node.id / "cdk.tf.json" for s in stacks}
 

@@ -190,7 +190,11 @@ def test_deploy_runs_cdktf_deploy_behind_an_environment():
     deploy = doc["jobs"]["deploy"]
     assert deploy["needs"] == "test" and "id-token" in deploy["permissions"]
     assert deploy["environment"].startswith("${{") and "vars.DEPLOY_ENVIRONMENT" in deploy["environment"]
-    assert any("scripts/cdktf.sh deploy" in block for block in run_blocks(doc))
+    (block,) = [block for block in run_blocks(doc) if "scripts/cdktf.sh deploy" in block]
+    # every stack of the environment (a multi-account one has several), named from a synth of
+    # that environment's manifest, in one command that follows their dependencies
+    assert 'main.py synth --env "$DEPLOY_ENV"' in block and "manifest.json" in block
+    assert 'scripts/cdktf.sh deploy "${stacks[@]}"' in block
     assert doc["concurrency"]["cancel-in-progress"] is False
 
 
