@@ -48,9 +48,19 @@ def config(limits: Limits = SERVICE_LIMITS, **extra):
 
 
 def new_session(region: Optional[str] = None):
+    """A session whose STS clients call their region's endpoint (sts.<region>.amazonaws.com).
+    botocore before 1.36 (the Lambda runtime's boto3 1.35) sends STS to the global
+    sts.amazonaws.com in most regions; in private subnets only the regional name resolves to
+    the STS interface endpoint, and "session tokens from Regional AWS STS endpoints are valid in
+    all AWS Regions" (IAM User Guide, "Manage AWS STS in an AWS Region",
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_enable-regions.html),
+    so credentials from the home region's endpoint serve every region the deploy reaches."""
     import boto3
+    import botocore.session
 
-    return boto3.session.Session(region_name=region)
+    core = botocore.session.get_session()
+    core.set_config_variable("sts_regional_endpoints", "regional")
+    return boto3.session.Session(botocore_session=core, region_name=region)
 
 
 def client(service: str, session, *, region: Optional[str] = None,

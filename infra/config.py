@@ -403,6 +403,16 @@ def _aws_id(pattern: str, kind: str):
                               "17 hexadecimal digits)")]
 
 
+class RegionNetworkConfig(Settings):
+    """How the tooling VPC reaches a stage's secondary region (infra/network.py
+    SecondaryRegionNetwork): a VPC in that region, peered with the tooling VPC, holding that
+    region's interface endpoints."""
+
+    cidr: VpcCidr = Field(description=(
+        "private CIDR (/16../24) of the VPC created in that region; it must not overlap the "
+        "tooling VPC's or another region's (peered VPCs cannot overlap)"))
+
+
 class NetworkConfig(Settings):
     """Private networking: builds, functions and training jobs run in private subnets that reach
     AWS only through VPC endpoints; either a VPC the stack creates (`cidr`) or an existing one
@@ -421,6 +431,13 @@ class NetworkConfig(Settings):
         default_factory=list, description=(
             "existing VPC only: groups added to every build, function and training job beside "
             f"the stack's own (at most {MAX_EXTRA_SECURITY_GROUPS})"))
+    # null: none (an override can take an environment's regions away).
+    regions: Annotated[dict[Region, RegionNetworkConfig],
+                       BeforeValidator(lambda v: {} if v is None else v)] = Field(
+        default_factory=dict, description=(
+        "per secondary region a stage serves from (`stages[].secondary_regions`): the VPC "
+        "there through which the deploy function reaches that region's APIs (required for "
+        "each such region)"))
 
     @model_validator(mode="after")
     def _one_vpc(self):
@@ -442,6 +459,24 @@ class NetworkConfig(Settings):
             for index, value in enumerate(values):
                 if value in values[:index]:
                     raise rule(f"{field}.{index}", f"{value!r} is listed twice")
+        if self.regions and self.cidr is None:
+            raise rule(f"regions.{next(iter(self.regions))}",
+                       "needs a tooling VPC the stack creates (cidr): the stack peers it with "
+                       "the region's VPC and routes its tables; with an existing VPC (vpc_id) "
+                       "serve from one region, or create the peering yourself and leave "
+                       "network unset")
+        # Peered VPCs cannot overlap (VPC Peering guide, "VPC peering limitations"); an
+        # existing VPC's range is checked by AWS when the peering is created.
+        blocks = {"cidr": ipaddress.IPv4Network(self.cidr)} if self.cidr else {}
+        if self.regions:
+            for region, regional in self.regions.items():
+                block = ipaddress.IPv4Network(regional.cidr)
+                for other, taken in blocks.items():
+                    if block.overlaps(taken):
+                        raise rule(f"regions.{region}.cidr",
+                                   f"{regional.cidr!r} overlaps {other} {str(taken)!r}; "
+                                   "peered VPCs need separate ranges")
+                blocks[f"regions.{region}.cidr"] = block
         return self
 
     @property
@@ -556,6 +591,29 @@ class EnvironmentConfig(Settings):
                 raise rule(f"stages.{index}.secondary_regions.{at}",
                            f"{region!r} has no SageMaker scikit-learn image of the pinned "
                            "version to serve with")
+            # The deploy function runs in the tooling VPC, whose endpoints are its own
+            # region's: SageMaker is not among the services with cross-Region PrivateLink (AWS
+            # PrivateLink guide, "AWS services that integrate with AWS PrivateLink" /
+            # "Cross-region enabled AWS services"), so without a VPC in that region the
+            # deploy cannot call its SageMaker, S3, CloudWatch or Application Auto Scaling.
+            if self.network is not None and region not in self.network.regions:
+                raise rule(f"stages.{index}.secondary_regions.{at}",
+                           f"environment {self.name!r}, stage {stage.name!r}: region "
+                           f"{region!r} is unreachable from the tooling VPC (network is set); "
+                           f"add network.regions.{region}.cidr (a peered VPC with that "
+                           "region's endpoints)")
+
+    @model_validator(mode="after")
+    def _network_regions_served(self):
+        if self.network is None:
+            return self
+        served = {r for s in self.stages for r in s.secondary_regions}
+        for region in self.network.regions:
+            if region not in served:
+                raise rule(f"network.regions.{region}",
+                           f"environment {self.name!r}: no stage serves from {region!r} "
+                           "(stages[].secondary_regions); remove it")
+        return self
 
     @property
     def secondary_placements(self) -> list[tuple[str, str]]:
@@ -617,8 +675,17 @@ def _model_of(annotation):
         annotation = args[0] if len(args) == 1 else None
     if get_origin(annotation) is list:
         annotation = get_args(annotation)[0]
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) \
+    if get_origin(annotation) is dict:
+        annotation = _DictOf(get_args(annotation)[1])
+    return annotation if isinstance(annotation, _DictOf) or isinstance(annotation, type) and issubclass(annotation, BaseModel) \
         else None
+
+
+class _DictOf:
+    """A setting that maps names (e.g. regions) to objects of `model`."""
+
+    def __init__(self, annotation) -> None:
+        self.annotation = annotation
 
 
 def _model_at(root: type, loc: tuple):
@@ -626,6 +693,9 @@ def _model_at(root: type, loc: tuple):
     for part in loc:
         if isinstance(part, int):
             continue  # a list item: the list's element model is already `model`
+        if isinstance(model, _DictOf):
+            model = _model_of(model.annotation)  # a key: its value's model
+            continue
         if model is None or part not in model.model_fields:
             return None
         model = _model_of(model.model_fields[part].annotation)

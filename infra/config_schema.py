@@ -111,6 +111,16 @@ def _rows(properties: dict, defs: dict, prefix: str, defaults: dict, required: l
             rows += _rows(target["properties"], defs, f"{path}.",
                           default if isinstance(default, dict) else {}, target.get("required", []))
             continue
+        named = list((target.get("patternProperties") or {}).values())
+        if target.get("type") == "object" and len(named) == 1:
+            # Objects by name (network.regions: by region): one row for the object, then its
+            # values' settings as <object>.<name>.<setting>.
+            value = _resolve(named[0], defs)
+            rows.append((path, "object by name", _default(default) if default else "`{}`",
+                         prop.get("description", "")))
+            rows += _rows(value.get("properties", {}), defs, f"{path}.<name>.", {},
+                          value.get("required", []))
+            continue
         item = _resolve(target.get("items", {}), defs) if target.get("type") == "array" else {}
         if item.get("type") == "object" and "properties" in item:
             # A list of sections (stages, variants): one row for the list, then its items'

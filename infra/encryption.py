@@ -30,9 +30,10 @@ class EncryptionKey(Construct):
     """Key with rotation, used by S3, CodePipeline, CodeBuild, logs, SNS, Lambda and endpoints."""
 
     def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
-                 s3_readers: Sequence[str] = ()) -> None:
+                 s3_readers: Sequence[str] = (), in_region: bool = False) -> None:
         """s3_readers: roles of other accounts that read objects this key encrypts in S3 (the
-        stage accounts' serving roles reading model artifacts)."""
+        stage accounts' serving roles reading model artifacts); in_region: the key is in the
+        target's region, not the stack provider's (the resources' own `region` argument)."""
         super().__init__(scope, id_)
         region = target.region
         root = target.arn("iam", "root", regional=False)
@@ -66,8 +67,10 @@ class EncryptionKey(Construct):
         # In a key policy "*" as Resource means "this key"; it cannot name itself.
         self.key = KmsKey(self, "key", description=f"{target.names.prefix} MLOps pipeline data",
                           enable_key_rotation=True, rotation_period_in_days=365,
-                          deletion_window_in_days=30, policy=policy)
-        KmsAlias(self, "alias", name=target.names.kms_alias, target_key_id=self.key.key_id)
+                          deletion_window_in_days=30, policy=policy,
+                          region=region if in_region else None)
+        KmsAlias(self, "alias", name=target.names.kms_alias, target_key_id=self.key.key_id,
+                 region=region if in_region else None)
         self.key_arn = self.key.arn
         self._region = region
 

@@ -24,16 +24,23 @@ from cdktf_cdktf_provider_aws.data_aws_route_table import DataAwsRouteTable
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunctionVpcConfig
+from cdktf_cdktf_provider_aws.route import Route
+from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
+from cdktf_cdktf_provider_aws.route53_zone import Route53Zone, Route53ZoneVpc
 from cdktf_cdktf_provider_aws.route_table import RouteTable
 from cdktf_cdktf_provider_aws.route_table_association import RouteTableAssociation
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.subnet import Subnet
 from cdktf_cdktf_provider_aws.vpc import Vpc
 from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
+from cdktf_cdktf_provider_aws.vpc_peering_connection import VpcPeeringConnection
+from cdktf_cdktf_provider_aws.vpc_peering_connection_accepter import (
+    VpcPeeringConnectionAccepterA)
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import (
     VpcSecurityGroupIngressRule)
 
+from infra.encryption import EncryptionKey
 from infra.environment import DeploymentTarget
 from infra.iam import log_statement, policy_document, service_role, statement
 from infra.package_mirror import ENDPOINTS as PACKAGE_ENDPOINTS, PackageMirror
@@ -97,8 +104,8 @@ class Network(Construct):
         config, names = target.config.network, target.names
         self._target = target
         if config.creates_vpc:
-            self.vpc_id, self.subnet_ids, route_table_ids = self._create_vpc(
-                target, config.cidr, key_arn)
+            self.vpc_id, self.subnet_ids, route_table_ids = create_private_vpc(
+                self, target, config.cidr, key_arn)
         else:
             self.vpc_id, self.subnet_ids = config.vpc_id, list(config.subnet_ids)
             # Subnets may share a route table: each once, or the gateway endpoint is refused.
@@ -158,6 +165,8 @@ class Network(Construct):
         self.s3_endpoint_id = self.s3_endpoint.id
         self.endpoint_ids = {service: endpoint.id
                              for service, endpoint in self.interface_endpoints.items()}
+        self.route_table_ids = route_table_ids
+        self.function_security_group_id = compute_groups["function"].id
 
     def build_environment(self) -> dict[str, str]:
         """Variables the buildspecs read to install from the mirror instead of PyPI."""
@@ -227,45 +236,172 @@ class Network(Construct):
             "ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces",
             "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"], "*")]
 
-    def _create_vpc(self, target: DeploymentTarget, cidr: str, key_arn: str):
-        names = target.names
-        # DNS support and hostnames: the interface endpoints' private DNS names need both.
-        vpc = Vpc(self, "vpc", cidr_block=cidr, enable_dns_support=True,
-                  enable_dns_hostnames=True, tags={"Name": names.prefix})
-        # No rule: nothing uses the default group, and it admits nothing.
-        DefaultSecurityGroup(self, "default_sg", vpc_id=vpc.id)
-        # An allowlist of zone names (a new AZ does not move the subnets); the first two
-        # available ones are used.
-        zones = DataAwsAvailabilityZones(self, "zones", state="available", filter=[
-            DataAwsAvailabilityZonesFilter(name="zone-name",
-                                           values=[f"{target.region}{z}" for z in ZONE_LETTERS])])
-        routes = RouteTable(self, "private_routes", vpc_id=vpc.id,
-                            tags={"Name": f"{names.prefix}-private"})
-        subnets = []
-        for index, subnet_cidr in enumerate(private_subnet_cidrs(cidr)):
-            subnet = Subnet(self, f"private_{index}", vpc_id=vpc.id, cidr_block=subnet_cidr,
-                            availability_zone=Fn.element(zones.names, index),
-                            map_public_ip_on_launch=False,
-                            tags={"Name": f"{names.prefix}-private-{index}"})
-            RouteTableAssociation(self, f"private_{index}_routes", subnet_id=subnet.id,
-                                  route_table_id=routes.id)
-            subnets.append(subnet.id)
-        log_group_name = names.flow_log_group
-        log_group = CloudwatchLogGroup(self, "flow_logs", name=log_group_name,
-                                       retention_in_days=target.config.log_retention_days,
-                                       kms_key_id=key_arn)
-        role = service_role(
-            self, "flow_logs_role", name=names.role("flow-logs"),
-            service="vpc-flow-logs.amazonaws.com", account_id=target.account_id,
-            description="VPC flow logs: deliver to the VPC's log group",
-            policies={"flow-logs": [
-                log_statement(target.log_group_arn(log_group_name)),
-                # Flow logs describe the group and its streams before delivering.
-                statement("DescribeOwnLogGroup", ["logs:DescribeLogGroups",
-                                                  "logs:DescribeLogStreams"],
-                          [target.log_group_arn(log_group_name)])]})
-        FlowLog(self, "flow_log", vpc_id=vpc.id, traffic_type="ALL",
-                log_destination_type="cloud-watch-logs", log_destination=log_group.arn,
-                iam_role_arn=role.arn,
-                max_aggregation_interval=FLOW_LOG_AGGREGATION_SECONDS)
-        return vpc.id, subnets, [routes.id]
+
+def create_private_vpc(scope: Construct, target: DeploymentTarget, cidr: str, key_arn: str, *,
+                       region: str | None = None):
+    """A VPC with two private subnets in two AZs, one route table with only the local route
+    (no internet gateway, no NAT) and flow logs to an encrypted log group; in `region` through
+    the resources' own region argument (None: the stack provider's). (vpc id, subnet ids,
+    [route table id])."""
+    names = target.names
+    here = {"region": region} if region else {}
+    # DNS support and hostnames: the interface endpoints' private DNS names need both.
+    vpc = Vpc(scope, "vpc", cidr_block=cidr, enable_dns_support=True,
+              enable_dns_hostnames=True, tags={"Name": names.prefix}, **here)
+    # No rule: nothing uses the default group, and it admits nothing.
+    DefaultSecurityGroup(scope, "default_sg", vpc_id=vpc.id, **here)
+    # An allowlist of zone names (a new AZ does not move the subnets); the first two
+    # available ones are used.
+    zones = DataAwsAvailabilityZones(scope, "zones", state="available", filter=[
+        DataAwsAvailabilityZonesFilter(name="zone-name",
+                                       values=[f"{target.region}{z}" for z in ZONE_LETTERS])],
+        **here)
+    routes = RouteTable(scope, "private_routes", vpc_id=vpc.id,
+                        tags={"Name": f"{names.prefix}-private"}, **here)
+    subnets = []
+    for index, subnet_cidr in enumerate(private_subnet_cidrs(cidr)):
+        subnet = Subnet(scope, f"private_{index}", vpc_id=vpc.id, cidr_block=subnet_cidr,
+                        availability_zone=Fn.element(zones.names, index),
+                        map_public_ip_on_launch=False,
+                        tags={"Name": f"{names.prefix}-private-{index}"}, **here)
+        RouteTableAssociation(scope, f"private_{index}_routes", subnet_id=subnet.id,
+                              route_table_id=routes.id, **here)
+        subnets.append(subnet.id)
+    log_group_name = names.flow_log_group
+    log_group = CloudwatchLogGroup(scope, "flow_logs", name=log_group_name,
+                                   retention_in_days=target.config.log_retention_days,
+                                   kms_key_id=key_arn, **here)
+    # IAM is global: one role per VPC, named after its region when it is not the stack's.
+    role = service_role(
+        scope, "flow_logs_role",
+        name=names.role(f"flow-logs-{region}" if region else "flow-logs"),
+        service="vpc-flow-logs.amazonaws.com", account_id=target.account_id,
+        description="VPC flow logs: deliver to the VPC's log group",
+        policies={"flow-logs": [
+            log_statement(target.log_group_arn(log_group_name)),
+            # Flow logs describe the group and its streams before delivering.
+            statement("DescribeOwnLogGroup", ["logs:DescribeLogGroups",
+                                              "logs:DescribeLogStreams"],
+                      [target.log_group_arn(log_group_name)])]})
+    FlowLog(scope, "flow_log", vpc_id=vpc.id, traffic_type="ALL",
+            log_destination_type="cloud-watch-logs", log_destination=log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=FLOW_LOG_AGGREGATION_SECONDS, **here)
+    return vpc.id, subnets, [routes.id]
+
+
+# What the deploy function calls in a stage's secondary region (PrivateLink service name after
+# com.amazonaws.<region>. -> the regional host name the SDK calls, which a private hosted zone
+# in the tooling VPC maps to the endpoint). STS is not here: the function assumes the stage
+# deployer at its own region's STS endpoint, whose session tokens are valid in every Region (IAM
+# User Guide, "Manage AWS STS in an AWS Region"). tests/infra/test_network.py checks that every
+# service the recorded calls use in a secondary region is here, host name included.
+SECONDARY_ENDPOINTS = {
+    "sagemaker.api": "api.sagemaker",
+    "sagemaker.runtime": "runtime.sagemaker",
+    "monitoring": "monitoring",
+    "application-autoscaling": "application-autoscaling",
+    # The artifact copy's upload (lambda_deploy/regions.py). An interface endpoint: a gateway
+    # endpoint serves only its own VPC's route tables, never a peered VPC ("Gateway endpoints
+    # for Amazon S3": "Endpoint connections cannot be extended out of a VPC").
+    "s3": "s3",
+}
+# Routes and security-group rules across an inter-Region peering name CIDR blocks: "You cannot
+# reference the security group of a peer VPC that's in a different Region" (VPC Peering guide,
+# "Update your security groups to reference peer security groups").
+PEERING_DOC = "https://docs.aws.amazon.com/vpc/latest/peering/vpc-peering-security-groups.html"
+
+
+class SecondaryRegionNetwork(Construct):
+    """How the deploy function, in the tooling VPC's private subnets, reaches a stage's secondary
+    region: SageMaker is not a cross-Region PrivateLink service (AWS PrivateLink guide,
+    "Cross-region enabled AWS services",
+    https://docs.aws.amazon.com/vpc/latest/privatelink/aws-services-cross-region-privatelink-support.html),
+    so the tooling account gets a VPC in that region (two private subnets, no way out, flow
+    logs) holding that region's interface endpoints, peered with the tooling VPC (inter-Region
+    VPC peering, routes both ways), and one Route 53 private hosted zone per service, associated
+    with the tooling VPC, that answers the service's regional name with the endpoint (private
+    DNS of an endpoint serves only its own VPC; the documented way to use it from a peered VPC
+    is a private hosted zone with an alias record: PrivateLink guide, "Access an AWS service
+    using an interface VPC endpoint", and Route 53 Developer Guide, "Routing traffic to an
+    Amazon VPC interface endpoint by using your domain name"). Everything is in the tooling
+    stack, in that region through the resources' own `region` argument (AWS provider 6), so the
+    peering, routes and zones reference each other without cross-stack references."""
+
+    def __init__(self, scope: Construct, id_: str, *, primary: Network,
+                 target: DeploymentTarget, cidr: str, bucket_arns: Sequence[str],
+                 principal_accounts: Sequence[str]) -> None:
+        """target: the tooling account in the secondary region; bucket_arns: the stage
+        accounts' buckets there (the copies' destination)."""
+        super().__init__(scope, id_)
+        config = target.config
+        region, names = target.region, target.names
+        here = {"region": region}
+        if not config.network.creates_vpc:
+            raise ValueError("a secondary region's network peers with a created tooling VPC")
+        key = EncryptionKey(self, "encryption", target=target, in_region=True)
+        self.vpc_id, self.subnet_ids, route_tables = create_private_vpc(
+            self, target, cidr, key.key_arn, region=region)
+        peering = VpcPeeringConnection(
+            self, "peering", vpc_id=primary.vpc_id, peer_vpc_id=self.vpc_id, peer_region=region,
+            tags={"Name": f"{names.prefix}-{region}"})
+        VpcPeeringConnectionAccepterA(
+            self, "peering_accepter", vpc_peering_connection_id=peering.id, auto_accept=True,
+            tags={"Name": f"{names.prefix}-{region}"}, **here)
+        self.peering_id = peering.id
+        for index, table in enumerate(primary.route_table_ids):
+            Route(self, f"to_{index}", route_table_id=table, destination_cidr_block=cidr,
+                  vpc_peering_connection_id=peering.id)
+        for index, table in enumerate(route_tables):
+            Route(self, f"from_{index}", route_table_id=table,
+                  destination_cidr_block=config.network.cidr,
+                  vpc_peering_connection_id=peering.id, **here)
+        endpoint_group = SecurityGroup(
+            self, "endpoints_sg", name=names.security_group("endpoints"), vpc_id=self.vpc_id,
+            description="Interface VPC endpoints: HTTPS from the tooling VPC's functions",
+            **here)
+        # By CIDR: a peer in another Region cannot be referenced by group (PEERING_DOC).
+        for index, subnet_cidr in enumerate(private_subnet_cidrs(config.network.cidr)):
+            VpcSecurityGroupIngressRule(
+                self, f"endpoints_from_tooling_{index}", security_group_id=endpoint_group.id,
+                ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, cidr_ipv4=subnet_cidr,
+                description=f"HTTPS from the tooling VPC's private subnet {index}", **here)
+        VpcSecurityGroupEgressRule(
+            self, "functions_to_endpoints", security_group_id=primary.function_security_group_id,
+            ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, cidr_ipv4=cidr,
+            description=f"HTTPS to the {region} endpoints through the peering")
+        accounts = sorted(principal_accounts)
+        scope_policy = policy_document([statement(
+            "ProjectAccountsOnly", ["*"], "*", principal={"AWS": "*"},
+            conditions={"StringEquals": {"aws:PrincipalAccount": accounts}})])
+        bucket_policy = policy_document([statement(
+            "ProjectBucketsOnly", ["s3:*"],
+            [arn for bucket in bucket_arns for arn in (bucket, f"{bucket}/*")],
+            principal={"AWS": "*"},
+            conditions={"StringEquals": {"aws:PrincipalAccount": accounts}})])
+        self.endpoints, self.zones = {}, {}
+        for service, host in SECONDARY_ENDPOINTS.items():
+            lid = service.replace(".", "_").replace("-", "_")
+            endpoint = VpcEndpoint(
+                self, f"endpoint_{lid}", vpc_id=self.vpc_id,
+                service_name=f"com.amazonaws.{region}.{service}", vpc_endpoint_type="Interface",
+                # Its names are answered in the tooling VPC by the zone below.
+                private_dns_enabled=False, subnet_ids=list(self.subnet_ids),
+                security_group_ids=[endpoint_group.id],
+                policy=bucket_policy if service == "s3" else scope_policy, **here)
+            zone = Route53Zone(
+                self, f"zone_{lid}", name=f"{host}.{region}.amazonaws.com",
+                comment=f"{service} in {region} through the peered VPC's endpoint",
+                vpc=[Route53ZoneVpc(vpc_id=primary.vpc_id, vpc_region=config.region)])
+            entry = endpoint.dns_entry.get(0)
+            # S3's endpoint name is a wildcard (*.vpce-...): bucket names go in front of it.
+            records = ("", "*") if service == "s3" else ("",)
+            for record in records:
+                Route53Record(
+                    self, f"zone_{lid}_record{'_wildcard' if record else ''}",
+                    zone_id=zone.zone_id,
+                    name=f"{record}.{host}.{region}.amazonaws.com".lstrip("."),
+                    type="A", alias=Route53RecordAlias(
+                        name=Fn.trimprefix(entry.dns_name, "*."),
+                        zone_id=entry.hosted_zone_id, evaluate_target_health=False))
+            self.endpoints[service], self.zones[service] = endpoint, zone

@@ -22,7 +22,7 @@ from infra.images import ContainerImages
 from infra.model_registry import ModelRegistry
 from infra.monitoring import MonitoringAlarms, MonitoringInputs, MonitoringJob
 from infra.naming import Names
-from infra.network import Network
+from infra.network import Network, SecondaryRegionNetwork
 from infra.notifications import Notifications
 from infra.packaging import ZipArchive
 from infra.pipeline import Pipeline, PipelineInputs, PullRequestPipeline
@@ -54,6 +54,15 @@ class MlopsStack(TerraformStack):
                               for a in config.remote_accounts)],
                           principal_accounts=[target.account_id, *config.remote_accounts]) \
             if config.network else None
+        for region, regional in (config.network.regions if config.network else {}).items():
+            # The stage accounts serving there: their deployers' calls and their buckets.
+            accounts = [a for a, r in config.secondary_placements if r == region]
+            SecondaryRegionNetwork(
+                self, f"region_network_{region.replace('-', '_')}", primary=network,
+                target=target.in_region(region), cidr=regional.cidr,
+                bucket_arns=[f"arn:{target.partition}:s3:::{names.artifact_bucket(a, region)}"
+                             for a in accounts],
+                principal_accounts=[target.account_id, *accounts])
         registry = ModelRegistry(self, "model_registry", target=target)
         notifications = Notifications(self, "notifications", target=target, key_arn=key.key_arn)
         # The stages in this account; a stage in another account is in its own stack

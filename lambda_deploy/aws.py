@@ -74,25 +74,27 @@ def _assume(stage, job_id: str) -> dict:
             f"the stage's account {exc.expected}; refusing to deploy there") from None
 
 
-def target(service: str):
-    """A client acting in the entered stage's account and region."""
+def target(service: str, region: str | None = None):
+    """A client acting in the entered stage's account, in its region (or `region`)."""
     if _stage is None:
         raise RuntimeError("no stage entered: call enter_stage first")
     stage, job_id = _stage
+    region = region or stage.region
     if stage.role_arn is None:
         # The function's own account: its own clients, in the stage's region.
-        if stage.region == session().region_name:
+        if region == session().region_name:
             return client(service)
-        key = (service, stage.region)
+        key = (service, region)
         if key not in _clients:
-            _clients[key] = aws_clients.client(service, session(), region=stage.region)
+            _clients[key] = aws_clients.client(service, session(), region=region)
         return _clients[key]
-    if service not in _stage_clients:
+    key = (service, region)
+    if key not in _stage_clients:
         if not _stage_credentials:
             _stage_credentials.update(_assume(stage, job_id))
-        _stage_clients[service] = aws_clients.client(service, session(), region=stage.region,
-                                                     credentials=_stage_credentials)
-    return _stage_clients[service]
+        _stage_clients[key] = aws_clients.client(service, session(), region=region,
+                                                 credentials=_stage_credentials)
+    return _stage_clients[key]
 
 
 def reset() -> None:

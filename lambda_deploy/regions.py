@@ -4,13 +4,15 @@ The primary region is the model registry's: its model is the package itself. A p
 served in another region (SageMaker API reference, ContainerDefinition: a model's image and its
 artifact must be in the model's region), so a secondary region's model is the package's
 container with that region's scikit-learn image (same tag) and a copy of the artifact in that
-region's bucket. The deploy step makes the copy, with CopyObject from the tooling bucket (a
-cross-Region copy is one atomic request up to 5 GB: Amazon S3 API reference, CopyObject,
-https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html), when it deploys to that
-region, so the artifact is there before the model needs it and only deployed versions are
-copied; S3 replication would copy every training output, asynchronously ("the majority of
-objects replicate within 15 minutes", large ones "up to several hours": S3 User Guide,
-"Troubleshooting replication"), and the deploy would have to poll for it (docs/multi-region.md).
+region's bucket. The deploy step makes the copy when it deploys to that region, so the artifact
+is there before the model needs it and only deployed versions are copied; S3 replication would
+copy every training output, asynchronously ("the majority of objects replicate within 15
+minutes", large ones "up to several hours": S3 User Guide, "Troubleshooting replication"), and
+the deploy would have to poll for it (docs/multi-region.md). The copy is a read in the source's
+region and a (multipart when large) upload in the target's, not one cross-Region CopyObject:
+"VPC endpoints don't support cross-Region requests (including copies)" (Amazon S3 API
+reference, CopyObject, https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html),
+and a function in private subnets reaches S3 only through VPC endpoints (infra/network.py).
 
 Each region is deployed as the primary is (blue/green with that region's rollback alarms,
 autoscaling, smoke test), one after the other, each in its own continuation. The stage succeeds
@@ -22,6 +24,8 @@ new version: there is nothing to go back to, and removing it would take a region
 """
 from __future__ import annotations
 
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_deploy import aws, deploy, scaling
@@ -57,10 +61,13 @@ def copy_uri(placement: RegionPlacement, settings: Settings, version: int) -> st
     return f"{placement.model_s3_uri}/{settings.model_package_group}/v{version}/{ARTIFACT_NAME}"
 
 
-def copy_artifact(package: ModelPackage, placement: RegionPlacement, settings: Settings) -> str:
-    """Copy the package's model artifact into the region's bucket (encrypted there with the
-    region's key, the bucket's default); returns its s3:// URI. Copying again is harmless: the
-    same bytes, a new object version."""
+def copy_artifact(package: ModelPackage, placement: RegionPlacement, settings: Settings,
+                  source_region: str) -> str:
+    """Copy the package's model artifact (in `source_region`) into the region's bucket
+    (encrypted there with the region's key, the bucket's default); returns its s3:// URI.
+    Streamed: read through the source region's S3 endpoint, uploaded through the target's
+    (multipart above the transfer threshold, so no 5 GB single-request limit). Copying again
+    is harmless: the same bytes, a new object version."""
     source = (package.container or {}).get("ModelDataUrl", "")
     if not source.startswith("s3://"):
         raise DeployFailure(f"model package {package.arn} has no S3 ModelDataUrl to copy to "
@@ -69,11 +76,21 @@ def copy_artifact(package: ModelPackage, placement: RegionPlacement, settings: S
     bucket, key = _s3_location(target)
     source_bucket, source_key = _s3_location(source)
     try:
-        aws.target("s3").copy_object(Bucket=bucket, Key=key,
-                                     CopySource={"Bucket": source_bucket, "Key": source_key},
-                                     MetadataDirective="COPY")
+        body = aws.target("s3", source_region).get_object(
+            Bucket=source_bucket, Key=source_key)["Body"]
     except (ClientError, BotoCoreError) as exc:
-        raise aws_failure(f"s3:CopyObject {source} -> {target}", exc) from None
+        raise aws_failure(f"s3:GetObject {source} (copy to {target})", exc) from None
+    try:
+        with body:
+            # In this thread: the parts go one after another, and every call is the function's
+            # own (its IAM recording sees them: tests/iam/recorder.py).
+            aws.target("s3").upload_fileobj(body, bucket, key,
+                                            Config=TransferConfig(use_threads=False))
+    except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+        # boto3's transfer wraps S3's answer; classify by the answer when there is one.
+        cause = exc.__cause__ or exc.__context__
+        raise aws_failure(f"s3:PutObject {target} (copy of {source})",
+                          cause if isinstance(cause, ClientError) else exc) from None
     log("artifact_copied", source=source, target=target, region=placement.region)
     return target
 
@@ -109,8 +126,8 @@ def start_region(name: str, package: ModelPackage, settings: Settings, stage: St
     placement = stage.placement(region)
     containers = None
     if placement is not None:
-        containers = regional_containers(package, placement,
-                                         copy_artifact(package, placement, settings))
+        copied = copy_artifact(package, placement, settings, stage.region)
+        containers = regional_containers(package, placement, copied)
     deploy.create_model(name, package, settings, regional, started_by, containers)
     deploy.create_endpoint_config(name, settings, regional, package, started_by, counts)
     action = deploy.start_endpoint(name, endpoint, settings, regional)

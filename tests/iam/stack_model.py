@@ -112,7 +112,9 @@ class StackModel:
             prefix, resource_type, variables = ARN_OF_TERRAFORM_TYPE[tf_type]
             values = {var: (self.key_id if attr is None else attr[1:] if attr.startswith("=")
                             else self.resolve(res[attr])) for var, attr in variables.items()}
-            return arn_of(prefix, resource_type, self.region, self.account, **values)
+            # A resource may name its own region (AWS provider 6's per-resource `region`).
+            return arn_of(prefix, resource_type, res.get("region") or self.region, self.account,
+                          **values)
         raise UnresolvedReference(f"${{{tf_type}.{logical_id}.{attribute}}}: add it to "
                                   "tests/iam/stack_model.py")
 

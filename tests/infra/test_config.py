@@ -595,3 +595,42 @@ def test_a_stage_with_an_experiment_serves_from_one_region():
     assert str(raised.value) == ("config/prod.json.stages[1].secondary_regions: a stage with an "
                                  "experiment serves from one region (the shadow variant and its "
                                  "promotion are one region's)")
+
+
+NETWORK_REGIONS_DOC = ("https://docs.aws.amazon.com/vpc/latest/privatelink/"
+                       "aws-services-cross-region-privatelink-support.html")
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    # The deploy function runs in the tooling VPC; SageMaker has no cross-Region PrivateLink
+    # (NETWORK_REGIONS_DOC), so a secondary region without its network is unreachable.
+    ({"network": {"regions": None}},
+     "config/prod.json.stages[1].secondary_regions[0]: environment 'prod', stage 'prod': region "
+     "'eu-central-1' is unreachable from the tooling VPC (network is set); add "
+     "network.regions.eu-central-1.cidr (a peered VPC with that region's endpoints)"),
+    ({"network": {"regions": {"us-east-1": {"cidr": "10.42.0.0/16"}}}},
+     "config/prod.json.network.regions.us-east-1: environment 'prod': no stage serves from "
+     "'us-east-1' (stages[].secondary_regions); remove it"),
+    ({"network": {"regions": {"eu-central-1": {"cidr": "10.40.128.0/17"}}}},
+     "config/prod.json.network.regions.eu-central-1.cidr: '10.40.128.0/17' overlaps cidr "
+     "'10.40.0.0/16'; peered VPCs need separate ranges"),
+    ({"network": {"regions": {"eu-central-1": {"cidr": "8.8.0.0/16"}}}},
+     "config/prod.json.network.regions.eu-central-1.cidr: '8.8.0.0/16' is not a private"),
+    ({"network": {"regions": {"eu-central-1": {"cidr": None}}}},
+     "config/prod.json.network.regions.eu-central-1.cidr: expected a string, got null"),
+    ({"network": {"regions": {"eu-central-1": {"cidr": "10.41.0.0/16", "peering": "x"}}}},
+     "config/prod.json.network.regions.eu-central-1.peering: unknown setting; allowed: cidr"),
+    ({"network": {"cidr": None, "vpc_id": "vpc-0123456789abcdef0",
+                  "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]}},
+     "config/prod.json.network.regions.eu-central-1: needs a tooling VPC the stack creates"),
+])
+def test_every_secondary_region_is_reachable_from_the_tooling_vpc(overrides, expected):
+    with pytest.raises(ConfigError) as raised:
+        load_environment("prod", overrides)
+    assert str(raised.value).startswith(expected)
+    assert "\n" not in str(raised.value)
+
+
+def test_an_environment_without_a_network_needs_no_region_network():
+    config = load_environment("prod", {"network": None})
+    assert config.network is None and config.stage("prod").secondary_regions == ["eu-central-1"]

@@ -140,13 +140,21 @@ def test_a_stage_deployer_uses_the_tooling_registrys_packages(models, stage, act
         resource=[group_policy]).allowed
 
 
+def tooling_key(tooling) -> tuple:
+    """The tooling stack's key in its own region (a secondary region's network has its own key
+    for its flow logs)."""
+    (key,) = [(arn, policy) for arn, policy in tooling.key_policies.items()
+              if arn.split(":")[3] == REGION]
+    return key
+
+
 def artifact_requests(models, account: str, caller: str):
     """What SageMaker does as the model's execution role to load it: GetObject of the model
     artifact, and Decrypt of it through S3 (Bucket Key: the context is the bucket ARN)."""
     tooling, accounts = models
     bucket = NAMES.artifact_bucket(TOOLING)
     bucket_arn = f"arn:aws:s3:::{bucket}"
-    (key_arn, key_policy), = tooling.key_policies.items()
+    key_arn, key_policy = tooling_key(tooling)
     caller_identity = identity(accounts.get(caller.split(":")[4], tooling), caller)
     get = evaluate_cross_account(
         Request(principal(caller), "s3:GetObject",
@@ -183,7 +191,7 @@ def test_the_tooling_key_decrypts_for_a_stage_only_through_s3_of_its_bucket(mode
     tooling, accounts = models
     account = STAGES["prod"]
     caller = role(account, "sagemaker-serving")
-    (key_arn, key_policy), = tooling.key_policies.items()
+    key_arn, key_policy = tooling_key(tooling)
     bucket_arn = f"arn:aws:s3:::{NAMES.artifact_bucket(TOOLING)}"
     for context in ({"kms:ViaService": f"s3.{REGION}.amazonaws.com",
                      "kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::another-bucket"},
@@ -296,7 +304,7 @@ def test_the_resource_side_alone_admits_only_the_named_roles(models, stage):
         assert decision.allowed is expected, (caller, decision.reason)
 
     bucket_arn = f"arn:aws:s3:::{NAMES.artifact_bucket(TOOLING)}"
-    (key_arn, key_policy), = tooling.key_policies.items()
+    key_arn, key_policy = tooling_key(tooling)
     for caller, expected in ((role(account, "sagemaker-serving"), True),
                              (deployer, account in COPYING), (role(account, "admin"), False)):
         get = evaluate_cross_account(

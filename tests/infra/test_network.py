@@ -13,7 +13,9 @@ import pytest
 import yaml
 from pathlib import Path
 
-from infra.network import COMPUTE_KINDS, INTERFACE_ENDPOINTS, private_subnet_cidrs
+from infra.config import load_environment
+from infra.network import (COMPUTE_KINDS, INTERFACE_ENDPOINTS, SECONDARY_ENDPOINTS,
+                           private_subnet_cidrs)
 
 CREATED = {"cidr": "10.20.0.0/16"}
 EXISTING = {"vpc_id": "vpc-0123456789abcdef0",
@@ -49,9 +51,11 @@ def network_stacks(tmp_path_factory) -> dict[str, dict]:
     from infra.app import select_environments, synthesize
 
     outdir = tmp_path_factory.mktemp("network") / "cdktf.out"
-    # prod's own network (a created VPC) replaced by an existing one.
+    # prod's own network (a created VPC) replaced by an existing one, serving from one region
+    # (an existing VPC is not peered: infra/config.py refuses secondary regions with it).
     context = {"overrides": {"dev": {"network": CREATED},
-                             "prod": {"network": {**EXISTING, "cidr": None}}}}
+                             "prod": {"network": {**EXISTING, "cidr": None, "regions": None},
+                                      "stages": [{"name": "prod", "secondary_regions": []}]}}}
     synthesize(select_environments(context, ["dev", "prod"]), outdir)
     return {p.parent.name: json.loads(p.read_text(encoding="utf-8"))
             for p in sorted((outdir / "stacks").glob("*/cdk.tf.json"))}
@@ -67,15 +71,23 @@ def existing(network_stacks) -> dict:
     return network_stacks["fraud-mlops-prod"]
 
 
-def resources(stack: dict, tf_type: str) -> dict:
-    return stack.get("resource", {}).get(tf_type, {})
+PRIMARY = "eu-west-1"
+# Logical IDs of a secondary region's network (infra/network.py SecondaryRegionNetwork).
+REGIONAL = "region_network_"
 
 
-def endpoint_services(stack: dict) -> set[str]:
-    region = "eu-west-1"
+def resources(stack: dict, tf_type: str, *, regional: bool = True) -> dict:
+    """A stack's resources of a type; regional=False leaves out the secondary regions'."""
+    return {k: v for k, v in stack.get("resource", {}).get(tf_type, {}).items()
+            if regional or not k.startswith(REGIONAL)}
+
+
+def endpoint_services(stack: dict, region: str = "eu-west-1") -> set[str]:
+    """The services of the stack's VPC endpoints in `region`."""
     prefix = f"com.amazonaws.{region}."
     return {e["service_name"].removeprefix(prefix)
-            for e in resources(stack, "aws_vpc_endpoint").values()}
+            for e in resources(stack, "aws_vpc_endpoint").values()
+            if e["service_name"].startswith(prefix) and e.get("region", "eu-west-1") == region}
 
 
 def ref(tf_type: str, stack: dict, logical_prefix: str) -> str:
@@ -97,9 +109,10 @@ def test_prod_runs_every_compute_resource_in_its_created_vpc(stacks):
     """config/prod.json is the example of a network (a VPC the stack creates): every build,
     function and training job is in its subnets, every service the code calls has an endpoint."""
     prod = stacks["fraud-mlops-prod"]
-    (vpc,) = resources(prod, "aws_vpc").values()
+    (vpc,) = resources(prod, "aws_vpc", regional=False).values()
     assert vpc["cidr_block"] == "10.40.0.0/16"
-    subnets = sorted(f"${{aws_subnet.{k}.id}}" for k in resources(prod, "aws_subnet"))
+    subnets = sorted(f"${{aws_subnet.{k}.id}}"
+                     for k in resources(prod, "aws_subnet", regional=False))
     for project in resources(prod, "aws_codebuild_project").values():
         assert sorted(project["vpc_config"]["subnets"]) == subnets
     for function in resources(prod, "aws_lambda_function").values():
@@ -211,7 +224,7 @@ def test_every_service_the_role_code_calls_has_an_endpoint(created, recorded_cal
     """The services of the AWS calls recorded while the moto-backed tests ran the role code
     (every role whose code runs in the VPC), each reached through an endpoint of the stack. A
     new call to a service without one fails here."""
-    services = {c["service"] for c in recorded_calls if c["role"]}
+    services = {c["service"] for c in recorded_calls if c["role"] and c["region"] == PRIMARY}
     assert services, "no recorded calls"
     unknown = services - set(PRIVATELINK)
     assert not unknown, (f"recorded calls to {sorted(unknown)}: add their PrivateLink service "
@@ -219,6 +232,123 @@ def test_every_service_the_role_code_calls_has_an_endpoint(created, recorded_cal
     missing = {s: PRIVATELINK[s] for s in services
                if not set(PRIVATELINK[s]) <= endpoint_services(created)}
     assert not missing, f"services called from inside the VPC without an endpoint: {missing}"
+
+
+# --- a stage's secondary regions (config network.regions) -----------------------------------
+
+PROD = load_environment("prod")
+
+
+def secondary(stack: dict, tf_type: str, region: str) -> dict:
+    return {k: v for k, v in resources(stack, tf_type).items()
+            if k.startswith(f"{REGIONAL}{region.replace('-', '_')}_")}
+
+
+def test_prod_reaches_each_secondary_region_through_a_peered_vpc(stacks):
+    """The tooling VPC (eu-west-1) and a VPC in each secondary region, peered, routed both ways
+    by CIDR, with that region's endpoints reachable from the functions' subnets only."""
+    prod = stacks["fraud-mlops-prod"]
+    assert PROD.network.regions, "config/prod.json is the example of a secondary region's network"
+    (tooling_vpc,) = resources(prod, "aws_vpc", regional=False)
+    (tooling_routes,) = resources(prod, "aws_route_table", regional=False)
+    function_group = ref("aws_security_group", prod, "network_function_sg")
+    for region, regional in PROD.network.regions.items():
+        (vpc_id, vpc), = secondary(prod, "aws_vpc", region).items()
+        assert (vpc["region"], vpc["cidr_block"]) == (region, regional.cidr)
+        everything = [v for t in prod["resource"] for v in secondary(prod, t, region).values()]
+        # Every regional resource is in that region, except what is global (IAM, Route 53) and
+        # the tooling VPC's side (the peering request, its route, its functions' egress).
+        placed = {v.get("region") for v in everything}
+        assert placed == {region, None}
+        (peering_id, peering), = secondary(prod, "aws_vpc_peering_connection", region).items()
+        assert peering["vpc_id"] == f"${{aws_vpc.{tooling_vpc}.id}}"
+        assert peering["peer_vpc_id"] == f"${{aws_vpc.{vpc_id}.id}}"
+        assert peering["peer_region"] == region and "region" not in peering
+        (accepter,) = secondary(prod, "aws_vpc_peering_connection_accepter", region).values()
+        assert accepter["auto_accept"] is True and accepter["region"] == region
+        via = f"${{aws_vpc_peering_connection.{peering_id}.id}}"
+        routes = {(r.get("region"), r["route_table_id"], r["destination_cidr_block"])
+                  for r in secondary(prod, "aws_route", region).values()
+                  if r["vpc_peering_connection_id"] == via}
+        (regional_routes,) = secondary(prod, "aws_route_table", region)
+        assert routes == {(None, f"${{aws_route_table.{tooling_routes}.id}}", regional.cidr),
+                          (region, f"${{aws_route_table.{regional_routes}.id}}",
+                           PROD.network.cidr)}
+        # Endpoints admit HTTPS from the tooling subnets (by CIDR: no group references across
+        # Regions), the functions may send HTTPS there, nothing else.
+        ingress = secondary(prod, "aws_vpc_security_group_ingress_rule", region).values()
+        assert sorted(r["cidr_ipv4"] for r in ingress) == private_subnet_cidrs(PROD.network.cidr)
+        (egress,) = secondary(prod, "aws_vpc_security_group_egress_rule", region).values()
+        assert (egress["security_group_id"], egress["cidr_ipv4"]) == (function_group,
+                                                                      regional.cidr)
+        for rule in [*ingress, egress]:
+            assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", 443, 443)
+        for absent in ("aws_internet_gateway", "aws_nat_gateway", "aws_eip"):
+            assert not resources(prod, absent), absent
+        assert endpoint_services(prod, region) == set(SECONDARY_ENDPOINTS)
+        (flow_log,) = secondary(prod, "aws_flow_log", region).values()
+        assert flow_log["vpc_id"] == f"${{aws_vpc.{vpc_id}.id}}"
+
+
+def host_names(stack: dict, region: str) -> dict[str, str]:
+    """{DNS name the tooling VPC resolves: PrivateLink service of the endpoint it aliases}, from
+    the private hosted zones associated with the tooling VPC and their alias records."""
+    (tooling_vpc,) = resources(stack, "aws_vpc", regional=False)
+    zones = {f"${{aws_route53_zone.{k}.zone_id}}": z
+             for k, z in secondary(stack, "aws_route53_zone", region).items()}
+    endpoints = {k: e["service_name"].removeprefix(f"com.amazonaws.{region}.")
+                 for k, e in secondary(stack, "aws_vpc_endpoint", region).items()}
+    names = {}
+    for record in secondary(stack, "aws_route53_record", region).values():
+        zone = zones[record["zone_id"]]
+        assert zone["vpc"] == [{"vpc_id": f"${{aws_vpc.{tooling_vpc}.id}}",
+                                "vpc_region": PRIMARY}]
+        assert record["name"].endswith(zone["name"]) and record["type"] == "A"
+        (endpoint,) = [k for k in endpoints if f"aws_vpc_endpoint.{k}.dns_entry[0]"
+                       in record["alias"]["name"]]
+        assert f"aws_vpc_endpoint.{endpoint}.dns_entry[0].hosted_zone_id" in \
+            record["alias"]["zone_id"]
+        names[record["name"]] = endpoints[endpoint]
+    return names
+
+
+def resolves(names: dict[str, str], host: str) -> str | None:
+    """The endpoint service a host name resolves to (a wildcard record covers one label)."""
+    if host in names:
+        return names[host]
+    return names.get("*." + host.split(".", 1)[1])
+
+
+@pytest.mark.iam_recorded_calls
+def test_every_call_in_a_secondary_region_has_an_endpoint_the_tooling_vpc_resolves(
+        stacks, recorded_calls):
+    """The role code's recorded calls in each region other than the primary (the deploy step in
+    a stage's secondary region, tests/lambda_deploy/test_deploy_regions.py): the host name
+    botocore sends each to (its endpoint rules, S3 virtual-hosted style) resolves in the
+    tooling VPC to an interface endpoint of that service in that region. A new call to a
+    service without one, or a region without a network, fails here."""
+    import boto3
+
+    prod = stacks["fraud-mlops-prod"]
+    calls = [c for c in recorded_calls if c["role"] and c["region"] != PRIMARY]
+    regions = {c["region"] for c in calls}
+    assert regions, "no recorded calls in a secondary region"
+    assert regions <= set(PROD.network.regions), (
+        f"calls in {sorted(regions - set(PROD.network.regions))}, which prod's network does not "
+        "reach")
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x")
+    unreachable = set()
+    for region in sorted(regions):
+        names = host_names(prod, region)
+        for call in (c for c in calls if c["region"] == region):
+            url = session.client(call["service"], region_name=region).meta.endpoint_url
+            host = url.removeprefix("https://")
+            if call["service"] == "s3" and "Bucket" in call["params"]:
+                host = f"{call['params']['Bucket']}.{host}"
+            if resolves(names, host) not in PRIVATELINK[call["service"]] and not (
+                    call["service"] == "s3" and resolves(names, host) == "s3"):
+                unreachable.add((region, call["service"], call["operation"], host))
+    assert not unreachable, f"calls the tooling VPC cannot reach: {sorted(unreachable)}"
 
 
 def test_every_endpoint_is_scoped_to_the_project(created, existing):

@@ -6,8 +6,9 @@ region (moto's default account, eu-west-1); the stage's endpoints are in the sta
 one per region, reached through its deployer role. A package cannot be served outside its
 registry's region (SageMaker API reference, ContainerDefinition: "The model artifacts must be in
 an S3 bucket that is in the same region as the model"), so the secondary region's model must be
-the package's container with that region's image and a copy of the artifact there (Amazon S3
-API reference, CopyObject: one request copies an object up to 5 GB between Regions).
+the package's container with that region's image and a copy of the artifact there: read in the
+registry's region, uploaded in the secondary (Amazon S3 API reference, CopyObject: "VPC endpoints
+don't support cross-Region requests (including copies)").
 """
 from __future__ import annotations
 
@@ -232,8 +233,8 @@ def test_a_first_deploy_whose_secondary_fails_keeps_the_primary_it_created(regio
 
     assert name == "PutJobFailureResult", reply
     message = reply["failureDetails"]["message"]
-    assert message.startswith(f"{SECONDARY}: s3:CopyObject s3://{TOOLING_BUCKET}/{SOURCE_KEY} "
-                              f"-> s3://{REGIONAL_BUCKET}/models/")
+    assert message.startswith(f"{SECONDARY}: s3:PutObject s3://{REGIONAL_BUCKET}/models/")
+    assert f"(copy of s3://{TOOLING_BUCKET}/{SOURCE_KEY}) failed" in message
     assert "NoSuchBucket" in message
     assert f"{REGION} keeps serving" in message and "no previous version" in message
     assert ENDPOINT not in moto_backend(STAGE_ACCOUNT, SECONDARY).endpoints

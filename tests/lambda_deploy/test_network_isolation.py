@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from deploy_helpers import JOB_A, job_event
+from deploy_helpers import JOB_A, REGION, job_event
 from lambda_deploy import aws as lambda_aws
 from lambda_deploy.handler import handler
 
@@ -20,3 +20,11 @@ def test_model_is_created_network_isolated(fake, registry, artifacts):
     assert len(requests) == 1
     assert requests[0]["EnableNetworkIsolation"] is True
     assert requests[0]["Containers"] == [{"ModelPackageName": arn}]
+
+
+def test_sts_is_called_at_the_regional_endpoint_private_subnets_resolve(aws_mock):
+    """In private subnets only sts.<region>.amazonaws.com resolves to the STS interface endpoint
+    (AWS PrivateLink guide, "Access an AWS service using an interface VPC endpoint": private DNS
+    covers the service's regional name); the Lambda runtime's botocore 1.35 would call the global
+    sts.amazonaws.com. Runs on that runtime too (make test-lambda)."""
+    assert lambda_aws.client("sts").meta.endpoint_url == f"https://sts.{REGION}.amazonaws.com"
