@@ -196,6 +196,66 @@ class ExperimentConfig(ExperimentRule, ExperimentSettings):
         return ExperimentRule(**{n: getattr(self, n) for n in ExperimentRule.model_fields})
 
 
+_VPC_ID = r"vpc-[0-9a-f]{8}([0-9a-f]{9})?"
+_SUBNET_ID = r"subnet-[0-9a-f]{8}([0-9a-f]{9})?"
+_SECURITY_GROUP_ID = r"sg-[0-9a-f]{8}([0-9a-f]{9})?"
+# Lambda, CodeBuild and SageMaker each accept at most 5 security groups; the stack adds its own.
+MAX_EXTRA_SECURITY_GROUPS = 4
+# A created VPC is split in two private subnets, one per AZ; each needs room for the ENIs of
+# builds, functions, training jobs and the interface endpoints.
+VPC_PREFIX_RANGE = (16, 24)
+
+
+def _private_cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise PydanticCustomError("format", "{given} is not an IPv4 CIDR block ({why})",
+                                  {"given": repr(value), "why": str(exc)}) from None
+    low, high = VPC_PREFIX_RANGE
+    if not low <= network.prefixlen <= high:
+        raise PydanticCustomError("format", "{given} has a /{size} prefix; a VPC takes /{low} to "
+                                  "/{high}", {"given": repr(value), "size": network.prefixlen,
+                                               "low": low, "high": high})
+    if not network.is_private:
+        raise PydanticCustomError("format", "{given} is not a private (RFC 1918) range",
+                                  {"given": repr(value)})
+    return value
+
+
+VpcCidr = Annotated[str, Field(json_schema_extra={"pattern": r"^\d+\.\d+\.\d+\.\d+/\d+$"}),
+                    AfterValidator(_private_cidr)]
+
+
+def _aws_id(pattern: str, kind: str):
+    return Annotated[str, Field(json_schema_extra={"pattern": f"^{pattern}$"}),
+                     _matches(pattern, f"is not a {kind} ID ({pattern.split('-')[0]}- and 8 or "
+                              "17 hexadecimal digits)")]
+
+
+class StageRegionNetworkConfig(Settings):
+    """Where a stage's models run in one region of the stage's account: private subnets and
+    security groups that exist there (SageMaker CreateModel VpcConfig)."""
+
+    subnet_ids: Annotated[list[_aws_id(_SUBNET_ID, "subnet")],
+                          Field(min_length=1, max_length=16)] = Field(
+        description="private subnets of the stage account's VPC in that region (1-16); they need "
+                    "an S3 gateway endpoint for the model artifacts")
+    security_group_ids: Annotated[list[_aws_id(_SECURITY_GROUP_ID, "security group")],
+                                  Field(min_length=1, max_length=5)] = Field(
+        description="security groups of the models' network interfaces (1-5)")
+
+
+class StageNetworkConfig(StageRegionNetworkConfig):
+    """A stage's models in the stage account's private subnets (its primary region), and in
+    each of its secondary regions."""
+
+    regions: Annotated[dict[Region, StageRegionNetworkConfig],
+                       BeforeValidator(lambda v: {} if v is None else v)] = Field(
+        default_factory=dict, description=(
+            "the same for each of the stage's `secondary_regions` (required for each)"))
+
+
 class StageConfig(EndpointStageConfig):
     """One deploy stage: where its endpoint lives and how it serves. Stages deploy in order."""
 
@@ -221,6 +281,11 @@ class StageConfig(EndpointStageConfig):
             f"production variants, each serving the deployed model with its weight (at most "
             f"{MAX_VARIANTS}: every variant has two rollback alarms and an update takes 10)"))
 
+    network: Optional[StageNetworkConfig] = Field(
+        None, description=(
+            "the stage's models run in these existing private subnets of its own `account_id` "
+            "(see `stages[].network.*`); required there when the environment sets `network`; "
+            "unset: no VPC"))
     experiment: Optional[ExperimentConfig] = Field(
         None, description="champion vs challenger: a new model runs as the shadow variant and "
                           "is promoted only on a significant saving (see `experiment.*`); unset: "
@@ -364,43 +429,6 @@ class SourceConfig(Settings):
     @property
     def is_github(self) -> bool:
         return self.type == "github"
-
-
-_VPC_ID = r"vpc-[0-9a-f]{8}([0-9a-f]{9})?"
-_SUBNET_ID = r"subnet-[0-9a-f]{8}([0-9a-f]{9})?"
-_SECURITY_GROUP_ID = r"sg-[0-9a-f]{8}([0-9a-f]{9})?"
-# Lambda, CodeBuild and SageMaker each accept at most 5 security groups; the stack adds its own.
-MAX_EXTRA_SECURITY_GROUPS = 4
-# A created VPC is split in two private subnets, one per AZ; each needs room for the ENIs of
-# builds, functions, training jobs and the interface endpoints.
-VPC_PREFIX_RANGE = (16, 24)
-
-
-def _private_cidr(value: str) -> str:
-    try:
-        network = ipaddress.IPv4Network(value, strict=True)
-    except ValueError as exc:
-        raise PydanticCustomError("format", "{given} is not an IPv4 CIDR block ({why})",
-                                  {"given": repr(value), "why": str(exc)}) from None
-    low, high = VPC_PREFIX_RANGE
-    if not low <= network.prefixlen <= high:
-        raise PydanticCustomError("format", "{given} has a /{size} prefix; a VPC takes /{low} to "
-                                  "/{high}", {"given": repr(value), "size": network.prefixlen,
-                                               "low": low, "high": high})
-    if not network.is_private:
-        raise PydanticCustomError("format", "{given} is not a private (RFC 1918) range",
-                                  {"given": repr(value)})
-    return value
-
-
-VpcCidr = Annotated[str, Field(json_schema_extra={"pattern": r"^\d+\.\d+\.\d+\.\d+/\d+$"}),
-                    AfterValidator(_private_cidr)]
-
-
-def _aws_id(pattern: str, kind: str):
-    return Annotated[str, Field(json_schema_extra={"pattern": f"^{pattern}$"}),
-                     _matches(pattern, f"is not a {kind} ID ({pattern.split('-')[0]}- and 8 or "
-                              "17 hexadecimal digits)")]
 
 
 class RegionNetworkConfig(Settings):
@@ -564,6 +592,7 @@ class EnvironmentConfig(Settings):
                            f"{self.region!r}, where the model registry is; serve other regions "
                            "as secondary_regions (from copies of the model artifact)")
             self._check_secondary_regions(index, stage)
+            self._check_stage_network(index, stage)
             # The tooling account is named in the trust and resource policies of the others.
             if stage.account_id not in (None, self.account_id) and self.account_id is None:
                 raise rule(f"stages.{index}.account_id",
@@ -602,6 +631,30 @@ class EnvironmentConfig(Settings):
                            f"{region!r} is unreachable from the tooling VPC (network is set); "
                            f"add network.regions.{region}.cidr (a peered VPC with that "
                            "region's endpoints)")
+
+    def _check_stage_network(self, index: int, stage: "StageConfig") -> None:
+        if stage.network is not None and not self.is_remote(stage):
+            raise rule(f"stages.{index}.network",
+                       f"stage {stage.name!r} is in the tooling account: its models run in "
+                       "the environment's network (network), not subnets of its own")
+        if stage.network is not None:
+            at = f"stages.{index}.network.regions"
+            for region in stage.secondary_regions:
+                if region not in stage.network.regions:
+                    raise rule(f"{at}.{region}", f"stage {stage.name!r} serves from "
+                               f"{region!r}: its models there need subnet_ids and "
+                               "security_group_ids too")
+            for region in stage.network.regions:
+                if region not in stage.secondary_regions:
+                    raise rule(f"{at}.{region}", f"stage {stage.name!r} does not serve from "
+                               f"{region!r} (secondary_regions); remove it")
+        # With private networking the served models are in a VPC too (issue #25): a stage in
+        # its own account names its subnets there.
+        if self.network is not None and self.is_remote(stage) and stage.network is None:
+            raise rule(f"stages.{index}.network",
+                       f"environment {self.name!r}, stage {stage.name!r}: network is set, so "
+                       "its models run in private subnets of account "
+                       f"{stage.account_id}: set subnet_ids and security_group_ids")
 
     @model_validator(mode="after")
     def _network_regions_served(self):

@@ -32,8 +32,8 @@ from lambda_deploy.errors import ConfigurationFailure
 from lambda_deploy.experiment import CONTROLLER_EVENT
 from lambda_deploy.scaling import DIMENSION as SCALABLE_DIMENSION
 from lambda_deploy.scaling import NAMESPACE as SCALING_NAMESPACE
-from lambda_deploy.settings import (RegionPlacement, StageSettings, dump_stage_settings,
-                                    fail_validation,
+from lambda_deploy.settings import (RegionPlacement, StageSettings, VpcPlacement,
+                                    dump_stage_settings, fail_validation,
                                     parse_stage_settings)
 
 RUNTIME = "python3.13"
@@ -106,7 +106,9 @@ def remote_placement(stage_account: DeploymentTarget, stage: str) -> dict[str, A
     capture bucket, all named by infra/stage_account.py; and in each of its secondary regions
     the key, bucket and alarms of infra/stage_region.py."""
     names = stage_account.names
+    network = stage_account.config.stage(stage).network
     return dict(region=stage_account.region, role_arn=stage_account.role_arn(DEPLOYER),
+                vpc_config=vpc_placement(network),
                 external_id=names.deployer_external_id,
                 execution_role_arn=stage_account.role_arn(SERVING),
                 kms_key_arn=stage_account.arn("kms", names.kms_alias),
@@ -117,6 +119,54 @@ def remote_placement(stage_account: DeploymentTarget, stage: str) -> dict[str, A
                                    .secondary_regions])
 
 
+def stage_network(target: DeploymentTarget, stage: str):
+    """The stage's subnets in the target's region (config stages[].network or its region's
+    entry); None: its models run in no VPC."""
+    network = target.config.stage(stage).network
+    if network is None or target.region == target.config.region:
+        return network
+    return network.regions.get(target.region)
+
+
+def model_creation_grants(target: DeploymentTarget, placed: Mapping[str, Any],
+                          tagged_as_own: dict) -> list[dict]:
+    """CreateModel for stages whose models run in subnets: only with their VpcConfig. IAM
+    refuses other subnets or security groups, and a request without a VpcConfig (ForAllValues
+    alone holds for a missing key: IAM User Guide, "Multivalued context keys"; Null false
+    requires it); sagemaker:VpcSubnets and sagemaker:VpcSecurityGroupIds are CreateModel's
+    condition keys (Service Authorization Reference, Amazon SageMaker AI). Stages without
+    subnets keep the statement CreateTaggedModelsConfigsEndpoints when no stage has any."""
+    if not any(placed.values()):
+        return []
+    names, grants = target.names, []
+    loose = [target.sagemaker_arn("model", f"{names.endpoint(s)}-v*")
+             for s, vpc in placed.items() if vpc is None]
+    if loose:
+        grants.append(statement("CreateTaggedModels", ["sagemaker:CreateModel"], loose,
+                                conditions=tagged_as_own))
+    for stage, vpc in placed.items():
+        if vpc is None:
+            continue
+        grants.append(statement(
+            f"CreateTaggedModelsInSubnets{stage.title()}", ["sagemaker:CreateModel"],
+            [target.sagemaker_arn("model", f"{names.endpoint(stage)}-v*")],
+            conditions={**tagged_as_own, "ForAllValues:StringEquals": {
+                "sagemaker:VpcSubnets": list(vpc.subnets),
+                "sagemaker:VpcSecurityGroupIds": list(vpc.security_group_ids)},
+                "Null": {"sagemaker:VpcSubnets": "false",
+                         "sagemaker:VpcSecurityGroupIds": "false"}}))
+    return grants
+
+
+def vpc_placement(network) -> Optional[VpcPlacement]:
+    """A stage's subnets and security groups in one region (config stages[].network or one of
+    its regions) as CreateModel's VpcConfig; None: no VPC."""
+    if network is None:
+        return None
+    return VpcPlacement(subnets=list(network.subnet_ids),
+                        security_group_ids=list(network.security_group_ids))
+
+
 def secondary_placement(regional: DeploymentTarget, stage: str) -> RegionPlacement:
     """One secondary region of a stage: what infra/stage_region.py creates there."""
     from infra.endpoint_alarms import EndpointAlarms
@@ -124,12 +174,14 @@ def secondary_placement(regional: DeploymentTarget, stage: str) -> RegionPlaceme
 
     names, bucket = regional.names, regional.names.artifact_bucket(regional.account_id,
                                                                    regional.region)
+    network = regional.config.stage(stage).network
     return RegionPlacement(
         region=regional.region, kms_key_arn=regional.arn("kms", names.kms_alias),
         data_capture_s3_uri=f"s3://{bucket}/{Names.DATA_CAPTURE_PREFIX}",
         model_s3_uri=f"s3://{bucket}/{Names.MODEL_COPIES_PREFIX}",
         image_repository=image_repository(regional.region),
-        alarm_names=EndpointAlarms.names_for(regional, stage))
+        alarm_names=EndpointAlarms.names_for(regional, stage),
+        vpc_config=vpc_placement(network.regions[regional.region]) if network else None)
 
 
 def stage_settings_variable(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[str]],
@@ -179,6 +231,7 @@ def endpoint_grant_groups(target: DeploymentTarget, stages: Sequence[str],
               if target.config.stage(s).autoscaling is not None]
     owned = {"StringEquals": target.owned("ResourceTag")}
     tagged_as_own = {"StringEquals": target.owned("RequestTag")}
+    placed = {s: vpc_placement(stage_network(target, s)) for s in stages}
     return [
         # Existence checks before each create (idempotent re-invocations): by name only,
         # as a resource that does not exist yet has no tags.
@@ -187,9 +240,10 @@ def endpoint_grant_groups(target: DeploymentTarget, stages: Sequence[str],
             "sagemaker:DescribeModel"], [*models, *configs, *endpoints]),
         # Create* with Tags also needs AddTags on the new resource, with the same tags.
         statement("CreateTaggedModelsConfigsEndpoints", [
-            "sagemaker:AddTags", "sagemaker:CreateEndpoint",
-            "sagemaker:CreateEndpointConfig", "sagemaker:CreateModel"],
+            "sagemaker:AddTags", "sagemaker:CreateEndpoint", "sagemaker:CreateEndpointConfig",
+            *([] if any(placed.values()) else ["sagemaker:CreateModel"])],
             [*models, *configs, *endpoints], conditions=tagged_as_own),
+        *model_creation_grants(target, placed, tagged_as_own),
         # UpdateEndpoint is authorized against the endpoint and the new config.
         statement("UpdateAndCallOwnEndpoints", ["sagemaker:InvokeEndpoint",
                                                 "sagemaker:UpdateEndpoint"],

@@ -18,7 +18,7 @@ from infra.environment import DeploymentTarget
 from infra.iam import service_role, statement
 from infra.images import ContainerImages
 from infra.naming import Names
-from infra.network import Network
+from infra.network import Network, sagemaker_interfaces_grant
 
 SAGEMAKER = "sagemaker.amazonaws.com"
 # Keys SageMaker writes under training/<job name>/ (docs/interfaces.md, artifact bucket layout).
@@ -113,6 +113,12 @@ class ServingRole(SageMakerRole):
             # the model's execution role (deployment-guardrails-configuration.html).
             statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(alarm_arns)),
             *secondary_regions,
+            # Models with a VpcConfig (config stages[].network): SageMaker attaches their
+            # instances with this role (SageMaker Developer Guide, "CreateModel API: Execution
+            # Role Permissions": "If you specify a private VPC for your model, add the
+            # following permissions").
+            *([sagemaker_interfaces_grant("ManageModelNetworkInterfaces")]
+              if any(target.config.stage(s).network for s in stages) else []),
         ]
         super().__init__(scope, id_, target=target, purpose="sagemaker-serving",
                          description="Models served by the MLOps pipeline's endpoints",

@@ -230,11 +230,21 @@ class Network(Construct):
         """SageMaker attaches a training job in a VPC with its execution role (SageMaker
         Developer Guide, "CreateTrainingJob API: Execution Role Permissions": "If you specify a
         private VPC for your training job, add the following permissions")."""
-        return [statement("ManageTrainingNetworkInterfaces", [
-            "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
-            "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
-            "ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces",
-            "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"], "*")]
+        return [sagemaker_interfaces_grant("ManageTrainingNetworkInterfaces")]
+
+
+# What SageMaker does with a VPC job's or model's execution role to attach it to its subnets
+# (SageMaker Developer Guide, "How to use SageMaker AI execution roles": the CreateTrainingJob and
+# CreateModel sections list the same nine actions; EC2 scopes none of them usefully here).
+SAGEMAKER_INTERFACE_ACTIONS = [
+    "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+    "ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets", "ec2:DescribeVpcs"]
+
+
+def sagemaker_interfaces_grant(sid: str) -> dict:
+    return statement(sid, SAGEMAKER_INTERFACE_ACTIONS, "*")
 
 
 def create_private_vpc(scope: Construct, target: DeploymentTarget, cidr: str, key_arn: str, *,

@@ -116,6 +116,9 @@ def create_model(name: str, package: ModelPackage, settings: Settings, stage: St
                  job_id: str, containers: list[dict] | None = None) -> None:
     """The model of the package: the package itself in its registry's region; in a secondary
     region, `containers` built from it (lambda_deploy/regions.py)."""
+    # In the stage's private subnets when it has some: SageMaker attaches the model's network
+    # interfaces there (the container itself stays without network: EnableNetworkIsolation).
+    vpc = {"VpcConfig": stage.vpc_config.request()} if stage.vpc_config else {}
     try:
         aws.target("sagemaker").create_model(
             ModelName=name,
@@ -125,6 +128,7 @@ def create_model(name: str, package: ModelPackage, settings: Settings, stage: St
             # installs it with no package index (pipeline_src.jobs.common.serving_environment).
             EnableNetworkIsolation=True,
             Tags=ownership_tags(settings, stage.stage) + origin_tags(package, job_id),
+            **vpc,
         )
     except ClientError as exc:
         if _already_exists(exc):

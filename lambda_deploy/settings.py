@@ -181,6 +181,21 @@ MAX_SECONDARY_REGIONS = 4
 ECR_REPOSITORY = r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+"
 
 
+class VpcPlacement(Contract):
+    """CreateModel's VpcConfig: the private subnets and security groups a stage's models run in
+    (in their region, in the stage's account)."""
+
+    subnets: Annotated[list[Annotated[str, matches(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?",
+                                                   "is not a subnet ID")]],
+                       Field(min_length=1, max_length=16)]
+    security_group_ids: Annotated[list[Annotated[str, matches(r"sg-[0-9a-f]{8}([0-9a-f]{9})?",
+                                                              "is not a security group ID")]],
+                                  Field(min_length=1, max_length=5)]
+
+    def request(self) -> dict:
+        return {"Subnets": list(self.subnets), "SecurityGroupIds": list(self.security_group_ids)}
+
+
 class RegionPlacement(Contract):
     """Where a stage's endpoint serves in one of its secondary regions. A model package is
     usable only in its registry's region (SageMaker API, ContainerDefinition: the image and the
@@ -201,6 +216,8 @@ class RegionPlacement(Contract):
                                              "(<account>.dkr.ecr.<region>.amazonaws.com/<name>)")]
     alarm_names: Annotated[list[Annotated[str, Field(min_length=1)]],
                            Field(min_length=1, max_length=10)]
+    # The models' subnets there; None: no VPC.
+    vpc_config: Optional[VpcPlacement] = None
 
 
 class StageSettings(Contract):
@@ -233,6 +250,8 @@ class StageSettings(Contract):
     external_id: Optional[Annotated[str, matches(EXTERNAL_ID, "is not an sts:ExternalId")]] = None
     # Champion vs challenger (lambda_deploy/experiment.py); None: a new model replaces the old.
     experiment: Optional[ExperimentSettings] = None
+    # CreateModel's VpcConfig in the primary region; None: the model runs in no VPC.
+    vpc_config: Optional[VpcPlacement] = None
     # The same endpoint in other regions, deployed after the primary (`region`) in this order.
     secondary_regions: Annotated[list[RegionPlacement],
                                  Field(max_length=MAX_SECONDARY_REGIONS)] = Field(
@@ -299,7 +318,8 @@ class StageSettings(Contract):
         return self.model_copy(update={
             "region": placement.region, "kms_key_arn": placement.kms_key_arn,
             "data_capture_s3_uri": placement.data_capture_s3_uri,
-            "alarm_names": list(placement.alarm_names), "secondary_regions": []})
+            "alarm_names": list(placement.alarm_names), "vpc_config": placement.vpc_config,
+            "secondary_regions": []})
 
 
 class Settings(Contract):
@@ -321,8 +341,13 @@ def dump_stage_settings(stages) -> str:
         # A stage without an experiment, or serving from one region, keeps the value it had
         # before those existed.
         omit = {"stage"} | ({"experiment"} if settings.experiment is None else set()) | (
-            set() if settings.secondary_regions else {"secondary_regions"})
+            set() if settings.secondary_regions else {"secondary_regions"}) | (
+            {"vpc_config"} if settings.vpc_config is None else set())
         document[name] = settings.model_dump(exclude=omit)
+        # A placement without a VPC keeps the value it had before VPCs existed.
+        for region in document[name].get("secondary_regions", []):
+            if region["vpc_config"] is None:
+                del region["vpc_config"]
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 

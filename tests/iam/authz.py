@@ -46,6 +46,8 @@ CONDITION_KEY_PARAMS = {
     },
     ("sagemaker", "CreateModel"): {
         "sagemaker:NetworkIsolation": ("EnableNetworkIsolation",),
+        "sagemaker:VpcSubnets": ("VpcConfig", "Subnets", "*"),
+        "sagemaker:VpcSecurityGroupIds": ("VpcConfig", "SecurityGroupIds", "*"),
     },
     ("sagemaker", "CreateEndpointConfig"): {
         "sagemaker:VolumeKmsKey": ("KmsKeyId",),

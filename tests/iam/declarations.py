@@ -196,6 +196,10 @@ SAGEMAKER_VPC_DOC = (f"{_SM}sagemaker-roles.html#sagemaker-roles-createtrainingj
                      "CreateNetworkInterfacePermission, DeleteNetworkInterface, "
                      "DeleteNetworkInterfacePermission, DescribeNetworkInterfaces, DescribeVpcs, "
                      "DescribeDhcpOptions, DescribeSubnets, DescribeSecurityGroups)")
+SAGEMAKER_MODEL_VPC_DOC = (f"{_SM}sagemaker-roles.html#sagemaker-roles-createmodel-perms "
+                           "(CreateModel API: Execution Role Permissions: \"If you specify a "
+                           "private VPC for your model, add the following permissions\": the "
+                           "same nine ec2 actions as a training job's)")
 CODEARTIFACT_PIP_DOC = ("https://docs.aws.amazon.com/codeartifact/latest/ug/"
                         "using-python-packages-in-codebuild.html (Using Python packages in "
                         "CodeBuild: codeartifact:GetAuthorizationToken, "
@@ -335,6 +339,11 @@ def call_service_needs(world) -> Iterable[ServiceNeed]:
             if submit and submit.startswith("s3://"):
                 yield from _s3_read(role, world, submit, f"{why}: downloads the code bundle",
                                     SAGEMAKER_MODEL_DOC)
+        if p.get("VpcConfig"):
+            # SageMaker attaches the model's instances to the subnets as the execution role.
+            for act in SAGEMAKER_VPC_ACTIONS:
+                yield _need(role, f"ec2:{act}", "*", f"{why}: in subnets "
+                            f"{', '.join(p['VpcConfig']['Subnets'])}", SAGEMAKER_MODEL_VPC_DOC)
     for call in world.role_calls("CreateEndpoint", "UpdateEndpoint"):
         p = call.params
         endpoint, config_name = p["EndpointName"], p["EndpointConfigName"]
@@ -569,9 +578,12 @@ def stack_service_needs(model, prefix: str) -> Iterable[ServiceNeed]:
     for lid, group in model.all_of("aws_cloudwatch_log_group").items():
         key = model.resolve(group.get("kms_key_id") or "")
         if key:
-            group_arn = arn("logs", "log-group", LogGroupName=model.resolve(group["name"]))
+            # A group may be in another region than the stack's (its own `region` argument).
+            here = group.get("region") or region
+            group_arn = arn_of("logs", "log-group", here, account,
+                               LogGroupName=model.resolve(group["name"]))
             for act in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"):
-                yield kms(f"logs.{region}.amazonaws.com", act, key,
+                yield kms(f"logs.{here}.amazonaws.com", act, key,
                           f"CloudWatch Logs encrypts log group {model.resolve(group['name'])}",
                           LOGS_KMS_DOC, **{"kms:EncryptionContext:aws:logs:arn": group_arn})
 
@@ -630,7 +642,9 @@ def _network_needs(model, arn) -> Iterable[ServiceNeed]:
         group = model.resolve(flow_log["log_destination"])
         name = group.split(":log-group:", 1)[1]
         why = f"VPC flow log {lid} delivers to {name}"
+        # In the group's region (a secondary region's VPC logs there).
         stream = arn("logs", "log-stream", LogGroupName=name, LogStreamName="eni-0123abcd-all")
+        stream = stream.replace(f":{model.region}:", f":{group.split(':')[3]}:", 1)
         for act in ("logs:CreateLogStream", "logs:PutLogEvents"):
             yield _need(role, act, stream, why, FLOW_LOGS_DOC)
         yield _need(role, "logs:DescribeLogStreams", group, why, FLOW_LOGS_DOC)

@@ -634,3 +634,29 @@ def test_every_secondary_region_is_reachable_from_the_tooling_vpc(overrides, exp
 def test_an_environment_without_a_network_needs_no_region_network():
     config = load_environment("prod", {"network": None})
     assert config.network is None and config.stage("prod").secondary_regions == ["eu-central-1"]
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"stages": [{"name": "prod", "network": None}]},
+     "config/prod.json.stages[1].network: environment 'prod', stage 'prod': network is set, so "
+     "its models run in private subnets of account 333333333333: set subnet_ids and "
+     "security_group_ids"),
+    ({"stages": [{"name": "prod", "network": {"regions": None}}]},
+     "config/prod.json.stages[1].network.regions.eu-central-1: stage 'prod' serves from "
+     "'eu-central-1': its models there need subnet_ids and security_group_ids too"),
+    ({"stages": [{"name": "staging", "network": {"regions": {
+        "eu-central-1": {"subnet_ids": ["subnet-0123abcd"], "security_group_ids": ["sg-0123abcd"]}}}}]},
+     "config/prod.json.stages[0].network.regions.eu-central-1: stage 'staging' does not serve "
+     "from 'eu-central-1' (secondary_regions); remove it"),
+    ({"stages": [{"name": "prod", "network": {"subnet_ids": ["subnet-x"]}}]},
+     "config/prod.json.stages[1].network.subnet_ids[0]: 'subnet-x' is not a subnet ID"),
+    ({"stages": [{"name": "prod", "network": {"security_group_ids": []}}]},
+     "config/prod.json.stages[1].network.security_group_ids: expected at least 1 entries, got 0"),
+    ({"stages": [{"name": "staging", "account_id": "111111111111"}]},
+     "config/prod.json.stages[0].network: stage 'staging' is in the tooling account: its models "
+     "run in the environment's network (network), not subnets of its own"),
+])
+def test_a_stages_models_run_in_its_accounts_subnets(overrides, expected):
+    with pytest.raises(ConfigError) as raised:
+        load_environment("prod", overrides)
+    assert str(raised.value).startswith(expected)

@@ -249,8 +249,13 @@ def test_deployer_policy_is_the_proven_endpoint_grants(stacks):
                         "EncryptModelCopies", *(["ScaleOwnEndpoints"] if scaled else []))}
         copying = {"ReadToolingModelArtifacts", "DecryptToolingModelArtifacts"} \
             if account in COPYING else set()
+        # A stage in subnets (stages[].network) creates its models by its own statement, per
+        # region, conditioned on its VpcConfig (infra/deploy_function.py model_creation_grants).
+        subnets = {f"CreateTaggedModelsInSubnets{s.title()}{region_sid(r) if r else ''}"
+                   for s in mine if CONFIG.stage(s).network
+                   for r in (None, *CONFIG.stage(s).secondary_regions)}
         assert set(sids) == (dev_sids - ({"ScaleOwnEndpoints"} if not scaled else set())
-                             | {"UseToolingModelPackages"} | regional | copying)
+                             | {"UseToolingModelPackages"} | regional | copying | subnets)
         assert len(sids) == len(set(sids))
         # Scoped to its own stages' endpoints in its own account.
         text = json.dumps([p.statements for p in deployer.policies])

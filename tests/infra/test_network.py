@@ -55,7 +55,8 @@ def network_stacks(tmp_path_factory) -> dict[str, dict]:
     # (an existing VPC is not peered: infra/config.py refuses secondary regions with it).
     context = {"overrides": {"dev": {"network": CREATED},
                              "prod": {"network": {**EXISTING, "cidr": None, "regions": None},
-                                      "stages": [{"name": "prod", "secondary_regions": []}]}}}
+                                      "stages": [{"name": "prod", "secondary_regions": [],
+                                                  "network": {"regions": None}}]}}}
     synthesize(select_environments(context, ["dev", "prod"]), outdir)
     return {p.parent.name: json.loads(p.read_text(encoding="utf-8"))
             for p in sorted((outdir / "stacks").glob("*/cdk.tf.json"))}
@@ -290,6 +291,23 @@ def test_prod_reaches_each_secondary_region_through_a_peered_vpc(stacks):
         assert flow_log["vpc_id"] == f"${{aws_vpc.{vpc_id}.id}}"
 
 
+def test_a_secondary_regions_flow_logs_hold_what_they_need(stacks):
+    """The secondary VPC's flow logs deliver to a log group in that region, encrypted with that
+    region's key (CloudWatch Logs uses a key of its own region): the flow-log role and the key
+    policy hold what AWS's pages list (tests/iam/declarations.py), in that region."""
+    from tests.iam.stack_model import StackModel
+    from tests.iam.sufficiency import analyse
+
+    model = StackModel(stacks["fraud-mlops-prod"], account=PROD.account_id)
+    analysis = analyse(model, "fraud-mlops-prod", [])
+    regional = [n for n in analysis.needs
+                if any(f":{region}:" in n.resource or f".{region}." in n.principal
+                       for region in PROD.network.regions)]
+    assert {n.action for n in regional} >= {"logs:CreateLogStream", "logs:PutLogEvents",
+                                            "kms:GenerateDataKey"}
+    assert analysis.missing(needs=regional) == []
+
+
 def host_names(stack: dict, region: str) -> dict[str, str]:
     """{DNS name the tooling VPC resolves: PrivateLink service of the endpoint it aliases}, from
     the private hosted zones associated with the tooling VPC and their alias records."""
@@ -337,12 +355,13 @@ def test_every_call_in_a_secondary_region_has_an_endpoint_the_tooling_vpc_resolv
         f"calls in {sorted(regions - set(PROD.network.regions))}, which prod's network does not "
         "reach")
     session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x")
+    urls = {key: session.client(key[0], region_name=key[1]).meta.endpoint_url
+            for key in {(c["service"], c["region"]) for c in calls}}
     unreachable = set()
     for region in sorted(regions):
         names = host_names(prod, region)
         for call in (c for c in calls if c["region"] == region):
-            url = session.client(call["service"], region_name=region).meta.endpoint_url
-            host = url.removeprefix("https://")
+            host = urls[call["service"], region].removeprefix("https://")
             if call["service"] == "s3" and "Bucket" in call["params"]:
                 host = f"{call['params']['Bucket']}.{host}"
             if resolves(names, host) not in PRIVATELINK[call["service"]] and not (

@@ -13,6 +13,7 @@ don't support cross-Region requests (including copies)").
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 import pytest
@@ -38,6 +39,16 @@ ARTIFACT = b"model artifact bytes"
 SOURCE_KEY = f"training/{PREFIX}-20261122T024900-abcdef12/output/model.tar.gz"
 
 
+# config/prod.json's subnets and security groups of each stage (stages[].network), which the
+# stage deployer's CreateModel is conditioned on (tests/infra/test_iam_regions.py judges it).
+NETWORKS = {s["name"]: s["network"] for s in json.loads(
+    (Path(__file__).resolve().parents[2] / "config" / "prod.json").read_text())["stages"]}
+
+
+def vpc(network: dict) -> dict:
+    return {"subnets": network["subnet_ids"], "security_group_ids": network["security_group_ids"]}
+
+
 def placement(stage: str = "prod") -> dict:
     account = STAGE_ACCOUNT if stage == "prod" else "222222222222"
     alarms = [f"{PREFIX}-{stage}-5xx-errors", f"{PREFIX}-{stage}-model-latency"]
@@ -49,13 +60,15 @@ def placement(stage: str = "prod") -> dict:
         "kms_key_arn": f"arn:aws:kms:{REGION}:{account}:alias/{PREFIX}",
         "data_capture_s3_uri": f"s3://{PREFIX}-artifacts-{account}-{REGION}/data-capture",
         "smoke_test": True,
+        "vpc_config": vpc(NETWORKS[stage]),
         "secondary_regions": [] if stage != "prod" else [{
             "region": SECONDARY,
             "kms_key_arn": f"arn:aws:kms:{SECONDARY}:{account}:alias/{PREFIX}",
             "data_capture_s3_uri": f"s3://{REGIONAL_BUCKET}/data-capture",
             "model_s3_uri": f"s3://{REGIONAL_BUCKET}/models",
             "image_repository": SECONDARY_IMAGE,
-            "alarm_names": alarms}],
+            "alarm_names": alarms,
+            "vpc_config": vpc(NETWORKS[stage]["regions"][SECONDARY])}],
     })
 
 
@@ -144,6 +157,10 @@ def package(regions, artifacts):
 
 def test_every_region_serves_the_new_version_primary_first(regions, package):
     fake, (arn, key) = regions, package
+    requests = []
+    lambda_aws.session().events.register(
+        "before-call.sagemaker.CreateModel",
+        lambda params, **_: requests.append(json.loads(params["body"])))
     name, reply = deploy_everywhere(fake, key, JOB_A)
 
     assert name == "PutJobSuccessResult", reply
@@ -163,6 +180,14 @@ def test_every_region_serves_the_new_version_primary_first(regions, package):
     assert container["Image"] == f"{SECONDARY_IMAGE}:1.4-2-py312-cpu-py3"
     assert container["ModelDataUrl"] == copy
     assert container["Environment"]["SAGEMAKER_REGION"] == SECONDARY
+    # Each region's model runs in that region's subnets of the stage account (CreateModel's
+    # VpcConfig, primary first), its container still without network.
+    for request, region, network in zip(requests, (REGION, SECONDARY), (
+            NETWORKS["prod"], NETWORKS["prod"]["regions"][SECONDARY]), strict=True):
+        vpc_config = {"Subnets": network["subnet_ids"],
+                      "SecurityGroupIds": network["security_group_ids"]}
+        assert request["VpcConfig"] == vpc_config and request["EnableNetworkIsolation"] is True
+        assert moto_backend(STAGE_ACCOUNT, region)._models[config].vpc_config == vpc_config
     body = fake.stage.client("s3", region_name=SECONDARY).get_object(
         Bucket=REGIONAL_BUCKET, Key=f"models/{GROUP}/v1/model.tar.gz")["Body"].read()
     assert body == ARTIFACT

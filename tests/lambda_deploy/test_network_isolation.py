@@ -28,3 +28,4 @@ def test_sts_is_called_at_the_regional_endpoint_private_subnets_resolve(aws_mock
     covers the service's regional name); the Lambda runtime's botocore 1.35 would call the global
     sts.amazonaws.com. Runs on that runtime too (make test-lambda)."""
     assert lambda_aws.client("sts").meta.endpoint_url == f"https://sts.{REGION}.amazonaws.com"
+
