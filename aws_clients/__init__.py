@@ -13,6 +13,18 @@ from dataclasses import dataclass
 from typing import Iterator, Optional
 
 
+# SageMaker's rule for the names of its resources (endpoints, endpoint configs, models,
+# variants, training jobs): the pattern and length limit of e.g. CreateEndpoint's EndpointName
+# (SageMaker API Reference). Both zips check names with it: the function's settings and the
+# jobs' and local tools' arguments.
+SAGEMAKER_NAME = r"[a-zA-Z0-9](-*[a-zA-Z0-9])*"
+SAGEMAKER_NAME_MAX = 63
+
+
+def is_sagemaker_name(name: str) -> bool:
+    return len(name) <= SAGEMAKER_NAME_MAX and re.fullmatch(SAGEMAKER_NAME, name) is not None
+
+
 # What a command run by hand says when boto3 finds no credentials (ops' commands).
 NO_CREDENTIALS = ("no AWS credentials found; set AWS_PROFILE (or run `aws sso login`), or "
                   "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and retry")

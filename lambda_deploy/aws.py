@@ -47,6 +47,12 @@ def artifact_s3_client(credentials: dict):
         signature_version="s3v4")
 
 
+def target_tags(arn: str) -> dict:
+    """The tags of one of the current stage's SageMaker resources (every page of ListTags)."""
+    return {t["Key"]: t["Value"] for t in
+            aws_clients.paginate(target("sagemaker"), "list_tags", "Tags", ResourceArn=arn)}
+
+
 def session_name(job_id: str) -> str:
     return aws_clients.session_name("deploy", job_id)
 

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+import aws_clients
 from lambda_deploy import aws
 from lambda_deploy.deploy import TAG_DEPLOYED_AT, config_prefix, ownership_tags
 from lambda_deploy.logs import log, warn
@@ -32,11 +33,6 @@ class CleanupResult:
     errors: list = field(default_factory=list)
 
 
-def _tags(arn: str) -> dict:
-    pages = aws.target("sagemaker").get_paginator("list_tags").paginate(ResourceArn=arn)
-    return {t["Key"]: t["Value"] for page in pages for t in page.get("Tags", [])}
-
-
 def _owned(kind: str, settings: Settings, stage: str) -> list[Owned]:
     """This stage's deploy-step resources of one kind ('endpoint_config' or 'model')."""
     list_key, name_key, arn_key = {
@@ -45,15 +41,14 @@ def _owned(kind: str, settings: Settings, stage: str) -> list[Owned]:
     }[kind]
     prefix = config_prefix(settings, stage)
     wanted = {t["Key"]: t["Value"] for t in ownership_tags(settings, stage)}
-    paginator = aws.target("sagemaker").get_paginator(f"list_{kind}s")
     found = []
-    for page in paginator.paginate(NameContains=prefix):
-        for item in page.get(list_key, []):
-            if not item[name_key].startswith(prefix):
-                continue
-            tags = _tags(item[arn_key])
-            if all(tags.get(k) == v for k, v in wanted.items()):
-                found.append(Owned(item[name_key], item[arn_key], item["CreationTime"], tags))
+    for item in aws_clients.paginate(aws.target("sagemaker"), f"list_{kind}s", list_key,
+                                     NameContains=prefix):
+        if not item[name_key].startswith(prefix):
+            continue
+        tags = aws.target_tags(item[arn_key])
+        if all(tags.get(k) == v for k, v in wanted.items()):
+            found.append(Owned(item[name_key], item[arn_key], item["CreationTime"], tags))
     return sorted(found, key=lambda o: o.created, reverse=True)
 
 

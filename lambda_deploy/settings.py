@@ -16,12 +16,11 @@ from typing import Annotated, Literal, Optional
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from aws_clients import SAGEMAKER_NAME, SAGEMAKER_NAME_MAX
 from lambda_deploy.errors import ConfigurationFailure
 
 STRATEGIES = ("all_at_once", "canary", "linear")
-SAGEMAKER_NAME = r"[a-zA-Z0-9](-*[a-zA-Z0-9])*"
 SAGEMAKER_NAME_RE = re.compile(f"^{SAGEMAKER_NAME}$")
-SAGEMAKER_NAME_MAX = 63
 # Stages are data (config/<env>.json "stages"); a stage name is part of its endpoint's name.
 STAGE_NAME = r"[a-z][a-z0-9]*"
 STAGE_NAME_MAX = 16

@@ -35,11 +35,6 @@ def _untrusted(why: str) -> DeployFailure:
     return DeployFailure(f"continuation token rejected: {why}; {RETRY}")
 
 
-def _tags(arn: str) -> dict:
-    pages = aws.target("sagemaker").get_paginator("list_tags").paginate(ResourceArn=arn)
-    return {t["Key"]: t["Value"] for page in pages for t in page.get("Tags", [])}
-
-
 def _describe(call: str, operation, **request) -> dict | None:
     try:
         return operation(**request)
@@ -63,7 +58,7 @@ def verify(progress: Progress, artifact_package_arn: str, settings: Settings,
     if config is None:
         raise _untrusted(f"endpoint config {progress.endpoint_config} does not exist (forged, "
                          "or stale and cleaned up)")
-    tags = _tags(config["EndpointConfigArn"])
+    tags = aws.target_tags(config["EndpointConfigArn"])
     wanted = {t["Key"]: t["Value"] for t in ownership_tags(settings, stage.stage)}
     wrong = sorted(k for k, v in wanted.items() if tags.get(k) != v)
     if wrong:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -34,7 +33,6 @@ PREDICTED_LABEL = "predicted_label"
 INFERENCE_ID = "inference_id"
 ROW = "row"
 EVENT_TIME = "inference_time"
-SAGEMAKER_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
 @dataclass

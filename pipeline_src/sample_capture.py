@@ -24,6 +24,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import aws_clients
 from pipeline_src import capture
 from pipeline_src.contract import ContractError, feature_names, features, label_name
 
@@ -200,7 +201,7 @@ def main(argv=None) -> int:
             raise InputError(f"--hours {args.hours}: expected 1..168")
         if not 1 <= args.max_batch <= 1000:
             raise InputError(f"--max-batch {args.max_batch}: expected 1..1000")
-        if not capture.SAGEMAKER_NAME.fullmatch(args.endpoint):
+        if not aws_clients.is_sagemaker_name(args.endpoint):
             raise InputError(f"--endpoint {args.endpoint!r} is not a SageMaker endpoint name")
         if args.model is not None and not args.model.is_dir():
             raise InputError(f"--model {args.model}: no such folder")

@@ -49,7 +49,7 @@ CLIENT_FACTORIES = {
 }
 # Operations built from a string the static scan cannot read, per module: what they can be.
 DYNAMIC_OPERATIONS = {
-    # cleanup._owned: get_paginator(f"list_{kind}s") for kind in ("endpoint_config", "model").
+    # cleanup._owned: paginate(client, f"list_{kind}s", ...) for kind in ("endpoint_config", "model").
     "lambda_deploy.cleanup": {("sagemaker", "ListEndpointConfigs"), ("sagemaker", "ListModels")},
     # Call and paginate helpers: the operation is their caller's, read at the call site.
     "aws_clients": set(),

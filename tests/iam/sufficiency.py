@@ -317,7 +317,8 @@ def code_operations() -> dict[str, set]:
     Found by reading the code: services from client("<service>") calls; operations from
     attributes or strings named like an operation of those services (client.create_model, a
     method passed as a callable, getattr(client, "put_job_success_result")),
-    get_paginator("<name>"), and aws_call(client, "<Operation>")."""
+    get_paginator("<name>"), aws_call(client, "<Operation>") and paginate/listing(client,
+    "<name>", ...) (aws_clients)."""
     import botocore.session
     from botocore import xform_name
 
@@ -350,7 +351,8 @@ def code_operations() -> dict[str, set]:
             if isinstance(node, ast.Call) and node.args:
                 name = getattr(node.func, "attr", getattr(node.func, "id", None))
                 arg = node.args[0] if name == "get_paginator" else (
-                    node.args[1] if name == "aws_call" and len(node.args) > 1 else None)
+                    node.args[1] if name in ("aws_call", "paginate", "listing")
+                    and len(node.args) > 1 else None)
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     ops = by_snake.get(arg.value) or by_name.get(arg.value)
                     if ops:

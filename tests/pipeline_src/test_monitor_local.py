@@ -197,6 +197,8 @@ def test_bad_labels_values_are_named(tmp_path):
     (["--shift", "amount=-1"], "positive finite"),
     (["--rows", "0"], "--rows 0"),
     (["--endpoint", "bad name"], "not a SageMaker endpoint name"),
+    # 64 characters: over SageMaker's 63 (hyphens count).
+    (["--endpoint", "a-" * 31 + "bc"], "not a SageMaker endpoint name"),
     (["--start", "yesterday"], "not an ISO date/time"),
 ])
 def test_sample_capture_bad_input(tmp_path, capsys, argv, message):
