@@ -80,16 +80,27 @@ cdktn-setup: .venv-cdktn/.installed
 local: setup-run
 	$(RUN_PY) main.py run-local --workdir .work/local-run
 
-## The whole test suite (what CI runs) and, beside it on the other core, the deploy Lambda's tests
-## on its own runtime (their output follows the suite's; both must pass). They share no files:
-## each pytest has its own temporary folders and the Lambda's tests use moto in-process.
+## The whole test suite (what CI runs), as two pytest processes on the two cores, and beside them
+## the deploy Lambda's tests on its own runtime; all three must pass (the logs of the two run in
+## the background follow). SUITE_PART_1 is the synthesized-stacks and IAM half: the tests that
+## record AWS calls (tests/iam/declarations.py RECORDING_TESTS) run in the same process as the
+## tests that judge them, and the session's synth is shared by every test that reads it. Part 2
+## is every other test (tests/, less part 1's paths: nothing can fall between the two), mostly
+## training, serving and the container. Both parts train the session's 20k-row model once.
+## They share no files: each pytest has its own temporary folders; the Lambda's tests use moto
+## in-process.
+SUITE_PART_1 := tests/aws_clients tests/iam tests/infra tests/lambda_deploy tests/ops \
+	tests/pipeline_src/jobs tests/test_checkov.py tests/test_seams.py tests/test_workflows.py
 test: setup cli-setup checkov-setup cdktn-setup container-setup .venv-lambda/.installed
 	@mkdir -p .work
 	$(MAKE) --no-print-directory test-lambda > .work/test-lambda.log 2>&1 & lambda=$$!; \
-	$(PY) -m pytest; suite=$$?; \
+	$(PY) -m pytest $(SUITE_PART_1) > .work/test-part-1.log 2>&1 & part1=$$!; \
+	$(PY) -m pytest $(addprefix --ignore=,$(SUITE_PART_1)); part2=$$?; \
+	wait $$part1; part1_status=$$?; \
 	wait $$lambda; lambda_status=$$?; \
+	echo "---- pytest $(SUITE_PART_1), run beside ----"; cat .work/test-part-1.log; \
 	echo "---- make test-lambda (python3.13), run beside the suite ----"; cat .work/test-lambda.log; \
-	test $$suite -eq 0 && test $$lambda_status -eq 0
+	test $$part1_status -eq 0 && test $$part2 -eq 0 && test $$lambda_status -eq 0
 
 ## The Lambda's runtime, python3.13 with the runtime's boto3 (envs/lambda-py313): its tests only;
 ## tests marked infra need the CDKTF app and run in the project environment.
