@@ -20,7 +20,10 @@ against botocore's service model and record it.)
 State: `<EXPERIMENTS_S3_URI>/<endpoint>/<experiment id>/` holds one object per step, each created
 with If-None-Match: * (S3 conditional writes, as lambda_deploy/claims.py): 1-started (by the
 deploy job that set the shadow up), 2-decided (the first final verdict, or inconclusive at the
-maximum duration), 3-switching (the one UpdateEndpoint to the winner's config), 4-ended. A step
+maximum duration), 3-switching (the claim to make the one UpdateEndpoint to the winner's config),
+3-updated (that UpdateEndpoint was accepted, or the endpoint was seen updating after the claim),
+3-resumed (the claim to make it once more, after a run stopped between its claim and its call),
+4-ended. A step
 exists at most once, so a repeated or late controller run changes nothing; every run reads the
 state from S3, never from its event, so runs may arrive in any order. The verdict is
 `verdict.json` beside them (pipeline_src/verdict.py's output for that experiment).
@@ -45,6 +48,7 @@ from lambda_deploy.settings import Settings, StageSettings
 ENV_VAR = "EXPERIMENTS_S3_URI"
 CONTROLLER_EVENT = "experiment-controller"
 STARTED, DECIDED, SWITCHING, ENDED = "1-started", "2-decided", "3-switching", "4-ended"
+UPDATED, RESUMED = "3-updated", "3-resumed"
 VERDICT = "verdict.json"
 FINAL = ("promote", "reject", "inconclusive")
 _IN_FLIGHT = ("ConditionalRequestConflict",)
@@ -247,8 +251,7 @@ def control(settings: Settings, stage: StageSettings, now: datetime) -> str:
             return "running"
     outcome = decision["outcome"]
     target = target_config(settings, stage, experiment, outcome)
-    return switch(bucket, prefix, settings, stage, experiment, outcome, target,
-                  SWITCHING in done)
+    return switch(bucket, prefix, settings, stage, experiment, outcome, target, done)
 
 
 def decide(bucket: str, prefix: str, experiment: Experiment, stage: StageSettings,
@@ -291,13 +294,17 @@ def target_config(settings: Settings, stage: StageSettings, experiment: Experime
 
 
 def switch(bucket: str, prefix: str, settings: Settings, stage: StageSettings,
-           experiment: Experiment, outcome: str, target: tuple, switching: bool) -> str:
+           experiment: Experiment, outcome: str, target: tuple, done: set) -> str:
     name, model, _ = target
     endpoint = deploy.describe_endpoint(stage.endpoint_name)
     if endpoint is None:
         raise DeployFailure(f"endpoint {stage.endpoint_name} no longer exists")
     status, serving = endpoint.get("EndpointStatus"), endpoint.get("EndpointConfigName")
     if status in deploy.BUSY_STATUSES:
+        if SWITCHING in done and UPDATED not in done and status == "Updating":
+            # The claimed update is under way: the run that made it stopped before recording
+            # it. Recorded now, so a rollback is later read as one, not as a missing update.
+            put_once(bucket, experiment.key(prefix, UPDATED), {"config": name, "seen": status})
         log("experiment_waiting", experiment=experiment.id, endpoint=stage.endpoint_name,
             status=status)
         return f"{outcome}: endpoint {status}, will retry"
@@ -306,10 +313,18 @@ def switch(bucket: str, prefix: str, settings: Settings, stage: StageSettings,
                             f"{experiment.id} cannot end ({outcome}) until it is InService")
     if serving == name:
         return finish(bucket, prefix, settings, stage, experiment, outcome, name)
-    if switching:
-        # The one update to the winner's config was made and the endpoint is not on it:
-        # SageMaker rolled it back (an alarm fired). The experiment ends with the shadow config
-        # still serving; a person looks at why.
+    if SWITCHING in done:
+        if UPDATED not in done and RESUMED not in done and serving == experiment.config:
+            # Claimed, never recorded as made, and the shadow config still serves: the run that
+            # claimed the switch stopped before (or while) calling UpdateEndpoint. Resume it,
+            # once (its own conditional claim), instead of reading it as a rollback.
+            if not put_once(bucket, experiment.key(prefix, RESUMED), {"config": name}):
+                return f"{outcome}: another run resumes the switch"
+            warn("experiment_switch_resumed", experiment=experiment.id, target=name)
+            return update_to(bucket, prefix, stage, experiment, outcome, name)
+        # The update to the winner's config was made (or resumed once) and the endpoint is not
+        # on it: SageMaker rolled it back (an alarm fired), or it was never accepted. The
+        # experiment ends with the shadow config still serving; a person looks at why.
         put_once(bucket, experiment.key(prefix, ENDED), {
             "outcome": f"{outcome} rolled back", "serving": serving})
         warn("experiment_switch_rolled_back", experiment=experiment.id, serving=serving,
@@ -318,6 +333,13 @@ def switch(bucket: str, prefix: str, settings: Settings, stage: StageSettings,
     create_final_config(name, model, settings, stage, experiment, outcome, endpoint)
     if not put_once(bucket, experiment.key(prefix, SWITCHING), {"config": name}):
         return f"{outcome}: another run switches the endpoint"
+    return update_to(bucket, prefix, stage, experiment, outcome, name)
+
+
+def update_to(bucket: str, prefix: str, stage: StageSettings, experiment: Experiment,
+              outcome: str, name: str) -> str:
+    """The one UpdateEndpoint to the winner's config (its claim already recorded), then the
+    record that it was accepted."""
     sagemaker = aws.target("sagemaker")
     try:
         sagemaker.update_endpoint(EndpointName=stage.endpoint_name, EndpointConfigName=name,
@@ -325,6 +347,7 @@ def switch(bucket: str, prefix: str, settings: Settings, stage: StageSettings,
                                   DeploymentConfig=deploy.deployment_config(stage))
     except ClientError as exc:
         raise aws_failure("sagemaker:UpdateEndpoint", exc) from None
+    put_once(bucket, experiment.key(prefix, UPDATED), {"config": name})
     log("experiment_switching", experiment=experiment.id, outcome=outcome, endpoint_config=name)
     return f"{outcome}: switching {stage.endpoint_name} to {name}"
 

@@ -235,3 +235,58 @@ def test_a_rolled_back_switch_ends_the_experiment_without_a_second_update(prod, 
     assert "was rolled back" in result and shadow_config in result
     assert handler(CONTROLLER, None)["stages"]["prod"] == "no experiment"
     assert len(fake.named("UpdateEndpoint")) == updates
+
+
+def test_a_run_that_stops_between_its_claim_and_the_update_is_resumed_once(prod, fake, registry,
+                                                                           artifacts):
+    """The function can stop between recording 3-switching and calling UpdateEndpoint (a timeout
+    or crash: Lambda retries an asynchronous event that fails, invocation-async.html). The next
+    run finds the claim, no record of the update and the shadow config serving: it makes the
+    update once (3-resumed) instead of reporting a rollback; the experiment then ends as usual."""
+    experiment_id = start_experiment(fake, registry, artifacts)
+    challenger_model = state(experiment_id)["1-started.json"]["experiment"]["challenger_model"]
+    put_verdict(experiment_id, "promote")
+    updates = len(fake.named("UpdateEndpoint"))
+
+    from lambda_deploy import experiment
+
+    def stop(*_):
+        raise TimeoutError("the function stopped here")
+
+    # The function stops right after its claim, before it calls UpdateEndpoint.
+    update_to, experiment.update_to = experiment.update_to, stop
+    try:
+        with pytest.raises(TimeoutError):
+            handler(CONTROLLER, None)
+    finally:
+        experiment.update_to = update_to
+    assert {"3-switching.json"} <= set(state(experiment_id)) and \
+        "3-updated.json" not in state(experiment_id)
+    assert len(fake.named("UpdateEndpoint")) == updates
+    assert handler(CONTROLLER, None)["stages"]["prod"].startswith("promote: switching")
+    assert {"3-resumed.json", "3-updated.json"} <= set(state(experiment_id))
+    # Delivered again while it updates: it waits; no second resume, no second update.
+    assert handler(CONTROLLER, None)["stages"]["prod"] == "promote: endpoint Updating, will retry"
+    fake.finish_update(ENDPOINT)
+    assert handler(CONTROLLER, None)["stages"]["prod"].startswith(f"promote: {ENDPOINT} serves")
+    assert [v["ModelName"] for v in serving().production_variants] == [challenger_model]
+    assert len(fake.named("UpdateEndpoint")) == updates + 1
+
+
+def test_an_update_seen_in_progress_is_recorded_so_its_rollback_ends_the_experiment(
+        prod, fake, registry, artifacts):
+    """The run stopped after SageMaker accepted the update but before recording it: the next run
+    sees the endpoint Updating and records the update, so a rollback that follows is read as
+    one (the experiment ends, champion and shadow keep serving) and not updated again."""
+    experiment_id = start_experiment(fake, registry, artifacts)
+    put_verdict(experiment_id, "promote")
+    handler(CONTROLLER, None)
+    updates = len(fake.named("UpdateEndpoint"))
+    # As if the record of the accepted update had never been written.
+    s3().delete_object(Bucket=BUCKET, Key=f"experiments/{ENDPOINT}/{experiment_id}/3-updated.json")
+    assert handler(CONTROLLER, None)["stages"]["prod"] == "promote: endpoint Updating, will retry"
+    assert state(experiment_id)["3-updated.json"]["seen"] == "Updating"
+    fake.roll_back(ENDPOINT, "alarm fired")
+    assert "was rolled back" in handler(CONTROLLER, None)["stages"]["prod"]
+    assert len(fake.named("UpdateEndpoint")) == updates
+    assert "3-resumed.json" not in state(experiment_id)
