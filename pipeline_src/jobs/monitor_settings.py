@@ -127,8 +127,8 @@ def _endpoints(value):
     return value
 
 
-def _readers(value):
-    """MONITOR_READERS is JSON text: {endpoint: reader role ARN}; unset or empty is {}."""
+def _json_object_text(value):
+    """A variable holding a JSON object as text: parsed; unset or empty is {}."""
     if isinstance(value, str):
         if not value.strip():
             return {}
@@ -136,6 +136,12 @@ def _readers(value):
             value = json.loads(value)
         except json.JSONDecodeError as exc:
             raise ValueError(f"is not valid JSON: {exc.msg}") from None
+    return value
+
+
+def _readers(value):
+    """MONITOR_READERS is JSON text: {endpoint: reader role ARN}."""
+    value = _json_object_text(value)
     if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and ROLE_ARN.fullmatch(v)
             for k, v in value.items()):
@@ -144,14 +150,8 @@ def _readers(value):
 
 
 def _experiments(value):
-    """MONITOR_EXPERIMENTS is JSON text: {endpoint: ExperimentRule}; unset or empty is {}."""
-    if isinstance(value, str):
-        if not value.strip():
-            return {}
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"is not valid JSON: {exc.msg}") from None
+    """MONITOR_EXPERIMENTS is JSON text: {endpoint: ExperimentRule}."""
+    value = _json_object_text(value)
     if not isinstance(value, dict):
         raise ValueError("must be a JSON object of endpoint name -> experiment rule")
     return value
