@@ -249,21 +249,27 @@ def test_monitor_job_writes_the_verdict_of_a_running_experiment_once_per_input(
 
 
 def test_too_few_labelled_frauds_continue_and_end_inconclusive_at_the_maximum_duration(
-        aws, deployed, tmp_path):
+        aws, tmp_path):
     """A missing label is unknown: with 3 labelled frauds (10 needed) nothing is decided; at the
-    maximum duration the verdict is inconclusive, which keeps the champion."""
+    maximum duration the verdict is inconclusive, which keeps the champion. (The job's verdict
+    step alone: the run around it is the test above's.)"""
+    from pipeline_src.jobs.monitor_settings import read_environment
+
     s3 = aws.client("s3")
     key = start_experiment(s3, "e0000002")
     conftest.put_experiment_traffic(s3, BUCKET, ENDPOINT, VARIANTS, EXPERIMENT_START,
                                     labelled_frauds=3, capture_prefix=CAPTURE_PREFIX)
-    environment = experiment_environment()
+    settings = read_environment(experiment_environment())
+    destination = f"s3://{BUCKET}/{CAPTURE_PREFIX}"
     soon = datetime(2026, 12, 10, 7, tzinfo=timezone.utc)
-    assert monitor_job.run_job(ENDPOINT, soon, tmp_path, environ=environment, session=aws) == 0
-    verdict = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    (verdict,) = monitor_job.experiment_verdicts(s3, s3, settings, ENDPOINT, destination, soon,
+                                                 tmp_path, tmp_path / "out")
     assert (verdict["outcome"], verdict["labelled_frauds"]) == ("continue", 3)
     assert verdict["counts"]["pairs_unlabelled"] == 37
+    assert json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()) == verdict
     late = datetime(2026, 12, 26, 7, tzinfo=timezone.utc)   # 31 days after the start
-    assert monitor_job.run_job(ENDPOINT, late, tmp_path, environ=environment, session=aws) == 0
-    verdict = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    (verdict,) = monitor_job.experiment_verdicts(s3, s3, settings, ENDPOINT, destination, late,
+                                                 tmp_path, tmp_path / "out")
     assert verdict["outcome"] == "inconclusive"
     assert "the champion stays" in verdict["reason"]
+    assert json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()) == verdict
