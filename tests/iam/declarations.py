@@ -275,9 +275,15 @@ def _s3_write(role_arn, world, uri: str, kms_key: Optional[str], why: str, doc) 
     return needs
 
 
-def _logs(role_arn, world, group: str, stream: str, why: str, doc, create_group=True) -> list:
-    group_arn = world.arn("logs", "log-group", LogGroupName=group)
-    stream_arn = world.arn("logs", "log-stream", LogGroupName=group, LogStreamName=stream)
+def _logs(role_arn, world, group: str, stream: str, why: str, doc, create_group=True,
+          region=None) -> list:
+    """region: where the writer runs (an endpoint's), default the stack's."""
+    from tests.iam.authz import arn_of
+
+    region = region or world.model.region
+    group_arn = arn_of("logs", "log-group", region, world.model.account, LogGroupName=group)
+    stream_arn = arn_of("logs", "log-stream", region, world.model.account, LogGroupName=group,
+                        LogStreamName=stream)
     needs = [_need(role_arn, "logs:CreateLogStream", stream_arn, why, doc),
              _need(role_arn, "logs:PutLogEvents", stream_arn, why, doc)]
     if create_group:
@@ -364,7 +370,8 @@ def call_service_needs(world) -> Iterable[ServiceNeed]:
             why = f"endpoint {endpoint} serves model {variant['ModelName']}"
             yield from _logs(role, world, f"/aws/sagemaker/Endpoints/{endpoint}",
                              f"{variant['VariantName']}/i-0123456789abcdef0",
-                             f"{why}: writes its logs", SAGEMAKER_MODEL_DOC)
+                             f"{why}: writes its logs", SAGEMAKER_MODEL_DOC,
+                             region=call.region)
             yield _need(role, "cloudwatch:PutMetricData", "*", f"{why}: publishes metrics",
                         SAGEMAKER_MODEL_DOC, **{"cloudwatch:namespace": "/aws/sagemaker/Endpoints"})
             capture = config.params.get("DataCaptureConfig")

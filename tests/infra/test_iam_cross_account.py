@@ -11,9 +11,11 @@ and the ones SageMaker makes as a stage account's serving role to load the model
 (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html: the execution role reads
 the model artifacts in S3, decrypting them with their KMS key). Each is checked allowed for
 exactly its principal and refused for the others, so a statement too broad or missing fails.
-Inside a stage account, the deployer role's policy is the same code as the dev deploy
-function's endpoint statements (infra/deploy_function.py endpoint_grants), whose sufficiency the
-recorded calls prove; test_deployer_policy_is_the_proven_endpoint_grants checks they match.
+Inside a stage account, the deployer's and serving role's policies are judged from the calls the
+deploy tests made there with prod's names (sufficient, nothing unused but what those calls cannot
+reach, each used statement needed); the deployer's policy is also the same code as the dev deploy
+function's endpoint statements (infra/deploy_function.py endpoint_grants), whose every statement
+dev's recorded calls judge; test_deployer_policy_is_the_proven_endpoint_grants checks they match.
 """
 from __future__ import annotations
 
@@ -510,3 +512,194 @@ def test_only_the_tooling_provisioning_role_assumes_a_stage_teardown_role(models
                    f"{CONFIG.provisioning_role}", f"arn:aws:iam::{OTHER_ACCOUNT}:role/"
                    f"{CONFIG.provisioning_role}"):
         assert not assume(caller).allowed, caller
+
+
+# --- the deploy step in the stage accounts --------------------------------------------------------
+# The deploy function acts in each stage account as that account's deployer role; SageMaker runs
+# the models there as the account's serving role. What both may do there is judged from the calls
+# recorded by the deploy tests with prod's names and accounts: test_deploy_cross_account.py
+# (staging and prod, primary region) and test_deploy_regions.py (prod in both regions).
+DEPLOY_TESTS = ("tests/lambda_deploy/test_deploy_cross_account.py",
+                "tests/lambda_deploy/test_deploy_regions.py")
+# Statements those calls cannot use, each judged elsewhere: the cross-account halves (above:
+# the tooling registry's packages and artifacts), and what only a later deployment does (an
+# update, the rollback alarms it watches, cleanup, scaling changes and removal), which the
+# deployer shares with the dev deploy function's endpoint statements, judged on dev's recorded
+# calls (test_deployer_policy_is_the_proven_endpoint_grants: the same statements).
+NOT_EXERCISED_HERE = {
+    "deployer": {"UseToolingModelPackages", "DecryptToolingModelArtifacts",
+                 "UpdateAndCallOwnEndpoints", "ReadRollbackAlarms", "CleanUpOwnModelsAndConfigs",
+                 "ManageTargetTrackingAlarms", "ReadScaling", "ScaleEndpointVariants",
+                 "CreateAutoscalingServiceLinkedRole", "ScaleOwnEndpoints"},
+    "sagemaker-serving": {"DecryptToolingModelArtifacts", "ReadRollbackAlarms"},
+}
+# Actions of statements these calls use, that they do not use themselves. The stage serving
+# role's kms:Decrypt on its account's key: in dev it reads the model artifact from its own
+# bucket; in a stage account the artifact is the tooling account's, and data capture needs only
+# kms:GenerateDataKey here (S3 also asks kms:Decrypt of multipart uploads; S3_KMS_DOC).
+ACTIONS_NOT_EXERCISED_HERE = {("sagemaker-serving", "UseProjectKey", "kms:Decrypt")}
+
+
+def base_sid(sid: str) -> str:
+    """A secondary region's statement is its primary statement's Sid + the region's."""
+    for _, region in CONFIG.secondary_placements:
+        if sid.endswith(region_sid(region)):
+            return sid[:-len(region_sid(region))]
+    return sid
+
+
+@pytest.fixture(scope="module")
+def deploy_calls(recorded_calls):
+    calls = [c for c in recorded_calls if c["test"].split("::")[0] in DEPLOY_TESTS]
+    assert {c["test"].split("::")[0] for c in calls if c["role"]} == set(DEPLOY_TESTS)
+    return calls
+
+
+def deployer_analysis(stacks, calls, account):
+    """The calls made in `account` by the deploy function (as the account's deployer; the
+    registry's description of each package, in the tooling account, kept unjudged as what its
+    models serve), judged against the account's stack. A KMS need naming the stage's key by its
+    alias (KmsKeyId in the stage settings) is the key the alias names in the need's region: this
+    stack's key, or the secondary region stack's."""
+    from tests.iam.declarations import S3_KMS_DOC
+    from tests.iam.sufficiency import Need, analyse
+
+    inside = [{**c, "role": "deployer"} for c in calls if c["role"] and c["account"] == account
+              and c["operation"] not in ("AssumeRole", "GetCallerIdentity")]
+    described = [{**c, "role": None, "account": account} for c in calls
+                 if c["operation"] == "DescribeModelPackage"]
+    model = StackModel(stacks[NAMES.target_stack(account)], account=account)
+    analysis = analyse(model, PREFIX, inside + described)
+    # Objects in a secondary region's bucket are encrypted with the bucket's default key, a key
+    # of that region's stack, which the analysis of this stack cannot see: S3 uses it as the
+    # caller, with the bucket as the Bucket Key's encryption context (declarations.S3_KMS_DOC;
+    # S3 User Guide, "Reducing the cost of SSE-KMS with Amazon S3 Bucket Keys").
+    regional = {NAMES.artifact_bucket(account, region): region
+                for where, region in CONFIG.secondary_placements if where == account}
+    for need in list(analysis.needs):
+        bucket = need.resource.split(":::", 1)[-1].split("/", 1)[0]
+        if need.action in ("s3:GetObject", "s3:PutObject") and bucket in regional:
+            analysis.needs.append(Need(
+                need.principal, "kms:Decrypt" if need.action == "s3:GetObject"
+                else "kms:GenerateDataKey", f"arn:aws:kms:{regional[bucket]}:{account}:"
+                f"alias/{PREFIX}", freeze_context({
+                    "kms:ViaService": f"s3.{regional[bucket]}.amazonaws.com"}),
+                f"{need.action} in {bucket} (SSE-KMS object) [{S3_KMS_DOC}]"))
+    keys = {REGION: next(iter(model.key_policies.items()))}
+    for where, region in CONFIG.secondary_placements:
+        if where == account:
+            region_model = StackModel(stacks[NAMES.target_stack(account, region)],
+                                      account=account)
+            keys[region] = next(iter(region_model.key_policies.items()))
+    alias_needs = [n for n in analysis.needs
+                   if n.action.startswith("kms:") and ":alias/" in n.resource]
+    resolved = []
+    for need in alias_needs:
+        region = need.resource.split(":")[3]
+        key_arn, key_policy = keys[region]
+        context = need.context_dict
+        if region != REGION and "kms:ViaService" in context:
+            # Through S3 in that region, with its bucket as the Bucket Key's context.
+            context.update({"kms:ViaService": f"s3.{region}.amazonaws.com",
+                            "kms:EncryptionContext:aws:s3:arn":
+                                f"arn:aws:s3:::{NAMES.artifact_bucket(account, region)}"})
+        resolved.append((replace(need, resource=key_arn, context=freeze_context(context)),
+                         region, key_policy))
+    analysis.needs = [n for n in analysis.needs if n not in alias_needs] + [
+        need for need, _, _ in resolved]
+    return analysis, [(need, region, policy) for need, region, policy in resolved
+                      if region != REGION]
+
+
+def decide_in_region(analysis, need, region, key_policy, drop=None):
+    """A need on a secondary region's key: the role's policies (`drop`: one statement left out)
+    and that key's policy (in its own stack)."""
+    from tests.iam.evaluator import evaluate
+    from tests.iam.sufficiency import _without
+
+    role = analysis.model.role_by_arn(need.principal)
+    account = role.arn.split(":")[4]
+    request = {"aws:PrincipalArn": role.arn, **need.context_dict}
+    return evaluate(Request(Principal(arn=role.arn, account=account), need.action,
+                            need.resource, request),
+                    identity=[_without(p, drop) for p in role.policies], key_policy=key_policy)
+
+
+def refused(analysis, secondary, arn, drop=None) -> list[str]:
+    """The needs of role `arn` refused (with one statement dropped, for the mutation test)."""
+    elsewhere = {need for need, _, _ in secondary}
+    problems = analysis.missing(drop=drop, needs=[n for n in analysis.needs
+                                                  if n.principal == arn and n not in elsewhere])
+    return problems + [need.describe() for need, region, key_policy in secondary
+                       if need.principal == arn and not
+                       decide_in_region(analysis, need, region, key_policy, drop).allowed]
+
+
+STAGE_ROLES = ("deployer", "sagemaker-serving")
+
+
+@pytest.mark.iam_recorded_calls
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_a_stage_deployer_and_serving_role_hold_what_the_deploy_calls_need(stacks, deploy_calls,
+                                                                         stage):
+    """Sufficient: every call the deploy step made in the stage's account (as its deployer) and
+    what SageMaker does there as the serving role (pull the image, read the model, write logs,
+    capture and metrics) is allowed by that account's stack, each KMS need by its region's key."""
+    account = STAGES[stage]
+    analysis, secondary = deployer_analysis(stacks, deploy_calls, account)
+    assert analysis.errors == [] and not analysis.other_accounts
+    deployer = role(account, "deployer")
+    actions = {n.action for n in analysis.needs if n.principal == deployer}
+    assert {"sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint",
+            "sagemaker:DescribeEndpoint", "sagemaker:AddTags", "sagemaker:ListTags",
+            "kms:CreateGrant", "iam:PassRole"} <= actions
+    if CONFIG.stage(stage).autoscaling:
+        assert {"application-autoscaling:RegisterScalableTarget",
+                "application-autoscaling:PutScalingPolicy"} <= actions
+    for purpose in STAGE_ROLES:
+        arn = role(account, purpose)
+        assert [n for n in analysis.needs if n.principal == arn], purpose
+        assert refused(analysis, secondary, arn) == [], purpose
+
+
+@pytest.mark.iam_recorded_calls
+def test_every_grant_of_the_stage_deployers_and_serving_roles_is_used_or_judged_elsewhere(
+        stacks, deploy_calls):
+    """Not excessive: each action and resource of the deployer's and serving role's statements
+    is used by a need of these calls, unless its statement is one of NOT_EXERCISED_HERE (judged
+    elsewhere); and every statement listed there is unused somewhere here (the list stays tight)."""
+    listed = set()
+    for stage, account in STAGES.items():
+        analysis, _ = deployer_analysis(stacks, deploy_calls, account)
+        for purpose in STAGE_ROLES:
+            name = NAMES.role(purpose)
+            excess = [e for e in analysis.excess() if e.startswith(name + " ") and not any(
+                e.startswith(f"{name} {sid}: {action} ")
+                for p, sid, action in ACTIONS_NOT_EXERCISED_HERE if p == purpose)]
+            sids = {e.split(" ")[1].rstrip(":") for e in excess}
+            listed |= {(purpose, base_sid(s)) for s in sids}
+            assert {base_sid(s) for s in sids} <= NOT_EXERCISED_HERE[purpose], (stage, excess)
+    assert listed == {(p, sid) for p, sids in NOT_EXERCISED_HERE.items() for sid in sids}
+
+
+@pytest.mark.iam_recorded_calls
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_dropping_a_statement_the_deploy_calls_use_breaks_one_of_them(stacks, deploy_calls,
+                                                                    stage):
+    """Mutation: each Allow statement of the deployer's and serving role's policies that these
+    calls use is needed: without it, one of their needs is refused."""
+    account = STAGES[stage]
+    analysis, secondary = deployer_analysis(stacks, deploy_calls, account)
+    checked = 0
+    for purpose in STAGE_ROLES:
+        arn = role(account, purpose)
+        found = analysis.model.role_by_arn(arn)
+        for policy in found.policies:
+            for index, stmt in enumerate(policy.statements):
+                if stmt.get("Effect") != "Allow" or \
+                        base_sid(stmt["Sid"]) in NOT_EXERCISED_HERE[purpose]:
+                    continue
+                checked += 1
+                assert refused(analysis, secondary, arn, drop=(policy.name, index)), \
+                    (purpose, stmt["Sid"])
+    assert checked >= 10

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+from pathlib import Path
 
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
@@ -311,3 +312,68 @@ class CallLog:
 
     def count(self, operation: str) -> int:
         return self.calls.count(operation)
+
+
+# --- config/prod.json: the multi-account example ------------------------------------------------
+# Its names and accounts, so tests/infra/test_iam_cross_account.py and test_iam_regions.py can
+# judge the calls made in its stage accounts against its stacks; moto's default account stands
+# for its tooling account 111111111111 (the registry, the artifacts, the job claims).
+PROD_PREFIX = f"{PROJECT}-prod"
+PROD_GROUP = f"{PROD_PREFIX}-models"
+PROD_ACCOUNTS = {"staging": "222222222222", "prod": "333333333333"}
+PROD_TOOLING_BUCKET = f"{PROD_PREFIX}-artifacts-111111111111-{REGION}"
+PROD_MODEL_KEY = f"training/{PROD_PREFIX}-20261122T024900-abcdef12/output/model.tar.gz"
+
+
+# config/prod.json's subnets and security groups of each stage (stages[].network), which the
+# stage deployer's CreateModel is conditioned on (tests/infra/test_iam_regions.py and
+# test_iam_cross_account.py judge it).
+PROD_NETWORKS = {s["name"]: s["network"] for s in json.loads(
+    (Path(__file__).resolve().parents[2] / "config" / "prod.json").read_text())["stages"]}
+
+
+def vpc(network: dict) -> dict:
+    return {"subnets": network["subnet_ids"], "security_group_ids": network["security_group_ids"]}
+
+
+def prod_environment(stages: dict) -> dict:
+    """The function's environment in prod (infra/deploy_function.py), with `stages` as its
+    STAGE_SETTINGS."""
+    return {"PROJECT_NAME": PROJECT, "ENVIRONMENT": "prod", "RESOURCE_PREFIX": PROD_PREFIX,
+            "MODEL_PACKAGE_GROUP": PROD_GROUP, "STAGE_SETTINGS": json.dumps(stages)}
+
+
+def prod_placement(stage: str, **overrides) -> dict:
+    """Where prod's `stage` is served: its account's deployer, serving role, key and capture
+    bucket, as the prod stack writes them."""
+    account = PROD_ACCOUNTS[stage]
+    return stage_settings(stage, **{
+        "endpoint_name": f"{PROD_PREFIX}-{stage}",
+        "alarm_names": [f"{PROD_PREFIX}-{stage}-5xx-errors",
+                        f"{PROD_PREFIX}-{stage}-model-latency"],
+        "role_arn": f"arn:aws:iam::{account}:role/{PROD_PREFIX}-deployer",
+        "external_id": f"{PROD_PREFIX}-deploy",
+        "execution_role_arn": f"arn:aws:iam::{account}:role/{PROD_PREFIX}-sagemaker-serving",
+        "kms_key_arn": f"arn:aws:kms:{REGION}:{account}:alias/{PROD_PREFIX}",
+        "data_capture_s3_uri": f"s3://{PROD_PREFIX}-artifacts-{account}-{REGION}/data-capture",
+        "vpc_config": vpc(PROD_NETWORKS[stage]),
+        **overrides})
+
+
+def register_prod_package() -> str:
+    """A package as the train job registers it (docs/interfaces.md), in prod's group, its
+    artifact in the tooling bucket."""
+    from pipeline_src.jobs.common import serving_environment
+
+    sm = lambda_aws.session().client("sagemaker", region_name=REGION)
+    if not sm.list_model_package_groups(NameContains=PROD_GROUP)["ModelPackageGroupSummaryList"]:
+        sm.create_model_package_group(ModelPackageGroupName=PROD_GROUP)
+    return sm.create_model_package(
+        ModelPackageGroupName=PROD_GROUP, ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/"
+                                     "sagemaker-scikit-learn:1.4-2-py312-cpu-py3",
+                            "ModelDataUrl": f"s3://{PROD_TOOLING_BUCKET}/{PROD_MODEL_KEY}",
+                            "Environment": serving_environment(REGION)}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"]})["ModelPackageArn"]

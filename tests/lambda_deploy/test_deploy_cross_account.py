@@ -3,10 +3,13 @@
 moto keeps resources per account, and credentials from AssumeRole act in the assumed role's account
 (moto's documentation, "Multi-Account support",
 https://docs.getmoto.org/en/latest/docs/multi_account.html). The function's own account here is
-moto's default (123456789012: the tooling account with the registry and the job claims); staging
-and prod are in two other accounts, each reached through a deployer role there. AWS's side of
-AssumeRole (a role's trust policy admits exactly the tooling deploy role with the ExternalId) is
-judged by the IAM tests (tests/infra/test_iam_cross_account.py), as moto does not enforce it.
+moto's default (123456789012, standing for config/prod.json's tooling account: the registry and
+the job claims); staging and prod are in prod's two stage accounts, each reached through its
+deployer role, with prod's names and stage settings (prod's secondary region is
+test_deploy_regions.py's). AWS's side of AssumeRole (a role's trust policy admits exactly the
+tooling deploy role with the ExternalId) and of every call made in a stage account (its deployer's
+and serving role's grants) are judged on prod's stacks from the calls recorded here
+(tests/infra/test_iam_cross_account.py), as moto enforces neither.
 """
 from __future__ import annotations
 
@@ -16,30 +19,45 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from deploy_helpers import (ACCOUNT, JOB_A, PREFIX, REGION, job_event, moto_backend)
+from deploy_helpers import (ACCOUNT, JOB_A, PROD_ACCOUNTS, PROD_PREFIX, REGION, job_event,
+                            moto_backend, prod_environment, prod_placement,
+                            register_prod_package)
 from lambda_deploy import aws as lambda_aws
 from lambda_deploy.handler import handler
 
 TOOLING = ACCOUNT
-STAGING, PROD = "222222222222", "333333333333"
-ACCOUNTS = {"staging": STAGING, "prod": PROD}
+PREFIX = PROD_PREFIX
+ACCOUNTS = PROD_ACCOUNTS
+STAGING, PROD = ACCOUNTS["staging"], ACCOUNTS["prod"]
 EXTERNAL_ID = f"{PREFIX}-deploy"
 # Services whose calls are about a stage's endpoint; every one must act in the stage's account.
 STAGE_SERVICES = {"sagemaker", "application-autoscaling", "cloudwatch", "sagemaker-runtime"}
+# config/prod.json's stage settings (what infra writes into STAGE_SETTINGS), but prod's
+# secondary region.
+SETTINGS = {
+    "staging": {"keep_previous": 2, "deployment": {
+        "strategy": "all_at_once", "canary_percent": 10, "linear_step_percent": 20,
+        "wait_seconds": 120, "termination_wait_seconds": 60,
+        "max_execution_timeout_seconds": 3600}, "accept_pending_approval": False},
+    "prod": {"instance_type": "ml.m5.xlarge", "initial_instance_count": 4,
+             "data_capture_percent": 10, "keep_previous": 3, "deployment": {
+                 "strategy": "linear", "canary_percent": 10, "linear_step_percent": 25,
+                 "wait_seconds": 600, "termination_wait_seconds": 600,
+                 "max_execution_timeout_seconds": 7200},
+             "autoscaling": {"min_instances": 4, "max_instances": 12,
+                             "target_invocations_per_instance": 200,
+                             "scale_in_cooldown_seconds": 300, "scale_out_cooldown_seconds": 60}},
+}
 
 
 def placement(stage: str) -> dict:
-    account = ACCOUNTS[stage]
-    return {"role_arn": f"arn:aws:iam::{account}:role/{PREFIX}-deployer",
-            "external_id": EXTERNAL_ID,
-            "execution_role_arn": f"arn:aws:iam::{account}:role/{PREFIX}-sagemaker-serving",
-            "kms_key_arn": f"arn:aws:kms:{REGION}:{account}:alias/{PREFIX}",
-            "data_capture_s3_uri": f"s3://{PREFIX}-capture-{account}-{REGION}/data-capture"}
+    return prod_placement(stage, **SETTINGS[stage])
 
 
 @pytest.fixture
-def cross_account(fake, lambda_env, monkeypatch):
-    lambda_env(staging=placement("staging"), prod=placement("prod"))
+def cross_account(fake, monkeypatch):
+    for name, value in prod_environment({s: placement(s) for s in ACCOUNTS}).items():
+        monkeypatch.setenv(name, value)
     assumed = []
     # Record each AssumeRole as AWS receives it (the session name shows in CloudTrail).
     lambda_aws.client("sts").meta.events.register(
@@ -67,10 +85,9 @@ def sagemaker_in(account: str):
     return sorted(backend._models), sorted(backend.endpoint_configs), sorted(backend.endpoints)
 
 
-def test_a_package_moves_from_the_tooling_registry_to_staging_then_prod(cross_account, registry,
-                                                                        artifacts):
+def test_a_package_moves_from_the_tooling_registry_to_staging_then_prod(cross_account, artifacts):
     fake = cross_account
-    arn = registry.register("Approved")
+    arn = register_prod_package()
     assert arn.startswith(f"arn:aws:sagemaker:{REGION}:{TOOLING}:model-package/")
     key = artifacts.package(arn)
 
@@ -113,16 +130,16 @@ def test_a_package_moves_from_the_tooling_registry_to_staging_then_prod(cross_ac
     assert sessions[3].startswith("deploy-c") and sessions[3].endswith(job_b[8:])
 
 
-def test_a_stage_acts_in_no_other_account(cross_account, registry, artifacts):
+def test_a_stage_acts_in_no_other_account(cross_account, artifacts):
     """A staging job touches neither prod's account nor the tooling account's SageMaker."""
     fake = cross_account
-    key = artifacts.package(registry.register("Approved"))
+    key = artifacts.package(register_prod_package())
     calls = deploy_stage(fake, key, "staging", JOB_A)
     assert {acct for _, _, acct in calls} == {TOOLING, STAGING}
     assert sagemaker_in(PROD) == ([], [], []) and sagemaker_in(TOOLING) == ([], [], [])
 
 
-def test_credentials_that_act_elsewhere_are_refused_before_any_call(cross_account, registry,
+def test_credentials_that_act_elsewhere_are_refused_before_any_call(cross_account,
                                                                    artifacts):
     """The role's ARN names its account, but the credentials are what act: if they act in another
     account (a role ARN that resolves elsewhere), nothing is called with them."""
@@ -134,7 +151,7 @@ def test_credentials_that_act_elsewhere_are_refused_before_any_call(cross_accoun
                  "UserId": "AROAEXAMPLE:y"})
 
     lambda_aws.session().events.register("before-call.sts.GetCallerIdentity", elsewhere)
-    key = artifacts.package(registry.register("Approved"))
+    key = artifacts.package(register_prod_package())
     handler(job_event(JOB_A, "staging", key), None)
     name, reply = fake.last_reply()
     assert name == "PutJobFailureResult"
@@ -146,7 +163,7 @@ def test_credentials_that_act_elsewhere_are_refused_before_any_call(cross_accoun
     assert sagemaker_in(STAGING) == ([], [], [])
 
 
-def test_a_role_that_cannot_be_assumed_is_a_permission_error(cross_account, registry, artifacts):
+def test_a_role_that_cannot_be_assumed_is_a_permission_error(cross_account, artifacts):
     """AWS refuses AssumeRole when the trust policy does not admit the caller (AccessDenied)."""
     fake = cross_account
 
@@ -156,7 +173,7 @@ def test_a_role_that_cannot_be_assumed_is_a_permission_error(cross_account, regi
                            "sts:AssumeRole"}, "ResponseMetadata": {"HTTPStatusCode": 403}})
 
     lambda_aws.client("sts").meta.events.register("before-call.sts.AssumeRole", denied)
-    key = artifacts.package(registry.register("Approved"))
+    key = artifacts.package(register_prod_package())
     handler(job_event(JOB_A, "prod", key), None)
     name, reply = fake.last_reply()
     assert name == "PutJobFailureResult"

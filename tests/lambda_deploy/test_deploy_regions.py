@@ -13,63 +13,42 @@ don't support cross-Region requests (including copies)").
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import boto3
 import pytest
 
-from deploy_helpers import (ACCOUNT, JOB_A, JOB_B, REGION, job_event, moto_backend,
-                            moto_endpoint, stage_settings)
+from deploy_helpers import (ACCOUNT, JOB_A, JOB_B, PROD_ACCOUNTS, PROD_GROUP, PROD_MODEL_KEY,
+                            PROD_NETWORKS, PROD_PREFIX, PROD_TOOLING_BUCKET, REGION, job_event,
+                            moto_backend, moto_endpoint, prod_environment, prod_placement,
+                            register_prod_package, vpc)
 from lambda_deploy import aws as lambda_aws
 from lambda_deploy.handler import handler
-from pipeline_src.jobs.common import serving_environment
 
 # config/prod.json's names (tests/infra/test_iam_regions.py judges the calls against its
 # stacks); moto's default account stands for its tooling account 111111111111.
-PREFIX = "fraud-mlops-prod"
-GROUP = f"{PREFIX}-models"
-TOOLING_BUCKET = f"{PREFIX}-artifacts-111111111111-{REGION}"
-STAGE_ACCOUNT = "333333333333"
+PREFIX, GROUP = PROD_PREFIX, PROD_GROUP
+TOOLING_BUCKET = PROD_TOOLING_BUCKET
+STAGE_ACCOUNT = PROD_ACCOUNTS["prod"]
 SECONDARY = "eu-central-1"
 ENDPOINT = f"{PREFIX}-prod"
 REGIONAL_BUCKET = f"{PREFIX}-artifacts-{STAGE_ACCOUNT}-{SECONDARY}"
 # The SageMaker SDK's image data (infra/image_data.py): the scikit-learn image's registry there.
 SECONDARY_IMAGE = "492215442770.dkr.ecr.eu-central-1.amazonaws.com/sagemaker-scikit-learn"
 ARTIFACT = b"model artifact bytes"
-SOURCE_KEY = f"training/{PREFIX}-20261122T024900-abcdef12/output/model.tar.gz"
-
-
-# config/prod.json's subnets and security groups of each stage (stages[].network), which the
-# stage deployer's CreateModel is conditioned on (tests/infra/test_iam_regions.py judges it).
-NETWORKS = {s["name"]: s["network"] for s in json.loads(
-    (Path(__file__).resolve().parents[2] / "config" / "prod.json").read_text())["stages"]}
-
-
-def vpc(network: dict) -> dict:
-    return {"subnets": network["subnet_ids"], "security_group_ids": network["security_group_ids"]}
+SOURCE_KEY = PROD_MODEL_KEY
 
 
 def placement(stage: str = "prod") -> dict:
-    account = STAGE_ACCOUNT if stage == "prod" else "222222222222"
+    account = PROD_ACCOUNTS[stage]
     alarms = [f"{PREFIX}-{stage}-5xx-errors", f"{PREFIX}-{stage}-model-latency"]
-    return stage_settings(stage, **{
-        "endpoint_name": f"{PREFIX}-{stage}", "alarm_names": alarms,
-        "role_arn": f"arn:aws:iam::{account}:role/{PREFIX}-deployer",
-        "external_id": f"{PREFIX}-deploy",
-        "execution_role_arn": f"arn:aws:iam::{account}:role/{PREFIX}-sagemaker-serving",
-        "kms_key_arn": f"arn:aws:kms:{REGION}:{account}:alias/{PREFIX}",
-        "data_capture_s3_uri": f"s3://{PREFIX}-artifacts-{account}-{REGION}/data-capture",
-        "smoke_test": True,
-        "vpc_config": vpc(NETWORKS[stage]),
-        "secondary_regions": [] if stage != "prod" else [{
-            "region": SECONDARY,
-            "kms_key_arn": f"arn:aws:kms:{SECONDARY}:{account}:alias/{PREFIX}",
-            "data_capture_s3_uri": f"s3://{REGIONAL_BUCKET}/data-capture",
-            "model_s3_uri": f"s3://{REGIONAL_BUCKET}/models",
-            "image_repository": SECONDARY_IMAGE,
-            "alarm_names": alarms,
-            "vpc_config": vpc(NETWORKS[stage]["regions"][SECONDARY])}],
-    })
+    return prod_placement(stage, smoke_test=True, secondary_regions=[] if stage != "prod" else [{
+        "region": SECONDARY,
+        "kms_key_arn": f"arn:aws:kms:{SECONDARY}:{account}:alias/{PREFIX}",
+        "data_capture_s3_uri": f"s3://{REGIONAL_BUCKET}/data-capture",
+        "model_s3_uri": f"s3://{REGIONAL_BUCKET}/models",
+        "image_repository": SECONDARY_IMAGE,
+        "alarm_names": alarms,
+        "vpc_config": vpc(PROD_NETWORKS[stage]["regions"][SECONDARY])}])
 
 
 def stage_session():
@@ -83,10 +62,7 @@ def stage_session():
 
 @pytest.fixture
 def regions(fake, lambda_env, monkeypatch):
-    for name, value in {"PROJECT_NAME": "fraud-mlops", "ENVIRONMENT": "prod",
-                        "RESOURCE_PREFIX": PREFIX, "MODEL_PACKAGE_GROUP": GROUP,
-                        "STAGE_SETTINGS": json.dumps({s: placement(s)
-                                                      for s in ("staging", "prod")})}.items():
+    for name, value in prod_environment({s: placement(s) for s in ("staging", "prod")}).items():
         monkeypatch.setenv(name, value)
     # The train job's output in the tooling bucket, and the stage's bucket in the secondary.
     s3 = boto3.client("s3", region_name=REGION)
@@ -133,25 +109,9 @@ def config_tags(region: str, name: str) -> dict:
     return {t["Key"]: t["Value"] for t in backend.list_tags(arn)[0]}
 
 
-def register(version_of=None) -> str:
-    """A package as the train job registers it (docs/interfaces.md), in prod's group."""
-    sm = lambda_aws.session().client("sagemaker", region_name=REGION)
-    if not sm.list_model_package_groups(NameContains=GROUP)["ModelPackageGroupSummaryList"]:
-        sm.create_model_package_group(ModelPackageGroupName=GROUP)
-    return sm.create_model_package(
-        ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/"
-                                     "sagemaker-scikit-learn:1.4-2-py312-cpu-py3",
-                            "ModelDataUrl": f"s3://{TOOLING_BUCKET}/{SOURCE_KEY}",
-                            "Environment": serving_environment(REGION)}],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["application/json"]})["ModelPackageArn"]
-
-
 @pytest.fixture
 def package(regions, artifacts):
-    arn = register()
+    arn = register_prod_package()
     return arn, artifacts.package(arn)
 
 
@@ -183,7 +143,7 @@ def test_every_region_serves_the_new_version_primary_first(regions, package):
     # Each region's model runs in that region's subnets of the stage account (CreateModel's
     # VpcConfig, primary first), its container still without network.
     for request, region, network in zip(requests, (REGION, SECONDARY), (
-            NETWORKS["prod"], NETWORKS["prod"]["regions"][SECONDARY]), strict=True):
+            PROD_NETWORKS["prod"], PROD_NETWORKS["prod"]["regions"][SECONDARY]), strict=True):
         vpc_config = {"Subnets": network["subnet_ids"],
                       "SecurityGroupIds": network["security_group_ids"]}
         assert request["VpcConfig"] == vpc_config and request["EnableNetworkIsolation"] is True
@@ -208,9 +168,9 @@ def test_every_region_serves_the_new_version_primary_first(regions, package):
 
 def second_version(fake, artifacts) -> tuple[str, str, str]:
     """v1 served in both regions; v2 registered. (v1 config, v2 ARN, v2 artifact key)."""
-    _, reply = deploy_everywhere(fake, artifacts.package(register()), JOB_A)
+    _, reply = deploy_everywhere(fake, artifacts.package(register_prod_package()), JOB_A)
     previous = reply["outputVariables"]["EndpointConfigName"]
-    v2 = register()
+    v2 = register_prod_package()
     return previous, v2, artifacts.package(v2)
 
 
