@@ -66,8 +66,10 @@ SD = ["-m-sample-data", "--out", "{tmp}/data"]
 
 CASES = [
     # ---- main.py ----
+    # The one test of main.py's command list (every command, in its order).
     Case("unknown command", ["frobnicate"], 2,
-         "unknown command 'frobnicate'; commands: synth, run-local, monitor-local, verdict-local, teardown, diff"),
+         "unknown command 'frobnicate'; commands: synth, run-local, monitor-local, verdict-local, "
+         "teardown, diff, versions, invoke"),
     # ---- synth: command line and context ----
     Case("repeated --env", ["synth", "--env", "dev", "--env", "dev", *OUT], 2,
          "environment 'dev': chosen more than once", untouched=("out",)),
