@@ -39,10 +39,8 @@ def _run_from_the_shipped_zip() -> Path | None:
 SHIPPED = _run_from_the_shipped_zip()
 
 from deploy_helpers import (BUCKET, GROUP, REGION, CallLog, FakeAws,  # noqa: E402
-                            lambda_environment)
+                            inference_specification, lambda_environment)
 from lambda_deploy import aws as lambda_aws  # noqa: E402
-# The container environment the train job registers (stdlib only: runs on the Lambda's runtime too).
-from pipeline_src.jobs.common import serving_environment  # noqa: E402
 
 
 @pytest.fixture
@@ -98,14 +96,8 @@ def registry(aws_mock):
             extra = {"CustomerMetadataProperties": properties} if properties else {}
             return sm.create_model_package(
                 ModelPackageGroupName=group, ModelApprovalStatus=status, **extra,
-                InferenceSpecification={
-                    # As the train job registers them (docs/interfaces.md, bucket layout).
-                    "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/"
-                                             "sagemaker-scikit-learn:1.4-2-py312-cpu-py3",
-                                    "ModelDataUrl": f"s3://{BUCKET}/training/job/output/model.tar.gz",
-                                    "Environment": serving_environment(REGION)}],
-                    "SupportedContentTypes": ["text/csv"],
-                    "SupportedResponseMIMETypes": ["application/json"]},
+                InferenceSpecification=inference_specification(
+                    f"s3://{BUCKET}/training/job/output/model.tar.gz"),
             )["ModelPackageArn"]
 
     return Registry()

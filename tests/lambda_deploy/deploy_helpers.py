@@ -363,17 +363,23 @@ def prod_placement(stage: str, **overrides) -> dict:
 def register_prod_package() -> str:
     """A package as the train job registers it (docs/interfaces.md), in prod's group, its
     artifact in the tooling bucket."""
-    from pipeline_src.jobs.common import serving_environment
-
     sm = lambda_aws.session().client("sagemaker", region_name=REGION)
     if not sm.list_model_package_groups(NameContains=PROD_GROUP)["ModelPackageGroupSummaryList"]:
         sm.create_model_package_group(ModelPackageGroupName=PROD_GROUP)
     return sm.create_model_package(
         ModelPackageGroupName=PROD_GROUP, ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/"
+        InferenceSpecification=inference_specification(
+            f"s3://{PROD_TOOLING_BUCKET}/{PROD_MODEL_KEY}"))["ModelPackageArn"]
+
+
+def inference_specification(model_data_url: str) -> dict:
+    """A package's InferenceSpecification as the train job registers it (docs/interfaces.md;
+    pipeline_src.jobs.common is stdlib only: it runs on the Lambda's runtime too)."""
+    from pipeline_src.jobs.common import serving_environment
+
+    return {"Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/"
                                      "sagemaker-scikit-learn:1.4-2-py312-cpu-py3",
-                            "ModelDataUrl": f"s3://{PROD_TOOLING_BUCKET}/{PROD_MODEL_KEY}",
+                            "ModelDataUrl": model_data_url,
                             "Environment": serving_environment(REGION)}],
             "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["application/json"]})["ModelPackageArn"]
+            "SupportedResponseMIMETypes": ["application/json"]}
