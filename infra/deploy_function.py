@@ -254,12 +254,14 @@ def endpoint_grant_groups(target: DeploymentTarget, stages: Sequence[str],
                      scaled, conditions=owned)] if scaled else []),
     ], [
         # Application Auto Scaling's write actions take only a scalable-target ARN with a
-        # generated ID; the condition keys pin them to SageMaker variant counts.
+        # generated ID; the condition keys pin them to SageMaker variant counts. Registering
+        # only where a stage autoscales; removing everywhere (a stage whose autoscaling was
+        # turned off has its scaling removed by the next deploy: lambda_deploy/scaling.py).
         statement("ScaleEndpointVariants", [
             "application-autoscaling:DeleteScalingPolicy",
             "application-autoscaling:DeregisterScalableTarget",
-            "application-autoscaling:PutScalingPolicy",
-            "application-autoscaling:RegisterScalableTarget"], "*",
+            *(["application-autoscaling:PutScalingPolicy",
+               "application-autoscaling:RegisterScalableTarget"] if scaled else [])], "*",
             conditions={"StringEquals": {
                 "application-autoscaling:service-namespace": SCALING_NAMESPACE,
                 "application-autoscaling:scalable-dimension": SCALABLE_DIMENSION}}),
@@ -267,15 +269,17 @@ def endpoint_grant_groups(target: DeploymentTarget, stages: Sequence[str],
         statement("ReadScaling", ["application-autoscaling:DescribeScalableTargets",
                                   "application-autoscaling:DescribeScalingPolicies"], "*"),
         # The first registration creates Application Auto Scaling's service-linked role.
-        statement("CreateAutoscalingServiceLinkedRole", ["iam:CreateServiceLinkedRole"],
-                  [target.arn("iam", f"role/aws-service-role/{AUTOSCALING_SERVICE}/"
-                                     "AWSServiceRoleForApplicationAutoScaling_"
-                                     "SageMakerEndpoint", regional=False)],
-                  conditions={"StringEquals": {"iam:AWSServiceName": AUTOSCALING_SERVICE}}),
-        # A target-tracking policy's own alarms (named TargetTracking-<resource id>-...).
+        *([statement("CreateAutoscalingServiceLinkedRole", ["iam:CreateServiceLinkedRole"],
+                     [target.arn("iam", f"role/aws-service-role/{AUTOSCALING_SERVICE}/"
+                                        "AWSServiceRoleForApplicationAutoScaling_"
+                                        "SageMakerEndpoint", regional=False)],
+                     conditions={"StringEquals": {"iam:AWSServiceName": AUTOSCALING_SERVICE}})]
+          if scaled else []),
+        # A target-tracking policy's own alarms (named TargetTracking-<resource id>-...),
+        # which Application Auto Scaling creates and deletes as the caller.
         statement("ManageTargetTrackingAlarms", [
             "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
-            "cloudwatch:PutMetricAlarm"],
+            *(["cloudwatch:PutMetricAlarm"] if scaled else [])],
             [target.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{prefix}-*")]),
         statement("CleanUpOwnModelsAndConfigs", [
             "sagemaker:AddTags", "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel"],

@@ -12,18 +12,28 @@ from infra.config import load_environment
 STAGING_SCALING = {"min_instances": 1, "max_instances": 2, "target_invocations_per_instance": 100}
 
 
-def _scaled_endpoints(config, outdir) -> list[str] | None:
-    """Resources of the deploy role's ScaleOwnEndpoints statement, None when it has none."""
+def _scaling_grants(config, outdir) -> tuple[list[str] | None, set[str]]:
+    """Resources of the deploy role's ScaleOwnEndpoints statement (None when it has none), and
+    the Application Auto Scaling write actions the role has."""
     (path,) = synthesize([config], outdir).values()
     stack = json.loads(path.read_text(encoding="utf-8"))
     for policy in stack["resource"]["aws_iam_role_policy"].values():
         if policy["name"] != "deploy":
             continue
-        for statement in json.loads(policy["policy"])["Statement"]:
-            if statement["Sid"] == "ScaleOwnEndpoints":
-                return [arn.rsplit("/", 1)[1] for arn in statement["Resource"]]
-        return None
+        statements = json.loads(policy["policy"])["Statement"]
+        scaled = next(([arn.rsplit("/", 1)[1] for arn in st["Resource"]] for st in statements
+                       if st["Sid"] == "ScaleOwnEndpoints"), None)
+        writes = {a for st in statements for a in st["Action"]
+                  if a.startswith("application-autoscaling:") and not a.split(":")[1].startswith(
+                      "Describe")}
+        return scaled, writes
     raise AssertionError("no deploy role policy in the stack")
+
+
+REMOVE = {"application-autoscaling:DeleteScalingPolicy",
+          "application-autoscaling:DeregisterScalableTarget"}
+REGISTER = {"application-autoscaling:PutScalingPolicy",
+            "application-autoscaling:RegisterScalableTarget"}
 
 
 @pytest.mark.parametrize("overrides, expected", [
@@ -35,7 +45,11 @@ def _scaled_endpoints(config, outdir) -> list[str] | None:
 def test_scaling_grant_names_only_the_endpoints_of_stages_that_autoscale(tmp_path, overrides,
                                                                          expected):
     config = load_environment("dev", overrides=overrides)
-    assert _scaled_endpoints(config, tmp_path / "out") == expected
+    scaled, writes = _scaling_grants(config, tmp_path / "out")
+    assert scaled == expected
+    # Registering only where a stage autoscales; removing always, since the next deploy of a
+    # stage whose autoscaling was turned off removes its scaling (lambda_deploy/scaling.py).
+    assert writes == (REMOVE | REGISTER if expected else REMOVE)
 
 
 def test_an_experiment_stage_gets_the_hourly_controller_and_its_settings(tmp_path):

@@ -238,7 +238,8 @@ def test_deployer_policy_is_the_proven_endpoint_grants(stacks):
         deployer = model.roles[NAMES.role("deployer")]
         sids = [stmt["Sid"] for p in deployer.policies for stmt in p.statements]
         mine = [s for s, a in STAGES.items() if a == account]
-        # Only an account with an autoscaled stage updates endpoint weights and capacities.
+        # Only an account with an autoscaled stage updates endpoint weights and capacities and
+        # registers scaling (which may create the service-linked role).
         scaled = any(CONFIG.stage(s).autoscaling for s in mine)
         # A secondary region adds the region's endpoint statements (the same grants with that
         # region's ARNs, infra/stage_region.py) and the artifact copy.
@@ -256,7 +257,8 @@ def test_deployer_policy_is_the_proven_endpoint_grants(stacks):
         subnets = {f"CreateTaggedModelsInSubnets{s.title()}{region_sid(r) if r else ''}"
                    for s in mine if CONFIG.stage(s).network
                    for r in (None, *CONFIG.stage(s).secondary_regions)}
-        assert set(sids) == (dev_sids - ({"ScaleOwnEndpoints"} if not scaled else set())
+        unscaled = {"ScaleOwnEndpoints", "CreateAutoscalingServiceLinkedRole"}
+        assert set(sids) == (dev_sids - (unscaled if not scaled else set())
                              | {"UseToolingModelPackages"} | regional | copying | subnets)
         assert len(sids) == len(set(sids))
         # Scoped to its own stages' endpoints in its own account.
@@ -530,7 +532,7 @@ NOT_EXERCISED_HERE = {
     "deployer": {"UseToolingModelPackages", "DecryptToolingModelArtifacts",
                  "UpdateAndCallOwnEndpoints", "ReadRollbackAlarms", "CleanUpOwnModelsAndConfigs",
                  "ManageTargetTrackingAlarms", "ReadScaling", "ScaleEndpointVariants",
-                 "CreateAutoscalingServiceLinkedRole", "ScaleOwnEndpoints"},
+                 "ScaleOwnEndpoints"},
     "sagemaker-serving": {"DecryptToolingModelArtifacts", "ReadRollbackAlarms"},
 }
 # Actions of statements these calls use, that they do not use themselves. The stage serving
