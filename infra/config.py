@@ -690,6 +690,16 @@ class EnvironmentConfig(Settings):
         """In another account than the pipeline's (the tooling account)."""
         return stage.account_id not in (None, self.account_id)
 
+    def serves_in_tooling_network(self, stage: "StageConfig") -> bool:
+        """Its models run in the environment's own network (the tooling VPC's subnets): a stage
+        in the tooling account when `network` is set. A stage elsewhere names its own subnets
+        (stages[].network)."""
+        return self.network is not None and not self.is_remote(stage)
+
+    def serves_in_vpc(self, stage: "StageConfig") -> bool:
+        """Its models get a VpcConfig: its own subnets, or the tooling network's."""
+        return stage.network is not None or self.serves_in_tooling_network(stage)
+
     @property
     def remote_accounts(self) -> list[str]:
         """Accounts of the stages outside the tooling account, in stage order."""

@@ -93,11 +93,13 @@ def stage_settings(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[
     return settings
 
 
-def local_placement(target: DeploymentTarget, serving_role_arn: str, key_arn: str,
-                    capture_uri: str) -> dict[str, Any]:
-    """A stage in the function's own account and region: no role to assume."""
+def local_placement(target: DeploymentTarget, stage: str, serving_role_arn: str, key_arn: str,
+                    capture_uri: str, network: Optional[Network]) -> dict[str, Any]:
+    """A stage in the function's own account and region: no role to assume; its models in the
+    tooling network when there is one."""
     return dict(region=target.region, execution_role_arn=serving_role_arn, kms_key_arn=key_arn,
-                data_capture_s3_uri=capture_uri, role_arn=None, external_id=None)
+                data_capture_s3_uri=capture_uri, role_arn=None, external_id=None,
+                vpc_config=vpc_placement(stage_network(target, stage, network)))
 
 
 def remote_placement(stage_account: DeploymentTarget, stage: str) -> dict[str, Any]:
@@ -119,9 +121,14 @@ def remote_placement(stage_account: DeploymentTarget, stage: str) -> dict[str, A
                                    .secondary_regions])
 
 
-def stage_network(target: DeploymentTarget, stage: str):
+def stage_network(target: DeploymentTarget, stage: str, tooling: Optional[Network] = None):
     """The stage's subnets in the target's region (config stages[].network or its region's
-    entry); None: its models run in no VPC."""
+    entry; a stage in the tooling account: the tooling network's, `tooling`, with its serving
+    security group); None: its models run in no VPC."""
+    if target.config.serves_in_tooling_network(target.config.stage(stage)):
+        if tooling is None:
+            raise ValueError(f"stage {stage} serves in the tooling network: pass it")
+        return tooling.placement("serving")
     network = target.config.stage(stage).network
     if network is None or target.region == target.config.region:
         return network
@@ -160,7 +167,8 @@ def model_creation_grants(target: DeploymentTarget, placed: Mapping[str, Any],
 
 def vpc_placement(network) -> Optional[VpcPlacement]:
     """A stage's subnets and security groups in one region (config stages[].network or one of
-    its regions) as CreateModel's VpcConfig; None: no VPC."""
+    its regions, or the tooling network's NetworkPlacement) as CreateModel's VpcConfig; None:
+    no VPC."""
     if network is None:
         return None
     return VpcPlacement(subnets=list(network.subnet_ids),
@@ -214,10 +222,12 @@ def endpoint_grants(target: DeploymentTarget, stages: Sequence[str], serving_rol
 
 def endpoint_grant_groups(target: DeploymentTarget, stages: Sequence[str],
                           serving_role: ServingRole, key: EncryptionKey,
-                          alarm_arns: Sequence[str]) -> tuple[list, list, list]:
+                          alarm_arns: Sequence[str], network: Optional[Network] = None,
+                          ) -> tuple[list, list, list]:
     """endpoint_grants in the three runs the deploy function's policy interleaves with its
     own statements (the order it had before stages could be elsewhere, so an environment with
-    every stage in its account plans no change)."""
+    every stage in its account plans no change). network: the tooling network, which the
+    models of stages in the tooling account run in."""
     names, prefix = target.names, target.names.prefix
     # Exact endpoint names, and model/config names of these stages only.
     endpoints = [target.sagemaker_arn("endpoint", names.endpoint(s)) for s in stages]
@@ -231,7 +241,7 @@ def endpoint_grant_groups(target: DeploymentTarget, stages: Sequence[str],
               if target.config.stage(s).autoscaling is not None]
     owned = {"StringEquals": target.owned("ResourceTag")}
     tagged_as_own = {"StringEquals": target.owned("RequestTag")}
-    placed = {s: vpc_placement(stage_network(target, s)) for s in stages}
+    placed = {s: vpc_placement(stage_network(target, s, network)) for s in stages}
     return [
         # Existence checks before each create (idempotent re-invocations): by name only,
         # as a resource that does not exist yet has no tags.
@@ -313,7 +323,8 @@ class DeployFunction(Construct):
         # Statement order as before stages could be elsewhere: an environment with all its stages
         # here plans no change to this policy.
         endpoint = endpoint_grant_groups(target, local, inputs.serving_role, inputs.key,
-                                         inputs.alarm_arns) if local else ([], [], [])
+                                         inputs.alarm_arns, inputs.network) \
+            if local else ([], [], [])
         grants = [
             log_statement(target.log_group_arn(names.lambda_log_group)),
             inputs.registry.read_packages(),
@@ -362,8 +373,9 @@ class DeployFunction(Construct):
             "STAGE_SETTINGS": stage_settings_variable(target, inputs.alarm_names, {
                 stage.name: remote_placement(target.in_account(stage.account_id), stage.name)
                 if target.config.is_remote(stage) else
-                local_placement(target, inputs.serving_role.role_arn, inputs.key.key_arn,
-                                inputs.store.uri(Names.DATA_CAPTURE_PREFIX))
+                local_placement(target, stage.name, inputs.serving_role.role_arn,
+                                inputs.key.key_arn, inputs.store.uri(Names.DATA_CAPTURE_PREFIX),
+                                inputs.network)
                 for stage in target.config.stages}),
         }
         self.function = LambdaFunction(

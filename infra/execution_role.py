@@ -113,12 +113,14 @@ class ServingRole(SageMakerRole):
             # the model's execution role (deployment-guardrails-configuration.html).
             statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(alarm_arns)),
             *secondary_regions,
-            # Models with a VpcConfig (config stages[].network): SageMaker attaches their
+            # Models with a VpcConfig (config stages[].network, or the tooling network for a
+            # stage in the tooling account): SageMaker attaches their
             # instances with this role (SageMaker Developer Guide, "CreateModel API: Execution
             # Role Permissions": "If you specify a private VPC for your model, add the
             # following permissions").
             *([sagemaker_interfaces_grant("ManageModelNetworkInterfaces")]
-              if any(target.config.stage(s).network for s in stages) else []),
+              if any(target.config.serves_in_vpc(target.config.stage(s)) for s in stages)
+              else []),
         ]
         super().__init__(scope, id_, target=target, purpose="sagemaker-serving",
                          description="Models served by the MLOps pipeline's endpoints",

@@ -54,6 +54,11 @@ COMPUTE_KINDS = {
     # channels and the model to and from S3; no API call leaves the job.
     "training": "SageMaker training jobs: HTTPS to S3 only",
 }
+# The models of stages served in the tooling account run in the subnets too (CreateModel
+# VpcConfig); their containers have no network (EnableNetworkIsolation) and SageMaker reads the
+# model artifact from S3. Only where such a stage exists (config EnvironmentConfig
+# serves_in_tooling_network), so an environment serving elsewhere plans no new group.
+SERVING_KIND = {"serving": "SageMaker models served in this account: HTTPS to S3 only"}
 # Kinds whose code calls AWS APIs (through the interface endpoints).
 API_CALLERS = ("build", "function")
 # Interface endpoints (PrivateLink service name after com.amazonaws.<region>.), with who calls
@@ -122,7 +127,9 @@ class Network(Construct):
         compute_groups = {
             kind: SecurityGroup(self, f"{kind}_sg", name=names.security_group(kind),
                                 vpc_id=self.vpc_id, description=description)
-            for kind, description in COMPUTE_KINDS.items()}
+            for kind, description in {**COMPUTE_KINDS, **(
+                SERVING_KIND if any(target.config.serves_in_tooling_network(s)
+                                    for s in target.config.stages) else {})}.items()}
         scope_policy = policy_document([statement(
             "ProjectAccountsOnly", ["*"], "*", principal={"AWS": "*"},
             conditions={"StringEquals": {"aws:PrincipalAccount": sorted(principal_accounts)}})])

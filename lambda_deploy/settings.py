@@ -182,13 +182,13 @@ ECR_REPOSITORY = r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._
 
 class VpcPlacement(Contract):
     """CreateModel's VpcConfig: the private subnets and security groups a stage's models run in
-    (in their region, in the stage's account)."""
+    (in their region, in the stage's account). Like execution_role_arn, the IDs are Terraform
+    references when infra writes them (the tooling VPC's subnets and serving security group); a
+    stage's own IDs are checked in infra/config.py (stages[].network)."""
 
-    subnets: Annotated[list[Annotated[str, matches(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?",
-                                                   "is not a subnet ID")]],
+    subnets: Annotated[list[Annotated[str, Field(min_length=1)]],
                        Field(min_length=1, max_length=16)]
-    security_group_ids: Annotated[list[Annotated[str, matches(r"sg-[0-9a-f]{8}([0-9a-f]{9})?",
-                                                              "is not a security group ID")]],
+    security_group_ids: Annotated[list[Annotated[str, Field(min_length=1)]],
                                   Field(min_length=1, max_length=5)]
 
     def request(self) -> dict:

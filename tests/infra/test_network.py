@@ -14,7 +14,8 @@ import yaml
 from pathlib import Path
 
 from infra.config import load_environment
-from infra.network import (COMPUTE_KINDS, INTERFACE_ENDPOINTS, SECONDARY_ENDPOINTS,
+from infra.network import (API_CALLERS, COMPUTE_KINDS, INTERFACE_ENDPOINTS,
+                           SAGEMAKER_INTERFACE_ACTIONS, SECONDARY_ENDPOINTS, SERVING_KIND,
                            private_subnet_cidrs)
 
 CREATED = {"cidr": "10.20.0.0/16"}
@@ -155,6 +156,37 @@ def test_private_subnets_split_the_vpc_cidr(cidr, halves):
     assert private_subnet_cidrs(cidr) == halves
 
 
+def test_a_tooling_account_stage_serves_in_the_tooling_subnets_with_the_serving_group(created):
+    """dev with a network: its stages are in the tooling account, so their models run in the
+    tooling VPC's subnets (issue #25). The deploy step's settings carry them, its CreateModel is
+    allowed only with them, and the serving role may attach the models' network interfaces."""
+    subnets = sorted(f"${{aws_subnet.{k}.id}}" for k in resources(created, "aws_subnet"))
+    serving_group = ref("aws_security_group", created, "network_serving_sg")
+    (settings,) = [json.loads(f["environment"]["variables"]["STAGE_SETTINGS"])
+                   for f in resources(created, "aws_lambda_function").values()
+                   if "STAGE_SETTINGS" in f["environment"]["variables"]]
+    assert set(settings) == {"staging", "prod"}
+    for stage in settings.values():
+        assert sorted(stage["vpc_config"]["subnets"]) == subnets
+        assert stage["vpc_config"]["security_group_ids"] == [serving_group]
+    policies = {k: json.loads(p["policy"])["Statement"]
+                for k, p in resources(created, "aws_iam_role_policy").items()}
+    (deploy,) = [s for k, s in policies.items() if k.startswith("deploy_role")]
+    creating = {s["Sid"]: s for s in deploy if "sagemaker:CreateModel" in s["Action"]}
+    assert set(creating) == {"CreateTaggedModelsInSubnetsStaging",
+                             "CreateTaggedModelsInSubnetsProd"}
+    for grant in creating.values():
+        assert grant["Action"] == ["sagemaker:CreateModel"]
+        pinned = grant["Condition"]["ForAllValues:StringEquals"]
+        assert sorted(pinned["sagemaker:VpcSubnets"]) == subnets
+        assert pinned["sagemaker:VpcSecurityGroupIds"] == [serving_group]
+        assert grant["Condition"]["Null"] == {"sagemaker:VpcSubnets": "false",
+                                              "sagemaker:VpcSecurityGroupIds": "false"}
+    (serving,) = [s for k, s in policies.items() if k.startswith("sagemaker_serving_role")]
+    (interfaces,) = [s for s in serving if s["Sid"] == "ManageModelNetworkInterfaces"]
+    assert interfaces["Action"] == sorted(SAGEMAKER_INTERFACE_ACTIONS)
+
+
 def test_existing_vpc_is_used_as_given(existing):
     assert not resources(existing, "aws_vpc") and not resources(existing, "aws_subnet")
     assert not resources(existing, "aws_flow_log")
@@ -176,8 +208,10 @@ def test_security_groups_allow_only_https_between_compute_endpoints_and_s3(netwo
                                                                           stack_name):
     stack = network_stacks[stack_name]
     groups = resources(stack, "aws_security_group")
-    assert {g["name"].rsplit("-", 1)[1] for g in groups.values()} == {*COMPUTE_KINDS,
-                                                                      "endpoints"}
+    # dev serves its stages in the tooling account, so its models get a group; prod's stages are
+    # all in their own accounts.
+    kinds = {**COMPUTE_KINDS, **(SERVING_KIND if stack_name == "fraud-mlops-dev" else {})}
+    assert {g["name"].rsplit("-", 1)[1] for g in groups.values()} == {*kinds, "endpoints"}
     for group in groups.values():
         assert "ingress" not in group and "egress" not in group, "rules are separate resources"
     endpoints_group = ref("aws_security_group", stack, "network_endpoints_sg")
@@ -195,9 +229,9 @@ def test_security_groups_allow_only_https_between_compute_endpoints_and_s3(netwo
     for rule in egress:
         by_group.setdefault(rule["security_group_id"], set()).add(
             rule.get("referenced_security_group_id") or rule.get("prefix_list_id"))
-    for kind in COMPUTE_KINDS:
+    for kind in kinds:
         group = ref("aws_security_group", stack, f"network_{kind}_sg")
-        expected = {s3_prefix_list} | ({endpoints_group} if kind != "training" else set())
+        expected = {s3_prefix_list} | ({endpoints_group} if kind in API_CALLERS else set())
         assert by_group[group] == expected, kind
     assert endpoints_group not in by_group, "the endpoints send nothing"
     ingress = resources(stack, "aws_vpc_security_group_ingress_rule").values()

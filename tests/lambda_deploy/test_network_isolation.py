@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import json
 
-from deploy_helpers import JOB_A, REGION, job_event
+import pytest
+
+from deploy_helpers import JOB_A, REGION, job_event, moto_backend
 from lambda_deploy import aws as lambda_aws
 from lambda_deploy.handler import handler
 
+# A stage in the function's own account with the environment's network on: the tooling VPC's
+# subnets and its serving security group (infra/deploy_function.py local_placement).
+TOOLING_VPC = {"subnets": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+               "security_group_ids": ["sg-0123456789abcdef0"]}
 
-def test_model_is_created_network_isolated(fake, registry, artifacts):
+
+@pytest.mark.parametrize("vpc_config", [None, TOOLING_VPC], ids=["no-network", "tooling-vpc"])
+def test_model_is_created_network_isolated(fake, registry, artifacts, lambda_env, vpc_config):
+    if vpc_config is not None:
+        lambda_env(staging={"vpc_config": vpc_config})
     requests = []
     lambda_aws.client("sagemaker").meta.events.register(
         "before-call.sagemaker.CreateModel",
@@ -20,6 +30,10 @@ def test_model_is_created_network_isolated(fake, registry, artifacts):
     assert len(requests) == 1
     assert requests[0]["EnableNetworkIsolation"] is True
     assert requests[0]["Containers"] == [{"ModelPackageName": arn}]
+    expected = None if vpc_config is None else {
+        "Subnets": vpc_config["subnets"], "SecurityGroupIds": vpc_config["security_group_ids"]}
+    assert requests[0].get("VpcConfig") == expected
+    assert moto_backend()._models[requests[0]["ModelName"]].vpc_config == (expected or {})
 
 
 def test_sts_is_called_at_the_regional_endpoint_private_subnets_resolve(aws_mock):
