@@ -637,6 +637,13 @@ def _network_needs(model, arn) -> Iterable[ServiceNeed]:
                 yield _need(training_role, f"ec2:{act}", "*",
                             f"training jobs of {model.resolve(project['name'])} run in the VPC",
                             SAGEMAKER_VPC_DOC)
+    for role, stage, vpc in _stage_placements(model):
+        # The deploy function passes the stage's vpc_config as CreateModel's VpcConfig
+        # (lambda_deploy/deploy.py create_model): SageMaker attaches the model's instances to
+        # the subnets as the model's execution role.
+        for act in SAGEMAKER_VPC_ACTIONS:
+            yield _need(role, f"ec2:{act}", "*", f"stage {stage}'s models run in subnets "
+                        f"{', '.join(vpc['subnets'])}", SAGEMAKER_MODEL_VPC_DOC)
     for lid, function in model.all_of("aws_lambda_function").items():
         if not function.get("vpc_config"):
             continue
@@ -705,6 +712,44 @@ def training_vpc_context(model) -> dict[str, dict]:
             found[model.resolve(project["service_role"])] = {
                 "sagemaker:VpcSubnets": list(vpc["Subnets"]),
                 "sagemaker:VpcSecurityGroupIds": list(vpc["SecurityGroupIds"])}
+    return found
+
+
+def _stage_placements(model) -> list[tuple[str, str, dict]]:
+    """[(execution role ARN, stage, vpc_config)] for the stages of the deploy function's
+    STAGE_SETTINGS that serve in this account's VPC (a remote stage's role is another
+    account's: the cross-account tests judge it against that account's stack)."""
+    import json
+
+    found = []
+    for function in model.all_of("aws_lambda_function").values():
+        settings = function.get("environment", {}).get("variables", {}).get("STAGE_SETTINGS")
+        for stage, values in sorted(json.loads(settings or "{}").items()):
+            role = model.resolve(values["execution_role_arn"])
+            if values.get("vpc_config") and role.split(":")[4] == model.account:
+                vpc = {k: [model.resolve(v) for v in ids]
+                       for k, ids in values["vpc_config"].items()}
+                found.append((role, stage, vpc))
+    return found
+
+
+def deploy_vpc_context(model) -> dict[tuple[str, str], dict]:
+    """{(deploy role ARN, stage): the VPC keys of its CreateModel requests for that stage} in a
+    stack whose tooling-account stages serve in its VPC. The deploy function passes the stage's
+    vpc_config as the request's VpcConfig (lambda_deploy/deploy.py create_model;
+    tests/lambda_deploy/test_network_isolation.py checks the request), whose subnets and security
+    groups are sagemaker:VpcSubnets and sagemaker:VpcSecurityGroupIds (Service Authorization
+    Reference, Amazon SageMaker AI condition keys, https://docs.aws.amazon.com/
+    service-authorization/latest/reference/list_amazonsagemaker.html). The recorded calls ran
+    without the stack's network; in it, the requests carry these."""
+    found = {}
+    for function in model.all_of("aws_lambda_function").values():
+        if "STAGE_SETTINGS" not in function.get("environment", {}).get("variables", {}):
+            continue
+        deployer = model.resolve(function["role"])
+        for _, stage, vpc in _stage_placements(model):
+            found[(deployer, stage)] = {"sagemaker:VpcSubnets": vpc["subnets"],
+                                        "sagemaker:VpcSecurityGroupIds": vpc["security_group_ids"]}
     return found
 
 

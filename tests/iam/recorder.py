@@ -43,7 +43,7 @@ class Call:
 
 
 CALLS: list[Call] = []
-_current_test = {"nodeid": ""}
+_current_test = {"nodeid": "", "unrecorded": False}
 
 
 def _json_safe(value):
@@ -106,6 +106,8 @@ def instrument(client) -> None:
     region = client.meta.region_name
 
     def before(params, model, **_):
+        if _current_test["unrecorded"]:
+            return
         role, where = _role_code_frame(sys._getframe(1))
         if role is not None and principal is not None:
             role = principal
@@ -138,6 +140,9 @@ def pytest_configure(config):
 
     config.addinivalue_line("markers", "iam_recorded_calls: judges the AWS calls recorded by "
                                        "the other tests; runs after them")
+    config.addinivalue_line("markers", "iam_not_recorded(reason): the test's calls are left "
+                                       "out of the recording (made with settings of a stack the "
+                                       "IAM analysis does not judge them against)")
     if _original_create_client is not None:
         return
     _original_create_client = botocore.client.ClientCreator.create_client
@@ -167,10 +172,12 @@ def pytest_unconfigure(config):
 def pytest_runtest_call(item):
     """Calls made while a test's fixtures are set up or its body runs are that test's."""
     _current_test["nodeid"] = item.nodeid
+    _current_test["unrecorded"] = item.get_closest_marker("iam_not_recorded") is not None
     try:
         yield
     finally:
         _current_test["nodeid"] = ""
+        _current_test["unrecorded"] = False
 
 
 pytest_runtest_setup = pytest_runtest_call

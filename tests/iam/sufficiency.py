@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Optional
 
+from lambda_deploy.deploy import TAG_STAGE
 from tests.iam import declarations
 from tests.iam.authz import Need, arn_of, freeze_context, needs_for_call
 from tests.iam.evaluator import Decision, Policy, Principal, Request, evaluate
@@ -284,6 +285,13 @@ def analyse(model: StackModel, prefix: str, calls: Iterable) -> Analysis:
     analysis.needs = [replace(n, context=freeze_context({**dict(n.context),
                                                          **placed[n.principal]}))
                       if n.action == "sagemaker:CreateTrainingJob" and n.principal in placed
+                      else n for n in analysis.needs]
+    # Likewise the deploy function's CreateModel for a stage that serves in the stack's VPC
+    # (the stage is the request's mlops:stage tag, lambda_deploy/deploy.py ownership_tags).
+    placed = declarations.deploy_vpc_context(model)
+    analysis.needs = [replace(n, context=freeze_context({**dict(n.context), **placed[key]}))
+                      if n.action == "sagemaker:CreateModel" and (key := (
+                          n.principal, n.context_dict.get(f"aws:RequestTag/{TAG_STAGE}"))) in placed
                       else n for n in analysis.needs]
     # One need per (principal, action, resource, context), with its first reason and a count.
     merged: dict[tuple, list] = {}

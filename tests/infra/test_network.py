@@ -476,12 +476,13 @@ def network_analysis(created, recorded_calls):
 def test_every_role_in_the_vpc_holds_what_it_needs(network_analysis):
     missing = network_analysis.missing()
     assert not missing, "\n" + "\n".join(missing)
-    # Every build, function and training job attaches its interfaces with its own role.
+    # Every build, function, training job and served model (dev's stages are in the tooling
+    # account) attaches its interfaces with its own role.
     attaching = {network_analysis.principal_name(n.principal) for n in network_analysis.needs
                  if n.action == "ec2:CreateNetworkInterface"}
     assert attaching == {f"fraud-mlops-dev-{purpose}" for purpose in (
         "codebuild-train", "codebuild-test", "codebuild-monitor", "deploy-lambda",
-        "retrain-lambda", "sagemaker-training")}
+        "retrain-lambda", "sagemaker-training", "sagemaker-serving")}
 
 
 @pytest.mark.iam_recorded_calls
@@ -496,7 +497,10 @@ NETWORK_SIDS = ("LogInToPackageMirror", "BearerTokenForCodeArtifactOnly",
                 "InstallFromPackageMirror",
                 "CreateBuildNetworkInterfaces", "AttachBuildNetworkInterfacesInProjectSubnets",
                 "ManageFunctionNetworkInterfaces", "ManageTrainingNetworkInterfaces",
-                "DescribeOwnLogGroup")
+                "DescribeOwnLogGroup",
+                # dev's stages serve in the tooling VPC (issue 25).
+                "ManageModelNetworkInterfaces", "CreateTaggedModelsInSubnetsStaging",
+                "CreateTaggedModelsInSubnetsProd")
 
 
 @pytest.mark.iam_recorded_calls
