@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from cdktf import Fn
 from constructs import Construct
@@ -75,6 +75,83 @@ INTERFACE_ENDPOINTS = {
     **{endpoint: "builds' pip install (the CodeArtifact mirror of PyPI)"
        for endpoint in PACKAGE_ENDPOINTS},
 }
+
+
+@dataclass(frozen=True)
+class EndpointScope:
+    """What an endpoint's policy admits (AWS PrivateLink guide, "Control access to VPC endpoints
+    using endpoint policies", https://docs.aws.amazon.com/vpc/latest/privatelink/
+    vpc-endpoints-access.html): the project's principals (aws:PrincipalAccount), calling its
+    service on the project's resources, or on no resource for the actions that take none
+    (Service Authorization Reference: an action with no resource type is authorized on "*").
+    tests/infra/test_network.py judges every policy against the calls made through it."""
+
+    iam_prefix: str
+    # The project's resources in one account (a DeploymentTarget), as ARN patterns.
+    resources: Callable[[DeploymentTarget], list[str]]
+    # Actions of the project's code that take no resource.
+    unscoped: tuple[str, ...] = ()
+    # Whose resources: the tooling account's ("tooling"), the stage accounts' other than it,
+    # where the deploy step and the monitor act as their roles ("remote"), both ("all"), or the
+    # accounts holding stages ("stages": the tooling account's too if a stage is there).
+    accounts: str = "all"
+
+
+def _sagemaker(target: DeploymentTarget) -> list[str]:
+    # Models, endpoint configs, endpoints, training jobs, the package group and its packages:
+    # every SageMaker name of the project starts with its prefix.
+    return [target.sagemaker_arn("*", f"{target.names.prefix}-*")]
+
+
+ENDPOINT_SCOPES = {
+    # ListModelPackages too: the test job lists the group's packages, and IAM authorizes it on
+    # "*" (infra/model_registry.py list_packages).
+    "sagemaker.api": EndpointScope("sagemaker", _sagemaker, unscoped=(
+        "sagemaker:ListEndpointConfigs", "sagemaker:ListModelPackages", "sagemaker:ListModels")),
+    "sagemaker.runtime": EndpointScope(
+        "sagemaker", lambda t: [t.sagemaker_arn("endpoint", f"{t.names.prefix}-*")],
+        accounts="stages"),
+    # The stage deployers and monitor readers the function and the monitor build assume.
+    "sts": EndpointScope("sts", lambda t: [t.role_arn("*")], unscoped=("sts:GetCallerIdentity",),
+                         accounts="remote"),
+    "codepipeline": EndpointScope(
+        "codepipeline", lambda t: [t.arn("codepipeline", f"{t.names.prefix}-*")],
+        unscoped=("codepipeline:PutJobFailureResult", "codepipeline:PutJobSuccessResult"),
+        accounts="tooling"),
+    # The endpoints' rollback alarms and the target-tracking alarms Application Auto Scaling
+    # names after the endpoint.
+    "monitoring": EndpointScope("cloudwatch", lambda t: [
+        t.arn("cloudwatch", f"alarm:{t.names.prefix}-*"),
+        t.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{t.names.prefix}-*")],
+        unscoped=("cloudwatch:PutMetricData",), accounts="stages"),
+    # Scalable targets are named by AWS-generated IDs, not the project's names; a new one has
+    # no ARN yet.
+    "application-autoscaling": EndpointScope("application-autoscaling", lambda t: [], unscoped=(
+        "application-autoscaling:DeleteScalingPolicy",
+        "application-autoscaling:DeregisterScalableTarget",
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DescribeScalingPolicies",
+        "application-autoscaling:PutScalingPolicy",
+        "application-autoscaling:RegisterScalableTarget")),
+    # The builds' own log groups.
+    "logs": EndpointScope("logs", lambda t: [t.log_group_arn(
+        t.names.codebuild_log_group(f"{t.names.prefix}-*"))], accounts="tooling"),
+}
+
+
+def endpoint_policy(scope: EndpointScope, targets: Sequence[DeploymentTarget],
+                    principal_accounts: Sequence[str]) -> str:
+    """targets: the accounts (in the endpoint's region) whose resources are called through it."""
+    who = {"principal": {"AWS": "*"}, "conditions": {"StringEquals": {
+        "aws:PrincipalAccount": sorted(principal_accounts)}}}
+    resources = [arn for target in targets for arn in scope.resources(target)]
+    statements = [statement("ProjectResources", [f"{scope.iam_prefix}:*"], resources, **who)] \
+        if resources else []
+    if scope.unscoped:
+        statements.append(statement("ActionsWithoutResource", scope.unscoped, "*", **who))
+    return policy_document(statements)
+
+
 # Zones a created VPC may use, by name suffix; the first two available hold its subnets.
 ZONE_LETTERS = "abc"
 # Flow logs of the created VPC: rejected and accepted traffic, aggregated per minute.
@@ -130,9 +207,18 @@ class Network(Construct):
             for kind, description in {**COMPUTE_KINDS, **(
                 SERVING_KIND if any(target.config.serves_in_tooling_network(s)
                                     for s in target.config.stages) else {})}.items()}
-        scope_policy = policy_document([statement(
-            "ProjectAccountsOnly", ["*"], "*", principal={"AWS": "*"},
-            conditions={"StringEquals": {"aws:PrincipalAccount": sorted(principal_accounts)}})])
+        remote = [target.in_account(a) for a in target.config.remote_accounts]
+        local = [target] if any(not target.config.is_remote(s)
+                                for s in target.config.stages) else []
+        accounts = {"tooling": [target], "remote": remote, "all": [target, *remote],
+                    "stages": [*local, *remote]}
+        scopes = {**ENDPOINT_SCOPES, **{
+            service: EndpointScope("codeartifact", lambda _, arns=arns: arns, accounts="tooling")
+            for service, arns in self.packages.endpoint_resources().items()}}
+
+        def scoped(service: str) -> str:
+            scope = scopes[service]
+            return endpoint_policy(scope, accounts[scope.accounts], principal_accounts)
         self.s3_endpoint = VpcEndpoint(
             self, "s3", vpc_id=self.vpc_id, service_name=f"com.amazonaws.{target.region}.s3",
             vpc_endpoint_type="Gateway", route_table_ids=route_table_ids,
@@ -147,7 +233,7 @@ class Network(Construct):
                 vpc_id=self.vpc_id, service_name=f"com.amazonaws.{target.region}.{service}",
                 vpc_endpoint_type="Interface", private_dns_enabled=True,
                 subnet_ids=list(self.subnet_ids), security_group_ids=[endpoint_group.id],
-                policy=scope_policy)
+                policy=scoped(service))
             for service in INTERFACE_ENDPOINTS}
         prefix_list = self.s3_endpoint.prefix_list_id
         for kind, group in compute_groups.items():
@@ -388,9 +474,10 @@ class SecondaryRegionNetwork(Construct):
             ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, cidr_ipv4=cidr,
             description=f"HTTPS to the {region} endpoints through the peering")
         accounts = sorted(principal_accounts)
-        scope_policy = policy_document([statement(
-            "ProjectAccountsOnly", ["*"], "*", principal={"AWS": "*"},
-            conditions={"StringEquals": {"aws:PrincipalAccount": accounts}})])
+        # The deploy step acts there in the stage accounts only (a stage in the tooling account
+        # has no secondary region: infra/config.py).
+        stage_targets = [target.in_account(a).in_region(region) for a in accounts
+                         if a != target.account_id]
         bucket_policy = policy_document([statement(
             "ProjectBucketsOnly", ["s3:*"],
             [arn for bucket in bucket_arns for arn in (bucket, f"{bucket}/*")],
@@ -405,7 +492,8 @@ class SecondaryRegionNetwork(Construct):
                 # Its names are answered in the tooling VPC by the zone below.
                 private_dns_enabled=False, subnet_ids=list(self.subnet_ids),
                 security_group_ids=[endpoint_group.id],
-                policy=bucket_policy if service == "s3" else scope_policy, **here)
+                policy=bucket_policy if service == "s3" else endpoint_policy(
+                    ENDPOINT_SCOPES[service], stage_targets, accounts), **here)
             zone = Route53Zone(
                 self, f"zone_{lid}", name=f"{host}.{region}.amazonaws.com",
                 comment=f"{service} in {region} through the peered VPC's endpoint",

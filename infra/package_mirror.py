@@ -41,6 +41,15 @@ class PackageMirror(Construct):
         self.environment = {DOMAIN_ENV: self.domain.domain, OWNER_ENV: target.account_id,
                             REPOSITORY_ENV: self.repository.repository}
 
+    def endpoint_resources(self) -> dict[str, list[str]]:
+        """What the mirror's endpoints are called on: the login's GetAuthorizationToken on the
+        domain and GetRepositoryEndpoint on the repository (codeartifact.api), pip's reads of
+        the repository (codeartifact.repositories); CodeArtifact User Guide, "Use CodeArtifact
+        with VPC endpoints". Python packages need no S3 endpoint ("Create the Amazon S3 gateway
+        endpoint": "not needed when using Python or Swift package formats")."""
+        return {"codeartifact.api": [self.domain.arn, self.repository.arn],
+                "codeartifact.repositories": [self.repository.arn]}
+
     def read(self) -> list[dict]:
         """What `aws codeartifact login --tool pip` and pip's downloads take (CodeArtifact User
         Guide, "Using CodeArtifact with CodeBuild" and "Bearer token": GetAuthorizationToken

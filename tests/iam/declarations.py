@@ -753,6 +753,71 @@ def deploy_vpc_context(model) -> dict[tuple[str, str], dict]:
     return found
 
 
+# Which VPC endpoint a need of compute in the VPC goes through (PrivateLink service name after
+# com.amazonaws.<region>., or "s3" for the gateway endpoint), or None where an AWS service
+# authorizes it from outside the VPC. AWS PrivateLink guide, "AWS services that integrate with
+# AWS PrivateLink" (https://docs.aws.amazon.com/vpc/latest/privatelink/
+# aws-services-privatelink-support.html) names each service's endpoint.
+ENDPOINT_OF_PREFIX = {"cloudwatch": "monitoring", "sagemaker": "sagemaker.api",
+                      "codeartifact": "codeartifact.api"}
+ENDPOINT_OF_ACTION = {
+    # SageMaker Runtime's own endpoint (sagemaker.runtime).
+    "sagemaker:InvokeEndpoint": "sagemaker.runtime",
+    # pip's package downloads (CodeArtifact User Guide, "Use CodeArtifact with VPC endpoints":
+    # codeartifact.repositories for package manager requests, codeartifact.api for the APIs).
+    "codeartifact:ReadFromRepository": "codeartifact.repositories",
+    # Checked by CodeArtifact when GetAuthorizationToken asks STS for the bearer token
+    # (CodeArtifact User Guide, "Authentication and tokens"), not called from the VPC.
+    "sts:GetServiceBearerToken": None,
+}
+# Needs the service satisfies itself, whoever's role they are: the network interfaces Lambda,
+# CodeBuild and SageMaker attach (LAMBDA_VPC_DOC, CODEBUILD_VPC_DOC, SAGEMAKER_VPC_DOC);
+# iam:PassRole and iam:CreateServiceLinkedRole, permissions the called service checks (IAM User
+# Guide, "Grant a user permissions to pass a role to an AWS service"); X-Ray segments and the
+# function's own logs, which Lambda sends (LAMBDA_XRAY_DOC, LAMBDA_LOGS_DOC).
+OUTSIDE_THE_VPC = ("ec2", "iam", "xray")
+# KMS requests a service makes for the caller: S3 for SSE-KMS (kms:ViaService), SageMaker's
+# grant for the endpoint's volume (kms:GrantIsForAWSResource).
+KMS_FOR_THE_CALLER = ("kms:ViaService", "kms:GrantIsForAWSResource")
+# SageMaker moves a VPC-attached job's or model's S3 data through the VPC ("Give SageMaker AI
+# Training Jobs Access to Resources in Your Amazon VPC", train-vpc.html, and "... Hosted
+# Endpoints ...", host-vpc.html: without internet access the containers reach S3 only through
+# an S3 VPC endpoint); it pulls the image itself ("SageMaker AI automatically pulls the training
+# container image from Amazon ECR") and its agents publish logs and metrics outside the VPC.
+SAGEMAKER_THROUGH_THE_VPC = ("s3",)
+
+
+def endpoint_callers(model) -> dict[str, tuple]:
+    """{role ARN: IAM prefixes its needs reach through the VPC's endpoints (() for all)}: the
+    builds and functions in the VPC, and the SageMaker roles of training jobs and models it
+    runs there (TRAINING_VPC_CONFIG, STAGE_SETTINGS vpc_config)."""
+    import json
+
+    callers = {role: () for role in vpc_request_context(model)}
+    for project in model.all_of("aws_codebuild_project").values():
+        variables = {v["name"]: model.resolve(v["value"])
+                     for v in project["environment"].get("environment_variable", [])}
+        if variables.get("TRAINING_VPC_CONFIG"):
+            callers[variables["SAGEMAKER_EXECUTION_ROLE_ARN"]] = SAGEMAKER_THROUGH_THE_VPC
+    for role, _, _ in _stage_placements(model):
+        callers[role] = SAGEMAKER_THROUGH_THE_VPC
+    return callers
+
+
+def endpoint_of(need, prefixes: tuple = ()) -> Optional[str]:
+    """The endpoint a need of a role in the VPC (endpoint_callers) goes through, or None."""
+    prefix = need.action.split(":")[0]
+    if prefixes and prefix not in prefixes or prefix in OUTSIDE_THE_VPC:
+        return None
+    if prefix == "kms" and any(k in dict(need.context) for k in KMS_FOR_THE_CALLER):
+        return None
+    if prefix == "logs" and ":log-group:/aws/lambda/" in need.resource:
+        return None
+    if need.action in ENDPOINT_OF_ACTION:
+        return ENDPOINT_OF_ACTION[need.action]
+    return ENDPOINT_OF_PREFIX.get(prefix, prefix)
+
+
 def _topic_key(model, topic_arn: str) -> Optional[str]:
     for lid, topic in model.all_of("aws_sns_topic").items():
         if model.attribute("aws_sns_topic", lid, "arn") == topic_arn and topic.get("kms_master_key_id"):

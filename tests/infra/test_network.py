@@ -74,6 +74,8 @@ def existing(network_stacks) -> dict:
 
 
 PRIMARY = "eu-west-1"
+# An account that is none of the project's.
+OTHER_ACCOUNT = "444444444444"
 # Logical IDs of a secondary region's network (infra/network.py SecondaryRegionNetwork).
 REGIONAL = "region_network_"
 
@@ -405,22 +407,36 @@ def test_every_call_in_a_secondary_region_has_an_endpoint_the_tooling_vpc_resolv
 
 
 def test_every_endpoint_is_scoped_to_the_project(created, existing):
-    """Interface endpoints admit only principals of the project's accounts; the S3 gateway
-    endpoint only the project's buckets."""
-    for stack, accounts in ((created, None), (existing, {"222222222222", "333333333333"})):
-        for lid, endpoint in resources(stack, "aws_vpc_endpoint").items():
-            (statement,) = json.loads(endpoint["policy"])["Statement"]
-            assert statement["Effect"] == "Allow"
-            principals = statement["Condition"]["StringEquals"]["aws:PrincipalAccount"]
-            assert "${data.aws_caller_identity.current.account_id}" in principals
-            assert set(principals) - {"${data.aws_caller_identity.current.account_id}"} == (
-                accounts or set())
-            if endpoint["vpc_endpoint_type"] == "Gateway":
-                assert statement["Action"] == ["s3:*"]
-                buckets = {r.split("/")[0] for r in statement["Resource"]}
-                assert len(buckets) == 1 + len(accounts or ())
-                assert all(r.startswith(("${aws_s3_bucket.", "arn:aws:s3:::fraud-mlops-prod-"))
-                           for r in statement["Resource"]), lid
+    """Every endpoint admits only the project's accounts' principals, on resources of the
+    project's accounts and name, or on "*" for the actions that take no resource. dev's policies
+    are judged against the recorded calls (test_every_call_through_an_endpoint_is_allowed_by_
+    its_policy, test_no_endpoint_policy_allows_what_no_call_uses); prod's are the same
+    statements (infra/network.py endpoint_policy) over the stage accounts too."""
+    tooling = "${data.aws_caller_identity.current.account_id}"
+    stage_accounts = {"222222222222", "333333333333"}
+    actions = {}
+    for stack, prefix, accounts in ((created, "fraud-mlops-dev", {tooling}),
+                                    (existing, "fraud-mlops-prod", {tooling, *stage_accounts})):
+        for endpoint in resources(stack, "aws_vpc_endpoint", regional=False).values():
+            for statement in json.loads(endpoint["policy"])["Statement"]:
+                assert statement["Effect"] == "Allow" and statement["Principal"] == {"AWS": "*"}
+                assert set(statement["Condition"]["StringEquals"]["aws:PrincipalAccount"]) == (
+                    accounts)
+                arns = statement["Resource"]
+                if arns == "*":
+                    assert statement["Sid"] == "ActionsWithoutResource"
+                else:
+                    for arn in arns:
+                        assert prefix in arn or arn.startswith("${aws_"), arn
+                        assert arn.startswith("${aws_") or arn.split(":")[2] == "s3" or (
+                            arn.split(":")[4] in accounts), arn
+                key = (endpoint["service_name"], statement["Sid"])
+                assert actions.setdefault(key, statement["Action"]) == statement["Action"], key
+    stage_sagemaker = [r for e in resources(existing, "aws_vpc_endpoint").values()
+                       if e["service_name"].endswith(".sagemaker.runtime")
+                       for st in json.loads(e["policy"])["Statement"] for r in st["Resource"]]
+    # prod's stages are in their own accounts: their endpoints only.
+    assert {r.split(":")[4] for r in stage_sagemaker} == stage_accounts
 
 
 # --- packages without internet -----------------------------------------------------------------
@@ -549,6 +565,189 @@ def test_the_train_build_starts_training_jobs_only_in_the_networks_subnets(netwo
         recorded, context=freeze_context(without))).allowed
     assert not decide([*vpc["Subnets"], "subnet-0123456789abcdef0"], vpc["SecurityGroupIds"])
     assert not decide(vpc["Subnets"], ["sg-0123456789abcdef0"])
+
+
+# --- each endpoint admits the project's calls on the project's resources, and nothing more -------
+
+def endpoint_policies(stack: dict, model, region: str) -> dict:
+    """{endpoint service: its policy (references resolved)} of the stack's VPC in `region`."""
+    from tests.iam.evaluator import Policy
+
+    prefix = f"com.amazonaws.{region}."
+    return {e["service_name"].removeprefix(prefix): Policy.of(
+        f"endpoint {e['service_name']}", json.loads(model.resolve(e["policy"])))
+        for e in resources(stack, "aws_vpc_endpoint").values()
+        if e["service_name"].startswith(prefix)}
+
+
+@pytest.fixture(scope="module")
+def endpoint_traffic(network_analysis, created):
+    """({endpoint service: (its policy, [needs through it])}, [needs with no endpoint]): the
+    needs of the roles in the VPC (tests/iam/declarations.py endpoint_callers, endpoint_of)."""
+    from tests.iam import declarations
+
+    model = network_analysis.model
+    policies = endpoint_policies(created, model, PRIMARY)
+    callers = declarations.endpoint_callers(model)
+    through, unreachable = {service: [] for service in policies}, []
+    for need in network_analysis.needs:
+        if need.principal not in callers:
+            continue
+        service = declarations.endpoint_of(need, callers[need.principal])
+        if service is None:
+            continue
+        (through[service] if service in through else unreachable).append(need)
+    return {service: (policies[service], needs) for service, needs in through.items()}, \
+        unreachable
+
+
+def as_caller(need, principal=None):
+    """The need as its principal's request: aws:PrincipalArn and aws:PrincipalAccount are in
+    every IAM principal's request context (IAM User Guide, global condition keys)."""
+    from tests.iam.authz import freeze_context
+
+    arn = principal or need.principal
+    return dataclasses.replace(need, principal=arn, context=freeze_context({
+        **need.context_dict, "aws:PrincipalArn": arn, "aws:PrincipalAccount": arn.split(":")[4]}))
+
+
+def endpoint_decides(policy, need, principal=None):
+    """The endpoint policy's decision alone (it must allow, besides the identity and resource
+    policies): PrivateLink guide, "Control access to VPC endpoints using endpoint policies"."""
+    from tests.iam.evaluator import Principal, Request, evaluate
+
+    need = as_caller(need, principal)
+    return evaluate(Request(Principal(arn=need.principal, account=need.principal.split(":")[4]),
+                            need.action, need.resource, need.context_dict), resource=[policy])
+
+
+def judge_endpoints(traffic: dict, project: str) -> tuple[list, list, list]:
+    """(denied, unused, too broad) for {endpoint: (its policy, [needs through it])}.
+
+    denied: a need the endpoint's policy refuses. unused: an action or resource of a statement
+    no need through the endpoint uses, or a need on a resource of the project's name that a
+    statement on "*" allows (it could have been scoped; "*" is for actions that take no resource
+    or resources AWS names, like scalable targets). too broad: the need on another project's
+    resource, or by another account, is allowed."""
+    from tests.iam.sufficiency import Analysis
+
+    denied, unused, other = [], [], []
+    for service, (policy, needs) in sorted(traffic.items()):
+        needs = [as_caller(n) for n in needs]
+        denied += [f"{service}: {n.describe()}: {endpoint_decides(policy, n).reason}"
+                   for n in needs if not endpoint_decides(policy, n).allowed]
+        for stmt in policy.statements:
+            actions, arns = stmt["Action"], stmt["Resource"]
+            arns = arns if isinstance(arns, list) else [arns]
+            for action in actions:
+                if not any(Analysis._uses(n, stmt, action, r) for n in needs for r in arns):
+                    unused.append(f"{service} {stmt['Sid']}: {action}")
+                if arns == ["*"]:
+                    unused += [f"{service} {stmt['Sid']}: {n.action} on {n.resource} could be "
+                               "scoped" for n in needs if project in n.resource and
+                               Analysis._uses(n, stmt, action, "*")]
+            unused += [f"{service} {stmt['Sid']}: {r}" for r in arns
+                       if not any(Analysis._uses(n, stmt, a, r) for n in needs for a in actions)]
+        for need in needs:
+            if project in need.resource:
+                elsewhere = dataclasses.replace(
+                    need, resource=need.resource.replace(project, "other-team"))
+                if endpoint_decides(policy, elsewhere).allowed:
+                    other.append(f"{service}: {elsewhere.describe()}")
+            if endpoint_decides(policy, need, f"arn:aws:iam::{OTHER_ACCOUNT}:role/x").allowed:
+                other.append(f"{service}: {need.action} by {OTHER_ACCOUNT}")
+    return sorted(set(denied)), sorted(set(unused)), sorted(set(other))
+
+
+@pytest.mark.iam_recorded_calls
+def test_every_call_through_an_endpoint_is_allowed_by_its_policy(endpoint_traffic):
+    """Sufficiency: each recorded call (and each need a service meets through the VPC, such as
+    SageMaker reading a job's channels) is allowed by its endpoint's policy, and every endpoint
+    carries some call."""
+    traffic, unreachable = endpoint_traffic
+    assert not unreachable, [n.describe() for n in unreachable]
+    denied, _, _ = judge_endpoints(traffic, "fraud-mlops-dev")
+    assert not denied, "\n" + "\n".join(denied)
+    # dev's stages are in the tooling account: nothing assumes a role, so STS carries no call
+    # here (test_the_sts_endpoint_admits_the_stage_roles_the_project_assumes judges prod's).
+    assert [service for service, (_, needs) in traffic.items() if not needs] == ["sts"]
+
+
+@pytest.mark.iam_recorded_calls
+def test_no_endpoint_policy_allows_what_no_call_uses(endpoint_traffic):
+    """Least privilege: every action and resource of an endpoint policy is used by a call through
+    it, nothing on "*" could have been scoped to the project's names, and a call on another
+    project's resource or by another account is refused."""
+    traffic = {s: t for s, t in endpoint_traffic[0].items() if s != "sts"}  # judged below
+    _, unused, other = judge_endpoints(traffic, "fraud-mlops-dev")
+    assert not unused, "\n" + "\n".join(unused)
+    assert not other, "\n" + "\n".join(other)
+
+
+@pytest.mark.iam_recorded_calls
+def test_the_sts_endpoint_admits_the_stage_roles_the_project_assumes(existing, recorded_calls):
+    """prod, stages in their own accounts: the deploy function and the monitor build assume the
+    stage deployers and readers through the STS endpoint, and the sessions ask who they are
+    (the cross-account tests' recorded calls, made with prod's names): each is allowed, each
+    grant used, nothing broader."""
+    from tests.iam.authz import Need
+    from tests.iam.stack_model import StackModel
+
+    config = load_environment("prod")
+    policy = endpoint_policies(existing, StackModel(existing, account=config.account_id),
+                               PRIMARY)["sts"]
+    stages = {s.account_id for s in config.stages}
+    needs = set()
+    for call in recorded_calls:
+        if call["service"] != "sts" or not call["role"]:
+            continue
+        if call["operation"] == "AssumeRole" and "fraud-mlops-prod-" in call["params"]["RoleArn"]:
+            needs.add(Need(f"arn:aws:iam::{config.account_id}:role/fraud-mlops-prod-"
+                           f"{call['role']}", "sts:AssumeRole", call["params"]["RoleArn"]))
+        elif call["operation"] == "GetCallerIdentity" and call["account"] in stages:
+            needs.add(Need(f"arn:aws:sts::{call['account']}:assumed-role/fraud-mlops-prod-x/s",
+                           "sts:GetCallerIdentity", "*"))
+    assert {n.resource.split(":")[4] for n in needs if n.resource != "*"} == stages
+    denied, unused, other = judge_endpoints({"sts": (policy, list(needs))}, "fraud-mlops-prod")
+    assert not denied + unused + other, denied + unused + other
+
+
+@pytest.mark.iam_recorded_calls
+def test_a_secondary_regions_endpoints_admit_the_deploy_steps_calls_there(stacks,
+                                                                          recorded_calls):
+    """prod's stage in eu-central-1 (config/prod.json): the deploy step's calls there, as the
+    stage account's deployer (tests/lambda_deploy/test_deploy_regions.py, prod's names), go
+    through that region's endpoints (infra/network.py SecondaryRegionNetwork): each allowed,
+    nothing broader (another project's resource, another account). Not every grant is used
+    here: the endpoints share the primary region's statements (ENDPOINT_SCOPES), and these
+    recordings do not scale an endpoint there."""
+    from collections import defaultdict
+
+    from tests.iam import declarations
+    from tests.iam.authz import needs_for_call
+    from tests.iam.stack_model import StackModel
+
+    config = load_environment("prod")
+    prod = stacks["fraud-mlops-prod"]
+    model = StackModel(prod, account=config.account_id)
+    (region,) = {r for s in config.stages for r in s.secondary_regions or ()}
+    policies = endpoint_policies(prod, model, region)
+    traffic = {service: (policy, []) for service, policy in policies.items()}
+    for call in recorded_calls:
+        if not call["role"] or call["region"] != region or call["account"] == config.account_id:
+            continue
+        deployer = f"arn:aws:iam::{call['account']}:role/fraud-mlops-prod-deployer"
+        result = needs_for_call(deployer, call["service"], call["operation"], call["params"],
+                                call["response"], region, call["account"], call["test"],
+                                defaultdict(dict))
+        for need in result.needs:
+            service = declarations.endpoint_of(need)
+            if service is not None:
+                traffic[service][1].append(need)
+    assert all(needs for _, needs in traffic.values()), list(traffic)
+    denied, _, other = judge_endpoints(traffic, "fraud-mlops-prod")
+    assert not denied, "\n" + "\n".join(denied)
+    assert not other, "\n" + "\n".join(other)
 
 
 # --- the bucket admits the in-VPC roles only through the endpoint ------------------------------
