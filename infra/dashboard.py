@@ -5,7 +5,8 @@ monitored endpoint (the monitor job's metrics), and pipeline runs (the train and
 AWS/SageMaker metrics stay in the endpoint's account and this project does not set up CloudWatch
 cross-account observability, so a stage account gets its own traffic dashboard and the tooling
 dashboard says where it is; the monitor's metrics are published in the tooling account for every
-endpoint, so its rows cover all stages.
+endpoint in every region it serves from (dimension Region), so its rows cover all stages and
+regions. A stage's secondary region has its own traffic dashboard there (infra/stage_region.py).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from constructs import Construct
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 
 from infra.environment import DeploymentTarget
+from pipeline_src.jobs.monitor import REGION_DIMENSION
 
 WIDTH = 8
 HEIGHT = 6
@@ -31,26 +33,22 @@ def _widget(title: str, metrics: list, x: int, y: int, region: str, stat: str = 
             "properties": properties}
 
 
-def _per_endpoint(target: DeploymentTarget, endpoints: Sequence[str], metric: str,
-                  namespace: str = "AWS/SageMaker", variant: bool = True) -> list:
+def _per_endpoint(target: DeploymentTarget, endpoints: Sequence[str], metric: str) -> list:
     names, config = target.names, target.config
     variants = {names.endpoint(s.name): [v.name for v in s.variants] for s in config.stages}
     rows = []
     for endpoint in endpoints:
-        if not variant:
-            rows.append([namespace, metric, "EndpointName", endpoint, {"label": endpoint}])
-            continue
         for name in variants[endpoint]:
             label = endpoint if len(variants[endpoint]) == 1 else f"{endpoint} {name}"
-            rows.append([namespace, metric, "EndpointName", endpoint, "VariantName", name,
+            rows.append(["AWS/SageMaker", metric, "EndpointName", endpoint, "VariantName", name,
                          {"label": label}])
     return rows
 
 
 def traffic_widgets(target: DeploymentTarget, endpoints: Sequence[str], y: int = 0) -> list:
-    """Invocations, latency and errors of endpoints in target's account (AWS/SageMaker metrics
-    are in the account of the endpoint)."""
-    config, region = target.config, target.config.region
+    """Invocations, latency and errors of endpoints in target's account and region
+    (AWS/SageMaker metrics are in the account and region of the endpoint)."""
+    config, region = target.config, target.region
 
     def rows(metric):
         return _per_endpoint(target, endpoints, metric)
@@ -90,8 +88,19 @@ def experiment_widget(target: DeploymentTarget, y: int) -> dict:
                            "query": query, "view": "table"}}
 
 
-def dashboard_body(target: DeploymentTarget, monitored_endpoints: Sequence[str],
+def _monitored_rows(namespace: str, monitored: Sequence[tuple[str, str]], metric: str,
+                    primary: str) -> list:
+    """One line per (endpoint, region) of the monitor's metric; a secondary region's labelled
+    with its region."""
+    return [[namespace, metric, "EndpointName", endpoint, REGION_DIMENSION, region,
+             {"label": endpoint if region == primary else f"{endpoint} {region}"}]
+            for endpoint, region in monitored]
+
+
+def dashboard_body(target: DeploymentTarget, monitored_endpoints: Sequence[tuple[str, str]],
                    build_projects: Sequence[str]) -> dict:
+    """monitored_endpoints: (endpoint, region) the monitor job publishes metrics of (in this
+    account and region, whichever region the endpoint serves from)."""
     names, config = target.names, target.config
     region = config.region
     # Endpoints of this account: a stage account's metrics are in that account, on its own
@@ -99,7 +108,7 @@ def dashboard_body(target: DeploymentTarget, monitored_endpoints: Sequence[str],
     endpoints = [names.endpoint(s.name) for s in config.stages if not config.is_remote(s)]
 
     def monitored(metric):
-        return _per_endpoint(target, monitored_endpoints, metric, ns, variant=False)
+        return _monitored_rows(ns, monitored_endpoints, metric, region)
 
     gate = config.quality_gate
     ns = names.metric_namespace
@@ -133,7 +142,8 @@ def dashboard_body(target: DeploymentTarget, monitored_endpoints: Sequence[str],
 
 class Dashboard(Construct):
     def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
-                 monitored_endpoints: Sequence[str], build_projects: Sequence[str]) -> None:
+                 monitored_endpoints: Sequence[tuple[str, str]],
+                 build_projects: Sequence[str]) -> None:
         super().__init__(scope, id_)
         self.dashboard = CloudwatchDashboard(
             self, "dashboard", dashboard_name=target.names.dashboard,

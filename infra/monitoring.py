@@ -12,7 +12,7 @@ training data, labels, reports and metrics stay in the tooling account, so the a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 from constructs import Construct
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
@@ -32,7 +32,7 @@ from infra.encryption import EncryptionKey
 from infra.iam import log_statement, policy_document, service_role, statement
 from infra.naming import Names
 from infra.network import Network
-from pipeline_src.jobs.monitor import EXPERIMENT_STARTED, EXPERIMENT_VERDICT
+from pipeline_src.jobs.monitor import EXPERIMENT_STARTED, EXPERIMENT_VERDICT, REGION_DIMENSION
 from pipeline_src.jobs.monitor_settings import MonitorAnalysis, MonitorJobSettings
 
 # Metric names the job publishes (pipeline_src/monitoring.py metric_values) that alarms watch.
@@ -50,6 +50,14 @@ def monitored_stages(target: DeploymentTarget) -> list[str]:
     return [s.name for s in target.config.stages if s.data_capture_percent > 0]
 
 
+def monitored_regions(target: DeploymentTarget) -> list[tuple[str, str]]:
+    """(stage, region) of every monitored stage in every region it serves from, primary first:
+    the monitor job publishes each with its Region dimension (pipeline_src/jobs/monitor.py)."""
+    config = target.config
+    return [(s.name, region) for s in config.stages if s.name in monitored_stages(target)
+            for region in (config.region, *s.secondary_regions)]
+
+
 def remote_monitored(target: DeploymentTarget) -> dict[str, str]:
     """Monitored stage -> its account, for the stages in another account than target's."""
     config = target.config
@@ -62,11 +70,12 @@ class MonitorReader(Construct):
     and data capture as. Trust: exactly the tooling monitor job's role, with the monitor
     ExternalId. Grants: what pipeline_src/jobs/monitor.py calls with it (serving_chain: describe
     the endpoint, its config and model; read_capture: list and get the capture objects, which S3
-    decrypts with this account's key), for the monitored stages of this account only."""
+    decrypts with this account's key), for the monitored stages of this account only, in every
+    region they serve from."""
 
     def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
                  tooling: DeploymentTarget, store: ArtifactStore, key: EncryptionKey,
-                 stages: list[str]) -> None:
+                 stages: list[str], secondary_regions: Sequence[dict] = ()) -> None:
         super().__init__(scope, id_)
         names = target.names
         endpoints = [names.endpoint(s) for s in stages]
@@ -94,6 +103,9 @@ class MonitorReader(Construct):
             store.read(*capture, sid="ReadCapture"),
             store.list(*capture, sid="ListCapture"),
             key.decrypt(sid="DecryptCaptureThroughS3"),
+            # The same in each secondary region the stages serve from
+            # (infra/stage_region.py reader_grants).
+            *secondary_regions,
         ]
         IamRolePolicy(self, "policy", role=self.role.id, name="read-endpoints",
                       policy=policy_document(grants))
@@ -121,6 +133,8 @@ class MonitoringJob(Construct):
         names, config = target.names, target.config
         monitoring = config.monitoring
         self.endpoints = [names.endpoint(s) for s in monitored_stages(target)]
+        # (endpoint, region) of each monitored endpoint in each region it serves from.
+        self.endpoint_regions = [(names.endpoint(s), r) for s, r in monitored_regions(target)]
         remote = remote_monitored(target)
         local = [names.endpoint(s) for s in monitored_stages(target) if s not in remote]
         readers = {names.endpoint(stage): target.in_account(account).role_arn(READER)
@@ -192,6 +206,8 @@ class MonitoringJob(Construct):
             data_uri=store.uri(Names.DATA_PREFIX), model_package_group=inputs.group_name,
             kms_key_arn=inputs.key.key_arn, readers=readers,
             external_id=names.monitor_external_id if readers else "",
+            regions={names.endpoint(s.name): tuple(s.secondary_regions) for s in config.stages
+                     if s.secondary_regions and s.name in monitored_stages(target)},
             experiments={names.endpoint(s.name): s.experiment.verdict_rule()
                          for s in config.stages
                          if s.experiment is not None and s.name in monitored_stages(target)},
@@ -232,7 +248,10 @@ class MonitoringJob(Construct):
 
 
 class MonitoringAlarms(Construct):
-    """Per monitored endpoint: drift, and each quality metric below the gate, to the topic."""
+    """Per monitored endpoint and region it serves from: drift, and each quality metric below
+    the gate, to the topic. The metrics are the tooling account's (the job publishes every
+    region's there, with its Region dimension), so the alarms are too. A secondary region's
+    alarm names end with the region; the primary's keep their names."""
 
     def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
                  topic_arn: str) -> None:
@@ -244,28 +263,38 @@ class MonitoringAlarms(Construct):
         self.drift_alarm_arns: list[str] = []
         self.quality_alarm_arns: list[str] = []
         self.alarm_names: list[str] = []
-        for stage in monitored_stages(target):
+        for stage, region in monitored_regions(target):
             endpoint = names.endpoint(stage)
+            primary = region == config.region
+            # Construct IDs and names of the primary's alarms are the ones they had before
+            # stages served from several regions (no rename).
+            at = stage if primary else f"{stage}_{region.replace('-', '_')}"
+            where = endpoint if primary else f"{endpoint} in {region}"
+
+            def alarm_name(metric: str) -> str:
+                return names.alarm(stage, metric if primary else f"{metric}-{region}")
+
             common = dict(namespace=names.metric_namespace,
-                          dimensions={"EndpointName": endpoint}, period=period,
+                          dimensions={"EndpointName": endpoint, REGION_DIMENSION: region},
+                          period=period,
                           evaluation_periods=1, datapoints_to_alarm=1,
                           # No run, or no labels yet: nothing to judge.
                           treat_missing_data="notBreaching", alarm_actions=[topic_arn],
                           ok_actions=[topic_arn])
-            name = names.alarm(stage, "drift")
+            name = alarm_name("drift")
             drift = CloudwatchMetricAlarm(
-                self, f"{stage}_drift", alarm_name=name,
-                alarm_description=(f"{endpoint}: captured traffic drifted from the served "
+                self, f"{at}_drift", alarm_name=name,
+                alarm_description=(f"{where}: captured traffic drifted from the served "
                                    "model's training data (see the monitor report)"),
                 metric_name=DRIFT_METRIC, statistic="Maximum",
                 comparison_operator="GreaterThanOrEqualToThreshold", threshold=1, **common)
             self.drift_alarm_arns.append(drift.arn)
             self.alarm_names.append(name)
             for metric, field in QUALITY_METRICS.items():
-                name = names.alarm(stage, metric.lower())
+                name = alarm_name(metric.lower())
                 alarm = CloudwatchMetricAlarm(
-                    self, f"{stage}_{metric.lower()}", alarm_name=name,
-                    alarm_description=(f"{endpoint}: {metric} on labelled traffic below the "
+                    self, f"{at}_{metric.lower()}", alarm_name=name,
+                    alarm_description=(f"{where}: {metric} on labelled traffic below the "
                                        f"quality gate's {getattr(gate, field)}"),
                     metric_name=metric, statistic="Minimum",
                     comparison_operator="LessThanThreshold",

@@ -134,7 +134,7 @@ class MlopsStack(TerraformStack):
                       *(["retrain-lambda"] if retraining.enabled else [])]
             store.require_endpoint(network.s3_endpoint_id,
                                    [target.role_arn(purpose) for purpose in in_vpc])
-        Dashboard(self, "dashboard", target=target, monitored_endpoints=monitor.endpoints,
+        Dashboard(self, "dashboard", target=target, monitored_endpoints=monitor.endpoint_regions,
                   build_projects=[train.project_name, test.project_name])
 
         outputs = {

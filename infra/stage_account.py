@@ -32,7 +32,8 @@ from infra.model_registry import ModelRegistry
 from infra.monitoring import MonitorReader, monitored_stages
 from infra.naming import Names
 from infra.notifications import Notifications
-from infra.stage_region import deployer_grants, serving_grants, stages_in
+from infra.stage_region import (deployer_grants, reader_grants, serving_grants,
+                                stages_in)
 from infra.teardown_role import TeardownRole
 
 
@@ -107,8 +108,14 @@ class StageAccountStack(TerraformStack):
                                                      serving_role))]))
         StageDashboard(self, "dashboard", target=target, stages=stages)
         monitored = [s for s in stages if s in monitored_stages(target)]
+        # The monitored stages' secondary regions: the reader reads their capture there too.
+        read_in = {region: [s for s in here if s in monitored]
+                   for region, here in secondary.items()}
         reader = MonitorReader(self, "monitor_reader", target=target, tooling=tooling,
-                               store=store, key=key, stages=monitored) if monitored else None
+                               store=store, key=key, stages=monitored, secondary_regions=[
+                                   g for region, here in read_in.items() if here
+                                   for g in reader_grants(target.in_region(region), here)]) \
+            if monitored else None
         teardown = TeardownRole(self, "teardown", target=target, tooling=tooling)
         outputs = {
             "deployer_role_arn": (deployer.arn, "Role the tooling deploy function acts as"),

@@ -129,6 +129,33 @@ def deployer_grants(regional: DeploymentTarget, stages: Sequence[str], serving_r
     ]
 
 
+def reader_grants(regional: DeploymentTarget, stages: Sequence[str]) -> list[dict]:
+    """What the stage account's monitor reader needs in one secondary region for the monitored
+    stages serving there (pipeline_src/jobs/monitor.py serving_chain, read_capture): the
+    primary's reads with this region's ARNs, the config's tags (the region's model is a copy
+    of the package's container: the package tag names the package), and the capture in this
+    region's bucket, decrypted through S3 with this region's key."""
+    names, suffix = regional.names, region_sid(regional.region)
+    key = RegionalKey(regional)
+    endpoints = [names.endpoint(s) for s in stages]
+    capture = [f"{Names.DATA_CAPTURE_PREFIX}/{e}/*" for e in endpoints]
+    return [
+        statement(f"FollowEndpointToModelPackage{suffix}", [
+            "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
+            "sagemaker:DescribeModel"], [
+            *(regional.sagemaker_arn("endpoint", e) for e in endpoints),
+            *(regional.sagemaker_arn("endpoint-config", f"{e}-v*") for e in endpoints),
+            *(regional.sagemaker_arn("model", f"{e}-v*") for e in endpoints)]),
+        statement(f"ReadPackageTag{suffix}", ["sagemaker:ListTags"],
+                  [regional.sagemaker_arn("endpoint-config", f"{e}-v*") for e in endpoints]),
+        statement(f"ReadCapture{suffix}", ["s3:GetObject"],
+                  [f"{key.bucket_arn}/{c}" for c in capture]),
+        statement(f"ListCapture{suffix}", ["s3:ListBucket"], [key.bucket_arn],
+                  conditions={"StringLike": {"s3:prefix": capture}}),
+        key.through_s3(f"DecryptCaptureThroughS3{suffix}", ["kms:Decrypt"]),
+    ]
+
+
 class StageRegionStack(TerraformStack):
     def __init__(self, scope: Construct, config: EnvironmentConfig, account_id: str,
                  region: str) -> None:

@@ -93,3 +93,12 @@ def test_the_monitor_job_reads_and_writes_the_experiment_state_the_controller_ke
                                             experiment.ENDED, experiment.VERDICT)
     assert set(monitor.EXPERIMENT_FIELDS) <= {f.name for f in fields(experiment.Experiment)}
     assert VARIABLES["experiments_uri"] == experiment.ENV_VAR
+
+
+def test_the_monitor_finds_a_secondary_regions_package_by_the_deploy_steps_tag():
+    """A secondary region's model is a copy of the package's container: the monitor job (whose
+    zip has no lambda_deploy) reads the package ARN from the config tag the deploy step writes."""
+    from lambda_deploy.deploy import TAG_PACKAGE_ARN
+    from pipeline_src.jobs import monitor
+
+    assert monitor.TAG_PACKAGE_ARN == TAG_PACKAGE_ARN

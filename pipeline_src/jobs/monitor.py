@@ -3,13 +3,17 @@
     python -m pipeline_src.jobs.monitor [--endpoint NAME] [--window-end 2026-11-22T06]
                                         [--output-dir DIR]
 
-For each endpoint (MONITOR_ENDPOINTS, or --endpoint): endpoint -> endpoint config -> model ->
-model package -> the exact training data it was trained on (the S3 object version the train job
-recorded in the package's metadata) and the model artifact; the window's data capture
-(the last MONITOR_WINDOW_HOURS whole hours before --window-end, default now); labels under
-GROUND_TRUTH_S3_URI/<endpoint>/yyyy/mm/dd/ for the window's days. Publishes CloudWatch metrics
-(METRIC_NAMESPACE, dimension EndpointName) and writes report.html and summary.json to
-MONITORING_OUTPUT_S3_URI/<endpoint>/<window>/. An endpoint that does not exist is skipped.
+For each endpoint (MONITOR_ENDPOINTS, or --endpoint) in each region it serves from (the job's
+region, then MONITOR_REGIONS' secondary regions): endpoint -> endpoint config -> model ->
+model package (a secondary region's model is a copy of the package's container: its config's
+package tag names the package) -> the exact training data it was trained on (the S3 object
+version the train job recorded in the package's metadata) and the model artifact; the window's
+data capture in that region (the last MONITOR_WINDOW_HOURS whole hours before --window-end,
+default now); labels under GROUND_TRUTH_S3_URI/<endpoint>/yyyy/mm/dd/ for the window's days
+(matched to that region's traffic by inference ID). Publishes CloudWatch metrics
+(METRIC_NAMESPACE, dimensions EndpointName and Region) and writes report.html and summary.json
+to MONITORING_OUTPUT_S3_URI/<endpoint>/<window>/ (a secondary region's to
+<endpoint>/<region>/<window>/). An endpoint that does not exist in a region is skipped there.
 Exit 0 when every endpoint was analysed (drift is the alarms' business), 1 on an error.
 
 Champion vs challenger: for an endpoint with an experiment rule (MONITOR_EXPERIMENTS), every
@@ -20,8 +24,9 @@ of those days, taken at --window-end, written to verdict.json beside its state, 
 controller reads it. The same inputs give the same bytes: re-running the job changes nothing.
 
 An endpoint in another account (MONITOR_READERS: {endpoint: reader role ARN}) is read as that
-account's monitor reader role (AssumeRole with MONITOR_EXTERNAL_ID): its endpoint, config, model
-and data capture only. The registry, training data, labels, reports and metrics are the job's own
+account's monitor reader role (AssumeRole with MONITOR_EXTERNAL_ID, once per endpoint; IAM roles
+are global, so the same session reads every region): its endpoint, config (and in a secondary
+region the config's tags), model and data capture only. The registry, training data, labels, reports and metrics are the job's own
 account's, read and written with its own credentials.
 """
 from __future__ import annotations
@@ -41,22 +46,41 @@ from pipeline_src.jobs.monitor_settings import MonitorJobSettings
 # The train job records the S3 object version of each split under these package properties.
 DATA_VERSION_PROPERTY = "data_version_{split}"
 REFERENCE_SPLIT = "train"
+# The deploy step's tag naming the package an endpoint config serves (lambda_deploy/deploy.py
+# TAG_PACKAGE_ARN; the job's zip has no lambda_deploy: tests/test_seams.py checks they agree).
+TAG_PACKAGE_ARN = "mlops:model-package-arn"
+# The metric dimension naming the region an endpoint's traffic was captured in.
+REGION_DIMENSION = "Region"
 
 
-def endpoint_clients(session, settings: MonitorJobSettings, endpoint: str):
-    """(sagemaker, s3) clients for the endpoint's chain and capture: the job's own, or, for an
-    endpoint in another account, its reader role's there."""
+def endpoint_regions(session, settings: MonitorJobSettings, endpoint: str) -> list[str]:
+    """The regions an endpoint serves from: the job's (the primary: the registry's), then its
+    secondary regions."""
+    return [session.region_name, *settings.regions.get(endpoint, ())]
+
+
+def reader_session(session, settings: MonitorJobSettings, endpoint: str):
+    """The session the endpoint's chain and capture are read with: the job's own, or, for an
+    endpoint in another account, its reader role's there (one AssumeRole for every region)."""
     role_arn = settings.readers.get(endpoint)
     if role_arn is None:
-        return common.clients(session, "sagemaker", "s3")
+        return None
     name = common.session_name("monitor", settings.run_id or "local")
-    return reader_clients(common.assumed_session(session, role_arn, settings.external_id, name))
+    return common.assumed_session(session, role_arn, settings.external_id, name)
 
 
-def reader_clients(assumed) -> list:
-    """Clients acting as a stage account's monitor reader role (tests/iam/declarations.py
-    CLIENT_FACTORIES names this factory)."""
-    return common.clients(assumed, "sagemaker", "s3")
+def endpoint_clients(session, assumed, region: str):
+    """(sagemaker, s3) clients for the endpoint's chain and capture in `region`: the job's own
+    (assumed None), or its reader role's."""
+    if assumed is None:
+        return [aws_clients.client(s, session, region=region) for s in ("sagemaker", "s3")]
+    return reader_clients(assumed, region)
+
+
+def reader_clients(assumed, region: str) -> list:
+    """Clients acting as a stage account's monitor reader role in `region`
+    (tests/iam/declarations.py CLIENT_FACTORIES names this factory)."""
+    return [aws_clients.client(s, assumed, region=region) for s in ("sagemaker", "s3")]
 
 
 def serving_chain(sm, endpoint: str, group: str, registry=None):
@@ -85,8 +109,14 @@ def serving_chain(sm, endpoint: str, group: str, registry=None):
     containers = model.get("Containers") or [model.get("PrimaryContainer") or {}]
     package_arn = containers[0].get("ModelPackageName")
     if not package_arn:
+        # A secondary region's model is the package's container with a copy of its artifact
+        # (lambda_deploy/regions.py): the config's tag names the package.
+        tags = aws_call(sm, "ListTags", ResourceArn=config["EndpointConfigArn"]).get("Tags", [])
+        package_arn = next((t["Value"] for t in tags if t["Key"] == TAG_PACKAGE_ARN), None)
+    if not package_arn:
         raise JobError(f"{endpoint}: model {variant['ModelName']} was not created from a model "
-                       "package; cannot find its training data")
+                       f"package and its config has no {TAG_PACKAGE_ARN} tag; cannot find its "
+                       "training data")
     package = aws_call(registry, "DescribeModelPackage", ModelPackageName=package_arn)
     if package.get("ModelPackageGroupName") != group:
         raise JobError(f"{endpoint}: model package {package_arn} is not in group {group}")
@@ -299,12 +329,19 @@ def window_name(hours) -> str:
     return f"{hours[0]:%Y%m%dT%H}-{len(hours)}h"
 
 
-def publish_metrics(cw, namespace: str, endpoint: str, summary: dict, when: datetime) -> int:
+def dimensions_of(endpoint: str, region: str) -> list[dict]:
+    """An endpoint's metrics in one region (the alarms and dashboard name both)."""
+    return [{"Name": "EndpointName", "Value": endpoint},
+            {"Name": REGION_DIMENSION, "Value": region}]
+
+
+def publish_metrics(cw, namespace: str, endpoint: str, region: str, summary: dict,
+                    when: datetime) -> int:
     from pipeline_src.monitoring import metric_values
 
     data = []
     for name, value, unit, feature in metric_values(summary):
-        dimensions = [{"Name": "EndpointName", "Value": endpoint}]
+        dimensions = dimensions_of(endpoint, region)
         if feature is not None:
             dimensions.append({"Name": "Feature", "Value": feature})
         data.append({"MetricName": name, "Dimensions": dimensions, "Timestamp": when,
@@ -315,7 +352,26 @@ def publish_metrics(cw, namespace: str, endpoint: str, summary: dict, when: date
 
 
 def monitor_endpoint(session, settings: MonitorJobSettings, endpoint: str, window_end: datetime,
-                     output_dir: Path) -> dict | None:
+                     output_dir: Path) -> list[dict]:
+    """Every region of the endpoint, primary first; the summaries of those it is deployed in."""
+    assumed = reader_session(session, settings, endpoint)
+    regions = endpoint_regions(session, settings, endpoint)
+    summaries = []
+    for region in regions:
+        summary = monitor_region(session, settings, endpoint, region,
+                                 None if region == regions[0] else region,
+                                 endpoint_clients(session, assumed, region), window_end,
+                                 output_dir)
+        if summary is not None:
+            summaries.append(summary)
+    return summaries
+
+
+def monitor_region(session, settings: MonitorJobSettings, endpoint: str, region: str,
+                   secondary: str | None, endpoint_side, window_end: datetime,
+                   output_dir: Path) -> dict | None:
+    """One region's window of the endpoint; `secondary` is the region's name for a secondary
+    region (its reports sit under <endpoint>/<region>/), None for the primary."""
     import json
 
     from pipeline_src import capture
@@ -324,15 +380,16 @@ def monitor_endpoint(session, settings: MonitorJobSettings, endpoint: str, windo
     from pipeline_src.monitoring import analyse, write_report
 
     s3, sm, cw = common.clients(session, "s3", "sagemaker", "cloudwatch")
-    endpoint_sm, endpoint_s3 = endpoint_clients(session, settings, endpoint)
+    endpoint_sm, endpoint_s3 = endpoint_side
+    where = endpoint if secondary is None else f"{endpoint} ({region})"
     chain = serving_chain(endpoint_sm, endpoint, settings.model_package_group, registry=sm)
     if chain is None:
-        print(f"{endpoint}: no such endpoint (not deployed yet); skipped")
+        print(f"{where}: no such endpoint (not deployed yet); skipped")
         return None
     config_name, variant, destination, package = chain
     hours = capture.window_hours(window_end, settings.schedule_hours)
     window = window_name(hours)
-    print(f"{endpoint}: config {config_name}, package {package['ModelPackageArn']}, "
+    print(f"{where}: config {config_name}, package {package['ModelPackageArn']}, "
           f"window {window}")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -342,7 +399,7 @@ def monitor_endpoint(session, settings: MonitorJobSettings, endpoint: str, windo
         rows, files = read_capture(endpoint_s3, destination, endpoint, variant, hours)
         labels = read_ground_truth(s3, settings.ground_truth_uri, endpoint, hours, workdir)
         current = rows.frame()
-        base = {"endpoint": endpoint, "endpoint_config": config_name,
+        base = {"endpoint": endpoint, "region": region, "endpoint_config": config_name,
                 "model_package_arn": package["ModelPackageArn"], "window": window,
                 "window_start": hours[0].isoformat(), "capture_files": files,
                 "reference": reference_uri}
@@ -360,32 +417,35 @@ def monitor_endpoint(session, settings: MonitorJobSettings, endpoint: str, windo
             summary = {**base, **summary}
             report = workdir / "report.html"
             write_report(frames, summary, report, threshold=model["threshold"])
-        out_uri = join_s3(settings.output_uri, endpoint, window)
+        out_uri = join_s3(settings.output_uri, endpoint, *([secondary] if secondary else []),
+                          window)
         body = (json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n").encode()
         common.upload_bytes(s3, join_s3(out_uri, "summary.json"), body, settings.kms_key_arn,
                             "application/json")
         for path in sorted(workdir.glob("report*.html")) if report else []:
             common.upload_bytes(s3, join_s3(out_uri, path.name), path.read_bytes(),
                                 settings.kms_key_arn, "text/html")
-        common.write_json(output_dir / endpoint / "summary.json", summary)
-        if endpoint in settings.experiments:
+        common.write_json(output_dir / endpoint / (secondary or "") / "summary.json", summary)
+        # A stage running an experiment serves from one region (infra/config.py).
+        if endpoint in settings.experiments and secondary is None:
             experiment_verdicts(s3, endpoint_s3, settings, endpoint, destination, window_end,
                                 workdir, output_dir)
     if summary.get("rows"):
-        count = publish_metrics(cw, settings.metric_namespace, endpoint, summary,
+        count = publish_metrics(cw, settings.metric_namespace, endpoint, region, summary,
                                 hours[-1].replace(minute=59))
-        print(f"{endpoint}: published {count} metric values to {settings.metric_namespace}")
+        print(f"{where}: published {count} metric values to {settings.metric_namespace}")
     else:
-        publish_metrics_rows_only(cw, settings.metric_namespace, endpoint, summary,
+        publish_metrics_rows_only(cw, settings.metric_namespace, endpoint, region, summary,
                                   hours[-1].replace(minute=59))
-    print(f"{endpoint}: {summary['verdict']}; {summary.get('rows', 0)} rows, "
+    print(f"{where}: {summary['verdict']}; {summary.get('rows', 0)} rows, "
           f"{summary['contract_violations']} contract violation(s); report {out_uri}/")
     return summary
 
 
-def publish_metrics_rows_only(cw, namespace: str, endpoint: str, summary: dict, when) -> None:
+def publish_metrics_rows_only(cw, namespace: str, endpoint: str, region: str, summary: dict,
+                              when) -> None:
     aws_call(cw, "PutMetricData", Namespace=namespace, MetricData=[
-        {"MetricName": name, "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+        {"MetricName": name, "Dimensions": dimensions_of(endpoint, region),
          "Timestamp": when, "Value": float(summary[key]), "Unit": "Count"}
         for name, key in (("Rows", "rows"), ("ContractViolations", "contract_violations"))])
 

@@ -149,6 +149,21 @@ def _readers(value):
     return value
 
 
+# An AWS region name (eu-central-1).
+REGION_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+
+
+def _regions(value):
+    """MONITOR_REGIONS is JSON text: {endpoint: [secondary region, ...]}."""
+    value = _json_object_text(value)
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, (list, tuple)) and v
+            and all(isinstance(r, str) and REGION_NAME.fullmatch(r) for r in v)
+            for k, v in value.items()):
+        raise ValueError("must be a JSON object of endpoint name -> list of AWS region names")
+    return {k: tuple(v) for k, v in value.items()}
+
+
 def _experiments(value):
     """MONITOR_EXPERIMENTS is JSON text: {endpoint: ExperimentRule}."""
     value = _json_object_text(value)
@@ -168,6 +183,9 @@ Endpoints = Annotated[tuple[Text, ...], BeforeValidator(_endpoints), Field(min_l
                       PlainSerializer(",".join, return_type=str)]
 Readers = Annotated[dict[str, str], BeforeValidator(_readers),
                     PlainSerializer(lambda r: json.dumps(r, sort_keys=True), return_type=str)]
+Regions = Annotated[dict[str, tuple[str, ...]], BeforeValidator(_regions),
+                    PlainSerializer(lambda r: json.dumps({k: list(v) for k, v in r.items()},
+                                                         sort_keys=True), return_type=str)]
 Experiments = Annotated[dict[str, ExperimentRule], BeforeValidator(_experiments),
                         PlainSerializer(_dump_experiments, return_type=str)]
 
@@ -187,6 +205,7 @@ VARIABLES = {
     "kms_key_arn": "KMS_KEY_ARN",
     "readers": "MONITOR_READERS",
     "external_id": "MONITOR_EXTERNAL_ID",
+    "regions": "MONITOR_REGIONS",
     "experiments": "MONITOR_EXPERIMENTS",
     # The deploy function's experiment state (lambda_deploy/experiment.py ENV_VAR, same name).
     "experiments_uri": "EXPERIMENTS_S3_URI",
@@ -204,8 +223,9 @@ def _variable(field: str) -> str:
 # What CodeBuild sets itself: never written by infra.
 CODEBUILD_SETS = ("region", "run_id")
 # What the job cannot run without (the rest: readers only with endpoints in other accounts,
-# experiments only for stages that run one).
-OPTIONAL = ("readers", "external_id", "run_id", "experiments", "experiments_uri")
+# regions only for stages serving from secondary regions, experiments only for stages that run
+# one).
+OPTIONAL = ("readers", "external_id", "run_id", "experiments", "experiments_uri", "regions")
 
 
 class MonitorJobSettings(MonitorSettings):
@@ -228,6 +248,10 @@ class MonitorJobSettings(MonitorSettings):
     # readers' trust requires (infra/monitoring.py MonitorReader).
     readers: Readers = Field(default_factory=dict)
     external_id: Annotated[str, AfterValidator(str.strip)] = ""
+    # Endpoints that also serve from secondary regions (config `stages[].secondary_regions`):
+    # each region's endpoint and capture are read there, as the endpoint's reader (a stage with
+    # secondary regions is in its own account), and reported with that region's name.
+    regions: Regions = Field(default_factory=dict)
     # Endpoints running champion vs challenger: the job writes each running experiment's verdict
     # under EXPERIMENTS_S3_URI/<endpoint>/<experiment id>/ (lambda_deploy/experiment.py).
     experiments: Experiments = Field(default_factory=dict)
@@ -245,6 +269,15 @@ class MonitorJobSettings(MonitorSettings):
         if self.readers and not self.external_id:
             raise ValueError("missing environment setting(s): MONITOR_EXTERNAL_ID (with "
                              "MONITOR_READERS)")
+        unread = sorted(set(self.regions) - set(self.readers))
+        if unread:
+            raise ValueError(f"MONITOR_REGIONS names endpoint(s) without a reader role in "
+                             f"MONITOR_READERS: {', '.join(unread)} (secondary regions are read "
+                             "as the stage account's monitor reader)")
+        for endpoint, regions in self.regions.items():
+            if self.region in regions or len(set(regions)) != len(regions):
+                raise ValueError(f"MONITOR_REGIONS {endpoint}: {', '.join(regions)} must be "
+                                 f"distinct secondary regions (not the job's {self.region})")
         unknown = sorted(set(self.experiments) - set(self.endpoints))
         if unknown:
             raise ValueError(f"MONITOR_EXPERIMENTS names endpoint(s) not in MONITOR_ENDPOINTS: "
@@ -260,6 +293,8 @@ class MonitorJobSettings(MonitorSettings):
         if not self.readers:
             data.pop(VARIABLES["readers"])
             data.pop(VARIABLES["external_id"])
+        if not self.regions:
+            data.pop(VARIABLES["regions"])
         if not self.experiments:
             data.pop(VARIABLES["experiments"])
             data.pop(VARIABLES["experiments_uri"])
@@ -278,7 +313,8 @@ def _one_line(exc: ValidationError) -> str:
     name = str(error["loc"][0])
     variable = VARIABLES.get(name, name)
     if error["type"] == "value_error" and variable in (VARIABLES["readers"],
-                                                       VARIABLES["experiments"]):
+                                                       VARIABLES["experiments"],
+                                                       VARIABLES["regions"]):
         return f"{variable} {message}"
     if variable == VARIABLES["experiments"] and len(error["loc"]) > 1:
         # A rule's own setting: MONITOR_EXPERIMENTS <endpoint>.<setting>: the problem.

@@ -414,19 +414,37 @@ def role_findings(analysis, arn: str):
     return needs, analysis.missing(needs=needs), excess
 
 
+def reader_analysis(stacks, calls, account):
+    """account_analysis, with the capture read in a secondary region's bucket decrypted by that
+    region's key (with_regional_keys)."""
+    return with_regional_keys(stacks, account_analysis(stacks, calls, account), account)
+
+
 @pytest.mark.iam_recorded_calls
-def test_the_reader_holds_what_the_monitors_calls_need_and_nothing_more(stacks, monitor_calls):
-    """Sufficient: every call the monitor made in the staging account as its reader is allowed
-    there. Not excessive: every action and resource of the reader's policy is used by one."""
-    account = STAGES["staging"]
-    analysis = account_analysis(stacks, monitor_calls, account)
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_the_reader_holds_what_the_monitors_calls_need_and_nothing_more(stacks, monitor_calls,
+                                                                       stage):
+    """Sufficient: every call the monitor made in the stage's account as its reader, in every
+    region the stage serves from, is allowed there (a secondary region's capture by that
+    region's key). Not excessive: every action and resource of the reader's policy is used by
+    one. Each used statement is needed: without it, one of those calls is refused."""
+    account = STAGES[stage]
+    analysis, secondary = reader_analysis(stacks, monitor_calls, account)
     assert analysis.errors == []
-    needs, missing, excess = role_findings(analysis, role(account, "monitor-reader"))
-    assert {n.action for n in needs} == {
-        "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
-        "sagemaker:DescribeModel", "s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
-    assert missing == []
+    reader = role(account, "monitor-reader")
+    needs, _, excess = role_findings(analysis, reader)
+    regions = (REGION, *CONFIG.stage(stage).secondary_regions)
+    assert {(n.action, n.resource.split(":")[3]) for n in needs} == {
+        (action, region) for region in regions for action in (
+            "sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig",
+            "sagemaker:DescribeModel", "kms:Decrypt")} | {
+        ("s3:ListBucket", ""), ("s3:GetObject", "")} | {
+        ("sagemaker:ListTags", r) for r in regions[1:]}
+    assert refused(analysis, secondary, reader) == []
     assert excess == []
+    (policy,) = analysis.model.role_by_arn(reader).policies
+    for index, stmt in enumerate(policy.statements):
+        assert refused(analysis, secondary, reader, drop=(policy.name, index)), stmt["Sid"]
     # Every call the monitor made in the staging account (but the credentials check) was made
     # as the reader.
     assert {c["role"] for c in monitor_calls if c["account"] == account
@@ -479,16 +497,24 @@ def test_the_tooling_monitor_role_holds_what_its_calls_need_and_nothing_more(sta
 
 
 def test_the_readers_are_one_policy_with_each_accounts_names(stacks):
-    """prod's reader (whose endpoint the recorded run found not deployed) has the staging
-    reader's statements with its own account and stage."""
+    """prod's reader has the staging reader's statements with its own account and stage, and
+    for its secondary region the same reads with that region's ARNs, bucket and key, plus the
+    config's tags (infra/stage_region.py reader_grants)."""
     policies = {}
     for stage, account in STAGES.items():
         model = StackModel(stacks[NAMES.target_stack(account)], account=account)
         (policy,) = model.roles[NAMES.role("monitor-reader")].policies
-        text = json.dumps(policy.statements, sort_keys=True)
-        policies[stage] = text.replace(account, "<account>").replace(
-            NAMES.endpoint(stage), "<endpoint>")
-    assert policies["staging"] == policies["prod"]
+        policies[stage] = {stmt["Sid"]: json.dumps(stmt, sort_keys=True).replace(
+            account, "<account>").replace(NAMES.endpoint(stage), "<endpoint>")
+            for stmt in policy.statements}
+    (secondary,) = CONFIG.stage("prod").secondary_regions
+    suffix = region_sid(secondary)
+    primary = {sid: text for sid, text in policies["prod"].items() if not sid.endswith(suffix)}
+    assert primary == policies["staging"]
+    regional = {sid[:-len(suffix)] for sid in policies["prod"] if sid.endswith(suffix)}
+    assert regional == set(policies["staging"]) | {"ReadPackageTag"}
+    assert all(f":{secondary}:" in text or NAMES.artifact_bucket("<account>", secondary) in text
+               for sid, text in policies["prod"].items() if sid.endswith(suffix))
 
 
 # --- teardown in the stage accounts -------------------------------------------------------------
@@ -563,15 +589,24 @@ def deployer_analysis(stacks, calls, account):
     models serve), judged against the account's stack. A KMS need naming the stage's key by its
     alias (KmsKeyId in the stage settings) is the key the alias names in the need's region: this
     stack's key, or the secondary region stack's."""
-    from tests.iam.declarations import S3_KMS_DOC
-    from tests.iam.sufficiency import Need, analyse
+    from tests.iam.sufficiency import analyse
 
     inside = [{**c, "role": "deployer"} for c in calls if c["role"] and c["account"] == account
               and c["operation"] not in ("AssumeRole", "GetCallerIdentity")]
     described = [{**c, "role": None, "account": account} for c in calls
                  if c["operation"] == "DescribeModelPackage"]
     model = StackModel(stacks[NAMES.target_stack(account)], account=account)
-    analysis = analyse(model, PREFIX, inside + described)
+    return with_regional_keys(stacks, analyse(model, PREFIX, inside + described), account)
+
+
+def with_regional_keys(stacks, analysis, account):
+    """The analysis with each KMS need on a secondary region's key resolved to that key: the
+    needs on the account's own stack, and (need, region, key policy) of those a secondary
+    region's key decides (decide_in_region)."""
+    from tests.iam.declarations import S3_KMS_DOC
+    from tests.iam.sufficiency import Need
+
+    model = analysis.model
     # Objects in a secondary region's bucket are encrypted with the bucket's default key, a key
     # of that region's stack, which the analysis of this stack cannot see: S3 uses it as the
     # caller, with the bucket as the Bucket Key's encryption context (declarations.S3_KMS_DOC;

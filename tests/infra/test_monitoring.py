@@ -52,6 +52,9 @@ def test_monitor_job_runs_the_source_zip_with_every_setting_it_requires(stacks, 
             f"{prefix}-staging": f"arn:aws:iam::222222222222:role/{prefix}-monitor-reader",
             f"{prefix}-prod": f"arn:aws:iam::333333333333:role/{prefix}-monitor-reader"}
         assert settings.external_id == f"{prefix}-monitor"
+    # prod's prod stage also serves from eu-central-1: read there too.
+    assert settings.regions == ({} if name == "fraud-mlops-dev" else
+                                {f"{prefix}-prod": ("eu-central-1",)})
 
 
 def test_the_monitor_reads_stage_accounts_only_as_their_readers(stacks):
@@ -98,18 +101,25 @@ def test_drift_and_quality_alarms_per_endpoint_at_the_gate(stacks, name):
               if a.get("namespace") == "fraud-mlops/Monitoring"}
     gate = config.quality_gate
     expected = {}
+    # Every region a stage serves from has its own alarms on its own series (the job publishes
+    # each region's metrics with its Region dimension); a secondary's names end with the region.
     for stage in ("staging", "prod"):
-        expected[f"{name}-{stage}-drift"] = ("DriftDetected", 1)
-        expected.update({f"{name}-{stage}-prauc": ("PrAuc", gate.min_pr_auc),
-                         f"{name}-{stage}-recall": ("Recall", gate.min_recall),
-                         f"{name}-{stage}-precision": ("Precision", gate.min_precision),
-                         f"{name}-{stage}-f1": ("F1", gate.min_f1)})
-    assert {n: (a["metric_name"], a["threshold"]) for n, a in alarms.items()} == expected
+        for region in (config.region, *config.stage(stage).secondary_regions):
+            at = "" if region == config.region else f"-{region}"
+            dimensions = {"EndpointName": f"{name}-{stage}", "Region": region}
+            expected[f"{name}-{stage}-drift{at}"] = ("DriftDetected", 1, dimensions)
+            expected.update({
+                f"{name}-{stage}-prauc{at}": ("PrAuc", gate.min_pr_auc, dimensions),
+                f"{name}-{stage}-recall{at}": ("Recall", gate.min_recall, dimensions),
+                f"{name}-{stage}-precision{at}": ("Precision", gate.min_precision, dimensions),
+                f"{name}-{stage}-f1{at}": ("F1", gate.min_f1, dimensions)})
+    assert {n: (a["metric_name"], a["threshold"], a["dimensions"])
+            for n, a in alarms.items()} == expected
+    assert len(expected) == (10 if name == "fraud-mlops-dev" else 15)
     for alarm in alarms.values():
         assert alarm["alarm_actions"] == alarm["ok_actions"] and len(alarm["alarm_actions"]) == 1
         assert "sns_topic" in alarm["alarm_actions"][0]
         assert alarm["period"] == 86400 and alarm["treat_missing_data"] == "notBreaching"
-        assert alarm["dimensions"]["EndpointName"].startswith(name)
 
 
 @pytest.mark.parametrize("name", STACKS)
@@ -127,9 +137,13 @@ def test_dashboard_shows_traffic_drift_quality_and_pipeline_runs(stacks, name):
     assert ("AWS/CodeBuild", "FailedBuilds") in metrics
     # CloudWatch refuses a metric widget without metrics (PutDashboard's body validation).
     assert all(w["properties"]["metrics"] for w in body["widgets"] if w["type"] == "metric")
-    monitored = {m[3] for w in body["widgets"] for m in w["properties"].get("metrics", [])
-                 if m[0] == "fraud-mlops/Monitoring"}
-    assert monitored == {f"{name}-staging", f"{name}-prod"}
+    # One line per endpoint and region it serves from, on the series the job publishes.
+    monitored = {tuple(m[2:6]) for w in body["widgets"]
+                 for m in w["properties"].get("metrics", []) if m[0] == "fraud-mlops/Monitoring"}
+    config = load_environment(name.rsplit("-", 1)[1])
+    assert monitored == {("EndpointName", f"{name}-{stage.name}", "Region", region)
+                         for stage in config.stages
+                         for region in (config.region, *stage.secondary_regions)}
     if name == "fraud-mlops-dev":
         assert ("AWS/SageMaker", "ModelLatency") in metrics
         return
@@ -144,6 +158,11 @@ def test_dashboard_shows_traffic_drift_quality_and_pipeline_runs(stacks, name):
         rows = [m for w in json.loads(stage_dashboard["dashboard_body"])["widgets"]
                 for m in w["properties"]["metrics"]]
         assert {(m[0], m[3]) for m in rows} == {("AWS/SageMaker", f"{name}-{stage}")}
+    # A secondary region's traffic dashboard shows that region's metrics.
+    (regional,) = resources(stacks[f"{name}-333333333333-eu-central-1"],
+                            "aws_cloudwatch_dashboard").values()
+    assert {w["properties"]["region"] for w in json.loads(regional["dashboard_body"])[
+        "widgets"]} == {"eu-central-1"}
 
 
 def test_retraining_is_off_unless_switched_on(stacks):

@@ -209,10 +209,11 @@ def serve_package(sm, endpoint: str, package_arn: str, role_arn: str, capture_ur
 
 def monitor_job_environment(*, endpoints, bucket: str, group: str, kms_key_arn: str,
                             namespace: str, readers=None, external_id: str = "",
-                            experiments=None, **overrides) -> dict:
+                            experiments=None, regions=None, **overrides) -> dict:
     """The monitor job's environment as infra writes it (the job's own contract,
     MonitorJobSettings.environment()), one-hour windows, plus what CodeBuild sets; overrides by
-    variable name, None removes one. experiments: {endpoint: ExperimentRule}."""
+    variable name, None removes one. experiments: {endpoint: ExperimentRule}; regions: {endpoint:
+    its secondary regions}."""
     from pipeline_src.evaluate import GateThresholds
     from pipeline_src.jobs.monitor_settings import MonitorJobSettings
 
@@ -222,7 +223,7 @@ def monitor_job_environment(*, endpoints, bucket: str, group: str, kms_key_arn: 
         metric_namespace=namespace, output_uri=f"s3://{bucket}/monitoring",
         ground_truth_uri=f"s3://{bucket}/ground-truth", data_uri=f"s3://{bucket}/data",
         model_package_group=group, kms_key_arn=kms_key_arn, readers=readers or {},
-        external_id=external_id, experiments=experiments or {},
+        external_id=external_id, regions=regions or {}, experiments=experiments or {},
         experiments_uri=f"s3://{bucket}/experiments")
     env = {**settings.environment(), "AWS_REGION": REGION, **overrides}
     return {k: v for k, v in env.items() if v is not None}

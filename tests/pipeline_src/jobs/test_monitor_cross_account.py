@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -34,17 +35,27 @@ ENDPOINT = NAMES.endpoint("staging")
 TOOLING_BUCKET = NAMES.artifact_bucket(TOOLING)
 STAGE_BUCKET = NAMES.artifact_bucket(STAGING)
 WINDOW_END = datetime(2026, 11, 22, 7, 10, tzinfo=timezone.utc)   # window 06:00-07:00
+PROD = ACCOUNTS["prod"]
+PROD_ENDPOINT = NAMES.endpoint("prod")
+(SECONDARY,) = CONFIG.stage("prod").secondary_regions
+PROD_BUCKET = NAMES.artifact_bucket(PROD)
+PROD_REGIONAL_BUCKET = NAMES.artifact_bucket(PROD, SECONDARY)
+
+
 def reader(account: str) -> str:
     return f"arn:aws:iam::{account}:role/{NAMES.role('monitor-reader')}"
 
 
 def monitor_environment(**overrides) -> dict:
-    """What infra/monitoring.py gives the prod monitor job (tests/infra/test_monitoring.py)."""
+    """What infra/monitoring.py gives the prod monitor job (tests/infra/test_monitoring.py
+    checks the synthesized project carries the same)."""
     return monitor_job_environment(
         endpoints=[NAMES.endpoint(s) for s in ACCOUNTS], bucket=TOOLING_BUCKET,
         group=NAMES.model_package_group, namespace=NAMES.metric_namespace,
         kms_key_arn=f"arn:aws:kms:{REGION}:{TOOLING}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         readers={NAMES.endpoint(s): reader(a) for s, a in ACCOUNTS.items()},
+        regions={NAMES.endpoint(s.name): tuple(s.secondary_regions) for s in CONFIG.stages
+                 if s.secondary_regions},
         external_id=NAMES.monitor_external_id, CODEBUILD_BUILD_NUMBER="17", **overrides)
 
 
@@ -108,6 +119,144 @@ def accounts(monkeypatch, data_dir, model_dir, capture_dir):
         yield job, package_arn
 
 
+def put_capture(session, region: str, bucket: str, capture: Path, key_arn: str) -> None:
+    s3 = session.client("s3", region_name=region)
+    for path in sorted(capture.rglob("*.jsonl")):
+        s3.put_object(Bucket=bucket, Key=f"data-capture/{path.relative_to(capture).as_posix()}",
+                      Body=path.read_bytes(), ServerSideEncryption="aws:kms", SSEKMSKeyId=key_arn)
+
+
+@pytest.fixture(scope="module")
+def steady_capture(model_dir, tmp_path_factory):
+    """prod's primary region's traffic in the window: the sample traffic, unshifted."""
+    from pipeline_src import sample_capture
+
+    out = tmp_path_factory.mktemp("steady")
+    assert sample_capture.main(["--out", str(out), "--rows", "400", "--seed", "11",
+                                "--start", "2026-11-22T06:00", "--endpoint", PROD_ENDPOINT,
+                                "--model", str(model_dir)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def drifted_capture(model_dir, tmp_path_factory):
+    """prod's secondary region's traffic in the window: `amount` scaled by 1.5."""
+    return shifted_capture(tmp_path_factory, model_dir, PROD_ENDPOINT, rows=400)
+
+
+@pytest.fixture
+def prod_in_two_regions(accounts, steady_capture, drifted_capture):
+    """prod's endpoint as the deploy step leaves it in both regions (lambda_deploy/regions.py):
+    the primary's model is the package, the secondary's the package's container with that
+    region's image and a copy of the artifact, its config tagged with the package; each
+    region's capture in that region's bucket, encrypted with that region's key. Steady traffic
+    in the primary, drifted traffic in the secondary; both regions' labels in the tooling
+    account, under the endpoint."""
+    job, package_arn = accounts
+    stage = acting_as(PROD, "deployer")
+    serving_role = f"arn:aws:iam::{PROD}:role/{NAMES.role('sagemaker-serving')}"
+    tooling_s3 = job.client("s3")
+    for region, bucket, capture in ((REGION, PROD_BUCKET, steady_capture),
+                                    (SECONDARY, PROD_REGIONAL_BUCKET, drifted_capture)):
+        stage.client("s3", region_name=region).create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        key = stage.client("kms", region_name=region).create_key()["KeyMetadata"]["Arn"]
+        sm = stage.client("sagemaker", region_name=region)
+        if region == REGION:
+            serve_package(sm, PROD_ENDPOINT, package_arn, serving_role,
+                          f"s3://{bucket}/data-capture", kms_key_arn=key)
+        else:
+            serve_copy(sm, package_arn, serving_role, bucket, key)
+        put_capture(stage, region, bucket, capture, key)
+        tooling_s3.put_object(Bucket=TOOLING_BUCKET, Key=f"ground-truth/{PROD_ENDPOINT}/2026/11/"
+                              f"22/labels-{region}.csv",
+                              Body=(capture / "labels.csv").read_bytes())
+    return job, package_arn
+
+
+def serve_copy(sm, package_arn: str, role_arn: str, bucket: str, key_arn: str) -> None:
+    """A secondary region's endpoint as lambda_deploy/regions.py builds it."""
+    from lambda_deploy.deploy import TAG_PACKAGE_ARN
+    from lambda_deploy.settings import DEFAULT_VARIANT
+
+    name = f"{PROD_ENDPOINT}-v1-abcdef12"
+    sm.create_model(ModelName=name, ExecutionRoleArn=role_arn, Containers=[{
+        "Image": "492215442770.dkr.ecr.eu-central-1.amazonaws.com/"
+                 "sagemaker-scikit-learn:1.4-2-py312-cpu-py3",
+        "ModelDataUrl": f"s3://{bucket}/models/{NAMES.model_package_group}/v1/model.tar.gz"}])
+    sm.create_endpoint_config(
+        EndpointConfigName=name, Tags=[{"Key": TAG_PACKAGE_ARN, "Value": package_arn}],
+        ProductionVariants=[{"VariantName": DEFAULT_VARIANT, "ModelName": name,
+                             "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+        DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
+                           "DestinationS3Uri": f"s3://{bucket}/data-capture", "KmsKeyId": key_arn,
+                           "CaptureOptions": [{"CaptureMode": "Input"},
+                                              {"CaptureMode": "Output"}]})
+    sm.create_endpoint(EndpointName=PROD_ENDPOINT, EndpointConfigName=name)
+
+
+def test_each_region_of_a_stage_is_read_there_and_reported_with_its_region(prod_in_two_regions,
+                                                                           tmp_path):
+    """prod serves from eu-west-1 and eu-central-1: each region's capture is read in that
+    region's bucket as prod's reader, analysed against the package the region serves (the
+    secondary's by its config's package tag), and reported with its region: the drift of the
+    secondary region's traffic is not averaged away by the primary's steady traffic."""
+    from tests.iam import recorder
+
+    job, package_arn = prod_in_two_regions
+    first = len(recorder.CALLS)
+    assert monitor_job.run_job(PROD_ENDPOINT, WINDOW_END, tmp_path,
+                               environ=monitor_environment(), session=job) == 0
+    tooling_s3 = job.client("s3")
+
+    def summary(*where):
+        key = "/".join(("monitoring", PROD_ENDPOINT, *where, "20261122T06-1h", "summary.json"))
+        return json.loads(tooling_s3.get_object(Bucket=TOOLING_BUCKET, Key=key)["Body"].read())
+
+    primary, secondary = summary(), summary(SECONDARY)
+    assert (primary["region"], secondary["region"]) == (REGION, SECONDARY)
+    assert primary["model_package_arn"] == secondary["model_package_arn"] == package_arn
+    assert (primary["rows"], secondary["rows"]) == (400, 400)
+    # Each region's labels matched its own traffic only.
+    assert (primary["labels_matched"], secondary["labels_matched"]) == (400, 400)
+    assert secondary["drift_detected"] is True and "amount" in secondary["drifted_features"]
+    assert "amount" not in primary["drifted_features"]
+    # One DriftDetected series per region, each with its own value.
+    cw = job.client("cloudwatch")
+    drift = {}
+    for region in (REGION, SECONDARY):
+        points = cw.get_metric_statistics(
+            Namespace=NAMES.metric_namespace, MetricName="DriftDetected",
+            Dimensions=[{"Name": "EndpointName", "Value": PROD_ENDPOINT},
+                        {"Name": "Region", "Value": region}],
+            StartTime=datetime(2026, 11, 22, 6, tzinfo=timezone.utc),
+            EndTime=datetime(2026, 11, 22, 8, tzinfo=timezone.utc), Period=3600,
+            Statistics=["Maximum"])["Datapoints"]
+        drift[region] = [p["Maximum"] for p in points]
+    assert drift[SECONDARY] == [1.0] and drift[REGION] == [float(primary["drift_detected"])]
+    # In prod's account, as its reader, in each region: the chain and capture there (and the
+    # secondary config's tags); one AssumeRole for both regions.
+    in_prod = {}
+    for call in recorder.CALLS[first:]:
+        if call.account == PROD:
+            in_prod.setdefault(call.region, set()).add((call.service, call.operation))
+    chain = {("sagemaker", "DescribeEndpoint"), ("sagemaker", "DescribeEndpointConfig"),
+             ("sagemaker", "DescribeModel"), ("s3", "ListObjectsV2"), ("s3", "GetObject")}
+    assert in_prod == {REGION: chain | {("sts", "GetCallerIdentity")},
+                       SECONDARY: chain | {("sagemaker", "ListTags")}}
+    assert [c.operation for c in recorder.CALLS[first:]].count("AssumeRole") == 1
+
+
+def test_a_region_without_the_endpoint_is_skipped_there(accounts, tmp_path, capsys):
+    """prod not deployed anywhere yet: looked up in both regions, skipped in both."""
+    job, _ = accounts
+    assert monitor_job.run_job(PROD_ENDPOINT, WINDOW_END, tmp_path,
+                               environ=monitor_environment(), session=job) == 0
+    out = capsys.readouterr().out
+    assert f"{PROD_ENDPOINT}: no such endpoint" in out
+    assert f"{PROD_ENDPOINT} ({SECONDARY}): no such endpoint" in out
+
+
 def test_the_monitor_reads_a_stage_account_endpoint_as_its_reader(accounts, tmp_path, capsys):
     """Staging's endpoint is analysed from its account's capture; prod's (not deployed yet) is
     looked up in prod's account and skipped."""
@@ -137,8 +286,9 @@ def test_the_monitor_reads_a_stage_account_endpoint_as_its_reader(accounts, tmp_
     assert summary["labels_matched"] == 400
     # Metrics are published in the tooling account, where the alarms are.
     metrics = job.client("cloudwatch").list_metrics(Namespace=NAMES.metric_namespace)["Metrics"]
-    assert {d["Value"] for m in metrics if m["MetricName"] == "DriftDetected"
-            for d in m["Dimensions"]} == {ENDPOINT}
+    assert [{d["Name"]: d["Value"] for d in m["Dimensions"]} for m in metrics
+            if m["MetricName"] == "DriftDetected"] == [{"EndpointName": ENDPOINT,
+                                                        "Region": REGION}]
 
     # With each stage account's credentials: GetCallerIdentity (the check), the endpoint chain
     # and the capture; nothing else. Everything else in the tooling account.
@@ -150,7 +300,7 @@ def test_the_monitor_reads_a_stage_account_endpoint_as_its_reader(accounts, tmp_
         ("sts", "GetCallerIdentity"), ("sagemaker", "DescribeEndpoint"),
         ("sagemaker", "DescribeEndpointConfig"), ("sagemaker", "DescribeModel"),
         ("s3", "ListObjectsV2"), ("s3", "GetObject")}
-    # prod has no endpoint yet: described, found missing, nothing more.
+    # prod has no endpoint yet: described (in both its regions), found missing, nothing more.
     assert by_account[ACCOUNTS["prod"]] == {("sts", "GetCallerIdentity"),
                                             ("sagemaker", "DescribeEndpoint")}
     assert ("sagemaker", "DescribeModelPackage") in by_account[TOOLING]
@@ -228,6 +378,16 @@ def test_credentials_acting_elsewhere_are_refused_before_any_read(accounts, tmp_
     ({"MONITOR_EXTERNAL_ID": None},
      "missing environment setting(s): MONITOR_EXTERNAL_ID (with MONITOR_READERS)"),
     ({"MONITOR_READERS": "{"}, "MONITOR_READERS is not valid JSON: "),
+    ({"MONITOR_REGIONS": json.dumps({PROD_ENDPOINT: "eu-central-1"})},
+     "MONITOR_REGIONS must be a JSON object of endpoint name -> list of AWS region names"),
+    ({"MONITOR_REGIONS": json.dumps({PROD_ENDPOINT: ["Frankfurt"]})},
+     "MONITOR_REGIONS must be a JSON object of endpoint name -> list of AWS region names"),
+    ({"MONITOR_READERS": json.dumps({ENDPOINT: reader(STAGING)})},
+     f"MONITOR_REGIONS names endpoint(s) without a reader role in MONITOR_READERS: "
+     f"{PROD_ENDPOINT}"),
+    ({"MONITOR_REGIONS": json.dumps({PROD_ENDPOINT: [SECONDARY, REGION]})},
+     f"MONITOR_REGIONS {PROD_ENDPOINT}: {SECONDARY}, {REGION} must be distinct secondary "
+     f"regions (not the job's {REGION})"),
 ])
 def test_bad_reader_settings_are_one_line_exit_2(tmp_path, capsys, monkeypatch, overrides,
                                                   message):

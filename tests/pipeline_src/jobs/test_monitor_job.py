@@ -99,7 +99,8 @@ def test_monitor_job_reports_drift_on_the_served_models_training_data(aws, deplo
     assert {"amount", "probability"} <= features
     stats = cw.get_metric_statistics(
         Namespace=NAMESPACE, MetricName="DriftDetected",
-        Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}],
+        Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT},
+                    {"Name": "Region", "Value": conftest.REGION}],
         StartTime=datetime(2026, 11, 22, 6, tzinfo=timezone.utc),
         EndTime=datetime(2026, 11, 22, 8, tzinfo=timezone.utc), Period=3600,
         Statistics=["Maximum"])
@@ -181,7 +182,8 @@ def test_the_contract_is_the_configs_and_the_verdicts():
     assert settings.row_cap == config.monitoring.row_cap
     assert settings.gate.min_f1 == config.quality_gate.min_f1
     written = monitor_environment(readers={ENDPOINT: "arn:aws:iam::123456789012:role/r"},
-                                  external_id="e", experiments={ENDPOINT: ExperimentRule()})
+                                  external_id="e", experiments={ENDPOINT: ExperimentRule()},
+                                  regions={ENDPOINT: ("eu-central-1",)})
     assert set(written) - {"AWS_REGION"} == {v for f, v in VARIABLES.items()
                                               if f not in CODEBUILD_SETS}
     # The config's experiment section is the job's rule plus what the deploy function reads.
