@@ -144,6 +144,11 @@ def fail(job_id: str, failure_type: str, message: str, execution_id: str | None 
 
 # --- continuation token ----------------------------------------------------------------------
 
+
+def _dump(fields: dict) -> str:
+    return json.dumps(fields, separators=(",", ":"), sort_keys=True)
+
+
 TOKEN_VERSION = 2
 
 
@@ -169,6 +174,12 @@ class Progress:
     region: str | None = None
     previous: str | None = None
     done: tuple = ()
+    # The stage failed and these regions (region, config they go back to) were sent back to
+    # their previous config: the step waits for their blue/green updates back (started at
+    # started_at) before it reports the failure (failure, failure_type).
+    back: tuple = ()
+    failure: str | None = None
+    failure_type: str | None = None
 
     def to_token(self) -> str:
         fields = {"v": TOKEN_VERSION, "stage": self.stage, "config": self.endpoint_config,
@@ -177,7 +188,19 @@ class Progress:
         if self.region is not None:
             fields.update(reg=self.region, prev=self.previous,
                           done=[list(pair) for pair in self.done])
-        return json.dumps(fields, separators=(",", ":"), sort_keys=True)
+        if self.back:
+            fields.update(back=[list(pair) for pair in self.back], fail="",
+                          ftype=self.failure_type)
+            # The failure message fills what the token's limit leaves (its start says what
+            # failed; the whole message was the summary of the reply that started waiting).
+            room = CONTINUATION_TOKEN_MAX - len(_dump(fields))
+            message = self.failure or ""
+            while message and len(json.dumps(message)) - 2 > room:
+                # Escaping makes a character up to 6: keep the share of characters that fits.
+                keep = len(message) * room // (len(json.dumps(message)) - 2)
+                message = _clip(message, keep) if keep > 1 else ""
+            fields["fail"] = message
+        return _dump(fields)
 
     @classmethod
     def from_token(cls, token: str, stage: str, expected_config_prefix: str) -> "Progress":
@@ -195,7 +218,10 @@ class Progress:
                            started_at=data["t0"], action=data["act"], job=data["job"],
                            region=data.get("reg"), previous=data.get("prev"),
                            done=tuple((region, previous) for region, previous in
-                                      data.get("done", ())))
+                                      data.get("done", ())),
+                           back=tuple((region, previous) for region, previous in
+                                      data.get("back", ())),
+                           failure=data.get("fail"), failure_type=data.get("ftype"))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DeployFailure(f"continuation token is not one this step issued ({exc}); "
                                 "retry the stage") from None
@@ -210,7 +236,10 @@ class Progress:
                 or not isinstance(progress.region, (str, type(None)))
                 or not isinstance(progress.previous, (str, type(None)))
                 or not all(isinstance(r, str) and isinstance(p, (str, type(None)))
-                           for r, p in progress.done)):
+                           for r, p in progress.done)
+                or not all(isinstance(r, str) and isinstance(p, str) for r, p in progress.back)
+                or (bool(progress.back) and not (isinstance(progress.failure, str)
+                                                 and isinstance(progress.failure_type, str)))):
             raise DeployFailure("continuation token is not one this step issued (wrong field "
                                 "types); retry the stage")
         if progress.stage != stage or not progress.endpoint_config.startswith(

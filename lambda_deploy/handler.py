@@ -175,10 +175,13 @@ def resume_regions(job: Job, settings: Settings, stage: StageSettings, progress:
     serves the new version, start the next one, and after the last clean up everywhere and
     succeed. A failure sends the regions already updated back (lambda_deploy/regions.py)."""
     region = progress.region
-    if region not in stage.regions:
-        raise DeployFailure(f"continuation token names region {region!r}, which stage "
+    unknown = [r for r in (region, *(r for r, _ in progress.back)) if r not in stage.regions]
+    if unknown:
+        raise DeployFailure(f"continuation token names region {unknown[0]!r}, which stage "
                             f"{stage.stage} does not serve from ({', '.join(stage.regions)}); "
                             "retry the stage")
+    if progress.back:
+        return await_going_back(job, settings, stage, progress, now)
     regional = regions.enter(stage, region, job.id) if region != stage.region else stage
     placement = stage.placement(region)
     deployment = verify(progress, read_model_package_arn(job), settings, regional,
@@ -211,8 +214,8 @@ def resume_regions(job: Job, settings: Settings, stage: StageSettings, progress:
             summary += f"; {action} in {following} started"
             return lambda: codepipeline.continue_later(job.id, later.to_token(), summary)
     except DeployFailure as failure:
-        raise _ended_regions(failure, deployment, stage, regional, failing, updated,
-                             job) from None
+        return _ended_regions(failure, deployment, stage, regional, failing, updated, job,
+                              progress, now)
     # Every region serves the new version: only now may old configs go (a rollback needs them).
     cleanup_errors = 0
     for each in [regional.region] + [r for r in stage.regions if r != regional.region]:
@@ -236,11 +239,12 @@ def resume_regions(job: Job, settings: Settings, stage: StageSettings, progress:
 
 
 def _ended_regions(failure: DeployFailure, deployment: Deployment, stage: StageSettings,
-                   regional: StageSettings, failing: str, updated: list,
-                   job: Job) -> DeployFailure:
+                   regional: StageSettings, failing: str, updated: list, job: Job,
+                   progress: Progress, now: int):
     """A region failed or was rolled back (the one polled, or the next one as it started):
     record it, restore its scaling after a rollback, and send every region already serving
-    the new version back."""
+    the new version back; the reply waits for those updates back (await_going_back), or, with
+    none to wait for, the failure is raised."""
     message = f"{failing}: {failure}"
     if isinstance(failure, monitor.RolledBack):
         try:
@@ -252,7 +256,44 @@ def _ended_regions(failure: DeployFailure, deployment: Deployment, stage: StageS
         problem = record_outcome(deployment, "failed", job.id)
         if problem:
             warn("outcome_not_recorded", job_id=job.id, error=problem)
-    if updated:
-        outcomes = regions.go_back(stage, updated, deployment.config_name, job.id)
-        message += " Regions already serving the new version: " + "; ".join(outcomes) + "."
-    return DeployFailure(message, failure.failure_type)
+    if not updated:
+        raise DeployFailure(message, failure.failure_type)
+    outcomes, started = regions.go_back(stage, updated, deployment.config_name, job.id)
+    message += " Regions already serving the new version: "
+    if not started:
+        raise DeployFailure(message + "; ".join(outcomes) + ".", failure.failure_type)
+    # Wait for the updates back before failing the stage: CodePipeline invokes the step again
+    # with this token, and each invocation only reads the endpoints. The settled regions' (a
+    # region this deployment created, one that could not be sent back) sentences are final.
+    message += "".join(f"{outcome}; " for outcome in outcomes)
+    waiting = dataclasses.replace(progress, back=tuple(started), started_at=now,
+                                  failure=message, failure_type=failure.failure_type)
+    summary = message + "waiting for " + ", ".join(f"{r} to go back to {p} (blue/green update "
+                                                   "started)" for r, p in started)
+    log("waiting_for_regions_going_back", job_id=job.id,
+        regions=[r for r, _ in started])
+    return lambda: codepipeline.continue_later(job.id, waiting.to_token(), summary)
+
+
+def await_going_back(job: Job, settings: Settings, stage: StageSettings, progress: Progress,
+                     now: int):
+    """The stage failed and regions were sent back to their previous config: poll each update
+    back; once every one has finished (or ran out of time), fail the job saying what each
+    region serves. The token is checked first in each region (verify_failed): its package is
+    this job's, and its config there is this job's deployment, not recorded as succeeded."""
+    from lambda_deploy.verify import verify_failed
+
+    artifact_package_arn = read_model_package_arn(job)
+    settled, waiting = [], []
+    for region, previous in progress.back:
+        # In deploy order: the primary (which run() entered) first, if it is one of them.
+        regional = stage if region == stage.region else regions.enter(stage, region, job.id)
+        verify_failed(progress, artifact_package_arn, settings, regional)
+        outcome = regions.went_back(regional, previous, progress.started_at, now)
+        (waiting if outcome is None else settled).append(outcome or region)
+    log("regions_going_back_polled", job_id=job.id, waiting=waiting, settled=settled)
+    if waiting:
+        return lambda: codepipeline.continue_later(
+            job.id, job.continuation_token, f"{progress.failure}waiting for "
+            f"{', '.join(waiting)} to go back to the previous version")
+    raise DeployFailure(progress.failure + "; ".join(settled) + ".", progress.failure_type)

@@ -26,9 +26,14 @@ class Status:
 
 
 def deadline(progress: Progress, stage: StageSettings) -> int:
+    return deadline_from(progress.started_at, stage)
+
+
+def deadline_from(started_at: int, stage: StageSettings) -> int:
+    """When the step stops waiting for an update of the stage's endpoint started then."""
     d = stage.deployment
-    return (progress.started_at + d.max_execution_timeout_seconds + d.termination_wait_seconds
-            + GRACE_SECONDS)
+    return started_at + d.max_execution_timeout_seconds + d.termination_wait_seconds \
+        + GRACE_SECONDS
 
 
 def check(progress: Progress, stage: StageSettings, now: int) -> Status:

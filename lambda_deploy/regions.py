@@ -18,9 +18,11 @@ Each region is deployed as the primary is (blue/green with that region's rollbac
 autoscaling, smoke test), one after the other, each in its own continuation. The stage succeeds
 only when every region serves the new version; then old configs are cleaned up in every region.
 When a region fails or SageMaker rolls it back, every region already serving the new version
-starts a blue/green update back to the config it served before (the same guardrails), and the
-job fails naming each. A region the deployment created (no previous config) keeps serving the
-new version: there is nothing to go back to, and removing it would take a region out.
+starts a blue/green update back to the config it served before (the same guardrails); the step
+then waits for those updates in its continuations (each invocation only reads), and fails the job
+once each has finished, naming what every region serves (or, past the update's time limit, that
+it did not finish). A region the deployment created (no previous config) keeps serving the new
+version: there is nothing to go back to, and removing it would take a region out.
 """
 from __future__ import annotations
 
@@ -28,8 +30,8 @@ from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambda_deploy import aws, deploy, scaling
-from lambda_deploy.errors import DeployFailure, aws_failure
+from lambda_deploy import aws, deploy, monitor, scaling
+from lambda_deploy.errors import DeployFailure, aws_failure, is_transient
 from lambda_deploy.logs import log, warn
 from lambda_deploy.package import ModelPackage
 from lambda_deploy.settings import RegionPlacement, Settings, StageSettings
@@ -145,12 +147,13 @@ def config_arn(name: str) -> str:
 
 
 def go_back(stage: StageSettings, updated: list[tuple[str, str | None]], new_config: str,
-            job_id: str) -> list[str]:
+            job_id: str) -> tuple[list[str], list[tuple[str, str]]]:
     """Every region of `updated` (region, config served before) goes back to its previous
-    config by a blue/green update with its own guardrails; returns one sentence per region."""
+    config by a blue/green update with its own guardrails; (one sentence per region that is
+    settled, (region, previous config) of each whose update back started)."""
     from lambda_deploy.verify import Deployment, record_outcome
 
-    outcomes = []
+    outcomes, started = [], []
     for region, previous in updated:
         regional = enter(stage, region, job_id)
         try:
@@ -173,5 +176,37 @@ def go_back(stage: StageSettings, updated: list[tuple[str, str | None]], new_con
                             f"{new_config}: update it by hand")
             continue
         log("region_rollback_started", region=region, endpoint_config=previous)
-        outcomes.append(f"{region} is going back to {previous} (blue/green update started)")
-    return outcomes
+        started.append((region, previous))
+    return outcomes, started
+
+
+def went_back(regional: StageSettings, previous: str, started_at: int,
+              now: int) -> str | None:
+    """Where the update back to `previous` of the entered region's endpoint stands: None while
+    it runs, else one sentence saying what the region serves."""
+    region = regional.region
+    try:
+        endpoint = deploy.describe_endpoint(regional.endpoint_name)
+    except BotoCoreError:
+        return None  # not reached this time: the next continuation asks again
+    except ClientError as exc:
+        if is_transient(exc):
+            return None
+        return (f"{region}: the update back to {previous} could not be followed "
+                f"({aws_failure('sagemaker:DescribeEndpoint', exc)}); check what it serves")
+    if endpoint is None:
+        return f"{region}: endpoint {regional.endpoint_name} no longer exists"
+    status, serving = endpoint.get("EndpointStatus"), endpoint.get("EndpointConfigName")
+    if status == "InService" and serving == previous:
+        return f"{region} went back to {previous} (blue/green update finished)"
+    if status == "InService":
+        return (f"{region} did NOT go back to {previous}: it is InService on {serving} (the "
+                "update back was rolled back); update it by hand")
+    if status in deploy.BUSY_STATUSES:
+        if now > monitor.deadline_from(started_at, regional):
+            return (f"{region}: the update back to {previous} did not finish within "
+                    f"{(now - started_at) // 60} minutes (endpoint {status}); check it in the "
+                    "SageMaker console")
+        return None
+    return (f"{region} did NOT go back to {previous}: endpoint is {status} "
+            f"({endpoint.get('FailureReason') or 'no reason given'}); update it by hand")

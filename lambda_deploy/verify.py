@@ -111,3 +111,32 @@ def record_outcome(deployment: Deployment, outcome: str, job_id: str) -> str | N
     except ClientError as exc:
         return f"sagemaker:AddTags {deployment.config_name}: {exc}"
     return None
+
+
+
+def verify_failed(progress: Progress, artifact_package_arn: str, settings: Settings,
+                  stage: StageSettings) -> None:
+    """A token waiting for a region to go back (lambda_deploy/regions.py went_back) is this
+    job's failed deployment there: its package is this job's input, and the config it names in
+    the region of `stage` (entered) is this stage's, created by the token's job for that package,
+    and not recorded as succeeded (go_back records it failed before the update back)."""
+    if progress.package_arn != artifact_package_arn:
+        raise _untrusted(f"it names model package {progress.package_arn}, but this job's "
+                         f"input artifact holds {artifact_package_arn} (a token of another "
+                         "execution is stale)")
+    config = _describe("sagemaker:DescribeEndpointConfig",
+                       aws.target("sagemaker").describe_endpoint_config,
+                       EndpointConfigName=progress.endpoint_config)
+    if config is None:
+        raise _untrusted(f"endpoint config {progress.endpoint_config} does not exist in "
+                         f"{stage.region}")
+    tags = aws.target_tags(config["EndpointConfigArn"])
+    wanted = {t["Key"]: t["Value"] for t in ownership_tags(settings, stage.stage)}
+    wanted.update({TAG_JOB_ID: progress.job, TAG_PACKAGE_ARN: progress.package_arn})
+    wrong = sorted(k for k, v in wanted.items() if tags.get(k) != v)
+    if tags.get(TAG_OUTCOME, "").startswith("succeeded"):
+        wrong.append(TAG_OUTCOME)
+    if wrong:
+        raise _untrusted(f"endpoint config {progress.endpoint_config} in {stage.region} is not "
+                         f"the failed deployment of job {progress.job} (tags "
+                         f"{', '.join(wrong)} differ)")

@@ -174,9 +174,10 @@ def second_version(fake, artifacts) -> tuple[str, str, str]:
     return previous, v2, artifacts.package(v2)
 
 
-def test_a_secondary_rolled_back_after_the_primary_succeeded_sends_the_primary_back(
-        regions, artifacts):
-    fake = regions
+def rolled_back_secondary(fake, artifacts):
+    """v1 everywhere, then v2: the primary updates, SageMaker rolls the secondary's update back.
+    (v1 config, v2 artifact key, the reply that started waiting for the primary to go back,
+    the UpdateEndpoint calls of v2's deployment)."""
     previous, _, key = second_version(fake, artifacts)
     updates_before = len(fake.named("UpdateEndpoint"))
 
@@ -185,13 +186,24 @@ def test_a_secondary_rolled_back_after_the_primary_succeeded_sends_the_primary_b
                        STAGE_ACCOUNT, SECONDARY)
 
     name, reply = deploy_everywhere(fake, key, JOB_B, secondary=sagemaker_rolls_back)
+    assert name == "PutJobSuccessResult" and "continuationToken" in reply, reply
+    return previous, key, reply, fake.named("UpdateEndpoint")[updates_before:]
 
-    assert name == "PutJobFailureResult", reply
-    message = reply["failureDetails"]["message"]
-    assert message.startswith(f"{SECONDARY}: SageMaker rolled the update of endpoint {ENDPOINT} "
+
+def test_a_secondary_rolled_back_after_the_primary_succeeded_sends_the_primary_back(
+        regions, artifacts):
+    """The primary is sent back (blue/green, its own guardrails) and the step waits for that
+    update in its continuations: the stage fails only once the primary serves the previous
+    version again, and the failure says so."""
+    fake = regions
+    previous, key, reply, updates = rolled_back_secondary(fake, artifacts)
+
+    # Not failed yet: the primary is going back.
+    summary = reply["executionDetails"]["summary"]
+    assert summary.startswith(f"{SECONDARY}: SageMaker rolled the update of endpoint {ENDPOINT} "
                               "back")
-    assert f"{REGION} is going back to {previous} (blue/green update started)" in message
-    updates = fake.named("UpdateEndpoint")[updates_before:]
+    assert summary.endswith(f"waiting for {REGION} to go back to {previous} (blue/green update "
+                            "started)")
     # primary to v2, secondary to v2 (rolled back by SageMaker), primary back to v1 with the
     # same guardrails as every update.
     assert [u["EndpointConfigName"] for u in updates] == [updates[0]["EndpointConfigName"]] * 2 \
@@ -203,9 +215,93 @@ def test_a_secondary_rolled_back_after_the_primary_succeeded_sends_the_primary_b
     new = updates[0]["EndpointConfigName"]
     for region in (REGION, SECONDARY):
         assert config_tags(region, new)["mlops:outcome"].startswith("failed"), region
-    # Nothing was cleaned up: the previous configs the regions go back to are still there.
+
+    # While the update back runs, a continuation only polls and asks to be called again.
+    update_count = len(fake.named("UpdateEndpoint"))
+    name, again = answer(fake, JOB_B, key, reply["continuationToken"])
+    assert name == "PutJobSuccessResult" and again["continuationToken"] == reply[
+        "continuationToken"]
+    assert again["executionDetails"]["summary"].endswith(
+        f"waiting for {REGION} to go back to the previous version")
+    fake.finish_update(ENDPOINT, STAGE_ACCOUNT, REGION)
+    name, final = answer(fake, JOB_B, key, again["continuationToken"])
+
+    assert name == "PutJobFailureResult", final
+    message = final["failureDetails"]["message"]
+    assert message.startswith(f"{SECONDARY}: SageMaker rolled the update of endpoint {ENDPOINT} "
+                              "back")
+    assert message.endswith(f"Regions already serving the new version: {REGION} went back to "
+                            f"{previous} (blue/green update finished).")
+    assert serving(REGION) == serving(SECONDARY) == previous
+    # Waiting updated nothing; nothing was cleaned up.
+    assert len(fake.named("UpdateEndpoint")) == update_count
     for region in (REGION, SECONDARY):
         assert previous in moto_backend(STAGE_ACCOUNT, region).endpoint_configs
+
+
+def test_waiting_for_the_primary_to_go_back_survives_duplicates_and_late_deliveries(
+        regions, artifacts):
+    """Each continuation is a new CodePipeline job: a duplicate delivery of one, or one
+    delivered again after later ones (out of order), is refused by its claim and changes
+    nothing; a token of the deployment from before the failure is refused as stale."""
+    fake = regions
+    previous, key, reply, updates = rolled_back_secondary(fake, artifacts)
+    waiting = reply["continuationToken"]
+    first = job_event(JOB_B, "prod", key, token=waiting)
+    assert handler(first, None) == {"status": "replied"}
+    second = job_event(JOB_B, "prod", key, token=waiting)
+    assert handler(second, None) == {"status": "replied"}
+    replies, update_count = len(fake.replies), len(fake.named("UpdateEndpoint"))
+    # The first continuation again, after the second (and the second twice).
+    assert handler(first, None) == {"status": "duplicate"}
+    assert handler(second, None) == {"status": "duplicate"}
+    assert len(fake.replies) == replies
+    # The token that started the secondary, delivered with a new job: its deployment ended.
+    (stale,) = [r["continuationToken"] for n, r in fake.replies if "continuationToken" in r
+                and json.loads(r["continuationToken"]).get("reg") == SECONDARY
+                and "back" not in json.loads(r["continuationToken"])
+                and json.loads(r["continuationToken"])["config"] == updates[0][
+                    "EndpointConfigName"]]
+    name, refused = answer(fake, JOB_B, key, stale)
+    assert name == "PutJobFailureResult"
+    assert "continuation token rejected" in refused["failureDetails"]["message"]
+    assert len(fake.named("UpdateEndpoint")) == update_count
+    # The waiting token still leads to the answer once the primary is back.
+    fake.finish_update(ENDPOINT, STAGE_ACCOUNT, REGION)
+    name, final = answer(fake, JOB_B, key, waiting)
+    assert name == "PutJobFailureResult"
+    assert final["failureDetails"]["message"].endswith(
+        f"{REGION} went back to {previous} (blue/green update finished).")
+
+
+def test_a_primary_that_does_not_finish_going_back_is_reported_as_such(regions, artifacts,
+                                                                        monkeypatch):
+    """Past the update's time limit (the stage's MaximumExecutionTimeout, termination wait
+    and grace) the step stops waiting and fails saying the primary did not finish going back."""
+    from lambda_deploy import monitor
+
+    fake = regions
+    previous, key, reply, _ = rolled_back_secondary(fake, artifacts)
+    token = json.loads(reply["continuationToken"])
+    monkeypatch.setattr(monitor, "GRACE_SECONDS", -10**9)
+    name, final = answer(fake, JOB_B, key, reply["continuationToken"])
+    assert name == "PutJobFailureResult", final
+    assert f"{REGION}: the update back to {previous} did not finish within " in final[
+        "failureDetails"]["message"]
+    assert token["back"] == [[REGION, previous]]
+
+
+def test_a_waiting_token_is_refused_when_its_config_is_not_the_failed_deployment(
+        regions, artifacts):
+    fake = regions
+    previous, key, reply, _ = rolled_back_secondary(fake, artifacts)
+    token = json.loads(reply["continuationToken"])
+    token["config"], token["back"] = previous, [[REGION, token["config"]]]
+    name, refused = answer(fake, JOB_B, key, json.dumps(token))
+    assert name == "PutJobFailureResult"
+    assert "continuation token rejected" in refused["failureDetails"]["message"]
+    assert f"{previous} in {REGION} is not the failed deployment" in refused[
+        "failureDetails"]["message"]
 
 
 def test_a_first_deploy_whose_secondary_fails_keeps_the_primary_it_created(regions, package):

@@ -8,6 +8,7 @@ must name the package, and the deployment must not have ended already.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -138,3 +139,29 @@ def test_output_variables_come_from_what_serves(fake, registry, artifacts):
     tags = {t["Key"]: t["Value"] for t in fake.sm.list_tags(
         ResourceArn=config["EndpointConfigArn"])["Tags"]}
     assert tags["mlops:outcome"].startswith("succeeded (")
+
+
+@pytest.mark.parametrize("length", [0, 300, 5000])
+@pytest.mark.parametrize("text", ["a", "é\"\\"])
+def test_a_token_waiting_for_regions_fits_codepipelines_limit_and_reads_back(length, text):
+    """The failure the step reports once the regions are back travels in the token: clipped to
+    what CodePipeline's 2048 characters leave (escaping included), the rest of the token
+    intact."""
+    from lambda_deploy.codepipeline import CONTINUATION_TOKEN_MAX, Progress
+
+    progress = Progress(stage="prod", endpoint_config="fraud-mlops-prod-prod-v2-b5e6f7a8",
+                        package_arn="arn:aws:sagemaker:eu-west-1:111111111111:model-package/"
+                                    "fraud-mlops-prod-models/2", package_version=2,
+                        started_at=1764000000, action="update", job="b5e6f7a8-0000-4000-8000-"
+                        "000000000002", region="eu-central-1",
+                        previous="fraud-mlops-prod-prod-v1-a1b2c3d4",
+                        done=(("eu-west-1", "fraud-mlops-prod-prod-v1-a1b2c3d4"),),
+                        back=(("eu-west-1", "fraud-mlops-prod-prod-v1-a1b2c3d4"),),
+                        failure=text * length, failure_type="JobFailed")
+    token = progress.to_token()
+    assert len(token) <= CONTINUATION_TOKEN_MAX
+    read = Progress.from_token(token, "prod", "fraud-mlops-prod-prod-v")
+    assert read.failure == progress.failure or (
+        read.failure.endswith("…") and progress.failure.startswith(read.failure[:-1])
+        and len(token) > CONTINUATION_TOKEN_MAX - 40)
+    assert dataclasses.replace(read, failure=progress.failure) == progress
