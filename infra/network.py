@@ -260,6 +260,7 @@ class Network(Construct):
                              for service, endpoint in self.interface_endpoints.items()}
         self.route_table_ids = route_table_ids
         self.function_security_group_id = compute_groups["function"].id
+        self.build_security_group_id = compute_groups["build"].id
 
     def build_environment(self) -> dict[str, str]:
         """Variables the buildspecs read to install from the mirror instead of PyPI."""
@@ -416,8 +417,8 @@ PEERING_DOC = "https://docs.aws.amazon.com/vpc/latest/peering/vpc-peering-securi
 
 
 class SecondaryRegionNetwork(Construct):
-    """How the deploy function, in the tooling VPC's private subnets, reaches a stage's secondary
-    region: SageMaker is not a cross-Region PrivateLink service (AWS PrivateLink guide,
+    """How the deploy function and the monitor job, in the tooling VPC's private subnets, reach a
+    stage's secondary region: SageMaker is not a cross-Region PrivateLink service (AWS PrivateLink guide,
     "Cross-region enabled AWS services",
     https://docs.aws.amazon.com/vpc/latest/privatelink/aws-services-cross-region-privatelink-support.html),
     so the tooling account gets a VPC in that region (two private subnets, no way out, flow
@@ -473,6 +474,12 @@ class SecondaryRegionNetwork(Construct):
             self, "functions_to_endpoints", security_group_id=primary.function_security_group_id,
             ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, cidr_ipv4=cidr,
             description=f"HTTPS to the {region} endpoints through the peering")
+        # The monitor job (a build) reads each stage's endpoint and capture in this region too
+        # (pipeline_src/jobs/monitor.py, MONITOR_REGIONS).
+        VpcSecurityGroupEgressRule(
+            self, "builds_to_endpoints", security_group_id=primary.build_security_group_id,
+            ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, cidr_ipv4=cidr,
+            description=f"HTTPS to the {region} endpoints through the peering (monitor job)")
         accounts = sorted(principal_accounts)
         # The deploy step acts there in the stage accounts only (a stage in the tooling account
         # has no secondary region: infra/config.py).

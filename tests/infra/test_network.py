@@ -289,6 +289,7 @@ def test_prod_reaches_each_secondary_region_through_a_peered_vpc(stacks):
     (tooling_vpc,) = resources(prod, "aws_vpc", regional=False)
     (tooling_routes,) = resources(prod, "aws_route_table", regional=False)
     function_group = ref("aws_security_group", prod, "network_function_sg")
+    build_group = ref("aws_security_group", prod, "network_build_sg")
     for region, regional in PROD.network.regions.items():
         (vpc_id, vpc), = secondary(prod, "aws_vpc", region).items()
         assert (vpc["region"], vpc["cidr_block"]) == (region, regional.cidr)
@@ -312,13 +313,14 @@ def test_prod_reaches_each_secondary_region_through_a_peered_vpc(stacks):
                           (region, f"${{aws_route_table.{regional_routes}.id}}",
                            PROD.network.cidr)}
         # Endpoints admit HTTPS from the tooling subnets (by CIDR: no group references across
-        # Regions), the functions may send HTTPS there, nothing else.
+        # Regions), the functions (the deploy step) and the builds (the monitor job) may send
+        # HTTPS there, nothing else.
         ingress = secondary(prod, "aws_vpc_security_group_ingress_rule", region).values()
         assert sorted(r["cidr_ipv4"] for r in ingress) == private_subnet_cidrs(PROD.network.cidr)
-        (egress,) = secondary(prod, "aws_vpc_security_group_egress_rule", region).values()
-        assert (egress["security_group_id"], egress["cidr_ipv4"]) == (function_group,
-                                                                      regional.cidr)
-        for rule in [*ingress, egress]:
+        egress = list(secondary(prod, "aws_vpc_security_group_egress_rule", region).values())
+        assert sorted((e["security_group_id"], e["cidr_ipv4"]) for e in egress) == sorted(
+            (group, regional.cidr) for group in (function_group, build_group))
+        for rule in [*ingress, *egress]:
             assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", 443, 443)
         for absent in ("aws_internet_gateway", "aws_nat_gateway", "aws_eip"):
             assert not resources(prod, absent), absent
