@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops import stage_option
+from ops import refused, stage_option
 from pipeline_src.cli import Parser, UsageError, option_help, print_error
 
 CONNECT_TIMEOUT_SECONDS = 2
@@ -113,7 +113,6 @@ def main(argv: list[str]) -> int:
     import boto3
     from botocore.exceptions import ClientError, NoCredentialsError
 
-    from aws_clients import NO_CREDENTIALS
     from infra.config import ConfigError, load_environment
     from infra.naming import Names
 
@@ -135,12 +134,8 @@ def main(argv: list[str]) -> int:
             raise UsageError(f"--rows {args.rows}: cannot be read ({exc.strerror})") from None
         answer = invoke(boto3.session.Session(), Names(config).endpoint(stage.name), regions,
                         body)
-    except (ConfigError, UsageError) as exc:
-        print_error(exc)
-        return 2
-    except NoCredentialsError:
-        print_error(NO_CREDENTIALS)
-        return 2
+    except (ConfigError, UsageError, NoCredentialsError) as exc:
+        return refused(exc)
     except (NoRegionAnswered, ClientError) as exc:
         print_error(f"no region answered: {exc}")
         return 1

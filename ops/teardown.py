@@ -35,6 +35,7 @@ from lambda_deploy.deploy import (CREATED_BY_DEPLOY, TAG_CREATED_BY, TAG_ENVIRON
                                   TAG_STAGE)
 from lambda_deploy.scaling import DIMENSION as SCALING_DIMENSION
 from lambda_deploy.scaling import NAMESPACE as SCALING_NAMESPACE
+from ops import refused
 from pipeline_src.cli import print_error
 
 # kind -> (list call, list key, name key, ARN key, delete call, delete parameter)
@@ -360,12 +361,8 @@ def teardown_region(config, names, run_id: str, region: str, args) -> int:
             errors += delete_scaling(autoscaling, scaling, out=sys.stdout)
             errors += delete_resources(client, scaling + found, wait=not args.no_wait,
                                        out=sys.stdout)
-    except BadSetup as exc:
-        print_error(exc)
-        return 2
-    except NoCredentialsError:
-        print_error(aws_clients.NO_CREDENTIALS)
-        return 2
+    except (BadSetup, NoCredentialsError) as exc:
+        return refused(exc)
     except AwsCallFailed as exc:
         print_error(exc)
         return 1

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from lambda_deploy.deploy import TAG_PACKAGE_ARN, TAG_PACKAGE_VERSION
-from ops import stage_option
+from ops import refused, stage_option
 from pipeline_src.cli import Parser, UsageError, option_help, print_error
 
 FLAGGED = 3
@@ -199,8 +199,6 @@ def collect(config, sessions: Sessions, only: Optional[str]) -> list[Serving]:
 def main(argv: list[str]) -> int:
     from botocore.exceptions import NoCredentialsError
 
-    from aws_clients import NO_CREDENTIALS
-
     from infra.config import ConfigError, load_environment
 
     try:
@@ -210,12 +208,8 @@ def main(argv: list[str]) -> int:
         if args.stage:
             stage_option(config, args.stage)
         rows = collect(config, Sessions(profiles), args.stage)
-    except (ConfigError, UsageError) as exc:
-        print_error(exc)
-        return 2
-    except NoCredentialsError:
-        print_error(NO_CREDENTIALS)
-        return 2
+    except (ConfigError, UsageError, NoCredentialsError) as exc:
+        return refused(exc)
     except AwsCallFailed as exc:
         print_error(exc)
         return 1
