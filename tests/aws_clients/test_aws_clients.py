@@ -6,6 +6,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from moto import mock_aws
 
 import aws_clients
+from tests.moto_accounts import fake_credentials
 
 REGION = "eu-west-1"
 TOOLING, STAGE = "123456789012", "222222222222"  # moto's default account, another
@@ -13,10 +14,7 @@ TOOLING, STAGE = "123456789012", "222222222222"  # moto's default account, anoth
 
 @pytest.fixture
 def aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_credentials(monkeypatch, REGION)
     with mock_aws():
         yield aws_clients.new_session(REGION)
 

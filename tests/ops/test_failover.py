@@ -14,6 +14,7 @@ from moto import mock_aws
 
 import main as entry
 from ops import failover
+from tests.moto_accounts import fake_credentials
 
 PRIMARY, SECONDARY = "eu-west-1", "eu-central-1"
 ENDPOINT = "fraud-mlops-prod-prod"
@@ -21,10 +22,7 @@ ENDPOINT = "fraud-mlops-prod-prod"
 
 @pytest.fixture
 def session(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": PRIMARY}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_credentials(monkeypatch, PRIMARY)
     with mock_aws():
         yield boto3.session.Session()
 

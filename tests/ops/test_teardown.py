@@ -8,6 +8,7 @@ from moto import mock_aws
 
 import main as entry
 from ops import teardown
+from tests.moto_accounts import fake_credentials
 
 REGION = "eu-west-1"  # config/dev.json and config/prod.json
 ROLE = "arn:aws:iam::123456789012:role/fraud-mlops-dev-sagemaker-execution"
@@ -38,9 +39,7 @@ def inventory(sm):
 
 @pytest.fixture
 def sm(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
+    fake_credentials(monkeypatch, REGION)
     with mock_aws():
         client = boto3.client("sagemaker", region_name=REGION)
         make(client, "fraud-mlops-dev-staging", tags(stage="staging"))
@@ -185,10 +184,8 @@ def test_failed_deletion_is_reported_and_the_rest_still_goes(sm, deny, capsys):
 
 
 @pytest.fixture
-def fake_credentials(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def credentials(monkeypatch):
+    fake_credentials(monkeypatch)
 
 
 @pytest.mark.parametrize("argv, env, expected", [
@@ -198,7 +195,7 @@ def fake_credentials(monkeypatch):
     ([], {"AWS_ENDPOINT_URL_SAGEMAKER": "not a url"},
      "error: cannot set up a SageMaker client for eu-west-1: Invalid endpoint: not a url"),
 ])
-def test_bad_aws_setup_is_one_line_and_exit_2(fake_credentials, monkeypatch, tmp_path, argv, env,
+def test_bad_aws_setup_is_one_line_and_exit_2(credentials, monkeypatch, tmp_path, argv, env,
                                               expected, capsys):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
@@ -210,7 +207,7 @@ def test_bad_aws_setup_is_one_line_and_exit_2(fake_credentials, monkeypatch, tmp
     assert err.count("\n") == 1
 
 
-def test_a_silent_endpoint_fails_within_the_timeouts(fake_credentials, monkeypatch, capsys):
+def test_a_silent_endpoint_fails_within_the_timeouts(credentials, monkeypatch, capsys):
     """An endpoint that accepts the connection and never answers: bounded attempts, one line,
     exit 1 (the hostile-input table runs the same with the real timeouts)."""
     import time
@@ -232,7 +229,7 @@ def test_a_silent_endpoint_fails_within_the_timeouts(fake_credentials, monkeypat
     assert attempts == 2  # bounded retries: two attempts, then the error
 
 
-def test_every_call_gives_up_within_the_budget(fake_credentials):
+def test_every_call_gives_up_within_the_budget(credentials):
     """Timeouts and attempts bound one call, backoff included (the hostile-input table runs a
     real silent server against the real settings)."""
     limits = teardown.LIMITS

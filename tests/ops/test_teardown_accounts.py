@@ -82,11 +82,7 @@ def inventory(account: str) -> tuple[list, list, list]:
 def prod_accounts(monkeypatch):
     """Staging's and prod's accounts as the deploy step left them, and the operator's
     credentials: the tooling account's provisioning role (what `cdktf destroy` uses)."""
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL_SAGEMAKER"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
+    moto_accounts.fake_credentials(monkeypatch, REGION)
     with mock_aws():
         for stage, account in STAGES.items():
             deployer = acting_as(account, NAMES.role("deployer"))

@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from lambda_deploy.deploy import TAG_PACKAGE_ARN, TAG_PACKAGE_VERSION
 from ops import versions
+from tests.moto_accounts import fake_credentials
 
 STAGING, PROD = "222222222222", "333333333333"
 PRIMARY, SECONDARY = "eu-west-1", "eu-central-1"
@@ -20,11 +21,7 @@ GROUP_ARN = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/fraud-mlops-
 @pytest.fixture
 def aws(monkeypatch, tmp_path):
     """Two stage accounts, each with a profile in a credentials file of its own."""
-    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": PRIMARY}.items():
-        monkeypatch.setenv(key, value)
+    fake_credentials(monkeypatch, PRIMARY)
     with mock_aws():
         lines = []
         for account in (STAGING, PROD):
