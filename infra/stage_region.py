@@ -123,9 +123,15 @@ def deployer_grants(regional: DeploymentTarget, stages: Sequence[str], serving_r
                 grants.append({**grant, "Sid": f"{grant['Sid']}{suffix}"})
     return [
         *grants,
-        statement(f"CopyModelArtifacts{suffix}", ["s3:PutObject"],
+        # A large artifact is a multipart upload carried across invocations
+        # (lambda_deploy/regions.py): its parts are listed to complete it, and it is aborted
+        # when the copy cannot go on (S3 User Guide, "Multipart upload API and permissions").
+        statement(f"CopyModelArtifacts{suffix}", ["s3:PutObject", "s3:ListMultipartUploadParts",
+                                                 "s3:AbortMultipartUpload"],
                   [f"{key.bucket_arn}/{Names.MODEL_COPIES_PREFIX}/*"]),
-        key.through_s3(f"EncryptModelCopies{suffix}", ["kms:GenerateDataKey"]),
+        # The same page: a multipart upload with a KMS key needs kms:Decrypt too (S3 reads the
+        # encrypted parts to complete it).
+        key.through_s3(f"EncryptModelCopies{suffix}", ["kms:GenerateDataKey", "kms:Decrypt"]),
     ]
 
 

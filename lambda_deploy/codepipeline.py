@@ -180,6 +180,10 @@ class Progress:
     back: tuple = ()
     failure: str | None = None
     failure_type: str | None = None
+    # The artifact's copy to `region` in progress (lambda_deploy/regions.py Copying: upload ID,
+    # next part, size); the region's endpoint is started once it is done (action "copy" until
+    # then).
+    copy: tuple | None = None
 
     def to_token(self) -> str:
         fields = {"v": TOKEN_VERSION, "stage": self.stage, "config": self.endpoint_config,
@@ -188,6 +192,8 @@ class Progress:
         if self.region is not None:
             fields.update(reg=self.region, prev=self.previous,
                           done=[list(pair) for pair in self.done])
+        if self.copy is not None:
+            fields["cp"] = list(self.copy)
         if self.back:
             fields.update(back=[list(pair) for pair in self.back], fail="",
                           ftype=self.failure_type)
@@ -221,12 +227,18 @@ class Progress:
                                       data.get("done", ())),
                            back=tuple((region, previous) for region, previous in
                                       data.get("back", ())),
-                           failure=data.get("fail"), failure_type=data.get("ftype"))
+                           failure=data.get("fail"), failure_type=data.get("ftype"),
+                           copy=tuple(data["cp"]) if data.get("cp") is not None else None)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DeployFailure(f"continuation token is not one this step issued ({exc}); "
                                 "retry the stage") from None
         if (not isinstance(progress.stage, str) or not isinstance(progress.endpoint_config, str)
-                or progress.action not in ("create", "update")
+                or progress.action not in ("create", "update", "copy")
+                or (progress.action == "copy") != (progress.copy is not None)
+                or (progress.copy is not None and not (
+                    len(progress.copy) == 3 and isinstance(progress.copy[0], str)
+                    and all(isinstance(n, int) and not isinstance(n, bool) and n > 0
+                            for n in progress.copy[1:])))
                 or isinstance(progress.started_at, bool)
                 or not isinstance(progress.started_at, int)
                 or isinstance(progress.package_version, bool)

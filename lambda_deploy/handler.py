@@ -182,6 +182,8 @@ def resume_regions(job: Job, settings: Settings, stage: StageSettings, progress:
                             "retry the stage")
     if progress.back:
         return await_going_back(job, settings, stage, progress, now)
+    if progress.copy is not None:
+        return continue_copy(job, settings, stage, progress, now)
     regional = regions.enter(stage, region, job.id) if region != stage.region else stage
     placement = stage.placement(region)
     deployment = verify(progress, read_model_package_arn(job), settings, regional,
@@ -206,12 +208,11 @@ def resume_regions(job: Job, settings: Settings, stage: StageSettings, progress:
         if following is not None:
             package = check_package(progress.package_arn, settings, stage)
             failing = following
-            action, previous = regions.start_region(
+            started = regions.start_region(
                 progress.endpoint_config, package, settings, stage, following, job.id,
                 started_by=progress.job)
-            later = dataclasses.replace(progress, region=following, previous=previous,
-                                        done=tuple(updated), started_at=now, action=action)
-            summary += f"; {action} in {following} started"
+            later = _started_in(progress, following, started, tuple(updated), now)
+            summary += f"; {_what_started(following, started)}"
             return lambda: codepipeline.continue_later(job.id, later.to_token(), summary)
     except DeployFailure as failure:
         return _ended_regions(failure, deployment, stage, regional, failing, updated, job,
@@ -238,6 +239,51 @@ def resume_regions(job: Job, settings: Settings, stage: StageSettings, progress:
     return lambda: codepipeline.succeed(job.id, summary, variables)
 
 
+def _started_in(progress: Progress, region: str, started, done: tuple, now: int) -> Progress:
+    """The token after start_region in `region`: polling its endpoint, or resuming its copy."""
+    if isinstance(started, regions.Copying):
+        return dataclasses.replace(progress, region=region, previous=None, done=done,
+                                   started_at=now, action="copy",
+                                   copy=(started.upload_id, started.next_part, started.size))
+    action, previous = started
+    return dataclasses.replace(progress, region=region, previous=previous, done=done,
+                               started_at=now, action=action, copy=None)
+
+
+def _what_started(region: str, started) -> str:
+    if isinstance(started, regions.Copying):
+        return (f"copying the model artifact to {region} (part {started.next_part} of "
+                f"{-(-started.size // regions.PART_BYTES)} next)")
+    return f"{started[0]} in {region} started"
+
+
+def continue_copy(job: Job, settings: Settings, stage: StageSettings, progress: Progress,
+                  now: int):
+    """The artifact's copy to progress.region goes on from the token's part; once done, the
+    region's endpoint is started as start_region does. The token is a claim: its package must
+    be this job's, and the upload ID is S3's for this version's copy (an ID of another upload
+    is refused by S3 as NoSuchUpload)."""
+    region = progress.region
+    if progress.package_arn != read_model_package_arn(job):
+        raise DeployFailure("continuation token rejected: it names model package "
+                            f"{progress.package_arn}, not this job's input; retry the stage")
+    upload_id, next_part, size = progress.copy
+    try:
+        package = check_package(progress.package_arn, settings, stage)
+        started = regions.start_region(progress.endpoint_config, package, settings, stage,
+                                       region, job.id, started_by=progress.job,
+                                       copying=regions.Copying(upload_id, next_part, size))
+    except DeployFailure as failure:
+        # Nothing of the new version serves in this region; the regions before it go back.
+        deployment = Deployment(progress.endpoint_config, "", progress.package_arn,
+                                progress.package_version)
+        return _ended_regions(failure, deployment, stage, stage, region, list(progress.done),
+                              job, progress, now)
+    later = _started_in(progress, region, started, progress.done, now)
+    return lambda: codepipeline.continue_later(job.id, later.to_token(),
+                                               _what_started(region, started))
+
+
 def _ended_regions(failure: DeployFailure, deployment: Deployment, stage: StageSettings,
                    regional: StageSettings, failing: str, updated: list, job: Job,
                    progress: Progress, now: int):
@@ -246,6 +292,7 @@ def _ended_regions(failure: DeployFailure, deployment: Deployment, stage: StageS
     the new version back; the reply waits for those updates back (await_going_back), or, with
     none to wait for, the failure is raised."""
     message = f"{failing}: {failure}"
+    message += "" if message.endswith(".") else "."
     if isinstance(failure, monitor.RolledBack):
         try:
             scaling.apply(regional)

@@ -26,9 +26,12 @@ version: there is nothing to go back to, and removing it would take a region out
 """
 from __future__ import annotations
 
-from boto3.exceptions import S3UploadFailedError
-from boto3.s3.transfer import TransferConfig
+import time
+from dataclasses import dataclass
+
 from botocore.exceptions import BotoCoreError, ClientError
+
+import aws_clients
 
 from lambda_deploy import aws, deploy, monitor, scaling
 from lambda_deploy.errors import DeployFailure, aws_failure, is_transient
@@ -63,38 +66,141 @@ def copy_uri(placement: RegionPlacement, settings: Settings, version: int) -> st
     return f"{placement.model_s3_uri}/{settings.model_package_group}/v{version}/{ARTIFACT_NAME}"
 
 
-def copy_artifact(package: ModelPackage, placement: RegionPlacement, settings: Settings,
-                  source_region: str) -> str:
-    """Copy the package's model artifact (in `source_region`) into the region's bucket
-    (encrypted there with the region's key, the bucket's default); returns its s3:// URI.
-    Streamed: read through the source region's S3 endpoint, uploaded through the target's
-    (multipart above the transfer threshold, so no 5 GB single-request limit). Copying again
-    is harmless: the same bytes, a new object version."""
+# The copy goes in parts across invocations (the function's timeout is 120 s: a whole large
+# artifact would not fit in one). A part is a ranged GetObject in the source region and an
+# UploadPart in the target's; an invocation uploads at least one part and more while it has
+# copied for less than COPY_SECONDS, then hands the upload on in the continuation token. S3's
+# limits (Amazon S3 User Guide, "Amazon S3 multipart upload limits"): parts of 5 MiB..5 GiB
+# but the last, at most 10,000 parts. 64 MiB parts: artifacts up to 625 GiB, one part in
+# memory (the function has 256 MB). bench/bench_region_copy.py measures the time per part.
+PART_BYTES = 64 * 1024 * 1024
+MAX_PARTS = 10_000
+COPY_SECONDS = 45
+
+
+@dataclass(frozen=True)
+class Copying:
+    """A copy in progress: S3's multipart upload ID, the next part to upload, the size."""
+
+    upload_id: str
+    next_part: int
+    size: int
+
+
+def _copy_source(package: ModelPackage, placement: RegionPlacement, settings: Settings):
     source = (package.container or {}).get("ModelDataUrl", "")
     if not source.startswith("s3://"):
         raise DeployFailure(f"model package {package.arn} has no S3 ModelDataUrl to copy to "
                             f"{placement.region}")
-    target = copy_uri(placement, settings, package.version)
+    return source, copy_uri(placement, settings, package.version)
+
+
+def copy_artifact(package: ModelPackage, placement: RegionPlacement, settings: Settings,
+                  source_region: str, copying: Copying | None = None,
+                  clock=time.monotonic) -> str | Copying:
+    """Copy the package's model artifact (in `source_region`) into the region's bucket
+    (encrypted there with the region's key, the bucket's default): its s3:// URI once copied,
+    or the Copying to hand to the next invocation. Read through the source region's S3
+    endpoint, written through the target's. An artifact of one part is one GetObject and one
+    PutObject; a larger one a multipart upload, resumed from `copying`. Copying again is
+    harmless: the same bytes (a part uploaded twice replaces itself), a new object version."""
+    source, target = _copy_source(package, placement, settings)
     bucket, key = _s3_location(target)
     source_bucket, source_key = _s3_location(source)
+    reader = aws.target("s3", source_region)
+    s3 = aws.target("s3")
+    if copying is None:
+        try:
+            size = reader.head_object(Bucket=source_bucket, Key=source_key)["ContentLength"]
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_failure(f"s3:HeadObject {source} (copy to {target})", exc) from None
+        if size <= PART_BYTES:
+            body = _read(reader, source, source_bucket, source_key, target)
+            try:
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+            except (ClientError, BotoCoreError) as exc:
+                raise aws_failure(f"s3:PutObject {target} (copy of {source})", exc) from None
+            log("artifact_copied", source=source, target=target, region=placement.region,
+                bytes=size)
+            return target
+        parts = -(-size // PART_BYTES)
+        if parts > MAX_PARTS:
+            raise DeployFailure(f"model artifact {source} is {size} bytes: more than S3's "
+                                f"{MAX_PARTS} parts of {PART_BYTES} bytes; it cannot be copied "
+                                f"to {placement.region}")
+        try:
+            upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_failure(f"s3:CreateMultipartUpload {target} (copy of {source})",
+                              exc) from None
+        copying = Copying(upload, 1, size)
+        log("artifact_copy_started", source=source, target=target, region=placement.region,
+            bytes=size, parts=parts)
+    began = clock()
     try:
-        body = aws.target("s3", source_region).get_object(
-            Bucket=source_bucket, Key=source_key)["Body"]
+        part = copying.next_part
+        parts = -(-copying.size // PART_BYTES)
+        while part <= parts:
+            first = (part - 1) * PART_BYTES
+            last = min(first + PART_BYTES, copying.size) - 1
+            body = _read(reader, source, source_bucket, source_key, target,
+                         Range=f"bytes={first}-{last}")
+            if len(body) != last - first + 1:
+                raise DeployFailure(f"model artifact {source} changed while it was copied to "
+                                    f"{placement.region} (part {part} is {len(body)} bytes, "
+                                    f"not {last - first + 1}); retry the stage")
+            try:
+                s3.upload_part(Bucket=bucket, Key=key, UploadId=copying.upload_id,
+                               PartNumber=part, Body=body)
+            except (ClientError, BotoCoreError) as exc:
+                raise aws_failure(f"s3:UploadPart {target} part {part} (copy of {source})",
+                                  exc) from None
+            part += 1
+            if part <= parts and clock() - began >= COPY_SECONDS:
+                log("artifact_copy_continues", target=target, region=placement.region,
+                    next_part=part, parts=parts)
+                return Copying(copying.upload_id, part, copying.size)
+        # The parts S3 holds, with their ETags (none is carried in the token).
+        uploaded = aws_clients.listing(s3, "list_parts", "Parts", Bucket=bucket, Key=key,
+                                       UploadId=copying.upload_id)
+        if [p["PartNumber"] for p in uploaded] != list(range(1, parts + 1)):
+            raise DeployFailure(f"the copy of {source} to {target} holds parts "
+                                f"{[p['PartNumber'] for p in uploaded]}, not 1..{parts}; "
+                                "retry the stage")
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=copying.upload_id, MultipartUpload={"Parts": [
+                {"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in uploaded]})
+    except aws_clients.CallFailed as exc:
+        _abort(s3, bucket, key, copying.upload_id)
+        raise aws_failure(f"s3:ListParts {target} (copy of {source})", exc.cause) from None
+    except (ClientError, BotoCoreError) as exc:
+        _abort(s3, bucket, key, copying.upload_id)
+        raise aws_failure(f"s3:CompleteMultipartUpload {target} (copy of {source})",
+                          exc) from None
+    except DeployFailure:
+        _abort(s3, bucket, key, copying.upload_id)
+        raise
+    log("artifact_copied", source=source, target=target, region=placement.region,
+        bytes=copying.size, parts=parts)
+    return target
+
+
+def _read(reader, source: str, bucket: str, key: str, target: str, **extra) -> bytes:
+    try:
+        response = reader.get_object(Bucket=bucket, Key=key, **extra)
+        with response["Body"] as body:
+            return body.read()
     except (ClientError, BotoCoreError) as exc:
         raise aws_failure(f"s3:GetObject {source} (copy to {target})", exc) from None
+
+
+def _abort(s3, bucket: str, key: str, upload_id: str) -> None:
+    """A copy that cannot finish: S3 frees its parts (the bucket's lifecycle rule would after
+    days)."""
     try:
-        with body:
-            # In this thread: the parts go one after another, and every call is the function's
-            # own (its IAM recording sees them: tests/iam/recorder.py).
-            aws.target("s3").upload_fileobj(body, bucket, key,
-                                            Config=TransferConfig(use_threads=False))
-    except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
-        # boto3's transfer wraps S3's answer; classify by the answer when there is one.
-        cause = exc.__cause__ or exc.__context__
-        raise aws_failure(f"s3:PutObject {target} (copy of {source})",
-                          cause if isinstance(cause, ClientError) else exc) from None
-    log("artifact_copied", source=source, target=target, region=placement.region)
-    return target
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except (ClientError, BotoCoreError) as exc:
+        warn("artifact_copy_not_aborted", bucket=bucket, key=key, error=str(exc))
 
 
 def regional_containers(package: ModelPackage, placement: RegionPlacement,
@@ -118,17 +224,22 @@ def regional_containers(package: ModelPackage, placement: RegionPlacement,
 
 
 def start_region(name: str, package: ModelPackage, settings: Settings, stage: StageSettings,
-                 region: str, job_id: str, started_by: str) -> tuple[str, str | None]:
+                 region: str, job_id: str, started_by: str,
+                 copying: Copying | None = None) -> tuple[str, str | None] | Copying:
     """Create the region's model and config and create/update its endpoint, after entering the
-    region; (action, the config the endpoint served before or None). `started_by` is the job
-    that started the stage's deployment (its configs' tag in every region)."""
+    region; (action, the config the endpoint served before or None), or, while the artifact's
+    copy is not done, the Copying to resume it from (`copying`) in the next invocation.
+    `started_by` is the job that started the stage's deployment (its configs' tag in every
+    region)."""
     regional = enter(stage, region, job_id) if region != stage.region else stage
     endpoint = deploy.read_endpoint(regional)
     counts = scaling.carried_instance_counts(regional, endpoint)
     placement = stage.placement(region)
     containers = None
     if placement is not None:
-        copied = copy_artifact(package, placement, settings, stage.region)
+        copied = copy_artifact(package, placement, settings, stage.region, copying)
+        if isinstance(copied, Copying):
+            return copied
         containers = regional_containers(package, placement, copied)
     deploy.create_model(name, package, settings, regional, started_by, containers)
     deploy.create_endpoint_config(name, settings, regional, package, started_by, counts)

@@ -84,6 +84,12 @@ API_ACTIONS = {
     # The same page: CopyObject needs s3:PutObject on the destination and s3:GetObject on the
     # source (tests/iam/sufficiency.py adds the source's need).
     ("s3", "CopyObject"): "PutObject",
+    # The same page: a multipart upload's calls need s3:PutObject, ListParts
+    # s3:ListMultipartUploadParts.
+    ("s3", "CreateMultipartUpload"): "PutObject",
+    ("s3", "UploadPart"): "PutObject",
+    ("s3", "CompleteMultipartUpload"): "PutObject",
+    ("s3", "ListParts"): "ListMultipartUploadParts",
 }
 
 

@@ -596,13 +596,25 @@ def deployer_analysis(stacks, calls, account):
     described = [{**c, "role": None, "account": account} for c in calls
                  if c["operation"] == "DescribeModelPackage"]
     model = StackModel(stacks[NAMES.target_stack(account)], account=account)
-    return with_regional_keys(stacks, analyse(model, PREFIX, inside + described), account)
+    # Buckets where a multipart upload was completed as the deployer (a large artifact's copy).
+    completed = {c["params"].get("Bucket") for c in inside
+                 if c["operation"] == "CompleteMultipartUpload"}
+    return with_regional_keys(stacks, analyse(model, PREFIX, inside + described), account,
+                              completed)
 
 
-def with_regional_keys(stacks, analysis, account):
+# Amazon S3 User Guide, "Multipart upload API and permissions": "the requester must have
+# permission to the kms:Decrypt and kms:GenerateDataKey* actions on the key ... because Amazon S3
+# must decrypt and read data from the encrypted file parts before it completes the multipart
+# upload."
+MPU_KMS_DOC = "https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html"
+
+
+def with_regional_keys(stacks, analysis, account, completed=frozenset()):
     """The analysis with each KMS need on a secondary region's key resolved to that key: the
     needs on the account's own stack, and (need, region, key policy) of those a secondary
-    region's key decides (decide_in_region)."""
+    region's key decides (decide_in_region). `completed`: buckets where a multipart upload was
+    completed (S3 then decrypts with the key as the caller)."""
     from tests.iam.declarations import S3_KMS_DOC
     from tests.iam.sufficiency import Need
 
@@ -616,12 +628,16 @@ def with_regional_keys(stacks, analysis, account):
     for need in list(analysis.needs):
         bucket = need.resource.split(":::", 1)[-1].split("/", 1)[0]
         if need.action in ("s3:GetObject", "s3:PutObject") and bucket in regional:
-            analysis.needs.append(Need(
-                need.principal, "kms:Decrypt" if need.action == "s3:GetObject"
-                else "kms:GenerateDataKey", f"arn:aws:kms:{regional[bucket]}:{account}:"
+            actions = ["kms:Decrypt" if need.action == "s3:GetObject" else "kms:GenerateDataKey"]
+            if bucket in completed:
+                # S3 decrypts the parts to complete an upload (MPU_KMS_DOC).
+                actions.append("kms:Decrypt")
+            analysis.needs.extend(Need(
+                need.principal, action, f"arn:aws:kms:{regional[bucket]}:{account}:"
                 f"alias/{PREFIX}", freeze_context({
                     "kms:ViaService": f"s3.{regional[bucket]}.amazonaws.com"}),
-                f"{need.action} in {bucket} (SSE-KMS object) [{S3_KMS_DOC}]"))
+                f"{need.action} in {bucket} (SSE-KMS object) [{S3_KMS_DOC}; {MPU_KMS_DOC}]")
+                for action in actions)
     keys = {REGION: next(iter(model.key_policies.items()))}
     for where, region in CONFIG.secondary_placements:
         if where == account:

@@ -349,3 +349,101 @@ def test_a_token_naming_a_region_the_stage_does_not_serve_is_refused(regions, pa
     assert reply["failureDetails"]["message"].startswith(
         "continuation token names region 'us-east-1', which stage prod does not serve from")
     assert ENDPOINT not in moto_backend(STAGE_ACCOUNT, "us-east-1").endpoints
+
+
+# --- an artifact larger than one part: copied across invocations ---------------------------------
+# S3's smallest part but the last is 5 MiB (Amazon S3 User Guide, "Amazon S3 multipart upload
+# limits"; moto enforces it): three parts of 5 MiB, the last shorter.
+PART = 5 * 1024 * 1024
+LARGE = bytes(range(256)) * (2 * PART // 256) + b"tail of the artifact" * 1000
+
+
+@pytest.fixture
+def large_artifact(regions, monkeypatch):
+    from lambda_deploy import regions as lambda_regions
+
+    monkeypatch.setattr(lambda_regions, "PART_BYTES", PART)
+    # One part per invocation: each continuation carries the upload on.
+    monkeypatch.setattr(lambda_regions, "COPY_SECONDS", 0)
+    boto3.client("s3", region_name=REGION).put_object(Bucket=TOOLING_BUCKET, Key=SOURCE_KEY,
+                                                      Body=LARGE)
+    return regions
+
+
+def copied_object() -> bytes:
+    from moto.s3.models import s3_backends
+
+    return s3_backends[STAGE_ACCOUNT]["aws"].get_object(
+        REGIONAL_BUCKET, f"models/{GROUP}/v1/model.tar.gz").value
+
+
+def test_a_large_artifact_is_copied_a_part_per_invocation(large_artifact, package):
+    """The copy to the secondary is a multipart upload carried in the continuation token: each
+    invocation uploads its parts and hands the upload on; the region's endpoint starts once the
+    copy is complete, and the copy holds the artifact's bytes."""
+    fake, (_, key) = large_artifact, package
+    parts = []
+    lambda_aws.session().events.register(
+        "before-call.s3.UploadPart", lambda params, **_: parts.append(params["url_path"]))
+    name, reply = answer(fake, JOB_A, key)
+    tokens = []
+    while "continuationToken" in reply:
+        tokens.append(json.loads(reply["continuationToken"]))
+        name, reply = answer(fake, JOB_A, key, reply["continuationToken"])
+
+    assert name == "PutJobSuccessResult", reply
+    copying = [t for t in tokens if t["act"] == "copy"]
+    # Parts 1 and 2 each in their own invocation; part 3 and the completion in the third,
+    # which also starts the region's endpoint.
+    assert [(t["reg"], t["cp"][1:]) for t in copying] == [
+        (SECONDARY, [2, len(LARGE)]), (SECONDARY, [3, len(LARGE)])]
+    assert len({t["cp"][0] for t in copying}) == 1
+    assert len(parts) == 3
+    assert copied_object() == LARGE
+    assert serving(SECONDARY) == serving(REGION)
+
+
+def test_a_copy_invocation_delivered_twice_or_late_leaves_the_copy_whole(large_artifact,
+                                                                        package):
+    """A duplicate delivery of a copying continuation is refused by its claim; the same token
+    carried again by a new job (a part uploaded twice) replaces that part: the copy completes
+    with the artifact's bytes."""
+    fake, (_, key) = large_artifact, package
+    _, reply = answer(fake, JOB_A, key)
+    _, reply = answer(fake, JOB_A, key, reply["continuationToken"])   # primary done, part 1
+    first_copy = reply["continuationToken"]
+    event = job_event(JOB_A, "prod", key, token=first_copy)
+    assert handler(event, None) == {"status": "replied"}                # part 2
+    assert handler(event, None) == {"status": "duplicate"}
+    _, reply = answer(fake, JOB_A, key, first_copy)                   # part 2 again
+    assert json.loads(reply["continuationToken"])["cp"][1] == 3
+    name, reply = answer(fake, JOB_A, key, reply["continuationToken"])
+    while "continuationToken" in reply:
+        name, reply = answer(fake, JOB_A, key, reply["continuationToken"])
+    assert name == "PutJobSuccessResult", reply
+    assert copied_object() == LARGE
+
+
+def test_a_copy_that_cannot_go_on_is_aborted_and_fails_the_stage(large_artifact, package):
+    """The artifact changed between two parts (a ranged read comes back short): the upload is
+    aborted (S3 frees its parts) and the stage fails naming it; the primary, created by this
+    deployment, keeps serving."""
+    fake, (_, key) = large_artifact, package
+    aborted = []
+    lambda_aws.session().events.register(
+        "before-call.s3.AbortMultipartUpload", lambda params, **_: aborted.append(1))
+    _, reply = answer(fake, JOB_A, key)
+    _, reply = answer(fake, JOB_A, key, reply["continuationToken"])   # part 1
+    boto3.client("s3", region_name=REGION).put_object(Bucket=TOOLING_BUCKET, Key=SOURCE_KEY,
+                                                      Body=LARGE[:PART + 10])
+    name, reply = answer(fake, JOB_A, key, reply["continuationToken"])
+
+    assert name == "PutJobFailureResult", reply
+    message = reply["failureDetails"]["message"]
+    assert message.startswith(f"{SECONDARY}: model artifact s3://{TOOLING_BUCKET}/{SOURCE_KEY} "
+                              "changed while it was copied")
+    assert f"{REGION} keeps serving" in message
+    assert aborted == [1]
+    from moto.s3.models import s3_backends
+
+    assert not s3_backends[STAGE_ACCOUNT]["aws"].buckets[REGIONAL_BUCKET].multiparts
