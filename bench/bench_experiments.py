@@ -33,6 +33,13 @@ Seeds: 0 and 1 were used while writing this; the reported figures are on held-ou
 (default 100-103, 500 experiments each per scenario), each scenario's share with a 95 % Wilson
 interval and its spread across seeds. The reference in the same run: a fixed-sample 95 % normal
 interval read at every look (what a dashboard checked daily does), on the same experiments.
+The live phase (lambda_deploy/experiment.py; unpaired: each transaction served by one variant,
+the challenger with probability --live-share) runs the same scenarios through
+pipeline_src/verdict.py's live rule (inverse-propensity-weighted pseudo-outcomes, ipw_variance,
+each variant's labelled frauds) with the same label delays and daily looks, at --live-rows
+transactions a day (default 20,000: at the shadow's 2,000 a day it rarely decides, which the run
+also reports), on seeds offset by 1000 from the shadow's. Its line comes second to last:
+live: false_promotion_rate=F power=P worse_rejected=R alpha=A simulated=N share=S rows_per_day=R
 Last line:
 experiments: false_promotion_rate=F power=P worse_rejected=R alpha=A simulated=N
 """
@@ -64,6 +71,12 @@ DELAY_MEAN_DAYS = 5.0
 TRUTH_ROWS = 4_000_000
 TRUTH_SEED = 7
 DEV_SEEDS = (0, 1)
+# The live phase (unpaired): the challenger's share of the requests, and the traffic. At 2,000
+# transactions a day the unpaired comparison rarely decides within max_days (the run reports it
+# too); 20,000 a day at a 20 % share is where power passes 0.8 on the development seeds (0-3).
+LIVE_SHARE = 0.2
+LIVE_ROWS_PER_DAY = 20_000
+LIVE_SEED_OFFSET = 1000
 HELD_OUT_SEEDS = (100, 101, 102, 103)
 # Outcome categories of a paired transaction: legitimate/fraud x the two decisions.
 # L0/F0: both models decide alike; Lp/Lm: only the challenger / only the champion flags a
@@ -174,6 +187,119 @@ def simulate(p: np.ndarray, experiments: int, settings, rng, offsets: np.ndarray
     return first_outcome(codes), first_outcome(naive)[0]
 
 
+def arm_probabilities(challenger_sd: float, symmetric: bool,
+                      rows: int = TRUTH_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """Each model's P(legitimate unflagged, legitimate flagged, fraud caught, fraud missed) when
+    it serves a transaction alone (the live phase), from the same transactions as
+    category_probabilities; exchangeable models get exactly equal ones."""
+    fraud, champion, challenger, _ = transactions(rows, challenger_sd,
+                                                  np.random.default_rng(TRUTH_SEED))
+    arms = [np.array([(~fraud & ~f).mean(), (~fraud & f).mean(), (fraud & f).mean(),
+                      (fraud & ~f).mean()]) for f in (champion, challenger)]
+    if symmetric:
+        arms = [(arms[0] + arms[1]) / 2] * 2
+    return arms[0] / arms[0].sum(), arms[1] / arms[1].sum()
+
+
+def live_difference(champion: np.ndarray, challenger: np.ndarray, false_alarm_cost: float):
+    """E[cost(challenger)] - E[cost(champion)] per transaction, each serving alone."""
+    return float(false_alarm_cost * (challenger[1] - champion[1])
+                 + FRAUD_AMOUNT_MEAN * (challenger[3] - champion[3]))
+
+
+def simulate_live(champion: np.ndarray, challenger: np.ndarray, share: float, experiments: int,
+                  settings, rng, offsets: np.ndarray, rows_per_day: int):
+    """The live phase: each transaction served by one variant (the challenger with probability
+    `share`), the verdict's running sums of the inverse-propensity-weighted pseudo-outcomes
+    (pipeline_src/verdict.py ipw_terms, ipw_variance) and each variant's labelled frauds, looked
+    at daily."""
+    from pipeline_src.verdict import decide, ipw_variance
+
+    days, horizon = settings.max_days, settings.label_horizon_days
+    shape = (experiments, days, days + 1)
+    probabilities = np.concatenate([(1 - share) * champion, share * challenger])
+    counts = rng.multinomial(rows_per_day, probabilities, size=(experiments, days))  # E, C, 8
+    labelled = rng.binomial(counts, LABELLED)
+    arrivals = rng.multinomial(labelled, offsets)  # E, C, 8, offset
+    cohort = np.arange(days)[:, None]
+    target = np.minimum(cohort + np.arange(days + 1)[None, :], days)
+    flat = (np.arange(experiments)[:, None, None] * days + cohort[None]) * (days + 1) \
+        + target[None]
+    size = experiments * days * (days + 1)
+
+    def spread(values):
+        return np.bincount(flat.ravel(), weights=values.ravel(), minlength=size).reshape(shape)
+
+    n = spread(arrivals.sum(axis=2))
+    frauds = [spread(arrivals[:, :, [2, 3]].sum(axis=2)), spread(arrivals[:, :, [6, 7]].sum(axis=2))]
+    c = settings.false_alarm_cost
+    arm_n = [spread(arrivals[:, :, 0:4].sum(axis=2)), spread(arrivals[:, :, 4:8].sum(axis=2))]
+    total, total_sq = np.zeros(shape), np.zeros(shape)
+    arm_m2 = [np.zeros(shape), np.zeros(shape)]
+    for arm, (base, weight) in enumerate(((0, -1.0 / (1 - share)), (4, 1.0 / share))):
+        alarms = arrivals[:, :, base + 1]
+        total += spread(weight * c * alarms)
+        arm_m2[arm] += spread(c * c * alarms)
+        k = arrivals[:, :, base + 3, :]
+        index = np.repeat(flat.ravel(), k.ravel())
+        amount = rng.exponential(FRAUD_AMOUNT_MEAN, index.size)
+        total += weight * np.bincount(index, weights=amount, minlength=size).reshape(shape)
+        arm_m2[arm] += np.bincount(index, weights=amount * amount, minlength=size).reshape(shape)
+        total_sq += weight * weight * arm_m2[arm]
+    for array in (n, *frauds, total, total_sq, *arm_n, *arm_m2):
+        np.cumsum(array, axis=1, out=array)
+        np.cumsum(array, axis=2, out=array)
+    codes = np.zeros((experiments, days), dtype=np.int8)
+    for t in range(1, days + 1):
+        last_cohort = t - horizon - 1
+        if last_cohort < 0:
+            looked, variance = (np.zeros(experiments),) * 4, np.full(experiments, np.inf)
+        else:
+            at = (slice(None), last_cohort, t - 1)
+            looked = (n[at], total[at], total_sq[at], np.minimum(frauds[0][at], frauds[1][at]))
+            variance = ipw_variance(arm_n[0][at], arm_m2[0][at], arm_n[1][at], arm_m2[1][at],
+                                    share)
+        codes[:, t - 1] = decide(*looked, t, settings, variance=variance)[0]
+    return first_outcome(codes)
+
+
+def run_live(experiments: int, seeds, settings, share: float, scenarios: dict,
+             rows_per_day: int, truth_rows: int = TRUTH_ROWS) -> dict:
+    """run_scenarios for the live phase at `share`."""
+    offsets = offset_probabilities(settings.max_days, np.random.default_rng(TRUTH_SEED + 1))
+    results = {}
+    for name, sd in scenarios.items():
+        champion, challenger = arm_probabilities(sd, symmetric=(sd == CHAMPION_SD),
+                                                 rows=truth_rows)
+        runs = {seed: simulate_live(champion, challenger, share, experiments, settings,
+                                    np.random.default_rng(seed + LIVE_SEED_OFFSET), offsets,
+                                    rows_per_day) for seed in seeds}
+        results[name] = {"challenger_sd": sd, "share": share, "rows_per_day": rows_per_day,
+                         "true_difference": live_difference(champion, challenger,
+                                                            settings.false_alarm_cost),
+                         **outcome_rates(runs)}
+    return results
+
+
+def outcome_rates(runs: dict) -> dict:
+    """{seed: (outcome codes, decision days)} -> each final outcome's rate with its 95 % Wilson
+    interval, spread across seeds and median decision day; the experiments counted."""
+    per_seed = {seed: {o: float(np.mean(code == i)) for i, o in
+                       enumerate(("continue", "promote", "reject", "inconclusive"))}
+                for seed, (code, _) in runs.items()}
+    code = np.concatenate([c for c, _ in runs.values()])
+    day = np.concatenate([d for _, d in runs.values()])
+    total = int(code.size)
+    summary = {"experiments": total, "per_seed": per_seed}
+    for i, outcome in ((1, "promote"), (2, "reject"), (3, "inconclusive")):
+        hits = int((code == i).sum())
+        summary[outcome] = {"rate": hits / total, "wilson95": wilson(hits, total),
+                            "seed_min": min(s[outcome] for s in per_seed.values()),
+                            "seed_max": max(s[outcome] for s in per_seed.values()),
+                            "median_day": float(np.median(day[code == i])) if hits else None}
+    return summary
+
+
 def first_outcome(codes):
     """(outcome code, day) of each experiment: its first final look."""
     decided = codes != 0
@@ -200,26 +326,13 @@ def run_scenarios(experiments: int, seeds, settings, truth_rows: int = TRUTH_ROW
     results = {}
     for name, sd in SCENARIOS.items():
         p = category_probabilities(sd, symmetric=(sd == CHAMPION_SD), rows=truth_rows)
-        per_seed = {}
-        outcomes, days, naive = [], [], []
+        runs, naive = {}, []
         for seed in seeds:
-            (code, day), naive_code = simulate(p, experiments, settings,
-                                               np.random.default_rng(seed), offsets)
+            runs[seed], naive_code = simulate(p, experiments, settings,
+                                              np.random.default_rng(seed), offsets)
             naive.append(naive_code)
-            per_seed[seed] = {o: float(np.mean(code == i)) for i, o in
-                              enumerate(("continue", "promote", "reject", "inconclusive"))}
-            outcomes.append(code)
-            days.append(day)
-        code, day = np.concatenate(outcomes), np.concatenate(days)
-        total = int(code.size)
         summary = {"challenger_sd": sd, "true_difference": true_difference(
-            p, settings.false_alarm_cost), "experiments": total, "per_seed": per_seed}
-        for i, outcome in ((1, "promote"), (2, "reject"), (3, "inconclusive")):
-            hits = int((code == i).sum())
-            summary[outcome] = {"rate": hits / total, "wilson95": wilson(hits, total),
-                                "seed_min": min(s[outcome] for s in per_seed.values()),
-                                "seed_max": max(s[outcome] for s in per_seed.values()),
-                                "median_day": float(np.median(day[code == i])) if hits else None}
+            p, settings.false_alarm_cost), **outcome_rates(runs)}
         naive_code = np.concatenate(naive)
         summary["naive_daily_peeking"] = {
             outcome: float(np.mean(naive_code == i)) for i, outcome in
@@ -303,31 +416,7 @@ def end_to_end(experiments: int, seed: int = 1) -> dict:
     return {"experiments": experiments, "looks_checked": checked}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experiments", type=int, default=2000,
-                        help="experiments per scenario, split across the seeds")
-    parser.add_argument("--seeds", default=",".join(map(str, HELD_OUT_SEEDS)))
-    parser.add_argument("--end-to-end", type=int, default=2, dest="end_to_end")
-    parser.add_argument("--truth-rows", type=int, default=TRUTH_ROWS, dest="truth_rows",
-                        help="transactions the true differences are computed from")
-    parser.add_argument("--quick", action="store_true", help="200 experiments, 1 end-to-end")
-    parser.add_argument("--output", type=Path,
-                        default=ROOT / "bench" / "results" / "bench_experiments.json")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.experiments, args.end_to_end = 200, 1
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    settings = rule()
-    started = time.perf_counter()
-    e2e = end_to_end(args.end_to_end) if args.end_to_end else None
-    per_seed = max(1, args.experiments // len(seeds))
-    results = run_scenarios(per_seed, seeds, settings, args.truth_rows)
-    elapsed = time.perf_counter() - started
-    print(f"settings: alpha {settings.alpha}, margin {settings.margin}, horizon "
-          f"{settings.label_horizon_days} d, max {settings.max_days} d, min labelled frauds "
-          f"{settings.min_labelled_frauds}, planned rows {settings.planned_labelled_rows}; "
-          f"{ROWS_PER_DAY} transactions/day, seeds {seeds} x {per_seed} experiments")
+def print_table(results: dict) -> None:
     print(f"{'scenario':<13} {'true diff/txn':>13} {'promote [95% CI]':>22} "
           f"{'reject [95% CI]':>22} {'inconcl.':>8}  {'per-seed promote':>17} "
           f"{'per-seed reject':>15} {'median day':>10}")
@@ -340,10 +429,52 @@ def main(argv=None) -> int:
               f"{ic['rate']:>8.3f}  {pr['seed_min']:>7.3f}-{pr['seed_max']:.3f} "
               f"{rj['seed_min']:>7.3f}-{rj['seed_max']:.3f} "
               f"{median if median is not None else '-':>10}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiments", type=int, default=2000,
+                        help="experiments per scenario, split across the seeds")
+    parser.add_argument("--seeds", default=",".join(map(str, HELD_OUT_SEEDS)))
+    parser.add_argument("--end-to-end", type=int, default=2, dest="end_to_end")
+    parser.add_argument("--truth-rows", type=int, default=TRUTH_ROWS, dest="truth_rows",
+                        help="transactions the true differences are computed from")
+    parser.add_argument("--live-share", type=float, default=LIVE_SHARE, dest="live_share")
+    parser.add_argument("--live-rows", type=int, default=LIVE_ROWS_PER_DAY, dest="live_rows",
+                        help="transactions a day in the live phase")
+    parser.add_argument("--quick", action="store_true", help="200 experiments, 1 end-to-end")
+    parser.add_argument("--output", type=Path,
+                        default=ROOT / "bench" / "results" / "bench_experiments.json")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.experiments, args.end_to_end = 200, 1
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    settings = rule()
+    started = time.perf_counter()
+    e2e = end_to_end(args.end_to_end) if args.end_to_end else None
+    per_seed = max(1, args.experiments // len(seeds))
+    results = run_scenarios(per_seed, seeds, settings, args.truth_rows)
+    live = run_live(per_seed, seeds, settings, args.live_share, SCENARIOS, args.live_rows,
+                    args.truth_rows)
+    live_low = run_live(per_seed, seeds, settings, args.live_share,
+                        {k: SCENARIOS[k] for k in ("same", "better", "worse")}, ROWS_PER_DAY,
+                        args.truth_rows)
+    elapsed = time.perf_counter() - started
+    print(f"settings: alpha {settings.alpha}, margin {settings.margin}, horizon "
+          f"{settings.label_horizon_days} d, max {settings.max_days} d, min labelled frauds "
+          f"{settings.min_labelled_frauds}, planned rows {settings.planned_labelled_rows}; "
+          f"{ROWS_PER_DAY} transactions/day, seeds {seeds} x {per_seed} experiments")
+    print_table(results)
     same = results["same"]["naive_daily_peeking"]["promote"]
     print(f"reference, a fixed-sample 95 % interval read every day: promotes {same:.3f} of the "
           f"'same' challengers (this rule: {results['same']['promote']['rate']:.3f}), "
           f"{results['better']['naive_daily_peeking']['promote']:.3f} of the 'better' ones")
+    print(f"live phase (unpaired): share {args.live_share}, {args.live_rows} transactions/day "
+          "(the same rule; max_days counted from the live start)")
+    print_table(live)
+    low = {k: (v["promote"]["rate"], v["reject"]["rate"]) for k, v in live_low.items()}
+    print(f"live phase at {ROWS_PER_DAY} transactions/day: promote/reject " + ", ".join(
+        f"{k} {p:.3f}/{r:.3f}" for k, (p, r) in low.items()))
     if e2e:
         print(f"end to end: {e2e['looks_checked']} looks of {e2e['experiments']} experiment(s) "
               "from capture files matched the array path")
@@ -351,9 +482,15 @@ def main(argv=None) -> int:
     args.output.write_text(json.dumps({"settings": settings.model_dump(), "seeds": seeds,
                                        "truth_rows": args.truth_rows,
                                        "experiments_per_seed": per_seed, "scenarios": results,
+                                       "live": live, "live_at_shadow_traffic": live_low,
                                        "end_to_end": e2e, "seconds": round(elapsed, 1)},
                                       indent=2, sort_keys=True, default=str) + "\n")
     simulated = sum(r["experiments"] for r in results.values())
+    print(f"live: false_promotion_rate={live['same']['promote']['rate']:.4f} "
+          f"power={live['better']['promote']['rate']:.4f} "
+          f"worse_rejected={live['worse']['reject']['rate']:.4f} alpha={settings.alpha} "
+          f"simulated={sum(r['experiments'] for r in live.values())} share={args.live_share} "
+          f"rows_per_day={args.live_rows}")
     print(f"experiments: false_promotion_rate={results['same']['promote']['rate']:.4f} "
           f"power={results['better']['promote']['rate']:.4f} "
           f"worse_rejected={results['worse']['reject']['rate']:.4f} alpha={settings.alpha} "

@@ -89,6 +89,10 @@ def stage_settings(target: DeploymentTarget, alarm_names: Mapping[str, Sequence[
             variants=list(cfg.variants),
             autoscaling=cfg.autoscaling,
             experiment=cfg.experiment.deploy_settings() if cfg.experiment else None,
+            # One per alarm of the champion's variant (EndpointAlarms: 5xx errors, latency).
+            live_alarm_names=[target.names.live_alarm(stage, metric)
+                              for metric in ("5xx-errors", "model-latency")]
+            if cfg.experiment and cfg.experiment.live_share > 0 else [],
         )
     return settings
 
@@ -211,6 +215,21 @@ DEPLOYER = "deployer"
 SERVING = "sagemaker-serving"
 
 
+def has_live_phase(target: DeploymentTarget, stages: Sequence[str]) -> bool:
+    """Whether any of `stages` runs an experiment with a live phase."""
+    return any(target.config.stage(s).experiment is not None
+               and target.config.stage(s).experiment.live_share > 0 for s in stages)
+
+
+def live_alarm_grant(target: DeploymentTarget) -> dict:
+    """An experiment's live phase: the challenger variant's rollback alarms, made from the
+    champion's, judged and deleted by the controller (lambda_deploy/experiment.py), by their
+    name pattern (Names.live_alarm: no alarm Terraform manages matches it)."""
+    return statement("ManageLiveExperimentAlarms", [
+        "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],
+        [target.arn("cloudwatch", f"alarm:{target.names.live_alarm_pattern}")])
+
+
 def endpoint_grants(target: DeploymentTarget, stages: Sequence[str], serving_role: ServingRole,
                     key: EncryptionKey, alarm_arns: Sequence[str]) -> list[dict]:
     """What deploying, scaling, watching and cleaning up the stages' endpoints in target's
@@ -239,6 +258,11 @@ def endpoint_grant_groups(target: DeploymentTarget, stages: Sequence[str],
     # resources even where the name patterns overlap.
     scaled = [target.sagemaker_arn("endpoint", names.endpoint(s)) for s in stages
               if target.config.stage(s).autoscaling is not None]
+    # UpdateEndpointWeightsAndCapacities: autoscaling's registration, and an experiment's live
+    # phase (the challenger's share, then its weight 0).
+    weighted = scaled + [arn for arn in (target.sagemaker_arn("endpoint", names.endpoint(s))
+                                         for s in stages if has_live_phase(target, [s]))
+                         if arn not in scaled]
     owned = {"StringEquals": target.owned("ResourceTag")}
     tagged_as_own = {"StringEquals": target.owned("RequestTag")}
     placed = {s: vpc_placement(stage_network(target, s, network)) for s in stages}
@@ -261,7 +285,7 @@ def endpoint_grant_groups(target: DeploymentTarget, stages: Sequence[str],
         # Registering a variant for autoscaling needs it on the endpoint (SageMaker guide,
         # "Auto scaling prerequisites"): only the endpoints of stages that autoscale.
         *([statement("ScaleOwnEndpoints", ["sagemaker:UpdateEndpointWeightsAndCapacities"],
-                     scaled, conditions=owned)] if scaled else []),
+                     weighted, conditions=owned)] if weighted else []),
     ], [
         # Application Auto Scaling's write actions take only a scalable-target ARN with a
         # generated ID; the condition keys pin them to SageMaker variant counts. Registering
@@ -339,6 +363,8 @@ class DeployFunction(Construct):
             inputs.store.list(f"{Names.EXPERIMENTS_PREFIX}/*", sid="FindExperiments"),
             inputs.key.encrypt(),
             inputs.key.decrypt(sid="ReadExperimentState"),
+            # In every environment too (the stages in this account): one policy shape.
+            live_alarm_grant(target),
             *endpoint[1],
             # PutJob*Result have no resource-level permissions in IAM.
             statement("ReplyToCodePipeline", ["codepipeline:PutJobFailureResult",

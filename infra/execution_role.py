@@ -93,12 +93,14 @@ class ServingRole(SageMakerRole):
                  store: ArtifactStore, key: EncryptionKey, images: ContainerImages,
                  alarm_arns: Sequence[str], stages: Sequence[str],
                  model_artifacts: Optional[Sequence[dict]] = None,
-                 secondary_regions: Sequence[dict] = ()) -> None:
+                 secondary_regions: Sequence[dict] = (), live_alarms: bool = True) -> None:
         """store/key: where the endpoints' data capture goes, in the role's account;
         model_artifacts: the grants that read the served models' artifacts (default: under
         training/ in store; a stage account reads them from the tooling account's bucket);
         secondary_regions: what serving in a stage's secondary regions adds
-        (infra/stage_region.py serving_grants)."""
+        (infra/stage_region.py serving_grants); live_alarms: read an experiment's live-phase
+        alarms too (in the pipeline's account always, like the deploy function's grant; in a
+        stage account only where one of its stages has a live phase)."""
         names = target.names
         grants = [
             *images.pull(),
@@ -110,8 +112,12 @@ class ServingRole(SageMakerRole):
                    "*", "WriteEndpointLogs"),
             _metrics("/aws/sagemaker/Endpoints"),
             # UpdateEndpoint's AutoRollbackConfiguration: SageMaker reads the rollback alarms as
-            # the model's execution role (deployment-guardrails-configuration.html).
-            statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(alarm_arns)),
+            # the model's execution role (deployment-guardrails-configuration.html); an
+            # experiment's move to its live config names the challenger's alarms too
+            # (lambda_deploy/experiment.py live_deployment).
+            statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], [
+                *alarm_arns, *([target.arn("cloudwatch", f"alarm:{names.live_alarm_pattern}")]
+                               if live_alarms else [])]),
             *secondary_regions,
             # Models with a VpcConfig (config stages[].network, or the tooling network for a
             # stage in the tooling account): SageMaker attaches their

@@ -32,7 +32,8 @@ from infra.encryption import EncryptionKey
 from infra.iam import log_statement, policy_document, service_role, statement
 from infra.naming import Names
 from infra.network import Network
-from pipeline_src.jobs.monitor import EXPERIMENT_STARTED, EXPERIMENT_VERDICT, REGION_DIMENSION
+from pipeline_src.jobs.monitor import (EXPERIMENT_LIVE, EXPERIMENT_LIVE_VERDICT,
+                                       EXPERIMENT_STARTED, EXPERIMENT_VERDICT, REGION_DIMENSION)
 from pipeline_src.jobs.monitor_settings import MonitorAnalysis, MonitorJobSettings
 
 # Metric names the job publishes (pipeline_src/monitoring.py metric_values) that alarms watch.
@@ -171,8 +172,10 @@ class MonitoringJob(Construct):
                 # whichever stage runs an experiment.
                 store.list(f"{Names.EXPERIMENTS_PREFIX}/*", sid="FindExperiments"),
                 store.read(f"{Names.EXPERIMENTS_PREFIX}/*/{EXPERIMENT_STARTED}.json",
+                           f"{Names.EXPERIMENTS_PREFIX}/*/{EXPERIMENT_LIVE}.json",
                            sid="ReadExperimentStarts"),
                 store.write(f"{Names.EXPERIMENTS_PREFIX}/*/{EXPERIMENT_VERDICT}",
+                            f"{Names.EXPERIMENTS_PREFIX}/*/{EXPERIMENT_LIVE_VERDICT}",
                             sid="WriteExperimentVerdicts"),
                 inputs.key.use(),
                 *([statement("FollowEndpointToModelPackage", [

@@ -89,6 +89,18 @@ class Names:
             return f"{self.prefix}-{stage}-{metric}"
         return f"{self.prefix}-{stage}-{variant}-{metric}"
 
+    # The challenger variant's rollback alarms of an experiment's live phase, which the deploy
+    # function creates and deletes: "_" appears in no stage, variant or metric name, so no
+    # alarm Terraform manages matches LIVE_ALARM_PATTERN.
+    LIVE_ALARM_MARK = "live_"
+
+    def live_alarm(self, stage: str, metric: str) -> str:
+        return f"{self.prefix}-{stage}-{self.LIVE_ALARM_MARK}{metric}"
+
+    @property
+    def live_alarm_pattern(self) -> str:
+        return f"{self.prefix}-*-{self.LIVE_ALARM_MARK}*"
+
     @property
     def train_project(self) -> str:
         return f"{self.prefix}-train"

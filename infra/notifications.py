@@ -71,7 +71,8 @@ class Notifications(Construct):
         (lambda_deploy/experiment.py), whose object events go to EventBridge; the message names
         the object, which holds the outcome, the interval and the sample sizes."""
         names = target.names
-        steps = ("1-started", "2-decided", "4-ended")
+        # 6-live / 7-live-decided: the optional live phase began / was decided.
+        steps = ("1-started", "2-decided", "6-live", "7-live-decided", "4-ended")
         rule = CloudwatchEventRule(
             self, "experiment_steps", name=names.rule("experiment-steps"),
             description="Notify when a champion vs challenger experiment starts, is decided or "
@@ -90,4 +91,5 @@ class Notifications(Construct):
                 input_template=json.dumps(
                     "Champion vs challenger experiment step recorded: s3://<bucket>/<key> "
                     "(experiments/<endpoint>/<experiment id>/<step>.json; 2-decided holds the "
-                    "outcome, interval and sample sizes, 4-ended what serves now).")))
+                    "outcome, interval and sample sizes, 6-live the challenger's live share, "
+                    "7-live-decided the live phase's outcome, 4-ended what serves now).")))

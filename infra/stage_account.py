@@ -21,7 +21,8 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from infra.artifact_store import MODEL_ARTIFACTS, ArtifactStore
 from infra.config import EnvironmentConfig
 from infra.dashboard import StageDashboard
-from infra.deploy_function import DEPLOYER, endpoint_grants
+from infra.deploy_function import (DEPLOYER, endpoint_grants, has_live_phase,
+                                   live_alarm_grant)
 from infra.encryption import EncryptionKey
 from infra.endpoint_alarms import EndpointAlarms
 from infra.environment import DeploymentTarget
@@ -81,6 +82,7 @@ class StageAccountStack(TerraformStack):
         serving_role = ServingRole(self, "sagemaker_serving", target=target, store=store,
                                    key=key, images=ContainerImages(target, list(secondary)),
                                    alarm_arns=alarm_arns, stages=stages,
+                                   live_alarms=has_live_phase(target, stages),
                                    model_artifacts=tooling_artifact_grants(tooling),
                                    secondary_regions=[
                                        g for region, here in secondary.items()
@@ -100,6 +102,9 @@ class StageAccountStack(TerraformStack):
                       policy=policy_document([
                           ModelRegistry.use_from(tooling),
                           *endpoint_grants(target, stages, serving_role, key, alarm_arns),
+                          # Only where one of these stages runs an experiment's live phase.
+                          *([live_alarm_grant(target)] if has_live_phase(target, stages)
+                            else []),
                           # Secondary regions: the model artifact is copied there from the
                           # tooling bucket (lambda_deploy/regions.py).
                           *(tooling_artifact_grants(tooling) if secondary else []),

@@ -173,6 +173,11 @@ class ExperimentSettings(Contract):
     # keeps the champion.
     max_days: int = Field(60, ge=2, le=730, description="longest an experiment runs; no verdict "
                           "by then keeps the champion")
+    # The optional live phase after a shadow win (lambda_deploy/experiment.py): the challenger
+    # serves this share of the requests as a second production variant until the live verdict.
+    live_share: float = Field(0.0, ge=0, le=0.5, description="after a shadow win, the share of "
+                              "live requests the challenger serves until the live (unpaired) "
+                              "verdict; 0: no live phase, a shadow win promotes")
 
 
 # Secondary regions a stage may serve from besides its primary (the registry's region).
@@ -249,6 +254,10 @@ class StageSettings(Contract):
     external_id: Optional[Annotated[str, matches(EXTERNAL_ID, "is not an sts:ExternalId")]] = None
     # Champion vs challenger (lambda_deploy/experiment.py); None: a new model replaces the old.
     experiment: Optional[ExperimentSettings] = None
+    # The challenger variant's rollback alarms in the live phase, one per alarm of the
+    # champion's variant (alarm_names[:2], same metrics), which the function creates from them.
+    live_alarm_names: Annotated[list[Annotated[str, Field(min_length=1)]],
+                                Field(max_length=2)] = Field(default_factory=list)
     # CreateModel's VpcConfig in the primary region; None: the model runs in no VPC.
     vpc_config: Optional[VpcPlacement] = None
     # The same endpoint in other regions, deployed after the primary (`region`) in this order.
@@ -285,6 +294,10 @@ class StageSettings(Contract):
                        f"{scaling.max_instances})")
         if self.experiment is not None:
             experiment_fits(self.variants, self.experiment, "experiment")
+        if self.experiment is not None and self.experiment.live_share > 0 and \
+                len(self.live_alarm_names) != 2:
+            raise rule("live_alarm_names", "a stage with a live phase names the challenger "
+                       "variant's two rollback alarms")
         if (self.role_arn is None) != (self.external_id is None):
             raise rule("role_arn", "a stage in another account needs both the deployer role "
                        "there and the external_id; a stage in the function's account neither")
@@ -341,7 +354,8 @@ def dump_stage_settings(stages) -> str:
         # before those existed.
         omit = {"stage"} | ({"experiment"} if settings.experiment is None else set()) | (
             set() if settings.secondary_regions else {"secondary_regions"}) | (
-            {"vpc_config"} if settings.vpc_config is None else set())
+            {"vpc_config"} if settings.vpc_config is None else set()) | (
+            set() if settings.live_alarm_names else {"live_alarm_names"})
         document[name] = settings.model_dump(exclude=omit)
         # A placement without a VPC keeps the value it had before VPCs existed.
         for region in document[name].get("secondary_regions", []):

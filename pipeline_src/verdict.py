@@ -30,6 +30,23 @@ reject when the lower bound is above -margin (it is dearer, or cannot save more 
 inconclusive at the maximum duration (the champion stays). Nothing promotes by default: too few
 labels, no pairs, or an unreadable input keep the champion.
 
+Live phase, unpaired (lambda_deploy/experiment.py: after a shadow win, when the stage turns it
+on, the challenger serves a small share s of the requests as a second production variant). Each
+request is served by one variant, chosen at random by the endpoint's variant weights, so there
+are no pairs; the record's variant is its capture folder. Each labelled record gives the
+inverse-propensity-weighted pseudo-outcome
+
+    Z = cost * ( [challenger served] / s  -  [champion served] / (1 - s) ),
+
+whose mean is E[cost(challenger)] - E[cost(champion)] per transaction for any s known by
+design (Horvitz & Thompson 1952). The Z are i.i.d., so the same asymptotic confidence sequence
+applies to their mean: Waudby-Smith et al. (2021), arXiv:2103.06476, Section 3 ("asymptotic
+confidence sequences for the average treatment effect" in randomized experiments, with the
+inverse-propensity-weighted / doubly robust pseudo-outcomes and known propensity). Same costs,
+same boundary, margin, minimum labelled frauds (in each variant) and maximum duration (counted
+from the start of the live phase); recall and precision per variant at its own threshold. It
+needs far more data than the paired shadow comparison (bench/bench_experiments.py measures it).
+
 No library pinned here implements a confidence sequence (statsmodels and scipy give fixed-n
 tests and group-sequential spending only through their power tools); the boundary is the closed
 form above, in numpy, vectorised so the benchmark runs thousands of experiments through it.
@@ -79,14 +96,16 @@ def moments(n, total, total_sq):
     return mean, np.maximum(variance, 0.0)
 
 
-def decide(n, total, total_sq, frauds, elapsed_days, rule):
+def decide(n, total, total_sq, frauds, elapsed_days, rule, variance=None):
     """Vectorised verdict: (codes into OUTCOMES, lower, upper) for running sums of D.
 
     `rule` is the stage's ExperimentRule (pipeline_src/jobs/monitor_settings.py): alpha, margin,
     min_labelled_frauds, planned_labelled_rows, max_days. Promotion needs enough labelled
     frauds and the whole interval below zero; the maximum duration without a verdict is
-    inconclusive."""
-    mean, variance = moments(n, total, total_sq)
+    inconclusive. `variance`: the live phase's conservative variance (ipw_variance) instead of
+    the sample variance."""
+    mean, sample_variance = moments(n, total, total_sq)
+    variance = sample_variance if variance is None else variance
     width = halfwidth(n, variance, rule.alpha, rule.planned_labelled_rows)
     lower, upper = mean - width, mean + width
     enough = np.asarray(frauds) >= rule.min_labelled_frauds
@@ -229,21 +248,133 @@ def verdict(champion, challenger, labels, *, start: datetime, as_of: datetime, r
 
 
 def reason(summary: dict, rule) -> str:
-    """One sentence saying why the outcome is what it is."""
+    """One sentence saying why the outcome is what it is (a live verdict's begins "live: ")."""
     outcome, interval = summary["outcome"], summary["interval"]
     shown = (f"[{interval[0]:+.4f}, {interval[1]:+.4f}]" if interval else "undefined")
+    live = summary.get("phase") == "live"
+    phase = "live: " if live else ""
     if outcome == PROMOTE:
-        return (f"the challenger costs less per transaction: interval {shown} lies below 0 "
-                f"({summary['labelled_pairs']} labelled pairs, {summary['labelled_frauds']} "
-                "frauds)")
+        sample = (f"{summary['labelled_rows']} labelled requests, share {summary['share']}"
+                  if live else f"{summary['labelled_pairs']} labelled pairs, "
+                  f"{summary['labelled_frauds']} frauds")
+        return (f"{phase}the challenger costs less per transaction: interval {shown} lies below "
+                f"0 ({sample})")
     if outcome == REJECT:
-        return (f"the challenger cannot save more than the margin {rule.margin}: interval "
-                f"{shown} lies above {-rule.margin}")
+        return (f"{phase}the challenger cannot save more than the margin {rule.margin}: "
+                f"interval {shown} lies above {-rule.margin}")
     if summary["labelled_frauds"] < rule.min_labelled_frauds:
-        why = (f"{summary['labelled_frauds']} labelled fraud(s) among {summary['labelled_pairs']} "
+        why = (f"live: {summary['labelled_frauds']} labelled fraud(s) in the variant with fewer; "
+               f"{rule.min_labelled_frauds} are needed in each" if live else
+               f"{summary['labelled_frauds']} labelled fraud(s) among {summary['labelled_pairs']} "
                f"pairs; {rule.min_labelled_frauds} are needed")
     else:
-        why = f"interval {shown} still holds 0 and savings above the margin"
+        why = f"{phase}interval {shown} still holds 0 and savings above the margin"
     if outcome == INCONCLUSIVE:
         return f"maximum duration {rule.max_days} days reached: {why}; the champion stays"
     return why
+
+
+# --- the live phase: unpaired -------------------------------------------------------------------
+
+def ipw_terms(cost, challenger_served, share: float):
+    """The inverse-propensity-weighted pseudo-outcome of each record (mean: the cost difference
+    per transaction, challenger minus champion)."""
+    served = np.asarray(challenger_served, dtype=bool)
+    cost = np.asarray(cost, dtype=float)
+    return np.where(served, cost / share, -cost / (1.0 - share))
+
+
+def ipw_variance(n_champion, m2_champion, n_challenger, m2_challenger, share: float):
+    """A variance for the pseudo-outcomes that is at least theirs in the limit:
+    max(E[cost^2] of the two variants) / (share (1 - share)) >= E_b[cost^2]/s + E_a[cost^2]/(1-s)
+    - difference^2 = Var(Z). The plain sample variance of Z is dominated by the small
+    variant's rare large costs: while it has seen few of them, its mean and its variance are both
+    low together, and the sequence promoted an equal challenger at about alpha at a 10 % share
+    (bench/bench_experiments.py, development seeds); the larger variant's second moment breaks
+    that link. Arrays broadcast; inf until both variants have two records."""
+    n_a, n_b = np.asarray(n_champion, dtype=float), np.asarray(n_challenger, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m2 = np.maximum(np.where(n_a > 0, np.asarray(m2_champion) / n_a, 0.0),
+                        np.where(n_b > 0, np.asarray(m2_challenger) / n_b, 0.0))
+    return np.where((n_a >= 2) & (n_b >= 2), m2 / (share * (1.0 - share)), np.inf)
+
+
+def unpaired(champion, challenger, labels, *, start: datetime, as_of: datetime, rule):
+    """Each variant's labelled records that count now (its own inferenceTime at or after `start`
+    and older than the horizon, its label known), and the counts of everything left out. A
+    request (inference id and row) captured by both variants is left out and counted: in the
+    live phase one variant serves each request."""
+    from pipeline_src.contract import label_name
+
+    label = label_name()
+    keys = [INFERENCE_ID, ROW]
+    a, counts = _unique(champion, "champion")
+    b, more = _unique(challenger, "challenger")
+    counts.update(more)
+    both = a[keys].merge(b[keys], on=keys, how="inner")
+    counts["served_by_both"] = int(len(both))
+    sides = []
+    cutoff = as_of - timedelta(days=rule.label_horizon_days)
+    for name, frame in (("champion", a), ("challenger", b)):
+        if len(both):
+            marked = frame.merge(both.assign(_both=True), on=keys, how="left")
+            frame = frame[marked["_both"].isna().to_numpy()]
+        times = frame[EVENT_TIME].map(parse_time)
+        unknown = times.isna()
+        known = times[~unknown]
+        counts[f"{name}_without_time"] = int(unknown.sum())
+        counts[f"{name}_before_start"] = int((known < start).sum())
+        counts[f"{name}_within_horizon"] = int((known > cutoff).sum())
+        old_enough = (~unknown) & times.map(
+            lambda t: t is not None and start <= t <= cutoff).astype(bool)
+        cohort = frame[old_enough.to_numpy()]
+        counted = cohort.merge(labels, on=keys, how="inner")
+        counts[f"{name}_old_enough"] = int(len(cohort))
+        # Unknown, not legitimate: an old-enough record without a label is left out.
+        counts[f"{name}_unlabelled"] = int(len(cohort) - len(counted))
+        y = counted[label].to_numpy()
+        cost = cost_of(y, counted[PREDICTED_LABEL], missed_costs(counted, rule), rule)
+        sides.append(counted.assign(cost=cost, challenger_served=(name == "challenger")))
+    return sides[0], sides[1], counts
+
+
+def live_verdict(champion, challenger, labels, *, start: datetime, as_of: datetime,
+                 share: float, rule) -> dict:
+    """The live phase's verdict now: the confidence sequence on the pseudo-outcomes' mean, with
+    sample sizes and each variant's cost per transaction, recall and precision. `start` is when
+    the challenger's weight took effect, `share` its share of the traffic (0 < share < 1)."""
+    from pipeline_src.contract import label_name
+
+    if not 0.0 < share < 1.0:
+        raise VerdictInputError(f"live share {share!r} is not between 0 and 1")
+    a, b, counts = unpaired(champion, challenger, labels, start=start, as_of=as_of, rule=rule)
+    label = label_name()
+    z = np.concatenate([ipw_terms(a["cost"], False, share), ipw_terms(b["cost"], True, share)])
+    frauds = {name: int(side[label].sum()) for name, side in (("champion", a), ("challenger", b))}
+    n = int(z.size)
+    elapsed = (as_of - start).total_seconds() / 86400.0
+    ca, cb = a["cost"].to_numpy(dtype=float), b["cost"].to_numpy(dtype=float)
+    variance = ipw_variance(len(ca), float((ca * ca).sum()), len(cb), float((cb * cb).sum()),
+                            share)
+    code, lower, upper = decide(n, float(z.sum()), float((z * z).sum()), min(frauds.values()),
+                                elapsed, rule, variance=variance)
+    finite = bool(np.isfinite(lower)) and bool(np.isfinite(upper))
+
+    def side(frame) -> dict:
+        return {"labelled": int(len(frame)), "labelled_frauds": int(frame[label].sum()),
+                "cost_per_transaction": float(frame["cost"].mean()) if len(frame) else None,
+                **_rates(frame[label], frame[PREDICTED_LABEL])}
+
+    summary = {
+        "outcome": OUTCOMES[int(code)], "phase": "live", "share": share,
+        "labelled_rows": n, "labelled_frauds": min(frauds.values()),
+        "elapsed_days": round(elapsed, 3), "max_days": rule.max_days,
+        "cost_difference_per_transaction": float(z.mean()) if n else None,
+        "interval": [float(lower), float(upper)] if finite else None,
+        "alpha": rule.alpha, "margin": rule.margin,
+        "min_labelled_frauds": rule.min_labelled_frauds,
+        "label_horizon_days": rule.label_horizon_days,
+        "champion": side(a), "challenger": side(b), "counts": counts,
+    }
+    summary["reason"] = reason(summary, rule)
+    return summary

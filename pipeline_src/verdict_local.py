@@ -2,7 +2,7 @@
 
     python main.py verdict-local --capture DIR --labels CSV --start TIME [--as-of TIME]
                                  [--env ENV] [--stage NAME] [--champion V] [--challenger V]
-                                 [--output FILE]
+                                 [--live-share S] [--output FILE]
 
 DIR is an endpoint's data capture folder: one folder per variant below it (SageMaker writes
 ``<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl``; the variant is known only from the path). Pairs
@@ -11,6 +11,9 @@ the champion's and the challenger's records by inference id and row, joins the d
 label horizon at --as-of, and prints the outcome (promote, reject, inconclusive or continue), the
 interval of the cost difference per transaction, sample sizes and each variant's cost, recall
 and precision. The rule's settings are the stage's `experiment` section of config/ENV.json.
+With --live-share S: the live phase's unpaired verdict instead (each request counted for the
+variant whose folder holds it, the challenger serving share S, --start the live phase's start:
+its 6-live record's started_at).
 Exit status: 0 when a verdict was reached or is still open, 2 bad input.
 """
 from __future__ import annotations
@@ -64,7 +67,7 @@ def variant_rows(folder: Path, variant: str, option: str):
 
 def run(args) -> int:
     from pipeline_src.monitoring import read_labels
-    from pipeline_src.verdict import VerdictInputError, verdict
+    from pipeline_src.verdict import VerdictInputError, live_verdict, verdict
 
     if not args.capture.is_dir():
         raise InputError(f"--capture {args.capture}: no such folder")
@@ -72,6 +75,7 @@ def run(args) -> int:
     as_of = moment(args.as_of, "--as-of") if args.as_of else datetime.now(timezone.utc)
     if as_of <= start:
         raise InputError(f"--as-of {as_of.isoformat()} is not after --start {start.isoformat()}")
+    share = live_share(args.live_share) if args.live_share is not None else None
     rule, champion_variant, source = stage_rule(args.env, args.stage)
     champion = args.champion or champion_variant
     challenger = args.challenger or rule.challenger_variant
@@ -81,22 +85,34 @@ def run(args) -> int:
     b = variant_rows(args.capture, challenger, "--challenger")
     labels = read_labels(args.labels)
     try:
-        summary = verdict(a, b, labels, start=start, as_of=as_of, rule=rule)
+        if share is not None:
+            summary = live_verdict(a, b, labels, start=start, as_of=as_of, share=share,
+                                   rule=rule)
+        else:
+            summary = verdict(a, b, labels, start=start, as_of=as_of, rule=rule)
     except VerdictInputError as exc:
         raise InputError(str(exc)) from None
     summary.update(champion_variant=champion, challenger_variant=challenger,
                    start=start.isoformat(), as_of=as_of.isoformat(), settings=source)
     counts = summary["counts"]
     print(f"settings: {source}")
-    print(f"pairs {counts['pairs']} (champion unpaired {counts['champion_unpaired']}, challenger "
-          f"unpaired {counts['challenger_unpaired']}); counted {summary['labelled_pairs']} "
-          f"labelled pairs ({summary['labelled_frauds']} frauds); left out: "
-          f"{counts['pairs_within_horizon']} within the {rule.label_horizon_days}-day horizon, "
-          f"{counts['pairs_unlabelled']} without a label, {counts['pairs_before_start']} before "
-          f"the start")
+    if share is not None:
+        print(f"live phase, challenger share {share}: counted {summary['labelled_rows']} "
+              f"labelled requests (champion {summary['champion']['labelled']}, challenger "
+              f"{summary['challenger']['labelled']}); served by both (left out) "
+              f"{counts['served_by_both']}; without a label: champion "
+              f"{counts['champion_unlabelled']}, challenger {counts['challenger_unlabelled']}")
+    else:
+        print(f"pairs {counts['pairs']} (champion unpaired {counts['champion_unpaired']}, "
+              f"challenger unpaired {counts['challenger_unpaired']}); counted "
+              f"{summary['labelled_pairs']} labelled pairs ({summary['labelled_frauds']} "
+              f"frauds); left out: {counts['pairs_within_horizon']} within the "
+              f"{rule.label_horizon_days}-day horizon, {counts['pairs_unlabelled']} without a "
+              f"label, {counts['pairs_before_start']} before the start")
     for name in ("champion", "challenger"):
         side = summary[name]
-        shown = {k: ("-" if v is None else f"{v:.4f}") for k, v in side.items()}
+        shown = {k: ("-" if v is None else f"{v:.4f}") for k, v in side.items()
+                 if k in ("cost_per_transaction", "recall", "precision")}
         print(f"{name:<10} {summary[f'{name}_variant']:<20} cost/transaction "
               f"{shown['cost_per_transaction']}  recall {shown['recall']}  precision "
               f"{shown['precision']}")
@@ -107,6 +123,16 @@ def run(args) -> int:
     temporary.replace(args.output)
     print(f"wrote {args.output}")
     return 0
+
+
+def live_share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        share = None
+    if share is None or not 0 < share < 1:
+        raise InputError(f"--live-share {text!r}: not a share between 0 and 1, e.g. 0.1")
+    return share
 
 
 def build_parser():
@@ -136,6 +162,10 @@ def build_parser():
     parser.add_argument("--challenger", metavar="VARIANT", help=option_help(
         "the challenger's variant folder", default="experiment.challenger_variant",
         example="--challenger Challenger"))
+    parser.add_argument("--live-share", dest="live_share", metavar="S", help=option_help(
+        "the live phase's verdict (unpaired), the challenger serving this share; --start is "
+        "the live phase's start", default="the shadow phase's paired verdict",
+        example="--live-share 0.1"))
     parser.add_argument("--output", type=Path, default=Path(".work/verdict/verdict.json"),
                         metavar="FILE", help=option_help(
                             "where the verdict (JSON) is written", default=".work/verdict/"

@@ -91,6 +91,10 @@ def test_the_monitor_job_reads_and_writes_the_experiment_state_the_controller_ke
     assert (monitor.EXPERIMENT_STARTED, monitor.EXPERIMENT_DECIDED, monitor.EXPERIMENT_ENDED,
             monitor.EXPERIMENT_VERDICT) == (experiment.STARTED, experiment.DECIDED,
                                             experiment.ENDED, experiment.VERDICT)
+    # The live phase: its record (share, start) and decision, and the live verdict's file.
+    assert (monitor.EXPERIMENT_LIVE, monitor.EXPERIMENT_LIVE_DECIDED,
+            monitor.EXPERIMENT_LIVE_VERDICT) == (experiment.LIVE, experiment.LIVE_DECIDED,
+                                                 experiment.LIVE_VERDICT)
     assert set(monitor.EXPERIMENT_FIELDS) <= {f.name for f in fields(experiment.Experiment)}
     assert VARIABLES["experiments_uri"] == experiment.ENV_VAR
 

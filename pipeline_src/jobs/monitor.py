@@ -21,7 +21,11 @@ experiment the deploy function started and the controller has not decided yet
 (EXPERIMENTS_S3_URI/<endpoint>/<id>/, lambda_deploy/experiment.py) gets its verdict
 (pipeline_src/verdict.py) from both variants' capture since the experiment started and the labels
 of those days, taken at --window-end, written to verdict.json beside its state, where the
-controller reads it. The same inputs give the same bytes: re-running the job changes nothing.
+controller reads it. An experiment in its live phase (the controller recorded the challenger's
+live share: 6-live, not yet 7-live-decided) gets the unpaired live verdict instead, from both
+variants' capture since the share took effect (each record counted for the variant whose folder
+holds it, the one that served it), written to live-verdict.json. The same inputs give the same
+bytes: re-running the job changes nothing.
 
 An endpoint in another account (MONITOR_READERS: {endpoint: reader role ARN}) is read as that
 account's monitor reader role (AssumeRole with MONITOR_EXTERNAL_ID, once per endpoint; IAM roles
@@ -193,9 +197,11 @@ def read_ground_truth(s3, ground_truth_uri: str, endpoint: str, hours, workdir: 
 # The deploy function's experiment state (lambda_deploy/experiment.py; the job's zip does not carry
 # lambda_deploy, and tests/test_seams.py checks both sides name the same things).
 EXPERIMENT_STARTED, EXPERIMENT_DECIDED, EXPERIMENT_ENDED = "1-started", "2-decided", "4-ended"
-EXPERIMENT_VERDICT = "verdict.json"
-# What the job reads of a start record's "experiment".
+EXPERIMENT_LIVE, EXPERIMENT_LIVE_DECIDED = "6-live", "7-live-decided"
+EXPERIMENT_VERDICT, EXPERIMENT_LIVE_VERDICT = "verdict.json", "live-verdict.json"
+# What the job reads of a start record's "experiment", and of a live record.
 EXPERIMENT_FIELDS = ("id", "endpoint", "champion_variant", "challenger_variant", "started_at")
+LIVE_FIELDS = ("share", "started_at")
 
 
 def undecided_experiments(s3, experiments_uri: str, endpoint: str) -> list[dict]:
@@ -209,12 +215,41 @@ def undecided_experiments(s3, experiments_uri: str, endpoint: str) -> list[dict]
             steps.setdefault(parts[0], set()).add(parts[1][:-len(".json")])
     records = []
     for experiment_id, done in sorted(steps.items()):
-        if EXPERIMENT_STARTED not in done or done & {EXPERIMENT_DECIDED, EXPERIMENT_ENDED}:
+        if EXPERIMENT_STARTED not in done or done & {EXPERIMENT_ENDED}:
+            continue
+        live = EXPERIMENT_LIVE in done and EXPERIMENT_LIVE_DECIDED not in done
+        if EXPERIMENT_DECIDED in done and not live:
             continue
         key = f"{prefix}/{experiment_id}/{EXPERIMENT_STARTED}.json"
         body = aws_call(s3, "GetObject", Bucket=bucket, Key=key)["Body"].read()
-        records.append(start_record(body, f"s3://{bucket}/{key}"))
+        record = start_record(body, f"s3://{bucket}/{key}")
+        if live:
+            key = f"{prefix}/{experiment_id}/{EXPERIMENT_LIVE}.json"
+            body = aws_call(s3, "GetObject", Bucket=bucket, Key=key)["Body"].read()
+            record.update(live_record(body, f"s3://{bucket}/{key}"))
+        records.append(record)
     return records
+
+
+def live_record(body: bytes, where: str) -> dict:
+    """The live phase's start and share (the controller's 6-live record); JobError (one line)."""
+    import json
+
+    from pipeline_src.verdict import parse_time
+
+    try:
+        record = json.loads(body)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or not all(f in record for f in LIVE_FIELDS):
+        raise JobError(f"{where}: not a live-phase record (needs {', '.join(LIVE_FIELDS)})")
+    share, started = record["share"], parse_time(record["started_at"])
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+        raise JobError(f"{where}: share {share!r} is not between 0 and 1")
+    if started is None:
+        raise JobError(f"{where}: started_at {record['started_at']!r} is not a time")
+    return {"phase": "live", "share": float(share), "started": started,
+            "live_started_at": record["started_at"]}
 
 
 def start_record(body: bytes, where: str) -> dict:
@@ -283,7 +318,7 @@ def experiment_verdicts(s3, capture_s3, settings: MonitorJobSettings, endpoint: 
     import json
     from datetime import timedelta
 
-    from pipeline_src.verdict import VerdictInputError, verdict
+    from pipeline_src.verdict import VerdictInputError, live_verdict, verdict
 
     rule = settings.experiments[endpoint]
     written = []
@@ -303,10 +338,17 @@ def experiment_verdicts(s3, capture_s3, settings: MonitorJobSettings, endpoint: 
                 for d in range((as_of.astimezone(timezone.utc) - first_day).days + 1)]
         labels = read_ground_truth(s3, settings.ground_truth_uri, endpoint, days,
                                    workdir / "experiments" / record["id"])
+        labels = no_labels() if labels is None else labels
+        live = record.get("phase") == "live"
         try:
-            summary = verdict(sides["champion"], sides["challenger"],
-                              no_labels() if labels is None else labels,
-                              start=start, as_of=as_of, rule=rule)
+            if live:
+                # Unpaired: each record is the variant's whose folder holds it (it served it).
+                summary = live_verdict(sides["champion"], sides["challenger"], labels,
+                                       start=start, as_of=as_of, share=record["share"],
+                                       rule=rule)
+            else:
+                summary = verdict(sides["champion"], sides["challenger"], labels,
+                                  start=start, as_of=as_of, rule=rule)
         except VerdictInputError as exc:
             raise JobError(f"{endpoint} experiment {record['id']}: {exc}") from None
         # Only what the inputs determine: the same capture, labels and as_of give the same bytes.
@@ -315,10 +357,10 @@ def experiment_verdicts(s3, capture_s3, settings: MonitorJobSettings, endpoint: 
                        start=start.isoformat(), as_of=as_of.isoformat(), capture_files=files)
         body = (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode()
         # One PutObject: the controller reads the previous verdict or this one, never a part.
-        uri = join_s3(settings.experiments_uri, endpoint, record["id"], EXPERIMENT_VERDICT)
+        name = EXPERIMENT_LIVE_VERDICT if live else EXPERIMENT_VERDICT
+        uri = join_s3(settings.experiments_uri, endpoint, record["id"], name)
         common.upload_bytes(s3, uri, body, settings.kms_key_arn, "application/json")
-        common.write_json(output_dir / endpoint / "experiments" / record["id"] /
-                          EXPERIMENT_VERDICT, summary)
+        common.write_json(output_dir / endpoint / "experiments" / record["id"] / name, summary)
         print(f"{endpoint}: experiment {record['id']}: {summary['outcome']}: {summary['reason']}; "
               f"wrote {uri}")
         written.append(summary)

@@ -59,7 +59,8 @@ def test_an_experiment_stage_gets_the_hourly_controller_and_its_settings(tmp_pat
     from lambda_deploy.experiment import CONTROLLER_EVENT
 
     config = load_environment("dev", overrides={"stages": [
-        {"name": "prod", "experiment": {"max_days": 45, "false_alarm_cost": 7.5}}]})
+        {"name": "prod", "autoscaling": None,
+         "experiment": {"max_days": 45, "false_alarm_cost": 7.5, "live_share": 0.1}}]})
     (path,) = synthesize([config], tmp_path / "out").values()
     stack = json.loads(path.read_text(encoding="utf-8"))
     resources = stack["resource"]
@@ -74,8 +75,22 @@ def test_an_experiment_stage_gets_the_hourly_controller_and_its_settings(tmp_pat
     assert "aws_lambda_function.deploy_function" in target["arn"]
     stages = json.loads(function["environment"]["variables"]["STAGE_SETTINGS"])
     # The function gets what its controller reads; the verdict's rule goes to the monitor job.
-    assert stages["prod"]["experiment"] == {"challenger_variant": "Challenger", "max_days": 45}
+    assert stages["prod"]["experiment"] == {"challenger_variant": "Challenger", "max_days": 45,
+                                            "live_share": 0.1}
     assert "experiment" not in stages["staging"]
+    # The live phase: the challenger's alarms the function makes, and what it may do for it:
+    # set the weights of this endpoint (which does not autoscale), manage alarms of that pattern.
+    assert stages["prod"]["live_alarm_names"] == [
+        "fraud-mlops-dev-prod-live_5xx-errors", "fraud-mlops-dev-prod-live_model-latency"]
+    assert "live_alarm_names" not in stages["staging"]
+    (policy,) = [json.loads(p["policy"]) for p in resources["aws_iam_role_policy"].values()
+                 if p["name"] == "deploy"]
+    grants = {s["Sid"]: s for s in policy["Statement"]}
+    account = "${data.aws_caller_identity.current.account_id}"
+    assert grants["ScaleOwnEndpoints"]["Resource"] == [
+        f"arn:aws:sagemaker:eu-west-1:{account}:endpoint/fraud-mlops-dev-prod"]
+    assert grants["ManageLiveExperimentAlarms"]["Resource"] == [
+        f"arn:aws:cloudwatch:eu-west-1:{account}:alarm:fraud-mlops-dev-*-live_*"]
     (monitor,) = [p for p in resources["aws_codebuild_project"].values()
                   if p["name"].endswith("-monitor")]
     variables = {v["name"]: v["value"] for v in monitor["environment"]["environment_variable"]}
@@ -93,7 +108,7 @@ def test_an_experiment_stage_gets_the_hourly_controller_and_its_settings(tmp_pat
     pattern = json.loads(steps["event_pattern"])
     assert pattern["detail"]["object"]["key"] == [
         {"wildcard": f"experiments/*/*/{step}.json"}
-        for step in ("1-started", "2-decided", "4-ended")]
+        for step in ("1-started", "2-decided", "6-live", "7-live-decided", "4-ended")]
     (notify,) = [t for t in resources["aws_cloudwatch_event_target"].values()
                  if "experiment_steps" in t["rule"]]
     assert "aws_sns_topic" in notify["arn"]

@@ -229,7 +229,10 @@ def test_deployer_policy_is_the_proven_endpoint_grants(stacks):
     function_only = {"WriteOwnLogs", "ReadModelPackages", "ClaimJobs", "EncryptWithProjectKey",
                      "ReplyToCodePipeline", "WriteTraces",
                      # Experiment state lives in the tooling account's artifact bucket.
-                     "KeepExperimentState", "FindExperiments", "ReadExperimentState"}
+                     "KeepExperimentState", "FindExperiments", "ReadExperimentState",
+                     # A live phase's alarms: a stage deployer's only where one of its stages
+                     # has one (none in config/prod.json).
+                     "ManageLiveExperimentAlarms"}
     dev_model = StackModel(stacks[dev_names.stack])
     dev_sids = {stmt["Sid"] for p in identity(dev_model, dev_model.roles[
         dev_names.role("deploy-lambda")].arn) for stmt in p.statements} - function_only

@@ -290,3 +290,181 @@ def test_an_update_seen_in_progress_is_recorded_so_its_rollback_ends_the_experim
     assert "was rolled back" in handler(CONTROLLER, None)["stages"]["prod"]
     assert len(fake.named("UpdateEndpoint")) == updates
     assert "3-resumed.json" not in state(experiment_id)
+
+
+# --- the live phase -------------------------------------------------------------------------------
+# After a shadow win, with experiment.live_share: both models as production variants under their
+# stable names, the challenger's share set by UpdateEndpointWeightsAndCapacities (absolute
+# DesiredWeight; SageMaker puts the endpoint in Updating until it is done,
+# API_UpdateEndpointWeightsAndCapacities) only when the endpoint is InService, its own rollback
+# alarms (dimension VariantName), the unpaired live verdict, then promotion or the champion alone.
+LIVE_ALARMS = [f"{PREFIX}-prod-live_5xx-errors", f"{PREFIX}-prod-live_model-latency"]
+SHARE = 0.1
+
+
+class WeightCalls:
+    """The UpdateEndpointWeightsAndCapacities requests (moto then applies them)."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        lambda_aws.client("sagemaker").meta.events.register(
+            "before-call.sagemaker.UpdateEndpointWeightsAndCapacities", self._record)
+
+    def _record(self, params, **_):
+        body = json.loads(params["body"])
+        self.requests.append({w["VariantName"]: w["DesiredWeight"]
+                              for w in body["DesiredWeightsAndCapacities"]})
+
+
+def cloudwatch():
+    return lambda_aws.session().client("cloudwatch", region_name=REGION)
+
+
+@pytest.fixture
+def live_prod(fake, lambda_env, registry, artifacts):
+    """prod with a live phase; its two rollback alarms as infra/endpoint_alarms.py makes them."""
+    lambda_env(prod={"experiment": {**EXPERIMENT, "live_share": SHARE},
+                     "live_alarm_names": LIVE_ALARMS})
+    for name, metric, statistic, threshold in (
+            (f"{PREFIX}-prod-5xx-errors", "Invocation5XXErrors", {"Statistic": "Sum"}, 1.0),
+            (f"{PREFIX}-prod-model-latency", "ModelLatency", {"ExtendedStatistic": "p99"},
+             500_000.0)):
+        cloudwatch().put_metric_alarm(
+            AlarmName=name, Namespace="AWS/SageMaker", MetricName=metric, **statistic,
+            Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT},
+                        {"Name": "VariantName", "Value": "AllTraffic"}],
+            Period=60, EvaluationPeriods=2, DatapointsToAlarm=2, Threshold=threshold,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching")
+    recorder = ShadowRecorder()
+    deploy_to_in_service(fake, artifacts, registry.register(), JOB_A, "prod")
+    return recorder
+
+
+def run() -> str:
+    return handler(CONTROLLER, None)["stages"]["prod"]
+
+
+def put_live_verdict(experiment_id: str, outcome: str) -> None:
+    s3().put_object(Bucket=BUCKET, Key=f"experiments/{ENDPOINT}/{experiment_id}/"
+                    "live-verdict.json", Body=json.dumps({
+                        "outcome": outcome, "phase": "live", "labelled_rows": 400_000,
+                        "interval": [-0.4, -0.1]}).encode())
+
+
+def to_live(fake, registry, artifacts) -> tuple[str, WeightCalls]:
+    """Start the experiment, win the shadow phase and reach the live phase (6-live)."""
+    experiment_id = start_experiment(fake, registry, artifacts)
+    weights = WeightCalls()
+    put_verdict(experiment_id, "promote")
+    assert run().startswith("promote (live phase): switching")
+    fake.finish_update(ENDPOINT)
+    assert run() == "live: setting the challenger's share"
+    assert run() == f"live: Challenger serves 10% of {ENDPOINT}"
+    return experiment_id, weights
+
+
+def test_a_shadow_win_starts_the_live_phase_once_and_promotes_on_the_live_verdict(
+        live_prod, fake, registry, artifacts):
+    experiment_id = start_experiment(fake, registry, artifacts)
+    started = state(experiment_id)["1-started.json"]["experiment"]
+    weights = WeightCalls()
+    updates = len(fake.named("UpdateEndpoint"))
+    put_verdict(experiment_id, "promote")
+    assert run().startswith("promote (live phase): switching")
+    # Both models as production variants under their stable names, the challenger at 0 until
+    # the controller sets its share; no shadow variant (one production variant only beside one).
+    live = serving_config_of(fake.named("UpdateEndpoint")[-1]["EndpointConfigName"])
+    assert [(v["VariantName"], v["ModelName"], v["InitialVariantWeight"])
+            for v in live.production_variants] == [
+        ("AllTraffic", started["champion_model"], 1.0),
+        ("Challenger", started["challenger_model"], 0.0)]
+    assert live.endpoint_config_name not in live_prod.shadows
+    # The challenger variant's rollback alarms: the champion's, on VariantName Challenger; they
+    # guard this update too.
+    alarms = {a["AlarmName"]: a for a in cloudwatch().describe_alarms(
+        AlarmNames=LIVE_ALARMS)["MetricAlarms"]}
+    assert sorted(alarms) == sorted(LIVE_ALARMS)
+    errors = alarms[LIVE_ALARMS[0]]
+    assert errors["MetricName"] == "Invocation5XXErrors" and errors["Threshold"] == 1.0
+    assert {d["Name"]: d["Value"] for d in errors["Dimensions"]} == {
+        "EndpointName": ENDPOINT, "VariantName": "Challenger"}
+    assert alarms[LIVE_ALARMS[1]]["ExtendedStatistic"] == "p99"
+    rollback = fake.named("UpdateEndpoint")[-1]["DeploymentConfig"]["AutoRollbackConfiguration"]
+    assert [a["AlarmName"] for a in rollback["Alarms"]][-2:] == LIVE_ALARMS
+    # Delivered again while the endpoint updates: no weights are set on a busy endpoint.
+    assert run() == "promote (live phase): endpoint Updating, will retry"
+    assert weights.requests == []
+    fake.finish_update(ENDPOINT)
+    # Busy for another reason (e.g. autoscaling) when the controller runs: it retries later.
+    fake.set_status(ENDPOINT, "Updating")
+    assert run() == "promote (live phase): endpoint Updating, will retry"
+    assert weights.requests == []
+    fake.set_status(ENDPOINT, "InService")
+    assert run() == "live: setting the challenger's share"
+    assert weights.requests == [{"AllTraffic": 1 - SHARE, "Challenger": SHARE}]
+    # The next run finds the weights in effect and records when the live phase began.
+    assert run() == f"live: Challenger serves 10% of {ENDPOINT}"
+    record = state(experiment_id)["6-live.json"]
+    assert record["share"] == SHARE and datetime.fromisoformat(record["started_at"])
+    assert run() == "live: running"
+    assert len(weights.requests) == 1
+    put_live_verdict(experiment_id, "promote")
+    assert run().startswith("promote: switching")
+    assert run() == "promote: endpoint Updating, will retry"
+    # A late, contradicting live verdict (an out-of-order monitor run) changes nothing.
+    put_live_verdict(experiment_id, "reject")
+    fake.finish_update(ENDPOINT)
+    assert run().startswith(f"promote: {ENDPOINT} serves")
+    assert run() == "no experiment"
+    assert len(fake.named("UpdateEndpoint")) == updates + 2 and len(weights.requests) == 1
+    assert [(v["VariantName"], v["ModelName"]) for v in serving().production_variants] == [
+        ("AllTraffic", started["challenger_model"])]
+    steps = state(experiment_id)
+    assert steps["7-live-decided.json"]["outcome"] == "promote"
+    assert steps["4-ended.json"]["outcome"] == "promote"
+    assert cloudwatch().describe_alarms(AlarmNames=LIVE_ALARMS)["MetricAlarms"] == []
+
+
+def serving_config_of(name: str):
+    return moto_backend().endpoint_configs[name]
+
+
+def test_a_challenger_alarm_in_the_live_phase_ends_it_with_the_champion_once(
+        live_prod, fake, registry, artifacts):
+    experiment_id, weights = to_live(fake, registry, artifacts)
+    champion_model = state(experiment_id)["1-started.json"]["experiment"]["champion_model"]
+    updates = len(fake.named("UpdateEndpoint"))
+    cloudwatch().set_alarm_state(AlarmName=LIVE_ALARMS[0], StateValue="ALARM",
+                                 StateReason="Threshold Crossed: 3 5XX errors")
+    # The challenger's traffic is taken away first (absolute weight 0), at once.
+    assert run() == "live-alarm: the challenger's weight set to 0"
+    assert weights.requests[-1] == {"AllTraffic": 1.0, "Challenger": 0.0}
+    decided = state(experiment_id)["7-live-decided.json"]
+    assert decided["outcome"] == "alarm" and LIVE_ALARMS[0] in decided["alarms"][0]
+    # A duplicate run, and a late "promote" live verdict, do not change the decision.
+    put_live_verdict(experiment_id, "promote")
+    assert run().startswith("live-alarm: switching")
+    assert run() == "live-alarm: endpoint Updating, will retry"
+    fake.finish_update(ENDPOINT)
+    assert run().startswith(f"live-alarm: {ENDPOINT} serves")
+    assert run() == "no experiment"
+    assert len(fake.named("UpdateEndpoint")) == updates + 1 and len(weights.requests) == 2
+    assert [(v["VariantName"], v["ModelName"]) for v in serving().production_variants] == [
+        ("AllTraffic", champion_model)]
+    assert state(experiment_id)["4-ended.json"]["outcome"] == "live-alarm"
+    tags = {t["Key"]: t["Value"] for t in fake.sm.list_tags(
+        ResourceArn=serving().endpoint_config_arn)["Tags"]}
+    assert tags["mlops:experiment"] == f"{experiment_id} live-alarm"
+
+
+def test_no_live_verdict_by_the_maximum_duration_keeps_the_champion(live_prod, fake, registry,
+                                                                   artifacts):
+    experiment_id, weights = to_live(fake, registry, artifacts)
+    put_live_verdict(experiment_id, "continue")
+    assert run() == "live: running"
+    # max_days counted from the live phase's start: 31 days later, inconclusive.
+    later = datetime.now(timezone.utc) + timedelta(days=31)
+    assert controller(now=later)["stages"]["prod"] == \
+        "live-inconclusive: the challenger's weight set to 0"
+    assert controller(now=later)["stages"]["prod"].startswith("live-inconclusive: switching")
+    assert state(experiment_id)["7-live-decided.json"]["outcome"] == "inconclusive"

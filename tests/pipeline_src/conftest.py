@@ -270,14 +270,16 @@ def put_experiment_start(s3, bucket: str, endpoint: str, experiment_id: str, sta
 def put_experiment_traffic(s3, bucket: str, endpoint: str, variants: tuple[str, str], start,
                            *, days: int = 5, per_day: int = 40, labelled_frauds=None,
                            capture_prefix: str = "data-capture", labels_to=None,
-                           labels_prefix: str = "ground-truth") -> dict:
+                           labels_prefix: str = "ground-truth", live: bool = False) -> dict:
     """A shadow experiment's traffic as SageMaker captures it: the same requests (one row each,
     the caller's InferenceId) under both variants' folders, one JSON Lines file per variant and
     day (capture.record_line, the documented line). Every 5th transaction is a fraud of amount
     100, which the champion lets through and the challenger flags; nothing else is flagged.
     Labels (all, or only the first `labelled_frauds` frauds and every legitimate one) are filed
     the day after the last, in labels_to = (s3 client, bucket) when the labels are elsewhere.
-    Returns the counts written."""
+    Returns the counts written. live: the live phase's traffic instead, each request captured
+    only under the variant that served it (odd-numbered ones the challenger: half of each's
+    frauds)."""
     from datetime import timedelta
 
     from pipeline_src import capture
@@ -293,7 +295,9 @@ def put_experiment_traffic(s3, bucket: str, endpoint: str, variants: tuple[str, 
             row = list(example_rows(1)[0])
             row[amount] = 100.0 if fraud else 20.0
             inference_id = f"t{day:03d}-{n:03d}"
-            for variant, flags in zip(variants, (False, fraud)):
+            for index, (variant, flags) in enumerate(zip(variants, (False, fraud))):
+                if live and index != n % 2:
+                    continue
                 output = json.dumps({"predictions": [{"probability": 0.9 if flags else 0.1,
                                                       "label": int(flags)}]})
                 lines[variant].setdefault(when.strftime("%Y/%m/%d/%H"), []).append(

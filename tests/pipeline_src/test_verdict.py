@@ -19,7 +19,7 @@ from pipeline_src import capture
 from pipeline_src.contract import csv_text, example_rows, feature_names
 from pipeline_src.monitoring import read_labels
 from pipeline_src.verdict import (INCONCLUSIVE, OUTCOMES, PROMOTE, REJECT, decide, halfwidth,
-                                  verdict)
+                                  ipw_variance, live_verdict, verdict)
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 ENDPOINT = "fraud-mlops-prod-prod"
@@ -168,6 +168,87 @@ def test_verdict_local_prints_and_writes_the_verdict(tmp_path, capsys):
     assert written["challenger_variant"] == "Challenger" and written["labelled_pairs"] == 1
 
 
+@pytest.fixture
+def live(tmp_path):
+    """The live phase from day 2: each request served by one variant (r1, r2, r3 champion; r4,
+    r5 challenger), r0 before the live start, r6 captured by both (left out), r7 without a label,
+    r8 younger than the horizon."""
+    day1, day2, day3 = (START + timedelta(days=d, hours=3) for d in (1, 2, 3))
+    write(tmp_path, "AllTraffic", [
+        ("r0", day1, [900.0], [0]), ("r1", day2, [100.0], [0]), ("r2", day2, [30.0], [1]),
+        ("r3", day3, [70.0], [0]), ("r6", day3, [5.0], [0]), ("r7", day3, [5.0], [0]),
+        ("r8", START + timedelta(days=20), [500.0], [0])])
+    write(tmp_path, "Challenger", [
+        ("r4", day2, [200.0], [1]), ("r5", day3, [50.0, 60.0], [1, 0]),
+        ("r6", day3, [5.0], [1])])
+    labels = labels_file(tmp_path, [(f"r{i}", 1, y) for i, y in
+                                    ((0, 1), (1, 1), (2, 0), (3, 0), (4, 1), (5, 0), (6, 1),
+                                     (8, 1))] + [("r5", 2, 1)])
+    return frames(tmp_path) + (read_labels(labels),)
+
+
+def test_live_verdict_attributes_each_request_to_the_variant_that_served_it(live):
+    champion, challenger, labels = live
+    rule = ExperimentRule(min_labelled_frauds=1, false_alarm_cost=5.0)
+    share = 0.25
+    result = live_verdict(champion, challenger, labels, start=START + timedelta(days=2),
+                          as_of=START + timedelta(days=25), share=share, rule=rule)
+    counts = result["counts"]
+    assert counts["served_by_both"] == 1 and counts["champion_before_start"] == 1
+    assert counts["champion_unlabelled"] == 1 and counts["champion_within_horizon"] == 1
+    # Champion: r1 (missed fraud 100), r2 (false alarm 5), r3 (0); challenger: r4 caught (0),
+    # r5 row 1 false alarm (5), r5 row 2 missed fraud (60).
+    assert result["champion"]["labelled"] == 3 and result["challenger"]["labelled"] == 3
+    assert result["champion"]["cost_per_transaction"] == pytest.approx(105 / 3)
+    assert result["challenger"]["cost_per_transaction"] == pytest.approx(65 / 3)
+    assert result["champion"]["recall"] == 0.0 and result["challenger"]["recall"] == 0.5
+    z = [-100 / 0.75, -5 / 0.75, 0.0, 0.0, 5 / 0.25, 60 / 0.25]
+    assert result["labelled_rows"] == 6 and result["labelled_frauds"] == 1
+    assert result["cost_difference_per_transaction"] == pytest.approx(np.mean(z))
+    assert result["phase"] == "live" and result["share"] == share
+    assert result["outcome"] == "continue"
+    late = live_verdict(champion, challenger, labels, start=START + timedelta(days=2),
+                        as_of=START + timedelta(days=63), share=share, rule=rule)
+    assert late["outcome"] == INCONCLUSIVE and "the champion stays" in late["reason"]
+
+
+def test_live_verdict_needs_labelled_frauds_in_each_variant(live):
+    champion, challenger, labels = live
+    result = live_verdict(champion, challenger, labels, start=START + timedelta(days=2),
+                          as_of=START + timedelta(days=25), share=0.25,
+                          rule=ExperimentRule(min_labelled_frauds=2))
+    assert result["outcome"] == "continue" and "fewer; 2 are needed in each" in result["reason"]
+
+
+def test_verdict_local_takes_the_live_phases_verdict(live, tmp_path, capsys):
+    from pipeline_src.verdict_local import main
+
+    out = tmp_path / "live.json"
+    code = main(["--capture", str(tmp_path / ENDPOINT), "--labels", str(tmp_path / "labels.csv"),
+                 "--start", "2026-11-03T00:00:00Z", "--as-of", "2026-11-26T00:00:00Z",
+                 "--env", "dev", "--stage", "prod", "--live-share", "0.25", "--output", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "live phase, challenger share 0.25: counted 6 labelled requests (champion 3, " \
+           "challenger 3); served by both (left out) 1" in text
+    assert json.loads(out.read_text())["phase"] == "live"
+
+
+def test_the_live_variance_is_at_least_the_pseudo_outcomes_variance():
+    """ipw_variance bounds Var(Z) = E_b[c^2]/s + E_a[c^2]/(1-s) - diff^2 from above, and is
+    undefined (inf) until both variants have records."""
+    rng = np.random.default_rng(3)
+    share = 0.2
+    served = rng.random(200_000) < share
+    cost = np.where(rng.random(served.size) < 0.004, rng.exponential(150, served.size), 0.0)
+    cost = np.where(served, cost * 0.8, cost)
+    z = np.where(served, cost / share, -cost / (1 - share))
+    bound = ipw_variance((~served).sum(), (cost[~served] ** 2).sum(), served.sum(),
+                         (cost[served] ** 2).sum(), share)
+    assert bound >= z.var()
+    assert np.isinf(ipw_variance(5, 10.0, 1, 4.0, share))
+
+
 def test_bench_small_run_prints_the_issue_line(tmp_path, capsys):
     bench_file = Path(__file__).resolve().parents[2] / "bench" / "bench_experiments.py"
     spec = importlib.util.spec_from_file_location("bench_experiments", bench_file)
@@ -176,11 +257,15 @@ def test_bench_small_run_prints_the_issue_line(tmp_path, capsys):
     output = tmp_path / "experiments.json"
     assert bench.main(["--experiments", "40", "--seeds", "0", "--end-to-end", "1",
                        "--truth-rows", "200000", "--output", str(output)]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+    live_line, last = capsys.readouterr().out.strip().splitlines()[-2:]
     assert re.fullmatch(r"experiments: false_promotion_rate=0\.\d{4} power=[01]\.\d{4} "
                         r"worse_rejected=[01]\.\d{4} alpha=0\.05 simulated=200", last), last
+    assert re.fullmatch(r"live: false_promotion_rate=0\.\d{4} power=[01]\.\d{4} "
+                        r"worse_rejected=[01]\.\d{4} alpha=0\.05 simulated=200 share=0\.2 "
+                        r"rows_per_day=20000", live_line), live_line
     result = json.loads(output.read_text())
     assert result["end_to_end"]["looks_checked"] == 3
     assert result["scenarios"]["same"]["true_difference"] == 0.0
     assert result["scenarios"]["better"]["true_difference"] < 0 < \
         result["scenarios"]["worse"]["true_difference"]
+    assert result["live"]["same"]["true_difference"] == 0.0

@@ -340,6 +340,21 @@ def test_an_experiment_elsewhere_is_judged_from_its_accounts_capture(accounts, t
     assert in_staging == {("sts", "GetCallerIdentity"), ("sagemaker", "DescribeEndpoint"),
                           ("sagemaker", "DescribeEndpointConfig"), ("sagemaker", "DescribeModel"),
                           ("s3", "ListObjectsV2"), ("s3", "GetObject")}
+    # Decided, then in its live phase (the controller's 6-live record in the tooling account):
+    # the live verdict from the same capture, where every request was captured by both variants,
+    # so none counts (in the live phase one variant serves each request).
+    for step, body in (("2-decided", {"outcome": "promote"}),
+                       ("6-live", {"share": 0.1, "started_at": start.isoformat()})):
+        tooling_s3.put_object(Bucket=TOOLING_BUCKET, Key=key.replace("verdict.json",
+                                                                     f"{step}.json"),
+                              Body=json.dumps(body).encode())
+    assert monitor_job.run_job(ENDPOINT, datetime(2026, 12, 10, 7, tzinfo=timezone.utc),
+                               tmp_path, environ=monitor_environment(experiments={ENDPOINT: rule}),
+                               session=job) == 0
+    live = json.loads(tooling_s3.get_object(
+        Bucket=TOOLING_BUCKET, Key=key.replace("verdict.json", "live-verdict.json"))["Body"].read())
+    assert (live["outcome"], live["labelled_rows"], live["counts"]["served_by_both"]) == (
+        "continue", 0, 200)
 
 
 def test_credentials_acting_elsewhere_are_refused_before_any_read(accounts, tmp_path,

@@ -275,3 +275,40 @@ def test_too_few_labelled_frauds_continue_and_end_inconclusive_at_the_maximum_du
     assert verdict["outcome"] == "inconclusive"
     assert "the champion stays" in verdict["reason"]
     assert json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()) == verdict
+
+
+def test_a_live_phase_gets_the_unpaired_verdict_of_the_variant_that_served_each_request(
+        aws, tmp_path):
+    """After the controller recorded the live phase (6-live: the challenger's share and when it
+    took effect), the job judges the live traffic unpaired: each captured request counts for the
+    variant whose folder holds it, written to live-verdict.json; the decided shadow verdict is
+    left alone. A broken live record is one line naming it."""
+    from pipeline_src.jobs.monitor_settings import read_environment
+
+    s3 = aws.client("s3")
+    key = start_experiment(s3, "e0000003")
+    s3.put_object(Bucket=BUCKET, Key=key.replace("verdict.json", "2-decided.json"),
+                  Body=json.dumps({"outcome": "promote"}).encode())
+    live_key = key.replace("verdict.json", "6-live.json")
+    s3.put_object(Bucket=BUCKET, Key=live_key, Body=json.dumps({
+        "share": 0.5, "started_at": EXPERIMENT_START.isoformat()}).encode())
+    conftest.put_experiment_traffic(s3, BUCKET, ENDPOINT, VARIANTS, EXPERIMENT_START,
+                                    capture_prefix=CAPTURE_PREFIX, live=True)
+    settings = read_environment(experiment_environment())
+    destination = f"s3://{BUCKET}/{CAPTURE_PREFIX}"
+    as_of = datetime(2026, 12, 10, 7, tzinfo=timezone.utc)
+    (verdict,) = monitor_job.experiment_verdicts(s3, s3, settings, ENDPOINT, destination, as_of,
+                                                 tmp_path, tmp_path / "out")
+    assert verdict["phase"] == "live" and verdict["share"] == 0.5
+    assert verdict["champion"]["labelled"] == verdict["challenger"]["labelled"] == 100
+    assert verdict["champion"]["recall"] == 0 and verdict["challenger"]["recall"] == 1
+    assert verdict["counts"]["served_by_both"] == 0
+    assert verdict["outcome"] == "promote", verdict["reason"]
+    written = s3.get_object(Bucket=BUCKET, Key=key.replace("verdict.json", "live-verdict.json"))
+    assert json.loads(written["Body"].read()) == verdict
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=key)
+    s3.put_object(Bucket=BUCKET, Key=live_key, Body=json.dumps({
+        "share": 1.5, "started_at": EXPERIMENT_START.isoformat()}).encode())
+    with pytest.raises(JobError, match=r"6-live.json: share 1.5 is not between 0 and 1$"):
+        monitor_job.experiment_verdicts(s3, s3, settings, ENDPOINT, destination, as_of,
+                                        tmp_path, tmp_path / "out")
