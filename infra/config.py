@@ -465,7 +465,8 @@ class NetworkConfig(Settings):
         default_factory=dict, description=(
         "per secondary region a stage serves from (`stages[].secondary_regions`): the VPC "
         "there through which the deploy function reaches that region's APIs (required for "
-        "each such region)"))
+        "each such region), peered with the tooling VPC, created or existing (an existing "
+        "VPC's subnets' route tables get the routes)"))
 
     @model_validator(mode="after")
     def _one_vpc(self):
@@ -487,12 +488,6 @@ class NetworkConfig(Settings):
             for index, value in enumerate(values):
                 if value in values[:index]:
                     raise rule(f"{field}.{index}", f"{value!r} is listed twice")
-        if self.regions and self.cidr is None:
-            raise rule(f"regions.{next(iter(self.regions))}",
-                       "needs a tooling VPC the stack creates (cidr): the stack peers it with "
-                       "the region's VPC and routes its tables; with an existing VPC (vpc_id) "
-                       "serve from one region, or create the peering yourself and leave "
-                       "network unset")
         # Peered VPCs cannot overlap (VPC Peering guide, "VPC peering limitations"); an
         # existing VPC's range is checked by AWS when the peering is created.
         blocks = {"cidr": ipaddress.IPv4Network(self.cidr)} if self.cidr else {}

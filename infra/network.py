@@ -14,13 +14,15 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from cdktf import Fn
+from cdktf import Fn, TerraformIterator, Token
 from constructs import Construct
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.codebuild_project import CodebuildProjectVpcConfig
 from cdktf_cdktf_provider_aws.data_aws_availability_zones import (
     DataAwsAvailabilityZones, DataAwsAvailabilityZonesFilter)
 from cdktf_cdktf_provider_aws.data_aws_route_table import DataAwsRouteTable
+from cdktf_cdktf_provider_aws.data_aws_subnet import DataAwsSubnet
+from cdktf_cdktf_provider_aws.data_aws_vpc import DataAwsVpc
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunctionVpcConfig
@@ -188,12 +190,22 @@ class Network(Construct):
         if config.creates_vpc:
             self.vpc_id, self.subnet_ids, route_table_ids = create_private_vpc(
                 self, target, config.cidr, key_arn)
+            # What a peered VPC routes to, and its endpoints admit (SecondaryRegionNetwork).
+            self.cidr_block, self.subnet_cidr_blocks = config.cidr, private_subnet_cidrs(
+                config.cidr)
         else:
             self.vpc_id, self.subnet_ids = config.vpc_id, list(config.subnet_ids)
             # Subnets may share a route table: each once, or the gateway endpoint is refused.
             route_table_ids = Fn.distinct([
                 DataAwsRouteTable(self, f"route_table_{i}", subnet_id=subnet).id
                 for i, subnet in enumerate(config.subnet_ids)])
+            if config.regions:
+                # Peered with the secondary regions' VPCs: the ranges are read at plan time
+                # (AWS refuses a peering of overlapping ranges when it is created).
+                self.cidr_block = DataAwsVpc(self, "vpc", id=config.vpc_id).cidr_block
+                self.subnet_cidr_blocks = [
+                    DataAwsSubnet(self, f"subnet_{i}", id=subnet).cidr_block
+                    for i, subnet in enumerate(config.subnet_ids)]
         extra_groups = list(config.security_group_ids)
         # Builds install their packages without internet through this mirror.
         self.packages = PackageMirror(self, "packages", target=target, key_arn=key_arn)
@@ -261,6 +273,20 @@ class Network(Construct):
         self.route_table_ids = route_table_ids
         self.function_security_group_id = compute_groups["function"].id
         self.build_security_group_id = compute_groups["build"].id
+
+    def route_to(self, scope: Construct, id_: str, *, cidr: str, peering_id: str) -> None:
+        """Routes `cidr` from every route table of the subnets through a peering: a created
+        VPC's table, or each distinct table of an existing VPC's subnets (read at plan time,
+        so one route per table with for_each)."""
+        if self._target.config.network.creates_vpc:
+            for index, table in enumerate(self.route_table_ids):
+                Route(scope, f"{id_}_{index}", route_table_id=table, destination_cidr_block=cidr,
+                      vpc_peering_connection_id=peering_id)
+            return
+        tables = TerraformIterator.from_list(self.route_table_ids)
+        Route(scope, f"{id_}_tables", for_each=tables,
+              route_table_id=Token.as_string(tables.value), destination_cidr_block=cidr,
+              vpc_peering_connection_id=peering_id)
 
     def build_environment(self) -> dict[str, str]:
         """Variables the buildspecs read to install from the mirror instead of PyPI."""
@@ -441,8 +467,6 @@ class SecondaryRegionNetwork(Construct):
         config = target.config
         region, names = target.region, target.names
         here = {"region": region}
-        if not config.network.creates_vpc:
-            raise ValueError("a secondary region's network peers with a created tooling VPC")
         key = EncryptionKey(self, "encryption", target=target, in_region=True)
         self.vpc_id, self.subnet_ids, route_tables = create_private_vpc(
             self, target, cidr, key.key_arn, region=region)
@@ -453,19 +477,17 @@ class SecondaryRegionNetwork(Construct):
             self, "peering_accepter", vpc_peering_connection_id=peering.id, auto_accept=True,
             tags={"Name": f"{names.prefix}-{region}"}, **here)
         self.peering_id = peering.id
-        for index, table in enumerate(primary.route_table_ids):
-            Route(self, f"to_{index}", route_table_id=table, destination_cidr_block=cidr,
-                  vpc_peering_connection_id=peering.id)
+        primary.route_to(self, "to", cidr=cidr, peering_id=peering.id)
         for index, table in enumerate(route_tables):
             Route(self, f"from_{index}", route_table_id=table,
-                  destination_cidr_block=config.network.cidr,
+                  destination_cidr_block=primary.cidr_block,
                   vpc_peering_connection_id=peering.id, **here)
         endpoint_group = SecurityGroup(
             self, "endpoints_sg", name=names.security_group("endpoints"), vpc_id=self.vpc_id,
             description="Interface VPC endpoints: HTTPS from the tooling VPC's functions",
             **here)
         # By CIDR: a peer in another Region cannot be referenced by group (PEERING_DOC).
-        for index, subnet_cidr in enumerate(private_subnet_cidrs(config.network.cidr)):
+        for index, subnet_cidr in enumerate(primary.subnet_cidr_blocks):
             VpcSecurityGroupIngressRule(
                 self, f"endpoints_from_tooling_{index}", security_group_id=endpoint_group.id,
                 ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, cidr_ipv4=subnet_cidr,

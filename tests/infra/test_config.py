@@ -618,9 +618,6 @@ NETWORK_REGIONS_DOC = ("https://docs.aws.amazon.com/vpc/latest/privatelink/"
      "config/prod.json.network.regions.eu-central-1.cidr: expected a string, got null"),
     ({"network": {"regions": {"eu-central-1": {"cidr": "10.41.0.0/16", "peering": "x"}}}},
      "config/prod.json.network.regions.eu-central-1.peering: unknown setting; allowed: cidr"),
-    ({"network": {"cidr": None, "vpc_id": "vpc-0123456789abcdef0",
-                  "subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]}},
-     "config/prod.json.network.regions.eu-central-1: needs a tooling VPC the stack creates"),
 ])
 def test_every_secondary_region_is_reachable_from_the_tooling_vpc(overrides, expected):
     with pytest.raises(ConfigError) as raised:

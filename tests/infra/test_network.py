@@ -52,12 +52,10 @@ def network_stacks(tmp_path_factory) -> dict[str, dict]:
     from infra.app import select_environments, synthesize
 
     outdir = tmp_path_factory.mktemp("network") / "cdktf.out"
-    # prod's own network (a created VPC) replaced by an existing one, serving from one region
-    # (an existing VPC is not peered: infra/config.py refuses secondary regions with it).
+    # prod's own network (a created VPC) replaced by an existing one, peered with the VPC of
+    # the prod stage's secondary region (config/prod.json network.regions).
     context = {"overrides": {"dev": {"network": CREATED},
-                             "prod": {"network": {**EXISTING, "cidr": None, "regions": None},
-                                      "stages": [{"name": "prod", "secondary_regions": [],
-                                                  "network": {"regions": None}}]}}}
+                             "prod": {"network": {**EXISTING, "cidr": None}}}}
     synthesize(select_environments(context, ["dev", "prod"]), outdir)
     return {p.parent.name: json.loads(p.read_text(encoding="utf-8"))
             for p in sorted((outdir / "stacks").glob("*/cdk.tf.json"))}
@@ -190,11 +188,11 @@ def test_a_tooling_account_stage_serves_in_the_tooling_subnets_with_the_serving_
 
 
 def test_existing_vpc_is_used_as_given(existing):
-    assert not resources(existing, "aws_vpc") and not resources(existing, "aws_subnet")
-    assert not resources(existing, "aws_flow_log")
+    for tf_type in ("aws_vpc", "aws_subnet", "aws_flow_log"):
+        assert not resources(existing, tf_type, regional=False), tf_type
     lookups = existing["data"]["aws_route_table"]
     assert sorted(d["subnet_id"] for d in lookups.values()) == sorted(EXISTING["subnet_ids"])
-    for endpoint in resources(existing, "aws_vpc_endpoint").values():
+    for endpoint in resources(existing, "aws_vpc_endpoint", regional=False).values():
         assert endpoint["vpc_id"] == EXISTING["vpc_id"]
         if endpoint["vpc_endpoint_type"] == "Interface":
             assert endpoint["subnet_ids"] == EXISTING["subnet_ids"]
@@ -209,7 +207,7 @@ def test_existing_vpc_is_used_as_given(existing):
 def test_security_groups_allow_only_https_between_compute_endpoints_and_s3(network_stacks,
                                                                           stack_name):
     stack = network_stacks[stack_name]
-    groups = resources(stack, "aws_security_group")
+    groups = resources(stack, "aws_security_group", regional=False)
     # dev serves its stages in the tooling account, so its models get a group; prod's stages are
     # all in their own accounts.
     kinds = {**COMPUTE_KINDS, **(SERVING_KIND if stack_name == "fraud-mlops-dev" else {})}
@@ -218,15 +216,15 @@ def test_security_groups_allow_only_https_between_compute_endpoints_and_s3(netwo
         assert "ingress" not in group and "egress" not in group, "rules are separate resources"
     endpoints_group = ref("aws_security_group", stack, "network_endpoints_sg")
     s3_prefix_list = "${aws_vpc_endpoint.%s.prefix_list_id}" % next(
-        k for k in resources(stack, "aws_vpc_endpoint") if k.startswith("network_s3"))
-    rules = [*resources(stack, "aws_vpc_security_group_egress_rule").values(),
-             *resources(stack, "aws_vpc_security_group_ingress_rule").values()]
+        k for k in resources(stack, "aws_vpc_endpoint", regional=False) if k.startswith("network_s3"))
+    rules = [*resources(stack, "aws_vpc_security_group_egress_rule", regional=False).values(),
+             *resources(stack, "aws_vpc_security_group_ingress_rule", regional=False).values()]
     assert rules
     for rule in rules:
         assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", 443, 443)
         assert "cidr_ipv4" not in rule and "cidr_ipv6" not in rule
         assert rule["description"]
-    egress = resources(stack, "aws_vpc_security_group_egress_rule").values()
+    egress = resources(stack, "aws_vpc_security_group_egress_rule", regional=False).values()
     by_group = {}
     for rule in egress:
         by_group.setdefault(rule["security_group_id"], set()).add(
@@ -236,7 +234,7 @@ def test_security_groups_allow_only_https_between_compute_endpoints_and_s3(netwo
         expected = {s3_prefix_list} | ({endpoints_group} if kind in API_CALLERS else set())
         assert by_group[group] == expected, kind
     assert endpoints_group not in by_group, "the endpoints send nothing"
-    ingress = resources(stack, "aws_vpc_security_group_ingress_rule").values()
+    ingress = resources(stack, "aws_vpc_security_group_ingress_rule", regional=False).values()
     assert {r["security_group_id"] for r in ingress} == {endpoints_group}
     assert {r["referenced_security_group_id"] for r in ingress} == {
         ref("aws_security_group", stack, f"network_{kind}_sg") for kind in ("build", "function")}
@@ -327,6 +325,36 @@ def test_prod_reaches_each_secondary_region_through_a_peered_vpc(stacks):
         assert endpoint_services(prod, region) == set(SECONDARY_ENDPOINTS)
         (flow_log,) = secondary(prod, "aws_flow_log", region).values()
         assert flow_log["vpc_id"] == f"${{aws_vpc.{vpc_id}.id}}"
+
+
+def test_an_existing_vpc_is_peered_with_each_secondary_region(existing):
+    """prod with an existing tooling VPC: the secondary region's VPC is peered with it as with a
+    created one (test_prod_reaches_each_secondary_region_through_a_peered_vpc), its ranges read
+    at plan time: routes to the region from each distinct route table of the given subnets
+    (for_each, as tables may be shared), back to the VPC's CIDR, and the region's endpoints
+    admit HTTPS from the given subnets' CIDRs."""
+    (vpc,) = existing["data"]["aws_vpc"]
+    assert existing["data"]["aws_vpc"][vpc]["id"] == EXISTING["vpc_id"]
+    subnets = existing["data"]["aws_subnet"]
+    assert sorted(d["id"] for d in subnets.values()) == sorted(EXISTING["subnet_ids"])
+    for region, regional in PROD.network.regions.items():
+        (peering_id, peering), = secondary(existing, "aws_vpc_peering_connection",
+                                           region).items()
+        assert peering["vpc_id"] == EXISTING["vpc_id"]
+        via = f"${{aws_vpc_peering_connection.{peering_id}.id}}"
+        routes = [r for r in secondary(existing, "aws_route", region).values()
+                  if r["vpc_peering_connection_id"] == via]
+        (to_region,) = [r for r in routes if "region" not in r]
+        assert to_region["destination_cidr_block"] == regional.cidr
+        tables = sorted(f"data.aws_route_table.{k}.id"
+                        for k in existing["data"]["aws_route_table"])
+        assert to_region["for_each"] == f"${{toset(distinct([{', '.join(tables)}]))}}"
+        assert to_region["route_table_id"] == "${each.value}"
+        (back,) = [r for r in routes if r.get("region") == region]
+        assert back["destination_cidr_block"] == f"${{data.aws_vpc.{vpc}.cidr_block}}"
+        ingress = secondary(existing, "aws_vpc_security_group_ingress_rule", region).values()
+        assert sorted(r["cidr_ipv4"] for r in ingress) == sorted(
+            f"${{data.aws_subnet.{k}.cidr_block}}" for k in subnets)
 
 
 def test_a_secondary_regions_flow_logs_hold_what_they_need(stacks):
