@@ -30,10 +30,14 @@ class EncryptionKey(Construct):
     """Key with rotation, used by S3, CodePipeline, CodeBuild, logs, SNS, Lambda and endpoints."""
 
     def __init__(self, scope: Construct, id_: str, *, target: DeploymentTarget,
-                 s3_readers: Sequence[str] = (), in_region: bool = False) -> None:
+                 s3_readers: Sequence[str] = (), in_region: bool = False,
+                 log_groups: bool = True, topic: bool = True) -> None:
         """s3_readers: roles of other accounts that read objects this key encrypts in S3 (the
         stage accounts' serving roles reading model artifacts); in_region: the key is in the
-        target's region, not the stack provider's (the resources' own `region` argument)."""
+        target's region, not the stack provider's (the resources' own `region` argument);
+        log_groups / topic: the stack's log groups / its SNS topic are encrypted with the key,
+        so the key policy admits CloudWatch Logs / the topic's publishers (a key without them
+        admits neither: tests/infra/test_iam_policies.py)."""
         super().__init__(scope, id_)
         region = target.region
         root = target.arn("iam", "root", regional=False)
@@ -47,21 +51,26 @@ class EncryptionKey(Construct):
                 principal={"AWS": sorted({arn.split(":")[4] for arn in s3_readers})},
                 conditions={"ArnEquals": {"aws:PrincipalArn": list(s3_readers)},
                             "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}))
-        policy = policy_document([
-            statement("AccountAdministersAndDelegatesToIam", _DELEGATED_TO_IAM, "*",
-                      principal={"AWS": root}),
+        services = []
+        if log_groups:
             # Log groups of this account only, identified by the encryption context.
-            statement("CloudWatchLogsEncryptsThisAccountsLogGroups", _DATA_KEY_USE, "*",
-                      principal={"Service": f"logs.{region}.amazonaws.com"},
-                      conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
-                                              target.arn("logs", "log-group:*")}}),
+            services.append(statement(
+                "CloudWatchLogsEncryptsThisAccountsLogGroups", _DATA_KEY_USE, "*",
+                principal={"Service": f"logs.{region}.amazonaws.com"},
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                        target.arn("logs", "log-group:*")}}))
+        if topic:
             # Alarms and EventBridge rules publish to the encrypted SNS topic. No condition: the
             # KMS calls SNS makes for these publishers carry no caller-account context, so a
             # condition here silently drops alarm and failure notices (the documented form has
             # none). The account guard is on the topic policy's sns:Publish statements.
-            statement("AlarmsAndEventsPublishToEncryptedTopic",
-                      ["kms:Decrypt", "kms:GenerateDataKey"], "*",
-                      principal={"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]}),
+            services.append(statement(
+                "AlarmsAndEventsPublishToEncryptedTopic", ["kms:Decrypt", "kms:GenerateDataKey"],
+                "*", principal={"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]}))
+        policy = policy_document([
+            statement("AccountAdministersAndDelegatesToIam", _DELEGATED_TO_IAM, "*",
+                      principal={"AWS": root}),
+            *services,
             *shares,
         ])
         # In a key policy "*" as Resource means "this key"; it cannot name itself.

@@ -467,7 +467,8 @@ class SecondaryRegionNetwork(Construct):
         config = target.config
         region, names = target.region, target.names
         here = {"region": region}
-        key = EncryptionKey(self, "encryption", target=target, in_region=True)
+        # The region's flow logs only; no topic there.
+        key = EncryptionKey(self, "encryption", target=target, in_region=True, topic=False)
         self.vpc_id, self.subnet_ids, route_tables = create_private_vpc(
             self, target, cidr, key.key_arn, region=region)
         peering = VpcPeeringConnection(

@@ -69,7 +69,8 @@ class StageAccountStack(TerraformStack):
         tooling = target.in_account(config.account_id)
         stages = [s.name for s in config.stages if s.account_id == account_id]
 
-        key = EncryptionKey(self, "encryption", target=target)
+        # No log group here: SageMaker writes the endpoints' logs to groups it creates itself.
+        key = EncryptionKey(self, "encryption", target=target, log_groups=False)
         # Endpoint data capture (the only thing the bucket holds in a stage account).
         store = ArtifactStore(self, "artifact_store", target=target, key_arn=key.key_arn)
         notifications = Notifications(self, "notifications", target=target, key_arn=key.key_arn)

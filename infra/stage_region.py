@@ -176,7 +176,8 @@ class StageRegionStack(TerraformStack):
         target = DeploymentTarget(config, names, account_id).in_region(region)
         stages = stages_in(config, account_id, region)
 
-        key = EncryptionKey(self, "encryption", target=target)
+        # No log group here: SageMaker writes the endpoints' logs to groups it creates itself.
+        key = EncryptionKey(self, "encryption", target=target, log_groups=False)
         # The artifact copies (models/) and the endpoints' data capture (data-capture/).
         store = ArtifactStore(self, "artifact_store", target=target, key_arn=key.key_arn)
         notifications = Notifications(self, "notifications", target=target, key_arn=key.key_arn)

@@ -188,6 +188,22 @@ def test_service_principals_in_resource_policies_are_limited_to_this_account(sta
             assert "aws:SourceAccount" in json.dumps(stmt.get("Condition", {})), logical_id
 
 
+def test_a_key_admits_only_the_services_that_use_it(stack):
+    """CloudWatch Logs may use a key only in a stack with a log group encrypted with it, and the
+    topic's publishers only where the stack's topic is (a stage account's key encrypts no log
+    group; a secondary region's network key, only its flow logs)."""
+    resources = stack["resource"]
+    for logical_id, key in resources["aws_kms_key"].items():
+        arn = f"${{aws_kms_key.{logical_id}.arn}}"
+        sids = {s["Sid"] for s in json.loads(key["policy"])["Statement"]}
+        groups = any(g.get("kms_key_id") == arn
+                     for g in resources.get("aws_cloudwatch_log_group", {}).values())
+        topics = any(t.get("kms_master_key_id") == arn
+                     for t in resources.get("aws_sns_topic", {}).values())
+        assert ("CloudWatchLogsEncryptsThisAccountsLogGroups" in sids) == groups, logical_id
+        assert ("AlarmsAndEventsPublishToEncryptedTopic" in sids) == topics, logical_id
+
+
 def test_bucket_and_topic_refuse_plain_http(stack):
     for resource_type in ("aws_s3_bucket_policy", "aws_sns_topic_policy"):
         (resource,) = stack["resource"][resource_type].values()
