@@ -437,4 +437,27 @@ class DeployFunction(Construct):
             LambdaPermission(self, "experiment_permission", action="lambda:InvokeFunction",
                              function_name=self.function.function_name,
                              principal="events.amazonaws.com", source_arn=rule.arn)
+        if has_live_phase(target, local):
+            # A challenger alarm going into ALARM in a live phase runs the controller at once
+            # (it ends the live phase: weight 0, then the champion alone) instead of at the next
+            # hour. CloudWatch sends each alarm state change (detail.alarmName,
+            # detail.state.value) to EventBridge in the alarm's account and region ("Alarm
+            # events and EventBridge", https://docs.aws.amazon.com/AmazonCloudWatch/latest/
+            # monitoring/cloudwatch-and-eventbridge.html): stages here only; a stage in another
+            # account waits for the hourly run.
+            alarms = CloudwatchEventRule(
+                self, "experiment_alarm_rule", name=names.rule("experiment-alarms"),
+                description="Champion vs challenger: a live-phase challenger alarm fired",
+                event_pattern=json.dumps({
+                    "source": ["aws.cloudwatch"],
+                    "detail-type": ["CloudWatch Alarm State Change"],
+                    "detail": {"alarmName": [{"wildcard": names.live_alarm_pattern}],
+                               "state": {"value": ["ALARM"]}}}, indent=2))
+            CloudwatchEventTarget(self, "experiment_alarm_target", rule=alarms.name,
+                                  arn=self.function.arn, target_id="experiment-alarms",
+                                  input=json.dumps({CONTROLLER_EVENT: "alarm"}))
+            LambdaPermission(self, "experiment_alarm_permission",
+                             action="lambda:InvokeFunction",
+                             function_name=self.function.function_name,
+                             principal="events.amazonaws.com", source_arn=alarms.arn)
         self.function_arn = self.function.arn

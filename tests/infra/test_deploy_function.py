@@ -86,6 +86,16 @@ def test_an_experiment_stage_gets_the_hourly_controller_and_its_settings(tmp_pat
     (policy,) = [json.loads(p["policy"]) for p in resources["aws_iam_role_policy"].values()
                  if p["name"] == "deploy"]
     grants = {s["Sid"]: s for s in policy["Statement"]}
+    # A challenger alarm in ALARM runs the controller at once (the live phase ends).
+    (alarm_rule,) = [r for r in resources["aws_cloudwatch_event_rule"].values()
+                     if r["name"].endswith("experiment-alarms")]
+    assert json.loads(alarm_rule["event_pattern"])["detail"] == {
+        "alarmName": [{"wildcard": "fraud-mlops-dev-*-live_*"}], "state": {"value": ["ALARM"]}}
+    (alarm_target,) = [t for t in resources["aws_cloudwatch_event_target"].values()
+                       if "experiment_alarm_rule" in t["rule"]]
+    assert json.loads(alarm_target["input"]) == {CONTROLLER_EVENT: "alarm"}
+    assert [p for p in resources["aws_lambda_permission"].values()
+            if "experiment_alarm_rule" in p["source_arn"]]
     account = "${data.aws_caller_identity.current.account_id}"
     assert grants["ScaleOwnEndpoints"]["Resource"] == [
         f"arn:aws:sagemaker:eu-west-1:{account}:endpoint/fraud-mlops-dev-prod"]
