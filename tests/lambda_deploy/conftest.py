@@ -41,6 +41,7 @@ SHIPPED = _run_from_the_shipped_zip()
 from deploy_helpers import (BUCKET, GROUP, REGION, CallLog, FakeAws,  # noqa: E402
                             inference_specification, lambda_environment)
 from lambda_deploy import aws as lambda_aws  # noqa: E402
+from tests.moto_accounts import fake_credentials  # noqa: E402
 
 
 @pytest.fixture
@@ -55,11 +56,9 @@ def lambda_env(monkeypatch):
 
 @pytest.fixture
 def aws_mock(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
-                       "AWS_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_credentials(monkeypatch, REGION)
+    # Lambda's runtime sets AWS_REGION (the function's region), which lambda_aws reads.
+    monkeypatch.setenv("AWS_REGION", REGION)
     with mock_aws():
         lambda_aws.reset()
         # The artifact bucket holds the pipeline's artifacts and the deploy step's job claims.

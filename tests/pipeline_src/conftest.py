@@ -10,6 +10,7 @@ import pytest
 
 from pipeline_src import train as train_entry
 from pipeline_src.sample_data import generate, split, write_splits
+from tests.moto_accounts import fake_credentials
 
 REGION = "eu-west-1"
 # The dev environment's names (infra/naming.py), so the IAM sufficiency test can match the
@@ -129,9 +130,7 @@ def aws(monkeypatch, data_dir):
     import boto3
     from moto import mock_aws
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
+    fake_credentials(monkeypatch, REGION)
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
         s3 = session.client("s3")

@@ -77,9 +77,7 @@ def accounts(monkeypatch, data_dir, model_dir, capture_dir):
     Returns the job's session (the tooling monitor role's) and the package ARN."""
     from moto import mock_aws
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
+    moto_accounts.fake_credentials(monkeypatch, REGION)
     with mock_aws():
         job = acting_as(TOOLING, "codebuild-monitor")
         s3, sm = job.client("s3"), job.client("sagemaker")
