@@ -301,8 +301,7 @@ def main(argv: list[str]) -> int:
     try:
         config = load_environment(args.env)
     except ConfigError as exc:
-        print_error(exc)
-        return 2
+        return refused(exc)
     # Every region the environment serves from (a stage's secondary regions too), unless one
     # is chosen.
     regions = [args.region] if args.region else list(dict.fromkeys(
